@@ -1,0 +1,3 @@
+from darkpy.cli import app
+
+app(prog_name="darkpy")

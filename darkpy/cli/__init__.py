@@ -1,0 +1,43 @@
+"""The `darkpy` command: a thin typer shell over the library. Each command lives in its own
+module with a `register(app)` function; expected failures print one line and exit 2."""
+from __future__ import annotations
+
+import typer
+
+from darkpy import __version__
+
+app = typer.Typer(
+    name="darkpy",
+    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, detect objects.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"darkpy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print darkpy's version and exit."),
+):
+    """darknet-style networks in Python."""
+
+
+from darkpy.cli import info as _info  # noqa: E402
+
+_info.register(app)
+
+for _name in ("convert_cfg", "convert", "detect", "upscale", "train"):
+    try:
+        _module = __import__(f"darkpy.cli.{_name}", fromlist=["register"])
+    except ModuleNotFoundError as _exc:  # a command not built yet in this checkout
+        if _exc.name != f"darkpy.cli.{_name}":
+            raise
+        continue
+    _module.register(app)

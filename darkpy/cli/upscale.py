@@ -1,0 +1,94 @@
+"""`darkpy upscale INPUT... --model M`: super-resolve images and NIfTI volumes into a folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from darkpy.cli.common import fail, user_errors
+
+
+def _memory_bytes(megabytes: int) -> int:
+    return int(megabytes) << 20
+
+
+def register(app: typer.Typer) -> None:
+    from darkpy.upscale.models import DEFAULT_MODEL
+    from darkpy.upscale.pipeline import CHANNEL_CHOICES
+    from darkpy.upscale.tiling import DEFAULT_MEMORY
+
+    @app.command("upscale")
+    @user_errors
+    def upscale(
+        inputs: List[str] = typer.Argument(..., metavar="INPUT...",
+                                           help="Image files (PNG, JPEG, TIFF, BMP), NIfTI volumes (.nii, .nii.gz), folders or glob patterns."),
+        model: str = typer.Option(DEFAULT_MODEL, "--model", "-m",
+                                  help="A shipped model name, a darkpy .h5, or a .cfg/.yaml with --weights."),
+        weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights for a .cfg/.yaml model (.h5 or darknet .weights)."),
+        out: Path = typer.Option(Path("upscaled"), "--out", "-o", help="Folder for the results (created if needed); inputs are never overwritten."),
+        suffix: Optional[str] = typer.Option(None, "--suffix", help="Added to each output's name (default: _x<scale>)."),
+        tile: Optional[int] = typer.Option(None, "--tile", min=0,
+                                           help="Tile size in input pixels (default: as large as --memory allows; 0: whole image)."),
+        memory: int = typer.Option(DEFAULT_MEMORY >> 20, "--memory", min=16, help="MiB of activations one tile may use when --tile is not given."),
+        ensemble: bool = typer.Option(False, "--ensemble", help="x8 self-ensemble: average the 8 flips/rotations (8x slower)."),
+        channel: str = typer.Option("mean", "--channel",
+                                    help="Grayscale inputs run as 3 equal channels: keep the 'mean' of the 3 outputs, channel 0, 1 or 2, or 'all' (RGB result)."),
+        axis: int = typer.Option(2, "--axis", min=0, max=2, help="NIfTI: upscale the slices across this axis (the other two grow)."),
+    ):
+        """Upscale images and MRI volumes with a super-resolution network.
+
+        Large images run in overlapping tiles (the result equals the untiled one); grayscale
+        runs as three equal channels; volumes are upscaled slice by slice with the voxel size
+        updated. Files that fail are listed at the end and the exit code is 1.
+        """
+        from darkpy.upscale.models import load_model
+        from darkpy.upscale.pipeline import upscale_files, upscale_scale
+
+        if channel not in CHANNEL_CHOICES:
+            fail(f"--channel must be one of {', '.join(CHANNEL_CHOICES)}; got '{channel}'")
+        network = load_model(model, weights)
+        scale = upscale_scale(network)
+        with _Bars() as bars:
+            report = upscale_files(inputs, network, out, suffix=suffix, tile=tile, ensemble=ensemble,
+                                   channel=channel, axis=axis, memory=_memory_bytes(memory), reporter=bars)
+        typer.echo(f"upscaled x{scale}: {len(report.done)} file(s) written to {out}", err=True)
+        if report.failed:
+            typer.echo(f"{len(report.failed)} input(s) failed:", err=True)
+            for item, message in report.failed:
+                typer.echo(f"  {message if str(item) in message else f'{item}: {message}'}", err=True)
+            raise typer.Exit(1)
+
+
+class _Bars:
+    """rich progress: one bar over the files, one over the current file's tiles or slices."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+        self.progress.__enter__()
+        self.files = None
+        self.steps = None
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def start_file(self, path, index, total):
+        if self.files is None:
+            self.files = self.progress.add_task("files", total=total)
+        self.steps = self.progress.add_task(f"  {Path(path).name}", total=None)
+
+    def step(self, done, total):
+        self.progress.update(self.steps, completed=done, total=total)
+
+    def end_file(self, path, error):
+        self.progress.remove_task(self.steps)
+        self.progress.advance(self.files)
+        if error:
+            from rich.markup import escape
+
+            self.progress.console.print(f"[red]failed[/red] {escape(error)}", highlight=False)

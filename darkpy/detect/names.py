@@ -1,0 +1,44 @@
+"""Class names files (darknet's coco.names: one name a line, line i is class i)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from darkpy.errors import InputError
+
+
+def read_names(path: str | Path) -> list[str]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such names file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read names file ({exc})") from None
+    names = text.splitlines()
+    while names and not names[-1].strip():  # trailing blank lines name no class
+        names.pop()
+    if not names:
+        raise InputError(f"{path}: names file is empty")
+    return names
+
+
+def check_names(names: list[str], classes: int, source: str) -> list[str]:
+    """The names, if there is one per class; a clear error otherwise."""
+    if len(names) != classes:
+        raise InputError(
+            f"{source}: {len(names)} class names, but the network predicts {classes} classes "
+            f"(is this the names file the network was trained with?)"
+        )
+    return list(names)
+
+
+def resolve_names(names, network_names, classes: int) -> list[str]:
+    """Names from a list, a file, or else the network's own (an .h5 carries them); as a last
+    resort the class indices as text."""
+    if names is None:
+        if network_names:
+            return check_names(list(network_names), classes, "the model's class names")
+        return [str(k) for k in range(classes)]
+    if isinstance(names, (str, Path)):
+        return check_names(read_names(names), classes, str(names))
+    return check_names(list(names), classes, "the class names given")

@@ -1,0 +1,24 @@
+"""Every expected failure raises a subclass of DarkpyError with a message a user can act on.
+
+The CLI prints the message and exits 2; a traceback from the CLI is always a bug.
+"""
+
+
+class DarkpyError(Exception):
+    """Base class of darkpy's user-facing errors."""
+
+
+class ConfigError(DarkpyError):
+    """A cfg/yaml network description is malformed (message names file:line and key)."""
+
+
+class WeightsError(DarkpyError):
+    """A weights file does not match its network or is damaged."""
+
+
+class CheckpointError(DarkpyError):
+    """A third-party checkpoint cannot be read safely or has an unexpected layout."""
+
+
+class InputError(DarkpyError):
+    """An input image, volume or tensor cannot be read or has the wrong shape."""

@@ -1,0 +1,90 @@
+"""Pooling kernels on NHWC float32 tensors, with darknet's arithmetic.
+
+Every kernel returns a new array and never writes to its input.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# darknet starts every max at -FLT_MAX and lets a value win only when strictly greater, so
+# NaN never wins and a window holding only -inf (or only padding) yields -FLT_MAX.
+LOWEST = np.float32(-np.finfo(np.float32).max)
+
+_CHANNEL_BLOCK = 16
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def maxpool2d(x, size, stride_y, stride_x, offset_y, offset_x, out_h, out_w):
+    """out[b, oy, ox, k] = max of x[b, offset_y + oy*stride_y + dy, offset_x + ox*stride_x + dx, k]
+    over 0 <= dy, dx < size, cells outside the image excluded (darknet's -FLT_MAX padding)."""
+    n, h, w, c = x.shape
+    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    for row in prange(n * out_h):
+        b = row // out_h
+        oy = row - b * out_h
+        y0 = offset_y + oy * stride_y
+        for ox in range(out_w):
+            x0 = offset_x + ox * stride_x
+            best = out[b, oy, ox]
+            for k in range(c):
+                best[k] = LOWEST
+            for dy in range(size):
+                iy = y0 + dy
+                if iy < 0 or iy >= h:
+                    continue
+                for dx in range(size):
+                    ix = x0 + dx
+                    if ix < 0 or ix >= w:
+                        continue
+                    src = x[b, iy, ix]
+                    for k in range(c):
+                        v = src[k]
+                        if v > best[k]:
+                            best[k] = v
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def maxpool_depth(x, out_channels):
+    """AlexeyAB's maxpool_depth: out[..., g] = max over channels g, g+out_channels, g+2*out_channels..."""
+    n, h, w, c = x.shape
+    out = np.empty((n, h, w, out_channels), dtype=np.float32)
+    for row in prange(n * h):
+        b = row // h
+        y = row - b * h
+        for ix in range(w):
+            src = x[b, y, ix]
+            dst = out[b, y, ix]
+            for g in range(out_channels):
+                best = LOWEST
+                for k in range(g, c, out_channels):
+                    if src[k] > best:
+                        best = src[k]
+                dst[g] = best
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def global_avgpool(x):
+    """Mean over all pixels per channel -> (n, 1, 1, c).
+
+    Sums in float32 in row-major pixel order, then divides by h*w: the same operations in the
+    same order as darknet's forward_avgpool_layer, so results match it bit for bit."""
+    n, h, w, c = x.shape
+    out = np.empty((n, 1, 1, c), dtype=np.float32)
+    blocks = (c + _CHANNEL_BLOCK - 1) // _CHANNEL_BLOCK
+    count = np.float32(h * w)
+    for job in prange(n * blocks):
+        b = job // blocks
+        k0 = (job - b * blocks) * _CHANNEL_BLOCK
+        k1 = min(k0 + _CHANNEL_BLOCK, c)
+        acc = np.zeros(_CHANNEL_BLOCK, dtype=np.float32)
+        for y in range(h):
+            for ix in range(w):
+                src = x[b, y, ix]
+                for k in range(k0, k1):
+                    acc[k - k0] += src[k]
+        for k in range(k0, k1):
+            out[b, 0, 0, k] = acc[k - k0] / count
+    return out

@@ -1,0 +1,126 @@
+"""Kernels that move pixels between space and depth, on NHWC float32 tensors.
+
+Every kernel returns a new array and never writes to its input.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def upsample_nearest(x, stride, scale):
+    """out[b, y, x, k] = scale * x[b, y // stride, x // stride, k] (darknet's upsample_cpu)."""
+    n, h, w, c = x.shape
+    out_h = h * stride
+    out_w = w * stride
+    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    for row in prange(n * out_h):
+        b = row // out_h
+        y = row - b * out_h
+        src_row = x[b, y // stride]
+        for ox in range(out_w):
+            src = src_row[ox // stride]
+            dst = out[b, y, ox]
+            for k in range(c):
+                dst[k] = scale * src[k]
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def downsample_sum(x, stride, scale):
+    """out[b, y, x, k] = sum over the stride x stride block of scale * x (darknet's upsample with
+    a negative stride). The caller guarantees h and w are multiples of stride. Terms are added
+    in row-major order starting from 0, as darknet accumulates them."""
+    n, h, w, c = x.shape
+    out_h = h // stride
+    out_w = w // stride
+    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    for row in prange(n * out_h):
+        b = row // out_h
+        y = row - b * out_h
+        for ox in range(out_w):
+            acc = out[b, y, ox]
+            for k in range(c):
+                acc[k] = np.float32(0.0)
+            for dy in range(stride):
+                for dx in range(stride):
+                    src = x[b, y * stride + dy, ox * stride + dx]
+                    for k in range(c):
+                        acc[k] += scale * src[k]
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def reorg(x, stride, reverse):
+    """pjreddie's reorg_cpu, reproduced on NHWC data.
+
+    darknet walks the input's (c, h, w) grid and pairs two flat CHW offsets:
+      p = i + w*(j + h*k)                         (the input's own grid)
+      q = w2 + w*s*(h2 + h*s*c2)                  (a grid s times larger with c/s^2 channels)
+    with c2 = k % (c/s^2), o = k // (c/s^2), w2 = i*s + o % s, h2 = j*s + o // s.
+    reverse=1 copies flat p -> flat q (a clean depth-to-space); reverse=0 (the usual YOLOv2
+    layer) copies flat q -> flat p, reading the input buffer as if it had the larger grid and
+    writing the output buffer with the input's grid. Each flat offset is decoded in the frame
+    of the tensor it indexes, so this reproduces darknet's famously non-standard shuffle.
+    The caller guarantees c % s^2 == 0 and, for reverse=0, h % s == w % s == 0.
+    """
+    n, h, w, c = x.shape
+    s = stride
+    small_c = c // (s * s)
+    big_h = h * s
+    big_w = w * s
+    if reverse:
+        out_h, out_w, out_c = big_h, big_w, small_c
+    else:
+        out_h, out_w, out_c = h // s, w // s, c * s * s
+    out = np.empty((n, out_h, out_w, out_c), dtype=np.float32)
+    for job in prange(n * c):
+        b = job // c
+        k = job - b * c
+        c2 = k % small_c
+        o = k // small_c
+        for j in range(h):
+            h2 = j * s + o // s
+            for i in range(w):
+                w2 = i * s + o % s
+                if reverse:
+                    out[b, h2, w2, c2] = x[b, j, i, k]
+                else:
+                    p = i + w * (j + h * k)
+                    q = w2 + big_w * (h2 + big_h * c2)
+                    ox = p % out_w
+                    t = p // out_w
+                    oy = t % out_h
+                    ok = t // out_h
+                    ix = q % w
+                    t = q // w
+                    iy = t % h
+                    ik = t // h
+                    out[b, oy, ox, ok] = x[b, iy, ix, ik]
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def pixel_shuffle(x, r):
+    """(h, w, c*r*r) -> (h*r, w*r, c): input channel cc*r*r + i*r + j goes to output pixel
+    (y*r + i, x*r + j), channel cc -- the channel order of torch.nn.PixelShuffle."""
+    n, h, w, c_in = x.shape
+    c = c_in // (r * r)
+    out_h = h * r
+    out_w = w * r
+    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    for row in prange(n * out_h):
+        b = row // out_h
+        oy = row - b * out_h
+        y = oy // r
+        i = oy - y * r
+        for ox in range(out_w):
+            ix = ox // r
+            j = ox - ix * r
+            src = x[b, y, ix]
+            dst = out[b, oy, ox]
+            base = i * r + j
+            for cc in range(c):
+                dst[cc] = src[cc * r * r + base]
+    return out

@@ -1,0 +1,95 @@
+"""[region]: the YOLOv2 detection head (darknet's forward_region_layer at inference).
+
+Input and output are NHWC with num * (coords + classes + 1) channels; anchor a owns channels
+a*(coords+classes+1) ... and within them: 0 x, 1 y, 2 w, 3 h, (4 .. coords-1 extra coords),
+coords objectness, coords+1.. class scores. The forward leaves what darknet leaves in l.output:
+
+    x, y        sigma(t)
+    w, h        t                   (raw; decoding takes exp(t) * anchor, anchors in grid cells)
+    objectness  sigma(t)            (left raw with background=1: it is a softmax entry then)
+    classes     softmax over the classes of each anchor (softmax=1), else sigma(t)
+
+With background=1 the softmax spans the objectness slot and the classes (classes + 1 entries).
+Hierarchical softmax (`tree=`, YOLO9000) is not supported.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.kernels.yolo import region_activate
+from darkpy.layers.base import Layer
+from darkpy.layers.yolo import _anchor_pairs
+
+_U = dict(used=False)
+
+
+class Region(Layer):
+    kind = "region"
+    keys = {
+        "classes": Key("int", 20),
+        "coords": Key("int", 4),
+        "num": Key("int", 1),
+        "anchors": Key("floats", None, doc="w,h pairs in grid cells of this layer"),
+        "softmax": Key("int", 0, choices=(0, 1)),
+        "background": Key("int", 0, choices=(0, 1)),
+        "tree": Key("str", None, doc="hierarchical softmax tree file (not supported)"),
+        # read by darknet for training; kept for round trips
+        "map": Key("str", None, **_U),
+        "max": Key("int", 30, **_U),
+        "log": Key("int", 0, **_U),
+        "sqrt": Key("int", 0, **_U),
+        "focal_loss": Key("int", 0, **_U),
+        "jitter": Key("float", 0.2, **_U),
+        "resize": Key("float", 1.0, **_U),
+        "rescore": Key("int", 0, **_U),
+        "thresh": Key("float", 0.5, **_U),
+        "classfix": Key("int", 0, **_U),
+        "absolute": Key("int", 0, **_U),
+        "random": Key("float", 0.0, **_U),
+        "coord_scale": Key("float", 1.0, **_U),
+        "object_scale": Key("float", 1.0, **_U),
+        "noobject_scale": Key("float", 1.0, **_U),
+        "mask_scale": Key("float", 1.0, **_U),
+        "class_scale": Key("float", 1.0, **_U),
+        "bias_match": Key("int", 0, **_U),
+    }
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        if opts.tree:
+            raise self.error(
+                f"tree={opts.tree}: hierarchical softmax (YOLO9000) is not supported by darkpy"
+            )
+        self.classes = int(opts.classes)
+        self.coords = int(opts.coords)
+        self.n = int(opts.num)
+        if self.classes < 1:
+            raise self.error(f"classes={self.classes}: needs at least one class")
+        if self.n < 1:
+            raise self.error(f"num={self.n}: needs at least one anchor")
+        if self.coords < 4:
+            raise self.error(f"coords={self.coords}: a box needs at least 4 coordinates")
+        self.anchors = _anchor_pairs(self, opts.anchors, self.n, list(range(self.n)))
+        self.softmax = int(opts.softmax)
+        self.background = int(opts.background)
+        self.entries = self.coords + self.classes + 1
+        channels = self.input_shapes[0][2]
+        if channels != self.n * self.entries:
+            raise self.error(
+                f"the layer before gives {channels} channels, but {self.n} anchors x "
+                f"({self.coords} coords + 1 + {self.classes} classes) need "
+                f"{self.n * self.entries}: set filters={self.n * self.entries} in the "
+                f"[convolutional] before it"
+            )
+
+    def forward(self, inputs, train=False):
+        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        out = np.empty_like(x)
+        if x.size:
+            region_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
+                            self.n, self.coords, self.classes, self.background, self.softmax)
+        return out
+
+    def describe(self):
+        return {"filters": f"{self.n}x{self.entries}", "size": ""}

@@ -1,0 +1,87 @@
+"""[reorg]: pjreddie's space-to-depth of YOLOv2 (passthrough layer), exactly as darknet does it.
+
+Shapes: (h, w, c) -> (h/s, w/s, c*s*s), or with reverse=1 (h*s, w*s, c/(s*s)).
+
+darknet's reorg_cpu is not the textbook space-to-depth: with reverse=0 it reads the input's
+CHW buffer as if it had the larger (c/s^2, h*s, w*s) grid and writes the output buffer in the
+input's (c, h, w) grid (see darkpy.kernels.resample.reorg). reverse=1 is a clean
+depth-to-space whose output channel is k % (c/s^2) and whose offset in the s x s block is
+k // (c/s^2). Weights trained with darknet expect this exact order, so darkpy reproduces it.
+
+flatten=1 only reorders the flat buffer (CHW <-> HWC, darknet's flatten()) and reinterprets it
+with the shapes above; extra=N outputs the input's CHW buffer followed by N zeros as a
+(1, 1, h*w*c + N) tensor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.kernels import resample
+from darkpy.layers.base import Layer
+
+
+class Reorg(Layer):
+    kind = "reorg"
+    keys = {
+        "stride": Key("int", 1),
+        "reverse": Key("int", 0, doc="1: depth-to-space"),
+        "flatten": Key("int", 0, doc="1: only reorder CHW <-> HWC"),
+        "extra": Key("int", 0, doc="append this many zeros to the flat output"),
+    }
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        self.stride = opts.stride
+        self.reverse = bool(opts.reverse)
+        self.flatten = bool(opts.flatten)
+        self.extra = opts.extra
+        if self.stride < 1:
+            raise self.error(f"stride must be >= 1, got {self.stride}")
+        if self.extra < 0:
+            raise self.error(f"extra must be >= 0, got {self.extra}")
+        if self.flatten and self.extra:
+            # darknet would copy h*w*c + extra floats from an h*w*c input
+            raise self.error("flatten and extra cannot be combined")
+        self.output_shape(self.input_shapes)
+
+    def output_shape(self, input_shapes):
+        h, w, c = input_shapes[0]
+        if self.extra:
+            return (1, 1, h * w * c + self.extra)
+        s = self.stride
+        if c % (s * s):
+            raise self.error(f"{c} channels are not divisible by stride^2 = {s * s}")
+        if self.reverse:
+            return (h * s, w * s, c // (s * s))
+        if h % s or w % s:
+            raise self.error(f"reorg by {s} needs h and w divisible by {s}, got {h}x{w}")
+        return (h // s, w // s, c * s * s)
+
+    def forward(self, inputs, train=False):
+        x = inputs[0]
+        n = x.shape[0]
+        out_h, out_w, out_c = self.output_shape([x.shape[1:]])
+        if self.extra:
+            out = np.zeros((n, 1, 1, out_c), dtype=np.float32)
+            out[:, 0, 0, : x[0].size] = x.transpose(0, 3, 1, 2).reshape(n, -1)
+            return out
+        if self.flatten:
+            return self._flatten(x, out_h, out_w, out_c)
+        return resample.reorg(x, self.stride, self.reverse)
+
+    def _flatten(self, x, out_h, out_w, out_c):
+        n, h, w, c = x.shape
+        if self.reverse:
+            # darknet flatten(..., forward=0): the CHW buffer is read as if it were HWC
+            chw = x.transpose(0, 3, 1, 2).reshape(n, h * w, c)
+            flat = chw.transpose(0, 2, 1)
+        else:
+            # flatten(..., forward=1): the output buffer holds the input in HWC order
+            flat = x
+        chw_out = flat.reshape(n, out_c, out_h, out_w)
+        return np.ascontiguousarray(chw_out.transpose(0, 2, 3, 1), dtype=np.float32)
+
+    def describe(self):
+        size = f"/{self.stride}" if not self.reverse else f"{self.stride}x"
+        return {"filters": "", "size": size}

@@ -1,0 +1,65 @@
+"""[route]: concatenate earlier outputs along channels, optionally one channel group of each.
+
+    out = concat_k( x_k[:, :, group_id*C_k/groups : (group_id+1)*C_k/groups] )
+
+With groups=1 (pjreddie) this is a plain channel concatenation; AlexeyAB's groups/group_id
+(yolov4-tiny) take slice `group_id` of `groups` equal channel slices from every input. darknet
+copies a contiguous 1/groups part of each input's CHW buffer, which is exactly that channel
+slice when C_k is divisible by groups (required here). All inputs must share h and w.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.errors import ConfigError
+from darkpy.layers.base import Layer
+
+
+class Route(Layer):
+    kind = "route"
+    keys = {
+        "layers": Key("ints", None, doc="layer indices (negative: relative to this layer)"),
+        "groups": Key("int", 1),
+        "group_id": Key("int", 0),
+        "stream": Key("int", -1, used=False, doc="AlexeyAB CUDA stream"),
+        "wait_stream": Key("int", -1, used=False, doc="AlexeyAB CUDA stream"),
+    }
+
+    @classmethod
+    def references(cls, opts):
+        if not opts.layers:
+            raise ConfigError("[route] needs `layers = ...` (one or more layer indices)")
+        return list(opts.layers)
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        self.groups = opts.groups
+        self.group_id = opts.group_id
+        if self.groups < 1:
+            raise self.error(f"groups must be >= 1, got {self.groups}")
+        if not 0 <= self.group_id < self.groups:
+            raise self.error(f"group_id must be in 0..{self.groups - 1}, got {self.group_id}")
+        self.output_shape(self.input_shapes)
+
+    def output_shape(self, input_shapes):
+        h, w, _ = input_shapes[0]
+        if any((s[0], s[1]) != (h, w) for s in input_shapes):
+            shapes = ", ".join("x".join(map(str, s)) for s in input_shapes)
+            raise self.error(f"inputs differ in height/width (h x w x c): {shapes}")
+        for s in input_shapes:
+            if s[2] % self.groups:
+                raise self.error(f"an input with {s[2]} channels cannot form {self.groups} groups")
+        return (h, w, sum(s[2] for s in input_shapes) // self.groups)
+
+    def forward(self, inputs, train=False):
+        self.output_shape([x.shape[1:] for x in inputs])
+        parts = []
+        for x in inputs:
+            part = x.shape[3] // self.groups
+            parts.append(x[..., self.group_id * part : (self.group_id + 1) * part])
+        return np.ascontiguousarray(np.concatenate(parts, axis=3), dtype=np.float32)
+
+    def describe(self):
+        size = f"{self.group_id}/{self.groups}" if self.groups > 1 else ""
+        return {"filters": "", "size": size}

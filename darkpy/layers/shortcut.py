@@ -1,0 +1,79 @@
+"""[shortcut]: darkpy's generalised residual, out = f(alpha * x_prev + beta * x_from).
+
+x_prev is the previous layer's output, x_from the output of layer `from`, f the activation
+(default linear); alpha = beta = 1 gives the plain ResNet/EDSR sum. This is pjreddie's
+shortcut (out starts as x_prev, then out = alpha*out + beta*add at every cell add reaches).
+
+The output has x_prev's shape. When x_from's shape differs, darknet's shortcut_cpu rules
+apply: with stride = max(w_from // w_prev, 1) and sample = max(w_prev // w_from, 1), output
+cell (y*sample, x*sample, k) adds x_from(y*stride, x*stride, k) for y < min(h), x < min(w),
+k < min(c); every other output cell is x_prev unchanged (not scaled by alpha), and f applies
+to all. The height ratios must equal the width ratios (darknet asserts it). For channel
+mismatches AlexeyAB's shortcut gives the same result; for spatial ones it differs and darkpy
+follows pjreddie. AlexeyAB's weighted shortcuts (weights_type) and lists in `from` are not
+supported.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.errors import ConfigError
+from darkpy.kernels import activations, elementwise
+from darkpy.layers.base import Layer
+
+
+class Shortcut(Layer):
+    kind = "shortcut"
+    keys = {
+        "from": Key("ints", None, doc="the layer added to the previous one"),
+        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES),
+        "alpha": Key("float", 1.0, doc="scales the previous layer's output"),
+        "beta": Key("float", 1.0, doc="scales the `from` layer's output"),
+        "weights_type": Key("str", "none",
+                            choices=("none", "per_feature", "per_layer", "per_channel"),
+                            doc="AlexeyAB learned weights (only none is supported)"),
+        "weights_normalization": Key("str", "none", choices=("none", "relu", "avg_relu", "softmax"),
+                                     used=False, doc="AlexeyAB; only acts with weights_type"),
+    }
+
+    @classmethod
+    def references(cls, opts):
+        sources = opts["from"]
+        if not sources:
+            raise ConfigError("[shortcut] needs `from = ...` (the layer to add)")
+        return [-1, *sources]
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        if len(opts["from"]) != 1:
+            raise self.error(f"`from` must name one layer; got {len(opts['from'])} (AlexeyAB's "
+                             "multi-input shortcut is not supported)")
+        if opts.weights_type != "none":
+            raise self.error(f"weights_type={opts.weights_type} is not supported (only none)")
+        self.alpha = np.float32(opts.alpha)
+        self.beta = np.float32(opts.beta)
+        self.code = activations.activation_code(opts.activation)
+        self.output_shape(self.input_shapes)
+
+    def output_shape(self, input_shapes):
+        (h2, w2, c2), (h1, w1, c1) = input_shapes[0], input_shapes[1]
+        if (w1 // w2, w2 // w1) != (h1 // h2, h2 // h1):
+            raise self.error(
+                f"cannot add a {h1}x{w1}x{c1} output to {h2}x{w2}x{c2}: darknet needs the same "
+                "scale factor in height and width"
+            )
+        return (h2, w2, c2)
+
+    def forward(self, inputs, train=False):
+        prev, other = inputs
+        self.output_shape([prev.shape[1:], other.shape[1:]])
+        return elementwise.shortcut(prev, other, self.alpha, self.beta, self.code)
+
+    def describe(self):
+        return {"filters": "", "size": ""}
+
+    def flops(self, input_shapes):
+        h, w, c = input_shapes[0]
+        per_value = 1 + int(self.alpha != 1) + int(self.beta != 1)  # the add, and any scaling
+        return per_value * h * w * c

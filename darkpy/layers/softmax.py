@@ -1,0 +1,71 @@
+"""[softmax] / [soft]: darknet's softmax over the flattened CHW input.
+
+Each image's CHW buffer (length n = h*w*c) is cut into `groups` consecutive chunks of n/groups
+values and every chunk gets
+    out_i = exp(x_i/T - max/T) / sum_j exp(x_j/T - max/T)       (T = temperature)
+With groups=1 that is one softmax over all values (a classifier after [avgpool]); a chunk is
+a run of the CHW buffer, so when h*w > 1 it spans whole channel planes, not pixels.
+
+spatial=1 is a softmax over channels at every pixel (temperature 1). darknet computes it only
+on the GPU, its CPU path ignoring `spatial`; darkpy follows the GPU, the intended meaning.
+A `tree` (hierarchical softmax of YOLO9000) is not supported.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.layers.base import Layer
+
+
+def _softmax_last_axis(x: np.ndarray, temperature: np.float32) -> np.ndarray:
+    largest = x.max(axis=-1, keepdims=True)
+    e = np.exp(x / temperature - largest / temperature)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32, copy=False)
+
+
+class Softmax(Layer):
+    kind = "softmax"
+    aliases = ("soft",)
+    keys = {
+        "groups": Key("int", 1, doc="independent softmaxes over consecutive CHW chunks"),
+        "temperature": Key("float", 1.0),
+        "tree": Key("str", None, doc="hierarchy file (YOLO9000; not supported)"),
+        "spatial": Key("float", 0.0, doc="1: softmax over channels at each pixel"),
+        "noloss": Key("int", 0, used=False, doc="training only: no cost from this layer"),
+    }
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        self.groups = opts.groups
+        self.temperature = np.float32(opts.temperature)
+        self.spatial = bool(opts.spatial)
+        if opts.tree:
+            raise self.error("hierarchical softmax (`tree`) is not supported")
+        if self.groups < 1:
+            raise self.error(f"groups must be >= 1, got {self.groups}")
+        if self.temperature == 0:
+            raise self.error("temperature must not be 0")
+        if self.spatial and (self.groups != 1 or self.temperature != 1):
+            raise self.error("spatial softmax takes neither groups nor temperature")
+        self.output_shape(self.input_shapes)
+
+    def output_shape(self, input_shapes):
+        h, w, c = input_shapes[0]
+        if not self.spatial and (h * w * c) % self.groups:
+            raise self.error(f"{h}x{w}x{c} = {h * w * c} inputs are not divisible by groups={self.groups}")
+        return (h, w, c)
+
+    def forward(self, inputs, train=False):
+        x = inputs[0]
+        self.output_shape([x.shape[1:]])
+        if self.spatial:
+            return np.ascontiguousarray(_softmax_last_axis(x, np.float32(1)))
+        n, h, w, c = x.shape
+        chunks = x.transpose(0, 3, 1, 2).reshape(n, self.groups, -1)
+        out = _softmax_last_axis(chunks, self.temperature)
+        return np.ascontiguousarray(out.reshape(n, c, h, w).transpose(0, 2, 3, 1))
+
+    def flops(self, input_shapes):
+        h, w, c = input_shapes[0]
+        return 5 * h * w * c  # about five operations per value (max, scale, exp, sum, divide)

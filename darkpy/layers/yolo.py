@@ -1,0 +1,122 @@
+"""[yolo]: the YOLOv3/v4 detection head (darknet's forward_yolo_layer at inference).
+
+Input and output are NHWC with num_masked * (5 + classes) channels; anchor a (the a-th entry of
+`mask`) owns channels a*(5+classes) ... and within them entry k is: 0 x, 1 y, 2 w, 3 h,
+4 objectness, 5.. class scores. The forward leaves what darknet leaves in l.output:
+
+    x, y          sigma(t) * scale_x_y - (scale_x_y - 1) / 2
+    w, h          t                      (raw; decoding takes exp(t) * anchor)
+    obj, classes  sigma(t)
+
+With new_coords=1 (AlexeyAB's scaled-YOLOv4 heads, whose last convolution is already logistic)
+no logistic is applied here; the scale_x_y step still is, and decoding reads w, h as
+(2 t)^2 * anchor. Turning these numbers into boxes is darkpy.detect's work, not the layer's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.kernels.yolo import yolo_activate
+from darkpy.layers.base import Layer
+
+_U = dict(used=False)
+
+
+class Yolo(Layer):
+    kind = "yolo"
+    keys = {
+        "classes": Key("int", 20),
+        "num": Key("int", 1, doc="number of anchors listed in `anchors`"),
+        "mask": Key("ints", None, doc="indices of the anchors this head predicts; all if absent"),
+        "anchors": Key("floats", None, doc="w,h pairs in pixels of the network input"),
+        "scale_x_y": Key("float", 1.0),
+        "new_coords": Key("int", 0, choices=(0, 1)),
+        # read by darknet for training, tracking or its own NMS; kept for round trips
+        "max": Key("int", 90, **_U),
+        "jitter": Key("float", 0.2, **_U),
+        "ignore_thresh": Key("float", 0.5, **_U),
+        "truth_thresh": Key("float", 1.0, **_U),
+        "iou_thresh": Key("float", 1.0, **_U),
+        "random": Key("float", 0.0, **_U),
+        "resize": Key("float", 1.0, **_U),
+        "map": Key("str", None, **_U),
+        "show_details": Key("int", 1, **_U),
+        "max_delta": Key("float", float(np.finfo(np.float32).max), **_U),
+        "counters_per_class": Key("ints", None, **_U),
+        "label_smooth_eps": Key("float", 0.0, **_U),
+        "objectness_smooth": Key("int", 0, **_U),
+        "iou_normalizer": Key("float", 0.75, **_U),
+        "obj_normalizer": Key("float", 1.0, **_U),
+        "cls_normalizer": Key("float", 1.0, **_U),
+        "delta_normalizer": Key("float", 1.0, **_U),
+        "iou_loss": Key("str", "mse", **_U),
+        "iou_thresh_kind": Key("str", "iou", **_U),
+        "beta_nms": Key("float", 0.6, **_U),
+        "nms_kind": Key("str", "default", **_U),
+        "focal_loss": Key("int", 0, **_U),
+        "track_history_size": Key("int", 5, **_U),
+        "sim_thresh": Key("float", 0.8, **_U),
+        "dets_for_track": Key("int", 1, **_U),
+        "dets_for_show": Key("int", 1, **_U),
+        "track_ciou_norm": Key("float", 0.01, **_U),
+        "embedding_layer": Key("int", 999999, **_U),
+    }
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        self.classes = int(opts.classes)
+        self.total = int(opts.num)
+        if self.classes < 1:
+            raise self.error(f"classes={self.classes}: needs at least one class")
+        if self.total < 1:
+            raise self.error(f"num={self.total}: needs at least one anchor")
+        self.mask = list(opts.mask) if opts.mask else list(range(self.total))
+        for m in self.mask:
+            if not 0 <= m < self.total:
+                raise self.error(f"mask value {m} is not an anchor index 0..{self.total - 1} (num={self.total})")
+        self.all_anchors = _anchor_pairs(self, opts.anchors, self.total, self.mask)
+        # the anchors this head predicts, in its channel order, (n, 2) in network-input pixels
+        self.anchors = self.all_anchors[self.mask]
+        self.n = len(self.mask)
+        self.entries = 5 + self.classes
+        self.scale_x_y = float(opts.scale_x_y)
+        self.new_coords = int(opts.new_coords)
+        channels = self.input_shapes[0][2]
+        if channels != self.n * self.entries:
+            raise self.error(
+                f"the layer before gives {channels} channels, but {self.n} anchors x "
+                f"(5 + {self.classes} classes) need {self.n * self.entries}: set filters="
+                f"{self.n * self.entries} in the [convolutional] before it"
+            )
+
+    def forward(self, inputs, train=False):
+        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        out = np.empty_like(x)
+        if x.size:
+            scale = np.float32(self.scale_x_y)
+            shift = np.float32(-0.5 * (self.scale_x_y - 1.0))
+            yolo_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
+                          self.n, self.entries, scale, shift, not self.new_coords)
+        return out
+
+    def describe(self):
+        return {"filters": f"{self.n}x{self.entries}", "size": ""}
+
+
+def _anchor_pairs(layer: Layer, values, total: int, mask: list[int]) -> np.ndarray:
+    """(total, 2) anchors; darknet's 0.5 default fills pairs a cfg leaves out."""
+    anchors = np.full((total, 2), 0.5, dtype=np.float32)
+    if values is None:
+        return anchors
+    if len(values) % 2:
+        raise layer.error(f"anchors has {len(values)} numbers; it must list w,h pairs")
+    given = min(len(values) // 2, total)
+    anchors[:given] = np.asarray(values[: 2 * given], dtype=np.float32).reshape(given, 2)
+    missing = [m for m in mask if m >= given]
+    if missing:
+        raise layer.error(
+            f"anchors lists {len(values) // 2} pairs but mask uses anchor {max(missing)}; "
+            f"give {total} pairs (num={total})"
+        )
+    return anchors

@@ -1,0 +1,163 @@
+"""The network graph: sections -> layers, index routing, shape inference, forward.
+
+Routing follows darknet: a layer reference is negative = relative to the referring layer,
+non-negative = absolute. Index -1 as a resolved source means the network input. Shapes are
+inferred for the [net] size at build time and again for every input size at forward time,
+so fully convolutional networks run on any image size.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.cfg import format_cfg
+from darkpy.config.common_keys import COMMON_KEYS
+from darkpy.config.net_keys import NET_KEYS
+from darkpy.config.schema import Options, closest_key, parse_options
+from darkpy.config.section import Section
+from darkpy.errors import ConfigError, InputError
+from darkpy.layers.base import Layer, Shape
+
+INPUT = -1  # resolved source index meaning "the network input"
+
+
+def _registry():
+    from darkpy.layers.registry import REGISTRY  # imported late: pulls in every layer module
+
+    return REGISTRY
+
+
+def resolve_reference(ref: int, index: int, key: str | None, section: Section) -> int:
+    absolute = index + ref if ref < 0 else ref
+    if key is None and absolute == INPUT:
+        return INPUT
+    if absolute < 0 or absolute >= index:
+        direction = "before the first layer" if absolute < 0 else "forward or to itself"
+        raise ConfigError(
+            f"{section.where(key)}: [{section.kind}] layer {index}: `{key}` refers to layer "
+            f"{ref} (= {absolute}), which points {direction}; only layers 0..{index - 1} can be used"
+        )
+    return absolute
+
+
+class Network:
+    """Layers built from sections, with their resolved sources and inferred shapes."""
+
+    def __init__(self, sections: list[Section], source: str = "<memory>"):
+        if not sections:
+            raise ConfigError(f"{source}: empty network description")
+        self.source = source
+        self.sections = sections
+        self.net: Options = parse_options(sections[0], NET_KEYS)
+        self.input_shape: Shape = self._net_input_shape()
+        self.layers: list[Layer] = []
+        self.sources: list[list[int]] = []
+        self.shapes: list[Shape] = []
+        registry = _registry()
+        for index, section in enumerate(sections[1:]):
+            cls = registry.get(section.kind)
+            if cls is None:
+                hint = closest_key(section.kind, registry)
+                tip = f" (did you mean [{hint}]?)" if hint else ""
+                raise ConfigError(f"{section.origin}: unsupported layer kind [{section.kind}]{tip}")
+            opts = parse_options(section, {**COMMON_KEYS, **cls.keys})
+            try:
+                refs = cls.references(opts)
+                keys = cls.reference_keys(opts)
+            except ConfigError as exc:
+                raise ConfigError(f"{section.origin}: [{section.kind}] layer {index}: {exc}") from None
+            sources = [resolve_reference(ref, index, key, section) for ref, key in zip(refs, keys)]
+            in_shapes = [self.input_shape if s == INPUT else self.shapes[s] for s in sources]
+            layer = cls(opts, in_shapes, index, section.origin)
+            self.layers.append(layer)
+            self.sources.append(sources)
+            self.shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
+        if not self.layers:
+            raise ConfigError(f"{source}: the network has no layers after [net]")
+        self._last_use = self._compute_last_use()
+
+    def _net_input_shape(self) -> Shape:
+        h, w, c = self.net.height, self.net.width, self.net.channels
+        if h == 0 and w == 0 and c == 0 and self.net.inputs > 0:
+            return (1, 1, self.net.inputs)
+        if min(h, w, c) <= 0:
+            raise ConfigError(
+                f"{self.sections[0].origin}: [net] needs positive width, height and channels "
+                f"(got width={w}, height={h}, channels={c})"
+            )
+        return (h, w, c)
+
+    def _compute_last_use(self) -> list[int]:
+        last = list(range(len(self.layers)))
+        for consumer, sources in enumerate(self.sources):
+            for s in sources:
+                if s >= 0:
+                    last[s] = max(last[s], consumer)
+        return last
+
+    # --- shapes --------------------------------------------------------------------------
+    def infer_shapes(self, input_shape: Shape) -> list[Shape]:
+        """Output shape of every layer for an input of `input_shape` (h, w, c)."""
+        if tuple(input_shape) == tuple(self.input_shape):
+            return list(self.shapes)
+        shapes: list[Shape] = []
+        for layer, sources in zip(self.layers, self.sources):
+            in_shapes = [tuple(input_shape) if s == INPUT else shapes[s] for s in sources]
+            shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
+            if min(shapes[-1]) <= 0:
+                raise InputError(
+                    f"input {input_shape[1]}x{input_shape[0]} is too small: layer "
+                    f"{layer.index} [{layer.kind}] ({layer.origin}) would output {shapes[-1]}"
+                )
+        return shapes
+
+    # --- compute -------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, outputs=None):
+        """Run NHWC float32 `x` (N, H, W, C) through the network.
+
+        Returns the last layer's output, or, when `outputs` lists layer indices, a dict
+        index -> that layer's output. Intermediate outputs are freed after their last consumer.
+        """
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise InputError(f"forward expects an NHWC array (N, H, W, C), got shape {x.shape}")
+        if x.shape[3] != self.input_shape[2]:
+            raise InputError(
+                f"the network takes {self.input_shape[2]} channels, the input has {x.shape[3]}"
+            )
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self.infer_shapes(x.shape[1:])  # raises a clear error for unusable sizes
+        wanted = self._normalise_outputs(outputs)
+        keep = set(wanted) | {len(self.layers) - 1}
+        live: dict[int, np.ndarray] = {}
+        for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
+            inputs = [x if s == INPUT else live[s] for s in sources]
+            live[i] = layer.forward(inputs)
+            for s in set(sources):
+                if s >= 0 and self._last_use[s] <= i and s not in keep:
+                    live.pop(s, None)
+        if outputs is None:
+            return live[len(self.layers) - 1]
+        return {i: live[i] for i in wanted}
+
+    def _normalise_outputs(self, outputs) -> list[int]:
+        if outputs is None:
+            return []
+        n = len(self.layers)
+        out = []
+        for i in outputs:
+            j = int(i) + n if int(i) < 0 else int(i)
+            if not 0 <= j < n:
+                raise InputError(f"output layer {i} does not exist (the network has {n} layers)")
+            out.append(j)
+        return out
+
+    # --- description ----------------------------------------------------------------------
+    def cfg_text(self) -> str:
+        return format_cfg(self.sections)
+
+    def num_params(self) -> int:
+        return sum(layer.num_params() for layer in self.layers)
+
+    def __repr__(self) -> str:
+        return f"<Network {self.source}: {len(self.layers)} layers, {self.num_params():,} parameters>"
+

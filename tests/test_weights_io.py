@@ -1,0 +1,177 @@
+"""darknet .weights and darkpy .h5: bit-exact round trips and strict, clear failures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import darkpy
+from darkpy.config.cfg import parse_cfg_text
+from darkpy.errors import WeightsError
+from darkpy.io.darknet_weights import (WeightsHeader, expected_floats, load_darknet_weights,
+                                       save_darknet_weights)
+from darkpy.network import Network
+
+CFG = """[net]
+width=8
+height=8
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=4
+size=3
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=5
+size=1
+activation=linear
+
+[connected]
+output=7
+activation=relu
+"""
+
+
+def make_net() -> Network:
+    return Network(parse_cfg_text(CFG, "w.cfg"), source="w.cfg")
+
+
+def randomise(net: Network, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        for name, shape in layer.param_layout():
+            values = rng.standard_normal(shape).astype(np.float32)
+            if name == "rolling_variance":
+                values = np.abs(values) + 0.5
+            layer.set_param(name, values)
+
+
+def params(net: Network) -> list[np.ndarray]:
+    return [np.array(layer.get_param(n)) for layer in net.layers for n, _ in layer.param_layout()]
+
+
+def test_expected_float_count_by_hand():
+    net = make_net()
+    # conv1: 4 biases + 3*4 bn + 4*3*3*3 weights; conv2: 5 + 5*4; connected: 7 + 7*(4*4*5)
+    assert expected_floats(net) == (4 + 12 + 108) + (5 + 20) + (7 + 7 * 80)
+
+
+@pytest.mark.parametrize("header", [WeightsHeader(0, 2, 0, 123456789012), WeightsHeader(0, 1, 0, 77)])
+def test_darknet_round_trip_bit_exact(tmp_path, header):
+    net = make_net()
+    randomise(net)
+    path = tmp_path / "m.weights"
+    save_darknet_weights(net, path, header)
+    raw = path.read_bytes()
+    assert len(raw) == (20 if header.seen_is_64bit else 16) + 4 * expected_floats(net)
+    other = make_net()
+    got = load_darknet_weights(other, path)
+    assert (got.major, got.minor, got.seen) == (header.major, header.minor, header.seen)
+    for a, b in zip(params(net), params(other)):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(1).standard_normal((1, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_array_equal(net.forward(x), other.forward(x))
+    # writing what we read gives the same bytes
+    path2 = tmp_path / "again.weights"
+    save_darknet_weights(other, path2, got)
+    assert path2.read_bytes() == raw
+
+
+def test_file_layout_is_darknet_order(tmp_path):
+    """First conv's biases come first, then scales, mean, variance, then weights (Cout,Cin,K,K)."""
+    net = make_net()
+    randomise(net)
+    path = tmp_path / "m.weights"
+    save_darknet_weights(net, path)
+    floats = np.frombuffer(path.read_bytes()[20:], "<f4")
+    conv = net.layers[0]
+    np.testing.assert_array_equal(floats[:4], conv.get_param("biases"))
+    np.testing.assert_array_equal(floats[4:8], conv.get_param("scales"))
+    np.testing.assert_array_equal(floats[16:124], conv.get_param("weights").reshape(-1))
+    assert conv.get_param("weights").shape == (4, 3, 3, 3)
+
+
+def test_truncated_weights_say_where(tmp_path):
+    net = make_net()
+    randomise(net)
+    path = tmp_path / "m.weights"
+    save_darknet_weights(net, path)
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(WeightsError, match=r"truncated.*layer 3 \[connected\].*`weights`"):
+        load_darknet_weights(make_net(), path)
+
+
+def test_oversized_weights_rejected_unless_partial(tmp_path):
+    net = make_net()
+    randomise(net)
+    path = tmp_path / "m.weights"
+    save_darknet_weights(net, path)
+    path.write_bytes(path.read_bytes() + b"\0" * 16)
+    with pytest.raises(WeightsError, match="4 more floats"):
+        load_darknet_weights(make_net(), path)
+    # a backbone-style partial load of the first 2 layers ignores the rest
+    part = make_net()
+    load_darknet_weights(part, path, max_layers=2)
+    np.testing.assert_array_equal(part.layers[0].get_param("weights"), net.layers[0].get_param("weights"))
+
+
+def test_header_too_short(tmp_path):
+    path = tmp_path / "x.weights"
+    path.write_bytes(b"\0" * 7)
+    with pytest.raises(WeightsError, match="too short"):
+        load_darknet_weights(make_net(), path)
+
+
+def test_h5_round_trip_bit_exact_and_self_describing(tmp_path):
+    net = make_net()
+    randomise(net, seed=3)
+    path = tmp_path / "m.h5"
+    darkpy.save(net, path, source="unit test", extras={"names": ["a", "b"]})
+    loaded = darkpy.load(path)
+    assert loaded.cfg_text() == net.cfg_text()
+    assert loaded.extras["names"] == ["a", "b"] and loaded.extras["source"] == "unit test"
+    for a, b in zip(params(net), params(loaded)):
+        np.testing.assert_array_equal(a, b)
+    import h5py
+
+    with h5py.File(path) as f:
+        assert f.attrs["format"] == "darkpy"
+        assert f["layers/000_convolutional/weights"].shape == (4, 3, 3, 3)
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary left behind
+
+
+def test_h5_write_failure_leaves_nothing(tmp_path, monkeypatch):
+    net = make_net()
+    path = tmp_path / "m.h5"
+
+    def boom(name):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(net.layers[2], "get_param", boom)
+    with pytest.raises(RuntimeError):
+        darkpy.save(net, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_h5_shape_mismatch_and_non_darkpy(tmp_path):
+    import h5py
+
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(WeightsError, match="not a darkpy model"):
+        darkpy.load(other)
+    net = make_net()
+    path = tmp_path / "m.h5"
+    darkpy.save(net, path)
+    with h5py.File(path, "a") as f:
+        del f["layers/002_convolutional/weights"]
+        f["layers/002_convolutional/weights"] = np.zeros((5, 4, 3, 3), np.float32)
+    with pytest.raises(WeightsError, match=r"002_convolutional/weights has shape \(5, 4, 3, 3\)"):
+        darkpy.load(path)
