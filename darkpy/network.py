@@ -65,6 +65,8 @@ class Network:
                 keys = cls.reference_keys(opts)
             except ConfigError as exc:
                 raise ConfigError(f"{section.origin}: [{section.kind}] layer {index}: {exc}") from None
+            if len(keys) != len(refs):  # a layer that lists references but not their keys
+                keys = [None] + [None] * (len(refs) - 1)
             sources = [resolve_reference(ref, index, key, section) for ref, key in zip(refs, keys)]
             in_shapes = [self.input_shape if s == INPUT else self.shapes[s] for s in sources]
             layer = cls(opts, in_shapes, index, section.origin)
@@ -102,7 +104,13 @@ class Network:
         shapes: list[Shape] = []
         for layer, sources in zip(self.layers, self.sources):
             in_shapes = [tuple(input_shape) if s == INPUT else shapes[s] for s in sources]
-            shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
+            try:
+                shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
+            except ConfigError as exc:
+                raise InputError(
+                    f"input {input_shape[1]}x{input_shape[0]} is too small or the wrong size "
+                    f"for this network: {exc}"
+                ) from None
             if min(shapes[-1]) <= 0:
                 raise InputError(
                     f"input {input_shape[1]}x{input_shape[0]} is too small: layer "

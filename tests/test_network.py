@@ -106,8 +106,8 @@ def test_dangling_or_forward_reference_names_layer_and_line(ref):
 
 
 def test_unknown_layer_kind_and_unknown_key():
-    with pytest.raises(ConfigError, match=r"t\.cfg:2: unsupported layer kind \[convolution\] \(did you mean \[convolutional\]\?\)"):
-        build("[net]\n[convolution]\nfilters=1\n")
+    with pytest.raises(ConfigError, match=r"t\.cfg:5: unsupported layer kind \[convolution\] \(did you mean \[convolutional\]\?\)"):
+        build("[net]\n[convolution]\nfilters=1\n".replace("[net]", "[net]\nwidth=4\nheight=4\nchannels=1"))
     with pytest.raises(ConfigError, match=r"t\.cfg:8: unknown key `filter` in \[convolutional\]; did you mean `filters`\?"):
         build("[net]\nwidth=4\nheight=4\nchannels=1\n\n[convolutional]\nsize=1\nfilter=3\n")
 
@@ -125,6 +125,6 @@ def test_net_needs_geometry():
 
 
 def test_input_too_small_is_clear():
-    net = build(FIXED)
+    net = build("[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=2\nsize=5\n")
     with pytest.raises(InputError, match="too small"):
-        net.forward(np.zeros((1, 1, 1, 3), np.float32))
+        net.forward(np.zeros((1, 3, 3, 3), np.float32))

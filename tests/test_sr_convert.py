@@ -97,6 +97,16 @@ def _fixture_state(name):
     return load_state_dict(FIXTURES / f"{name}.pt")
 
 
+@pytest.mark.parametrize("name, drop", [("edsr_x2", ("sub_mean", "add_mean")), ("edsr_x3_legacy", ("add_mean",))])
+def test_edsr_without_stored_mean_shifts(name, drop):
+    """No mean shifts in the file: DIV2K's mean; only one: the other undoes it."""
+    state = {k: v for k, v in _fixture_state(name).items() if not k.startswith(drop)}
+    spec = MANIFEST[name]
+    net = edsr_from_state_dict(state, res_scale=spec["options"].get("res_scale")).network()
+    data = np.load(FIXTURES / f"{name}.npz")
+    assert np.abs(net.forward(nhwc(data["input"])) - nhwc(data["output"])).max() < TOLERANCE
+
+
 def test_unexpected_and_missing_tensors_are_refused():
     state = dict(_fixture_state("edsr_x2"))
     state["extra.weight"] = np.zeros((1, 1, 1, 1), np.float32)
@@ -106,8 +116,12 @@ def test_unexpected_and_missing_tensors_are_refused():
     del state["tail.1.weight"]
     with pytest.raises(CheckpointError, match="tail.1.weight"):
         edsr_from_state_dict(state)
-    with pytest.raises(CheckpointError, match="head.0.weight"):
+    with pytest.raises(CheckpointError, match="looks like an EDSR checkpoint"):
         wdsr_from_state_dict(_fixture_state("edsr_x2"))
+    with pytest.raises(CheckpointError, match="looks like a WDSR checkpoint"):
+        edsr_from_state_dict(_fixture_state("wdsr_b_x3"))
+    with pytest.raises(CheckpointError, match="head.0.weight"):
+        wdsr_from_state_dict({"x.weight": np.zeros((1, 1, 1, 1), np.float32)})
 
 
 def test_cli_errors_exit_2(tmp_path, capsys):

@@ -265,8 +265,13 @@ class Converted:
         return network
 
 
-def conv_params(weight: np.ndarray, bias: np.ndarray) -> dict[str, np.ndarray]:
-    return {"biases": bias, "weights": weight}
+def conv_params(builder: CfgBuilder, convs: list[tuple[np.ndarray, np.ndarray]]) -> dict[int, dict]:
+    """Parameters per layer index: the (weight, bias) pairs given in the order the
+    [convolutional] sections appear in the builder's cfg."""
+    indices = [i for i, (kind, _) in enumerate(builder.sections()[1:]) if kind == "convolutional"]
+    if len(indices) != len(convs):
+        raise AssertionError(f"{len(convs)} convolutions for {len(indices)} [convolutional] sections")
+    return {i: {"biases": bias, "weights": weight} for i, (weight, bias) in zip(indices, convs)}
 
 
 def save_converted(converted: Converted, out, source: str, cfg_path=None):

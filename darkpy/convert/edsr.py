@@ -106,6 +106,9 @@ def _mean_shift_from_conv(state: dict, name: str, reverse: bool, colors: int, wh
 def edsr_from_state_dict(state: dict, res_scale: float | None = None, where: str = "checkpoint") -> Converted:
     """Convert an EDSR-PyTorch state dict; blocks, features, scale and means come from the shapes."""
     state = clean_state_dict(state)
+    if "skip.0.weight" in state:
+        raise CheckpointError(f"{where}: this looks like a WDSR checkpoint (it has `skip.0`): "
+                              "use tools/convert_wdsr.py")
     used = set()
 
     def take(name):
@@ -149,7 +152,11 @@ def edsr_from_state_dict(state: dict, res_scale: float | None = None, where: str
     if "add_mean.weight" in state:
         out_shift = _mean_shift_from_conv(state, "add_mean", True, colors, where)
         used.update(k for k in ("add_mean.weight", "add_mean.bias") if k in state)
-    if colors != 3 and (in_shift is None or out_shift is None):
+    if in_shift is not None and out_shift is None:  # one shift stored: the other undoes it
+        out_shift = (in_shift[0], 1.0 / in_shift[1])
+    if out_shift is not None and in_shift is None:
+        in_shift = (out_shift[0], 1.0 / out_shift[1])
+    if colors != 3 and in_shift is None:
         raise CheckpointError(f"{where}: a {colors}-channel model without sub_mean/add_mean: no mean to use")
     check_used(state, used, where)
 
@@ -157,19 +164,8 @@ def edsr_from_state_dict(state: dict, res_scale: float | None = None, where: str
         res_scale = default_res_scale(blocks, feats)
     builder = edsr_builder(blocks, feats, scale, res_scale, colors=colors, kernel=kernel,
                            in_shift=in_shift, out_shift=out_shift, factors=factors)
-    params: dict[int, dict] = {}
-    index = 1
-    params[index] = conv_params(*head)
-    for first, second in body:
-        params[index + 1] = conv_params(*first)
-        params[index + 2] = conv_params(*second)
-        index += 3
-    params[index + 1] = conv_params(*body_last)
-    index += 2  # the conv, then the global skip
-    for weight_bias in upsampler:
-        params[index + 1] = conv_params(*weight_bias)
-        index += 2  # conv, shuffler
-    params[index + 1] = conv_params(*last)
+    convs = [head, *(c for pair in body for c in pair), body_last, *upsampler, last]
+    params = conv_params(builder, convs)
     info = {"architecture": "EDSR", "blocks": blocks, "features": feats, "scale": scale,
             "res_scale": float(res_scale), "mean": [float(v) for v in (in_shift or (DIV2K_MEAN_255,))[0]]}
     return Converted(builder.text(), params, info)

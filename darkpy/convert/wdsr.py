@@ -108,6 +108,9 @@ def wdsr_from_state_dict(state: dict, mean=None, res_scale: float = 1.0, where: 
     when None, the file's `rgb_mean` if it has one, else DIV2K's.
     """
     state = clean_state_dict(state)
+    if "skip.0.weight" not in state and ("tail.1.weight" in state or "sub_mean.weight" in state):
+        raise CheckpointError(f"{where}: this looks like an EDSR checkpoint (no `skip.0`, has "
+                              "`tail.1`/`sub_mean`): use tools/convert_edsr.py")
     used = set()
 
     def take(name):
@@ -157,15 +160,7 @@ def wdsr_from_state_dict(state: dict, mean=None, res_scale: float = 1.0, where: 
     builder = wdsr_builder(variant, blocks, feats, r, expand_feats=expand, linear_feats=linear,
                            res_scale=res_scale, mean=mean_255, colors=colors, kernel=kernel,
                            skip_kernel=skip[0].shape[2])
-    params: dict[int, dict] = {1: conv_params(*head)}
-    index = 2
-    for convs in body:
-        for weight_bias in convs:
-            params[index] = conv_params(*weight_bias)
-            index += 1
-        index += 1  # the block's shortcut
-    params[index] = conv_params(*tail)
-    params[index + 3] = conv_params(*skip)  # after the shuffler and the route
+    params = conv_params(builder, [head, *(c for convs in body for c in convs), tail, skip])
     info = {"architecture": f"WDSR-{variant.upper()}", "blocks": blocks, "features": feats,
             "expand_features": int(expand), "scale": r, "res_scale": float(res_scale),
             "mean": mean, "mean_source": mean_source}

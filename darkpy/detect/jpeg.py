@@ -1,18 +1,20 @@
 """JPEG decoding that gives darknet's pixels: stb_image's arithmetic (see darkpy.kernels.jpeg).
 
-`decode_jpeg` handles sequential (baseline and extended) 8-bit Huffman JPEGs with 1, 3 or 4
-components, any sampling factors and restart intervals, which covers almost every camera and
-dataset image. Anything else (progressive, arithmetic-coded, 12-bit, damaged) returns None and
-the caller falls back to OpenCV, whose pixels may then differ from darknet's by a few levels.
+`decode_jpeg` handles what stb_image handles: 8-bit Huffman JPEGs, sequential (baseline or
+extended) and progressive, with 1, 3 or 4 components, any sampling factors and restart
+intervals. Anything else (arithmetic-coded, 12-bit, lossless, damaged) returns None and the
+caller falls back to OpenCV, whose pixels may then differ from darknet's by a few levels.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from darkpy.kernels.jpeg import decode_scan, upsample_components, ycbcr_to_rgb
+from darkpy.kernels.jpeg import (DEZIGZAG, FAST_BITS, decode_progressive_scan, decode_scan,
+                                 finish_progressive, upsample_components, ycbcr_to_rgb)
 
 _SEQUENTIAL = (0xC0, 0xC1)
-_UNSUPPORTED_SOF = (0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+_PROGRESSIVE = 0xC2
+_UNSUPPORTED_SOF = (0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
 
 
 class _Unsupported(Exception):
@@ -37,7 +39,8 @@ def _next_marker(data: np.ndarray, pos: int) -> tuple[int, int]:
 
 
 def _huffman_rows(counts: np.ndarray, values: np.ndarray):
-    """maxcode, valptr, mincode for one table (JPEG spec F.2.2.3), indexed by code length."""
+    """fast, maxcode, valptr, mincode, values for one table (JPEG spec F.2.2.3; fast maps the
+    next FAST_BITS bits to length << 8 | symbol for the codes that short, else -1)."""
     maxcode = np.full(18, -1, np.int64)
     valptr = np.zeros(17, np.int64)
     mincode = np.zeros(17, np.int64)
@@ -54,12 +57,22 @@ def _huffman_rows(counts: np.ndarray, values: np.ndarray):
         code <<= 1
     table = np.zeros(256, np.int64)
     table[: len(values)] = values
-    return maxcode, valptr, mincode, table
+    fast = np.full(1 << FAST_BITS, -1, np.int64)
+    code = k = 0
+    for length in range(1, FAST_BITS + 1):
+        for _ in range(int(counts[length - 1])):
+            span = 1 << (FAST_BITS - length)
+            fast[code * span:(code + 1) * span] = (length << 8) | int(table[k])
+            code += 1
+            k += 1
+        code <<= 1
+    return fast, maxcode, valptr, mincode, table
 
 
 class _Frame:
     def __init__(self):
         self.quant = np.ones((4, 64), np.int64)
+        self.fast = np.full((8, 1 << FAST_BITS), -1, np.int64)
         self.maxcode = np.full((8, 18), -1, np.int64)
         self.valptr = np.zeros((8, 17), np.int64)
         self.mincode = np.zeros((8, 17), np.int64)
@@ -71,8 +84,6 @@ class _Frame:
         self.planes = None
 
     def read_dqt(self, data, pos, end):
-        from darkpy.kernels.jpeg import DEZIGZAG
-
         while pos < end:
             pq, tq = data[pos] >> 4, data[pos] & 15
             if pq > 1 or tq > 3:
@@ -95,12 +106,15 @@ class _Frame:
             n = int(counts.sum())
             values = data[pos + 17:pos + 17 + n]
             slot = 4 * tc + th
-            (self.maxcode[slot], self.valptr[slot], self.mincode[slot],
+            (self.fast[slot], self.maxcode[slot], self.valptr[slot], self.mincode[slot],
              self.values[slot]) = _huffman_rows(counts, values)
             self.defined[slot] = True
             pos += 17 + n
 
-    def read_sof(self, data, pos):
+    def read_sof(self, data, pos, progressive: bool):
+        if self.planes is not None:
+            raise _Unsupported("two frames")
+        self.progressive = progressive
         if data[pos] != 8:
             raise _Unsupported("not 8-bit")
         self.height, self.width = _u16(data, pos + 1), _u16(data, pos + 3)
@@ -124,6 +138,8 @@ class _Frame:
         rows = int((self.mcu_y * self.v * 8).max())
         cols = int((self.mcu_x * self.h * 8).max())
         self.planes = np.zeros((n, rows, cols), np.uint8)
+        if progressive:  # quantised coefficients, accumulated over the scans
+            self.coeffs = np.zeros((n, rows // 8, cols // 8, 64), np.int16)
         self.dc_tabs = np.zeros(n, np.int64)
         self.ac_tabs = np.zeros(n, np.int64)
         self.rgb_ids = n == 3 and self.ids == [ord("R"), ord("G"), ord("B")]
@@ -139,27 +155,45 @@ class _Frame:
             if cid not in self.ids:
                 raise _Unsupported("unknown component")
             c = self.ids.index(cid)
-            self.dc_tabs[c], self.ac_tabs[c] = tables >> 4, 4 + (tables & 15)
             if tables >> 4 > 3 or (tables & 15) > 3:
                 raise _Unsupported("bad table index")
-            if not (self.defined[self.dc_tabs[c]] and self.defined[self.ac_tabs[c]]):
-                raise _Unsupported("missing Huffman table")
+            self.dc_tabs[c], self.ac_tabs[c] = tables >> 4, 4 + (tables & 15)
             order.append(c)
         p = pos + 1 + 2 * n
-        if data[p] != 0 or (data[p + 2] != 0):  # Ss must be 0, Ah/Al 0 for sequential
-            raise _Unsupported("not a sequential scan")
+        ss, se, ah, al = int(data[p]), int(data[p + 1]), int(data[p + 2]) >> 4, int(data[p + 2]) & 15
+        for c in order:  # the tables this scan decodes with must exist
+            needs_dc = ss == 0 and (ah == 0 or not self.progressive)
+            needs_ac = ss > 0 or not self.progressive
+            if (needs_dc and not self.defined[self.dc_tabs[c]]) or (needs_ac and not self.defined[self.ac_tabs[c]]):
+                raise _Unsupported("missing Huffman table")
         start = p + 3
-        status, marker_pos = decode_scan(
-            data, start, self.planes, np.array(order, np.int64), self.h, self.v, self.tq,
-            self.blocks_w, self.blocks_h, self.dc_tabs, self.ac_tabs, self.quant,
-            (self.maxcode, self.valptr, self.mincode, self.values),
-            self.mcu_x, self.mcu_y, self.restart)
+        huff = (self.fast, self.maxcode, self.valptr, self.mincode, self.values)
+        order = np.array(order, np.int64)
+        if not self.progressive:
+            if ss != 0 or ah != 0 or al != 0:
+                raise _Unsupported("bad sequential scan")
+            status, marker_pos = decode_scan(
+                data, start, self.planes, order, self.h, self.v, self.tq, self.blocks_w,
+                self.blocks_h, self.dc_tabs, self.ac_tabs, self.quant, huff, self.mcu_x,
+                self.mcu_y, self.restart)
+        else:
+            if ss > 63 or se > 63 or ss > se or ah > 13 or al > 13:
+                raise _Unsupported("bad progressive scan")
+            if (ss == 0) != (se == 0) or (ss > 0 and n != 1):
+                raise _Unsupported("progressive scan mixes DC and AC")
+            status, marker_pos = decode_progressive_scan(
+                data, start, self.coeffs, order, self.h, self.v, self.blocks_w, self.blocks_h,
+                self.dc_tabs, self.ac_tabs, huff, self.mcu_x, self.mcu_y, self.restart,
+                ss, se, ah, al)
         if status == 0:
             raise _Unsupported("corrupt entropy-coded data")
         return marker_pos if marker_pos >= 0 else _scan_end(data, start)
 
     def to_rgb(self) -> np.ndarray:
         n = self.planes.shape[0]
+        if self.progressive:
+            finish_progressive(self.coeffs, self.planes, n, self.blocks_w, self.blocks_h,
+                               self.tq, self.quant)
         full = upsample_components(self.planes, n, self.width, self.height, self.hs, self.vs,
                                    self.comp_y)
         out = np.empty((self.height, self.width, 3), np.uint8)
@@ -208,14 +242,14 @@ def decode_jpeg(data) -> np.ndarray | None:
             marker, pos = _next_marker(data, pos)
             if marker == 0xD9:  # EOI
                 break
-            if marker in (0x01,) or 0xD0 <= marker <= 0xD7:
+            if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # TEM, stray RSTn: no length
                 continue
             length = _u16(data, pos)
             body, end = pos + 2, pos + length
             if end > data.size:
                 raise _Unsupported("truncated segment")
-            if marker in _SEQUENTIAL:
-                frame.read_sof(data, body)
+            if marker in _SEQUENTIAL or marker == _PROGRESSIVE:
+                frame.read_sof(data, body, marker == _PROGRESSIVE)
             elif marker in _UNSUPPORTED_SOF:
                 return None
             elif marker == 0xC4:

@@ -36,7 +36,7 @@ def load_image(path: str | Path) -> np.ndarray:
     if rgb is None:
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
         if bgr is None:
-            raise InputError(f"{path}: not an image OpenCV can decode")
+            raise InputError(f"{path}: cannot decode it as an image (JPEG, PNG, BMP, TIFF, ...)")
         rgb = bgr[:, :, ::-1]
     return to_float_rgb(rgb)
 

@@ -219,7 +219,7 @@ def _stair(x):
 
 
 @njit(cache=True, error_model="numpy")
-def _act(x, code):
+def act_scalar(x, code):
     """f(x) for one float32 value; the if-chain is only used off the fast paths."""
     if code == LINEAR:
         return x
@@ -291,11 +291,13 @@ def _mish_grad(x):
 
 @njit(cache=True, error_model="numpy")
 def _gelu_grad(x):
-    # with s = sigmoid(2u): f = x s, f' = s + 2 x u'(x) s (1 - s), u' = a + 3 b x^2
-    u = GELU_A * x + GELU_B * x * x * x
-    e = exp_f32(-TWO * u)
-    s = ONE / (ONE + e)
-    return s + TWO * x * (GELU_A + GELU_3B * x * x) * (s * (e * s))
+    # with s = sigmoid(z), z = 2u: f = x s, f' = s + 2 x u'(x) s (1 - s), u' = a + 3 b x^2.
+    # e = e^-|z| <= 1 never overflows: s (1 - s) = e / (1 + e)^2 whatever the sign of z.
+    z = TWO * (GELU_A * x + GELU_B * x * x * x)
+    e = exp_f32(-abs(z))
+    inv = ONE / (ONE + e)
+    s = inv if z >= ZERO else e * inv
+    return s + TWO * x * (GELU_A + GELU_3B * x * x) * (e * inv * inv)
 
 
 @njit(cache=True, error_model="numpy")
@@ -390,7 +392,7 @@ def _activate_rows(y, bias, r0, r1, code):
     else:
         for r in range(r0, r1):
             for c in range(cols):
-                y[r, c] = _act(y[r, c] + bias[c], code)
+                y[r, c] = act_scalar(y[r, c] + bias[c], code)
 
 
 @njit(cache=True, error_model="numpy")

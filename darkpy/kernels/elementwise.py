@@ -9,7 +9,7 @@ from numba import njit, prange
 
 from darkpy.kernels.activations import LINEAR
 # the scalar f(x) behind activations.activate, called per value to fuse the activation here
-from darkpy.kernels.activations import _act as act_scalar
+from darkpy.kernels.activations import act_scalar
 
 
 @njit(parallel=True, cache=True, fastmath=False)

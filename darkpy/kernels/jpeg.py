@@ -1,4 +1,4 @@
-"""Baseline JPEG decoding kernels that reproduce stb_image (v2.19), darknet's image loader.
+"""JPEG decoding kernels that reproduce stb_image (v2.19), darknet's image loader.
 
 JPEG decoders agree on the quantised DCT coefficients (entropy coding is lossless) but not on
 the pixels: the inverse DCT, the chroma upsampling and the YCbCr -> RGB step each round in
@@ -15,7 +15,9 @@ those three steps with stb_image's integer arithmetic:
 - colour: y << 20 plus rounding, chroma with constants int(x * 4096 + 0.5) << 8, the green
   Cb term truncated to a multiple of 65536, >> 20, clamp.
 
-Entropy decoding is the standard sequential Huffman process (JPEG spec F.2.2).
+Entropy decoding is the standard Huffman process, sequential (JPEG spec F.2.2) and
+progressive (G.1.2: DC and AC first passes with EOB runs, refinement passes); progressive
+coefficients are kept quantised and dequantised with int16 wrap-around before the IDCT.
 """
 from __future__ import annotations
 
@@ -59,11 +61,13 @@ DEZIGZAG = np.array(
     dtype=np.int64,
 )
 
+FAST_BITS = 9
+
 # bit reader state slots
 _POS, _BUF, _BITS, _NOMORE, _MARKER_POS, _MARKER = range(6)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _read_byte(data, st):
     """Next entropy-coded byte with 0xFF00 unstuffed; 0 once a marker is reached."""
     if st[_NOMORE]:
@@ -90,7 +94,7 @@ def _read_byte(data, st):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _get_bits(data, st, n):
     while st[_BITS] < n:
         st[_BUF] = ((st[_BUF] << 8) | _read_byte(data, st)) & 0xFFFFFFFF
@@ -100,9 +104,20 @@ def _get_bits(data, st, n):
     return value
 
 
-@njit(cache=True)
-def _decode_symbol(data, st, maxcode, valptr, mincode, values):
-    """One Huffman symbol (JPEG F.2.2.3); -1 for a code no table entry has."""
+@njit(cache=True, inline="always")
+def _decode_symbol(data, st, fast, maxcode, valptr, mincode, values):
+    """One Huffman symbol; -1 for a code no table entry has.
+
+    Codes of up to FAST_BITS bits resolve with one table look-up (fast[next bits] = length << 8
+    | symbol); longer ones walk the code lengths as in JPEG F.2.2.3.
+    """
+    while st[_BITS] < FAST_BITS:
+        st[_BUF] = ((st[_BUF] << 8) | _read_byte(data, st)) & 0xFFFFFFFF
+        st[_BITS] += 8
+    entry = fast[(st[_BUF] >> (st[_BITS] - FAST_BITS)) & ((1 << FAST_BITS) - 1)]
+    if entry >= 0:
+        st[_BITS] -= entry >> 8
+        return entry & 0xFF
     code = _get_bits(data, st, 1)
     length = 1
     while code > maxcode[length]:
@@ -113,7 +128,7 @@ def _decode_symbol(data, st, maxcode, valptr, mincode, values):
     return values[valptr[length] + code - mincode[length]]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _extend(value, bits):
     if bits == 0:
         return 0
@@ -122,12 +137,12 @@ def _extend(value, bits):
     return value
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _int16(v):
     return ((v + 32768) & 0xFFFF) - 32768
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _clamp(x):
     return 0 if x < 0 else (255 if x > 255 else x)
 
@@ -181,6 +196,11 @@ def idct_block(coef, plane, top, left):
     """8x8 dequantised coefficients (row-major) -> 8-bit samples at plane[top:top+8, left:left+8]."""
     val = np.empty(64, dtype=np.int64)
     r = np.empty(8, dtype=np.int64)
+    _idct(coef, plane, top, left, val, r)
+
+
+@njit(cache=True)
+def _idct(coef, plane, top, left, val, r):
     for i in range(8):  # columns
         _idct_1d(coef[i], coef[8 + i], coef[16 + i], coef[24 + i], coef[32 + i], coef[40 + i],
                  coef[48 + i], coef[56 + i], r)
@@ -216,12 +236,13 @@ def idct_block(coef, plane, top, left):
 def _decode_block(data, st, coef, comp, dc_pred, dc_tab, ac_tab, quant, huff):
     """One block's coefficients, dequantised into coef (natural order). False on a bad code.
 
-    huff: (maxcode, valptr, mincode, values), one row per table: DC tables 0-3, AC 4-7.
+    huff: (fast, maxcode, valptr, mincode, values), one row per table: DC tables 0-3, AC 4-7.
     """
-    maxcode, valptr, mincode, values = huff
+    fast, maxcode, valptr, mincode, values = huff
     for i in range(64):
         coef[i] = 0
-    t = _decode_symbol(data, st, maxcode[dc_tab], valptr[dc_tab], mincode[dc_tab], values[dc_tab])
+    t = _decode_symbol(data, st, fast[dc_tab], maxcode[dc_tab], valptr[dc_tab], mincode[dc_tab],
+                       values[dc_tab])
     if t < 0:
         return False
     diff = _extend(_get_bits(data, st, t), t) if t else 0
@@ -229,8 +250,8 @@ def _decode_block(data, st, coef, comp, dc_pred, dc_tab, ac_tab, quant, huff):
     coef[0] = _int16(dc_pred[comp] * quant[0])
     k = 1
     while k < 64:
-        rs = _decode_symbol(data, st, maxcode[ac_tab], valptr[ac_tab], mincode[ac_tab],
-                            values[ac_tab])
+        rs = _decode_symbol(data, st, fast[ac_tab], maxcode[ac_tab], valptr[ac_tab],
+                            mincode[ac_tab], values[ac_tab])
         if rs < 0:
             return False
         s = rs & 15
@@ -278,6 +299,8 @@ def decode_scan(data, start, planes, order, comp_h, comp_v, comp_tq, blocks_w, b
     st[_MARKER_POS] = -1
     dc_pred = np.zeros(4, dtype=np.int64)
     coef = np.zeros(64, dtype=np.int64)
+    val = np.empty(64, dtype=np.int64)
+    r = np.empty(8, dtype=np.int64)
     todo = restart_interval if restart_interval > 0 else 0x7FFFFFFF
     n_scan = order.size
     if n_scan == 1:
@@ -287,7 +310,7 @@ def decode_scan(data, start, planes, order, comp_h, comp_v, comp_tq, blocks_w, b
                 if not _decode_block(data, st, coef, c, dc_pred, dc_tabs[c], ac_tabs[c],
                                      quant[comp_tq[c]], huff):
                     return 0, st[_MARKER_POS]
-                idct_block(coef, planes[c], j * 8, i * 8)
+                _idct(coef, planes[c], j * 8, i * 8, val, r)
                 todo -= 1
                 if todo <= 0:
                     if not _restart(data, st, dc_pred):
@@ -303,14 +326,169 @@ def decode_scan(data, start, planes, order, comp_h, comp_v, comp_tq, blocks_w, b
                             if not _decode_block(data, st, coef, c, dc_pred, dc_tabs[c],
                                                  ac_tabs[c], quant[comp_tq[c]], huff):
                                 return 0, st[_MARKER_POS]
-                            idct_block(coef, planes[c], (j * comp_v[c] + y) * 8,
-                                       (i * comp_h[c] + x) * 8)
+                            _idct(coef, planes[c], (j * comp_v[c] + y) * 8,
+                                  (i * comp_h[c] + x) * 8, val, r)
                 todo -= 1
                 if todo <= 0:
                     if not _restart(data, st, dc_pred):
                         return 1, st[_MARKER_POS]
                     todo = restart_interval
     return 1, st[_MARKER_POS]
+
+
+@njit(cache=True)
+def _prog_dc(data, st, block, comp, dc_pred, fast, maxcode, valptr, mincode, values, ah, al):
+    """A progressive DC scan for one block: first pass (ah == 0) or one refinement bit."""
+    if ah == 0:
+        for i in range(64):
+            block[i] = 0
+        t = _decode_symbol(data, st, fast, maxcode, valptr, mincode, values)
+        if t < 0:
+            return False
+        dc_pred[comp] += _extend(_get_bits(data, st, t), t) if t else 0
+        block[0] = _int16(dc_pred[comp] << al)
+    elif _get_bits(data, st, 1):
+        block[0] = _int16(block[0] + (1 << al))
+    return True
+
+
+@njit(cache=True)
+def _refine(data, st, block, k, bit):
+    """A correction bit for a coefficient already non-zero: move it one step away from 0."""
+    z = DEZIGZAG[k]
+    if _get_bits(data, st, 1) and (block[z] & bit) == 0:
+        block[z] = block[z] + bit if block[z] > 0 else block[z] - bit
+
+
+@njit(cache=True)
+def _prog_ac(data, st, block, eob, fast, maxcode, valptr, mincode, values, ss, se, ah, al):
+    """A progressive AC scan (spectral band ss..se) for one block; eob[0] is the EOB run."""
+    if ah == 0:  # first pass over the band
+        if eob[0] > 0:
+            eob[0] -= 1
+            return True
+        k = ss
+        while k <= se:
+            rs = _decode_symbol(data, st, fast, maxcode, valptr, mincode, values)
+            if rs < 0:
+                return False
+            s = rs & 15
+            r = rs >> 4
+            if s == 0:
+                if r < 15:
+                    eob[0] = (1 << r) - 1 + (_get_bits(data, st, r) if r else 0)
+                    break
+                k += 16
+            else:
+                k += r
+                block[DEZIGZAG[min(k, 78)]] = _int16(_extend(_get_bits(data, st, s), s) << al)
+                k += 1
+        return True
+    bit = 1 << al  # refinement pass
+    if eob[0] > 0:
+        eob[0] -= 1
+        for k in range(ss, se + 1):
+            if block[DEZIGZAG[k]] != 0:
+                _refine(data, st, block, k, bit)
+        return True
+    k = ss
+    while k <= se:
+        rs = _decode_symbol(data, st, fast, maxcode, valptr, mincode, values)
+        if rs < 0:
+            return False
+        s = rs & 15
+        r = rs >> 4
+        value = 0
+        if s == 0:
+            if r < 15:
+                eob[0] = (1 << r) - 1 + (_get_bits(data, st, r) if r else 0)
+                r = 64  # refine the rest of the band, then stop
+        else:
+            if s != 1:
+                return False
+            value = bit if _get_bits(data, st, 1) else -bit
+        while k <= se:
+            z = DEZIGZAG[k]
+            k += 1
+            if block[z] != 0:
+                _refine(data, st, block, k - 1, bit)
+            else:
+                if r == 0:
+                    block[z] = value
+                    break
+                r -= 1
+    return True
+
+
+@njit(cache=True)
+def decode_progressive_scan(data, start, coeffs, order, comp_h, comp_v, blocks_w, blocks_h,
+                            dc_tabs, ac_tabs, huff, mcu_x, mcu_y, restart_interval, ss, se, ah, al):
+    """Decode one progressive scan into the quantised coefficients coeffs[comp, by, bx, :64].
+
+    DC scans may interleave components (MCU order), AC scans hold one component (its own
+    blocks). Returns (status, marker_pos) as decode_scan does.
+    """
+    fast, maxcode, valptr, mincode, values = huff
+    st = np.zeros(6, dtype=np.int64)
+    st[_POS] = start
+    st[_MARKER_POS] = -1
+    dc_pred = np.zeros(4, dtype=np.int64)
+    eob = np.zeros(1, dtype=np.int64)
+    todo = restart_interval if restart_interval > 0 else 0x7FFFFFFF
+    if order.size == 1:
+        c = order[0]
+        d, a = dc_tabs[c], ac_tabs[c]
+        for j in range(blocks_h[c]):
+            for i in range(blocks_w[c]):
+                block = coeffs[c, j, i]
+                if ss == 0:
+                    ok = _prog_dc(data, st, block, c, dc_pred, fast[d], maxcode[d], valptr[d],
+                                  mincode[d], values[d], ah, al)
+                else:
+                    ok = _prog_ac(data, st, block, eob, fast[a], maxcode[a], valptr[a],
+                                  mincode[a], values[a], ss, se, ah, al)
+                if not ok:
+                    return 0, st[_MARKER_POS]
+                todo -= 1
+                if todo <= 0:
+                    if not _restart(data, st, dc_pred):
+                        return 1, st[_MARKER_POS]
+                    eob[0] = 0
+                    todo = restart_interval
+    else:
+        for j in range(mcu_y):
+            for i in range(mcu_x):
+                for n in range(order.size):
+                    c = order[n]
+                    d = dc_tabs[c]
+                    for y in range(comp_v[c]):
+                        for x in range(comp_h[c]):
+                            block = coeffs[c, j * comp_v[c] + y, i * comp_h[c] + x]
+                            if not _prog_dc(data, st, block, c, dc_pred, fast[d], maxcode[d],
+                                            valptr[d], mincode[d], values[d], ah, al):
+                                return 0, st[_MARKER_POS]
+                todo -= 1
+                if todo <= 0:
+                    if not _restart(data, st, dc_pred):
+                        return 1, st[_MARKER_POS]
+                    eob[0] = 0
+                    todo = restart_interval
+    return 1, st[_MARKER_POS]
+
+
+@njit(cache=True)
+def finish_progressive(coeffs, planes, n_comp, blocks_w, blocks_h, comp_tq, quant):
+    """Dequantise every needed block of every component and inverse-transform it."""
+    coef = np.zeros(64, dtype=np.int64)
+    val = np.empty(64, dtype=np.int64)
+    r = np.empty(8, dtype=np.int64)
+    for c in range(n_comp):
+        q = quant[comp_tq[c]]
+        for j in range(blocks_h[c]):
+            for i in range(blocks_w[c]):
+                for k in range(64):
+                    coef[k] = _int16(coeffs[c, j, i, k] * q[k])
+                _idct(coef, planes[c], j * 8, i * 8, val, r)
 
 
 @njit(cache=True)
@@ -372,7 +550,7 @@ def upsample_components(planes, n_comp, width, height, hs, vs, comp_rows):
             bottom = ystep >= (vs[k] >> 1)
             near = plane[line1] if bottom else plane[line0]
             far = plane[line0] if bottom else plane[line1]
-            _resample_row(line, near.astype(np.int64), far.astype(np.int64), w_lores, hs[k], vs[k])
+            _resample_row(line, near, far, w_lores, hs[k], vs[k])
             for i in range(width):
                 full[k, j, i] = line[i]
             ystep += 1

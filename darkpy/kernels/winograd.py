@@ -59,154 +59,142 @@ def tiles_for(out_h: int, out_w: int) -> tuple[int, int]:
     return (out_h + TILE - 1) // TILE, (out_w + TILE - 1) // TILE
 
 
-@njit(nogil=True, cache=True, fastmath=False)
-def _bt(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5):
-    """r = B^T d along one axis, for channel vectors d0..d5 -> r0..r5.
-
-    One loop per output: each loop touches few arrays, so LLVM's runtime alias checks stay
-    cheap and every loop vectorises (one fused loop over twelve arrays does not).
-    """
+@njit(nogil=True, cache=True, fastmath=False, inline="always")
+def _bt_pass(e0, e1, e2, e3, e4, e5, w0, w1, w2, w3, w4, w5):
+    """w = B^T e over channel vectors, in three loops of two outputs: a loop over twelve
+    arrays does not vectorise (too many runtime alias checks), loops over eight do."""
     f2 = np.float32(2.0)
     f4 = np.float32(4.0)
     f5 = np.float32(5.0)
-    n = d0.shape[0]
+    n = e0.shape[0]
     for c in range(n):
-        r0[c] = f4 * d0[c] - f5 * d2[c] + d4[c]
+        w0[c] = f4 * e0[c] - f5 * e2[c] + e4[c]
+        w5[c] = f4 * e1[c] - f5 * e3[c] + e5[c]
     for c in range(n):
-        r1[c] = (d4[c] - f4 * d2[c]) + (d3[c] - f4 * d1[c])
+        a1 = e4[c] - f4 * e2[c]
+        a2 = e3[c] - f4 * e1[c]
+        w1[c] = a1 + a2
+        w2[c] = a1 - a2
     for c in range(n):
-        r2[c] = (d4[c] - f4 * d2[c]) - (d3[c] - f4 * d1[c])
-    for c in range(n):
-        r3[c] = (d4[c] - d2[c]) + f2 * (d3[c] - d1[c])
-    for c in range(n):
-        r4[c] = (d4[c] - d2[c]) - f2 * (d3[c] - d1[c])
-    for c in range(n):
-        r5[c] = f4 * d1[c] - f5 * d3[c] + d5[c]
+        b1 = e4[c] - e2[c]
+        b2 = f2 * (e3[c] - e1[c])
+        w3[c] = b1 + b2
+        w4[c] = b1 - b2
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def input_transform(x, image, pad, ty0, ty1, tiles_w, patch, tmp, v):
-    """V[6i+j, t, :] = (B^T d B)[i, j] for the tiles of tile rows [ty0, ty1) of x[image].
+def input_transform(x, pad, segments, zero_row, rows, v):
+    """V[6i+j, t, :] = (B^T d B)[i, j] for every tile of `segments`, t counting from 0.
 
-    t counts tiles from (ty0, 0) row by row. patch and tmp are (6, 6, C) float32 scratch.
-    Input cells outside the image (padding and the ragged right/bottom edge) read zero;
-    tiles wholly inside the image are read in place, the others gathered into `patch` first.
+    segments: (S, 4) int64 rows (image, tile row ty, first tile tx0, end tile tx1). Each
+    segment takes two separable passes:
+    1. down the columns, on the segment's image rows at once (long contiguous loops):
+       rows[i] = sum_k B^T[i, k] x[4*ty - pad + k], pixel 4*tx0 - pad stored first;
+    2. along the rows, per tile: V[6i + j] = sum_k B^T[j, k] rows[i, 4*(tx - tx0) + k].
+    Input cells outside the image read zero: zero_row (>= W*C zeros) stands for rows above
+    and below it, and the pixels of `rows` left and right of it are cleared here.
+    rows: (6, >= (4*max_tiles + 2)*C) float32 scratch.
     """
     height = x.shape[1]
     width = x.shape[2]
-    zero = np.float32(0.0)
+    chans = x.shape[3]
     t = 0
-    for ty in range(ty0, ty1):
-        iy0 = ty * TILE - pad
-        for tx in range(tiles_w):
-            ix0 = tx * TILE - pad
-            if iy0 >= 0 and ix0 >= 0 and iy0 + SPAN <= height and ix0 + SPAN <= width:
-                # columns straight from the image: tmp[:, j] = B^T d[:, j]
-                for j in range(SPAN):
-                    ix = ix0 + j
-                    _bt(x[image, iy0, ix], x[image, iy0 + 1, ix], x[image, iy0 + 2, ix],
-                        x[image, iy0 + 3, ix], x[image, iy0 + 4, ix], x[image, iy0 + 5, ix],
-                        tmp[0, j], tmp[1, j], tmp[2, j], tmp[3, j], tmp[4, j], tmp[5, j])
-            else:
-                for i in range(SPAN):
-                    iy = iy0 + i
-                    for j in range(SPAN):
-                        ix = ix0 + j
-                        if 0 <= iy < height and 0 <= ix < width:
-                            patch[i, j, :] = x[image, iy, ix]
-                        else:
-                            patch[i, j, :] = zero
-                for j in range(SPAN):
-                    _bt(patch[0, j], patch[1, j], patch[2, j], patch[3, j], patch[4, j],
-                        patch[5, j], tmp[0, j], tmp[1, j], tmp[2, j], tmp[3, j], tmp[4, j],
-                        tmp[5, j])
-            # rows: V[6i + j, t] = (tmp[i, :] B)[j]
+    for s in range(segments.shape[0]):
+        image = segments[s, 0]
+        iy0 = segments[s, 1] * TILE - pad
+        tx0 = segments[s, 2]
+        tx1 = segments[s, 3]
+        first = tx0 * TILE - pad  # image column of rows' pixel 0
+        n_pix = (tx1 - tx0) * TILE + 2
+        lo = min(max(0, -first), n_pix)  # rows' pixels [lo, hi) lie inside the image
+        hi = max(min(n_pix, width - first), lo)
+        rows[:, :lo * chans] = 0.0
+        rows[:, hi * chans:n_pix * chans] = 0.0
+        a = (first + lo) * chans
+        b = (first + hi) * chans
+        span = b - a
+        _bt_pass(
+            x[image, iy0].reshape(width * chans)[a:b] if 0 <= iy0 < height else zero_row[:span],
+            x[image, iy0 + 1].reshape(width * chans)[a:b] if 0 <= iy0 + 1 < height else zero_row[:span],
+            x[image, iy0 + 2].reshape(width * chans)[a:b] if 0 <= iy0 + 2 < height else zero_row[:span],
+            x[image, iy0 + 3].reshape(width * chans)[a:b] if 0 <= iy0 + 3 < height else zero_row[:span],
+            x[image, iy0 + 4].reshape(width * chans)[a:b] if 0 <= iy0 + 4 < height else zero_row[:span],
+            x[image, iy0 + 5].reshape(width * chans)[a:b] if 0 <= iy0 + 5 < height else zero_row[:span],
+            rows[0, lo * chans:hi * chans], rows[1, lo * chans:hi * chans],
+            rows[2, lo * chans:hi * chans], rows[3, lo * chans:hi * chans],
+            rows[4, lo * chans:hi * chans], rows[5, lo * chans:hi * chans],
+        )
+        for tx in range(tx1 - tx0):
+            base = tx * TILE * chans
             for i in range(SPAN):
-                _bt(tmp[i, 0], tmp[i, 1], tmp[i, 2], tmp[i, 3], tmp[i, 4], tmp[i, 5],
-                    v[6 * i, t], v[6 * i + 1, t], v[6 * i + 2, t], v[6 * i + 3, t],
-                    v[6 * i + 4, t], v[6 * i + 5, t])
+                row = rows[i]
+                p = 6 * i
+                _bt_pass(
+                    row[base:base + chans], row[base + chans:base + 2 * chans],
+                    row[base + 2 * chans:base + 3 * chans], row[base + 3 * chans:base + 4 * chans],
+                    row[base + 4 * chans:base + 5 * chans], row[base + 5 * chans:base + 6 * chans],
+                    v[p, t], v[p + 1, t], v[p + 2, t], v[p + 3, t], v[p + 4, t], v[p + 5, t],
+                )
             t += 1
 
 
-@njit(nogil=True, cache=True, fastmath=False)
-def output_transform(m, image, ty0, ty1, tiles_w, tmp, bias, code, out):
-    """out[image] rows of tile rows [ty0, ty1) = A^T M A + bias, then the activation `code`.
+@njit(nogil=True, cache=True, fastmath=False, inline="always")
+def _at_pass(m0, m1, m2, m3, m4, m5, y0, y1, y2, y3):
+    """y = A^T m over channel vectors (two loops of two outputs, see _bt_pass)."""
+    f2 = np.float32(2.0)
+    f4 = np.float32(4.0)
+    f8 = np.float32(8.0)
+    n = m0.shape[0]
+    for c in range(n):
+        p = m1[c] + m2[c]
+        r = m3[c] + m4[c]
+        y0[c] = m0[c] + p + r
+        y2[c] = p + f4 * r
+    for c in range(n):
+        q = m1[c] - m2[c]
+        s = m3[c] - m4[c]
+        y1[c] = q + f2 * s
+        y3[c] = q + f8 * s + m5[c]
 
-    m: (36, tiles, Cout) GEMM results; tmp: (4, 6, Cout) float32 scratch; out: NHWC float32.
-    Outputs beyond the image edge (ragged last tiles) are dropped.
+
+@njit(nogil=True, cache=True, fastmath=False)
+def output_transform(m, segments, tmp, edge, bias, code, out):
+    """out = A^T M A for every tile of `segments` (see input_transform), then out + bias
+    through the activation `code` on the written pixels, while they are in cache.
+
+    m: (36, >= tiles, Cout) GEMM results; tmp: (4, 6, Cout) and edge: (4, Cout) float32
+    scratch; out: NHWC float32. Outputs beyond the image edge (ragged last tiles) are dropped.
     """
     out_h = out.shape[1]
     out_w = out.shape[2]
     chans = out.shape[3]
-    f2 = np.float32(2.0)
-    f4 = np.float32(4.0)
-    f8 = np.float32(8.0)
+    pixels = out.reshape(out.shape[0] * out_h * out_w, chans)
     t = 0
-    for ty in range(ty0, ty1):
-        oy0 = ty * TILE
-        for tx in range(tiles_w):
+    for s in range(segments.shape[0]):
+        image = segments[s, 0]
+        oy0 = segments[s, 1] * TILE
+        tx0 = segments[s, 2]
+        tx1 = segments[s, 3]
+        for tx in range(tx0, tx1):
             ox0 = tx * TILE
-            # columns: tmp[:, j] = A^T M[:, j]
             for j in range(SPAN):
-                m0 = m[j, t]
-                m1 = m[6 + j, t]
-                m2 = m[12 + j, t]
-                m3 = m[18 + j, t]
-                m4 = m[24 + j, t]
-                m5 = m[30 + j, t]
-                s0 = tmp[0, j]
-                s1 = tmp[1, j]
-                s2 = tmp[2, j]
-                s3 = tmp[3, j]
-                for c in range(chans):
-                    p = m1[c] + m2[c]
-                    q = m1[c] - m2[c]
-                    r = m3[c] + m4[c]
-                    s = m3[c] - m4[c]
-                    s0[c] = m0[c] + p + r
-                    s1[c] = q + f2 * s
-                    s2[c] = p + f4 * r
-                    s3[c] = q + f8 * s + m5[c]
-            # rows: out[oy0 + a, ox0 + :] = tmp[a, :] A
+                _at_pass(m[j, t], m[6 + j, t], m[12 + j, t], m[18 + j, t], m[24 + j, t],
+                         m[30 + j, t], tmp[0, j], tmp[1, j], tmp[2, j], tmp[3, j])
             for a in range(TILE):
                 oy = oy0 + a
                 if oy >= out_h:
                     break
-                row = out[image, oy]
-                n0 = tmp[a, 0]
-                n1 = tmp[a, 1]
-                n2 = tmp[a, 2]
-                n3 = tmp[a, 3]
-                n4 = tmp[a, 4]
-                n5 = tmp[a, 5]
                 if ox0 + TILE <= out_w:
-                    y0 = row[ox0]
-                    y1 = row[ox0 + 1]
-                    y2 = row[ox0 + 2]
-                    y3 = row[ox0 + 3]
-                    for c in range(chans):
-                        p = n1[c] + n2[c]
-                        q = n1[c] - n2[c]
-                        r = n3[c] + n4[c]
-                        s = n3[c] - n4[c]
-                        y0[c] = n0[c] + p + r
-                        y1[c] = q + f2 * s
-                        y2[c] = p + f4 * r
-                        y3[c] = q + f8 * s + n5[c]
+                    row = out[image, oy]
+                    _at_pass(tmp[a, 0], tmp[a, 1], tmp[a, 2], tmp[a, 3], tmp[a, 4], tmp[a, 5],
+                             row[ox0], row[ox0 + 1], row[ox0 + 2], row[ox0 + 3])
                 else:
-                    for c in range(chans):
-                        p = n1[c] + n2[c]
-                        q = n1[c] - n2[c]
-                        r = n3[c] + n4[c]
-                        s = n3[c] - n4[c]
-                        vals = (n0[c] + p + r, q + f2 * s, p + f4 * r, q + f8 * s + n5[c])
-                        for b in range(TILE):
-                            if ox0 + b < out_w:
-                                row[ox0 + b, c] = vals[b]
+                    _at_pass(tmp[a, 0], tmp[a, 1], tmp[a, 2], tmp[a, 3], tmp[a, 4], tmp[a, 5],
+                             edge[0], edge[1], edge[2], edge[3])
+                    for b in range(out_w - ox0):
+                        out[image, oy, ox0 + b, :] = edge[b]
             t += 1
-    # bias and activation on the rows just written, while they are still in cache
-    oy_end = min(ty1 * TILE, out_h)
-    rows = out.reshape(out.shape[0] * out_h * out_w, chans)
-    r0 = (image * out_h + ty0 * TILE) * out_w
-    r1 = (image * out_h + oy_end) * out_w
-    _activate_rows(rows, bias, r0, r1, code)
+        ox_end = min(tx1 * TILE, out_w)
+        for oy in range(oy0, min(oy0 + TILE, out_h)):
+            r0 = (image * out_h + oy) * out_w
+            _activate_rows(pixels, bias, r0 + tx0 * TILE, r0 + ox_end, code)

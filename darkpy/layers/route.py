@@ -32,6 +32,10 @@ class Route(Layer):
             raise ConfigError("[route] needs `layers = ...` (one or more layer indices)")
         return list(opts.layers)
 
+    @classmethod
+    def reference_keys(cls, opts):
+        return ["layers"] * len(opts.layers)
+
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.groups = opts.groups

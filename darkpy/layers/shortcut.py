@@ -44,6 +44,10 @@ class Shortcut(Layer):
             raise ConfigError("[shortcut] needs `from = ...` (the layer to add)")
         return [-1, *sources]
 
+    @classmethod
+    def reference_keys(cls, opts):
+        return [None] + ["from"] * len(opts["from"])
+
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         if len(opts["from"]) != 1:

@@ -51,28 +51,16 @@ class Geometry:
     reach: Fraction  # the exact reach the halo was rounded up from
 
 
-def _first(opts, *names, default=None):
-    for name in names:
-        value = opts.get(name)
-        if value is not None and value != -1:
-            return value
-    return default
-
-
 def _conv_window(layer) -> tuple[int, int, int]:
-    """(extent (k-1)*d, padding in front, stride) of a darknet convolution, from its options."""
-    opts = layer.opts
-    size = int(_first(opts, "size", default=1))
-    dilation = int(_first(opts, "dilation", default=1)) or 1
-    stride = int(_first(opts, "stride", default=1))
-    stride_x = int(_first(opts, "stride_x", default=stride))
-    stride_y = int(_first(opts, "stride_y", default=stride))
-    if stride_x != stride_y:
+    """(extent (k-1)*d, padding in front, stride) of a darknet convolution.
+
+    AlexeyAB pads a dilated convolution by padding*dilation in front (darkpy does too)."""
+    if layer.stride_x != layer.stride_y:
         raise NotTileable(f"layer {layer.index} [{layer.kind}] has different x and y strides")
-    if _first(opts, "antialiasing", default=0) or _first(opts, "deform", default=0):
+    if any(layer.opts.get(name) for name in ("antialiasing", "deform", "coordconv")):
         raise NotTileable(f"layer {layer.index} [{layer.kind}] uses antialiasing/deformable options")
-    padding = size // 2 if _first(opts, "pad", default=0) else int(_first(opts, "padding", default=0))
-    return (size - 1) * dilation, padding, stride_x
+    dilation = layer.dilation
+    return (layer.size - 1) * dilation, layer.padding * dilation, layer.stride_x
 
 
 def _maxpool_window(layer) -> tuple[int, int, int]:

@@ -1,6 +1,6 @@
 """`--model`: a shipped model name, a darkpy .h5, or a cfg/yaml with its weights.
 
-A shipped name `NAME` means weights/NAME.h5 (the complete model) in the repository, with
+A shipped name `NAME` (dashes and underscores alike) means weights/NAME.h5 (the complete model) in the repository, with
 cfg/NAME.cfg (or .yaml) as its description when that exists. Names whose weights are missing
 are an error that lists the names that are available.
 """
@@ -31,6 +31,12 @@ def _description(root: Path, name: str) -> Path | None:
     return None
 
 
+def _spellings(name: str) -> list[str]:
+    """`edsr-baseline-x2` and `edsr_baseline_x2` name the same model."""
+    out = [name, name.replace("-", "_"), name.replace("_", "-")]
+    return list(dict.fromkeys(out))
+
+
 def _looks_like_path(model: str) -> bool:
     return "/" in model or "\\" in model or Path(model).suffix.lower() in (
         ".h5", ".hdf5", *DESCRIPTION_SUFFIXES)
@@ -47,16 +53,17 @@ def resolve_model(model: str = DEFAULT_MODEL, weights=None, root: Path = REPO_RO
         return path, (Path(weights) if weights is not None else None)
     if _looks_like_path(model):
         raise ConfigError(f"{model}: no such model file")
-    h5 = Path(root) / "weights" / f"{model}.h5"
-    if h5.is_file():
-        description = _description(root, model)
-        if weights is not None:
-            raise ConfigError(f"--weights goes with a cfg file, not with the shipped model '{model}'")
-        return (description, h5) if description is not None else (h5, None)
+    for name in _spellings(model):
+        h5 = Path(root) / "weights" / f"{name}.h5"
+        if h5.is_file():
+            if weights is not None:
+                raise ConfigError(f"--weights goes with a cfg file, not with the shipped model '{model}'")
+            description = _description(root, name)
+            return (description, h5) if description is not None else (h5, None)
     names = shipped_names(root)
     available = ", ".join(names) if names else "none yet (weights/ holds no .h5 models)"
-    have_cfg = _description(root, model) is not None
-    detail = (f"cfg/{model}.cfg is there but weights/{model}.h5 is not" if have_cfg
+    cfg_names = [n for n in _spellings(model) if _description(root, n) is not None]
+    detail = (f"cfg/{cfg_names[0]}.cfg is there but weights/{cfg_names[0]}.h5 is not" if cfg_names
               else f"no weights/{model}.h5")
     raise WeightsError(f"unknown or missing model '{model}' ({detail}); available models: {available}. "
                        "Or pass a .h5, or a .cfg with --weights.")

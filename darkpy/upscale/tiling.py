@@ -83,7 +83,7 @@ def plan_tiles(network: Network, geometry: Geometry | None, height: int, width: 
     if strip_h >= align:
         candidates.append(TilePlan(min(height, strip_h // align * align), width))
     side = int(pixels ** 0.5) - 2 * halo
-    core = max(side // align * align, _round_up(16, align))
+    core = max(side // align * align, align)  # the budget wins over efficiency
     candidates.append(TilePlan(min(core, height), min(core, width)))
     return min(candidates, key=lambda plan: _work(plan, height, width, halo))
 

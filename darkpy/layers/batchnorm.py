@@ -1,0 +1,51 @@
+"""[batchnorm]: darknet's stand-alone inference batch normalisation, per channel k:
+
+    y = (x - rolling_mean[k]) / (sqrt(rolling_variance[k]) + 0.000001) * scales[k]
+
+(evaluated as one folded scale and shift, kernels/normalize.py). Parameters in pjreddie's
+.weights order: scales, rolling_mean, rolling_variance. pjreddie's layer also adds `biases`,
+but never loads or saves them, so they stay 0 and are left out here. AlexeyAB's fork writes
+biases first (four arrays): its files do not load into this layer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.errors import InputError
+from darkpy.kernels.normalize import fold_batchnorm, scale_shift
+from darkpy.layers.base import Layer
+from darkpy.layers.convolutional import LAYER_COMMON_KEYS, reject_weight_loading_keys
+
+
+class BatchNorm(Layer):
+    kind = "batchnorm"
+    keys = dict(LAYER_COMMON_KEYS)
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        reject_weight_loading_keys(self)
+        self.channels = self.input_shapes[0][2]
+        c = self.channels
+        self.params["scales"] = np.ones(c, np.float32)
+        self.params["rolling_mean"] = np.zeros(c, np.float32)
+        self.params["rolling_variance"] = np.ones(c, np.float32)
+
+    def param_layout(self):
+        c = self.channels
+        return [("scales", (c,)), ("rolling_mean", (c,)), ("rolling_variance", (c,))]
+
+    def forward(self, inputs, train=False):
+        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        c = x.shape[-1]
+        if c != self.channels:
+            raise InputError(f"{self.origin}: [batchnorm] layer {self.index} was built for "
+                             f"{self.channels} channels, got {c}")
+        p = self.params
+        a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"])
+        out = np.empty_like(x)
+        scale_shift(x.reshape(-1, c), a.astype(np.float32), b.astype(np.float32),
+                    out.reshape(-1, c))
+        return out
+
+    def flops(self, input_shapes):
+        return 2 * int(np.prod(input_shapes[0]))

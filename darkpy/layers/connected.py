@@ -1,0 +1,134 @@
+"""[connected] / [conn]: fully connected layer over the whole input.
+
+    y[n, o] = f( bn( b[o] + sum_i W[o, i] * x_chw[n, i] ) ),   i < inputs = h*w*c
+
+where x_chw is the input flattened in darknet's C, H, W order and bn is darknet's inference
+batch norm (kernels/normalize.py) when batch_normalize=1. The output has shape (1, 1, output).
+
+darkpy's activations are NHWC, so in memory the weights are kept as the (h*w*c, output)
+matrix whose rows follow the NHWC flattening: y = x_hwc @ weights. get_param/set_param
+convert to and from darknet's (output, inputs) CHW-ordered matrix, so a darknet .weights file
+gives the same results as in darknet. (Old files with transposed connected weights are the
+weights reader's business.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.errors import InputError
+from darkpy.kernels import activations
+from darkpy.kernels.normalize import fold_batchnorm
+from darkpy.layers.base import Layer
+from darkpy.layers.convolutional import LAYER_COMMON_KEYS, reject_weight_loading_keys
+
+
+class Connected(Layer):
+    kind = "connected"
+    aliases = ("conn",)
+    keys = {
+        "output": Key("int", 1, doc="output size"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
+        "batch_normalize": Key("int", 0),
+        **LAYER_COMMON_KEYS,
+    }
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        reject_weight_loading_keys(self)
+        if opts.output < 1:
+            raise self.error(f"output must be >= 1, got {opts.output}")
+        self.outputs = opts.output
+        self.in_shape = tuple(self.input_shapes[0])
+        self.inputs = int(np.prod(self.in_shape))
+        self.batch_normalize = bool(opts.batch_normalize)
+        self.code = activations.activation_code(opts.activation)
+        self._cache_key = None
+        self._folded = None
+        # darknet's initialisation, drawn in darknet's (outputs, inputs) order
+        scale = np.sqrt(2.0 / self.inputs)
+        rng = np.random.default_rng(index)
+        darknet_w = (scale * rng.uniform(-1.0, 1.0, size=(self.outputs, self.inputs)))
+        self.params["biases"] = np.zeros(self.outputs, np.float32)
+        self.params["weights"] = self._from_darknet(darknet_w.astype(np.float32))
+        if self.batch_normalize:
+            self.params["scales"] = np.ones(self.outputs, np.float32)
+            self.params["rolling_mean"] = np.zeros(self.outputs, np.float32)
+            self.params["rolling_variance"] = np.ones(self.outputs, np.float32)
+
+    def output_shape(self, input_shapes):
+        if tuple(input_shapes[0]) != self.in_shape:
+            h, w, c = input_shapes[0]
+            hh, ww, cc = self.in_shape
+            raise InputError(
+                f"{self.origin}: [connected] layer {self.index} takes a {hh}x{ww}x{cc} input "
+                f"(fixed by the weights), got {h}x{w}x{c}")
+        return (1, 1, self.outputs)
+
+    # --- parameters: darknet (outputs, c*h*w) <-> darkpy (h*w*c, outputs) ------------------
+    def _from_darknet(self, w):
+        h, wd, c = self.in_shape
+        w = np.asarray(w, dtype=np.float32).reshape(self.outputs, c, h * wd)
+        return np.ascontiguousarray(w.transpose(2, 1, 0).reshape(h * wd * c, self.outputs))
+
+    def _to_darknet(self, w):
+        h, wd, c = self.in_shape
+        w = w.reshape(h * wd, c, self.outputs)
+        return np.ascontiguousarray(w.transpose(2, 1, 0).reshape(self.outputs, c * h * wd))
+
+    def param_layout(self):
+        layout = [("biases", (self.outputs,)), ("weights", (self.outputs, self.inputs))]
+        if self.batch_normalize:
+            layout += [(name, (self.outputs,))
+                       for name in ("scales", "rolling_mean", "rolling_variance")]
+        return layout
+
+    def get_param(self, name):
+        if name == "weights":
+            return self._to_darknet(self.params["weights"])
+        return self.params[name]
+
+    def set_param(self, name, value):
+        shape = dict(self.param_layout())[name]
+        value = np.asarray(value, dtype=np.float32)
+        if value.size != int(np.prod(shape)):
+            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
+        if name == "weights":
+            self.params[name] = self._from_darknet(value)
+        else:
+            self.params[name] = np.ascontiguousarray(value.reshape(shape))
+        self.invalidate()
+
+    def invalidate(self):
+        """Forget the folded inference weights; call after changing `params` in place."""
+        self._cache_key = None
+        self._folded = None
+
+    def _inference_params(self):
+        key = tuple(id(a) for a in self.params.values())
+        if self._cache_key != key or self._folded is None:
+            p = self.params
+            if self.batch_normalize:
+                a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
+                                      p["biases"])
+                w = (p["weights"].astype(np.float64) * a).astype(np.float32)
+                self._folded = (np.ascontiguousarray(w), b.astype(np.float32))
+            else:
+                self._folded = (p["weights"], p["biases"].astype(np.float32))
+            self._cache_key = key
+        return self._folded
+
+    # --- compute -------------------------------------------------------------------------
+    def forward(self, inputs, train=False):
+        x = np.asarray(inputs[0], dtype=np.float32)
+        self.output_shape([x.shape[1:]])
+        weights, shift = self._inference_params()
+        y = np.ascontiguousarray(x.reshape(x.shape[0], self.inputs) @ weights)
+        activations.bias_activate(y, shift, self.code)
+        return y.reshape(x.shape[0], 1, 1, self.outputs)
+
+    def describe(self):
+        return {"filters": str(self.outputs), "size": ""}
+
+    def flops(self, input_shapes):
+        return 2 * self.inputs * self.outputs

@@ -1,0 +1,297 @@
+"""[convolutional] / [conv]: 2-D convolution, optional batch norm, then an activation.
+
+    out[n, oy, ox, o] = f( bn( b[o] + sum_{ky,kx,c} w[ky, kx, c, o] * x[n, iy, ix, g*cg + c] ) )
+    iy = oy*stride_y - pad*dilation + ky*dilation,   ix likewise with stride_x
+
+for output channel o in group g (cg = C/groups input channels per group, taps outside the
+image read zero). Geometry as darknet: padding = size/2 when pad=1, else `padding`;
+
+    out_h = (h + 2*padding - size) / stride_y + 1      (C division; out_w likewise)
+
+With dilation d AlexeyAB pads by padding*d but keeps that size formula; the two agree only
+when 2*padding = size-1 (the `pad=1` case), so other paddings are rejected with dilation.
+batch_normalize=1 applies darknet's inference batch norm (see kernels/normalize.py) instead
+of adding `biases` alone: bn(v) = (v - rolling_mean) / (sqrt(rolling_variance) + 1e-6)
+* scales + biases.
+
+Parameters are kept as darknet defines them (`params` is the truth, for saving and
+training): biases, scales, rolling_mean, rolling_variance (Cout,), and weights stored
+(K, K, Cin/groups, Cout) so that im2col rows times the weights reshaped to
+(K*K*Cin/groups, Cout) give NHWC output; darknet's (Cout, Cin/groups, K, K) appears only
+through get_param/set_param. For inference the batch norm is folded into the weights and a
+per-channel shift (cached until parameters change), which moves float rounding by about
+1e-7 relative.
+
+Algorithms (same result up to rounding): 3x3 stride-1 convolutions over enough pixels use
+Winograd F(4x4, 3x3) (kernels/winograd.py; set `Convolutional.winograd = False` or
+DARKPY_WINOGRAD=0 to turn it off); groups of very few channels (depthwise) use a direct
+kernel; everything else is im2col + GEMM in bounded blocks (kernels/conv2d.py).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.errors import InputError
+from darkpy.kernels import activations, conv2d, winograd
+from darkpy.kernels.im2col import grouped_conv_direct
+from darkpy.kernels.normalize import fold_batchnorm
+from darkpy.layers.base import Layer
+
+_U = dict(used=False)
+
+# Keys darknet (AlexeyAB) reads for every layer section. None changes inference except
+# dontload/dontloadscales, which change what a .weights file holds; those are rejected.
+LAYER_COMMON_KEYS: dict[str, Key] = {
+    "clip": Key("float", 0.0, **_U, doc="training: clip weights"),
+    "onlyforward": Key("int", 0, **_U, doc="training"),
+    "dont_update": Key("int", 0, **_U, doc="training"),
+    "burnin_update": Key("int", 0, **_U, doc="training"),
+    "stopbackward": Key("int", 0, **_U, doc="training"),
+    "train_only_bn": Key("int", 0, **_U, doc="training"),
+    "learning_rate": Key("float", 1.0, **_U, doc="training: learning-rate scale"),
+    "dontload": Key("int", 0, doc="skip this layer in .weights files (not supported)"),
+    "dontloadscales": Key("int", 0, doc="no batch-norm values in .weights (not supported)"),
+}
+
+
+def reject_weight_loading_keys(layer: Layer) -> None:
+    for name in ("dontload", "dontloadscales"):
+        if layer.opts.get(name):
+            raise layer.error(f"{name}={layer.opts[name]} is not supported (it changes which "
+                              "values a .weights file holds)")
+
+
+def _c_div(a: int, b: int) -> int:
+    """Integer division truncating toward zero, as C does."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _winograd_default() -> bool:
+    return os.environ.get("DARKPY_WINOGRAD", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+# Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
+WINOGRAD_MIN_TILES = 64
+WINOGRAD_MIN_CHANNELS = 8
+# groups with fewer (input x output) channels than this use the direct kernel
+DIRECT_GROUP_SIZE = 64
+
+
+class Convolutional(Layer):
+    kind = "convolutional"
+    aliases = ("conv",)
+    winograd = _winograd_default()
+    keys = {
+        "filters": Key("int", 1, doc="output channels"),
+        "size": Key("int", 1, doc="kernel size"),
+        "stride": Key("int", 1),
+        "stride_x": Key("int", -1, doc="horizontal stride (default: stride)"),
+        "stride_y": Key("int", -1, doc="vertical stride (default: stride)"),
+        "pad": Key("int", 0, doc="1: padding = size/2"),
+        "padding": Key("int", 0, doc="zero padding on each side when pad=0"),
+        "groups": Key("int", 1),
+        "dilation": Key("int", 1, doc="AlexeyAB; ignored for size=1 as darknet does"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
+        "batch_normalize": Key("int", 0),
+        "cbn": Key("int", 0, doc="AlexeyAB cross-iteration BN: inference is plain BN"),
+        "flipped": Key("int", 0, doc="weights stored transposed in .weights files"),
+        "binary": Key("int", 0, doc="binarised weights (not supported)"),
+        "xnor": Key("int", 0, doc="XNOR network (not supported)"),
+        "bin_output": Key("int", 0, **_U, doc="AlexeyAB, with xnor only"),
+        "antialiasing": Key("int", 0, doc="AlexeyAB blur after the convolution (not supported)"),
+        "share_index": Key("int", None, doc="AlexeyAB weights shared with another layer (not supported)"),
+        "coordconv": Key("int", 0, doc="AlexeyAB coordinate channels (not supported)"),
+        "assisted_excitation": Key("float", 0.0, **_U, doc="AlexeyAB, training only"),
+        "sway": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
+        "rotate": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
+        "stretch": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
+        "stretch_sway": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
+        "angle": Key("float", 15.0, **_U, doc="AlexeyAB weight deformation, training only"),
+        "dot": Key("float", 0.0, **_U, doc="training"),
+        "grad_centr": Key("int", 0, **_U, doc="AlexeyAB gradient centralisation, training"),
+        "reverse": Key("float", 0.0, **_U, doc="AlexeyAB, training"),
+        "stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
+        "wait_stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
+        **LAYER_COMMON_KEYS,
+    }
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        for name in ("binary", "xnor", "antialiasing", "coordconv"):
+            if opts[name]:
+                raise self.error(f"{name}={opts[name]} is not supported")
+        if opts.share_index is not None:
+            raise self.error("share_index (weights shared with another layer) is not supported")
+        reject_weight_loading_keys(self)
+        self.filters = opts.filters
+        self.size = opts.size
+        self.groups = opts.groups
+        self.stride_x = opts.stride_x if opts.stride_x >= 1 else opts.stride
+        self.stride_y = opts.stride_y if opts.stride_y >= 1 else opts.stride
+        self.dilation = 1 if self.size == 1 else opts.dilation
+        self.padding = self.size // 2 if opts.pad else opts.padding
+        self.batch_normalize = bool(opts.batch_normalize or opts.cbn)
+        self.flipped = bool(opts.flipped)
+        self.code = activations.activation_code(opts.activation)
+        if min(self.filters, self.size, self.groups, self.stride_x, self.stride_y, self.dilation) < 1:
+            raise self.error(
+                f"filters, size, groups, strides and dilation must be >= 1 (filters={self.filters} "
+                f"size={self.size} groups={self.groups} stride_x={self.stride_x} "
+                f"stride_y={self.stride_y} dilation={self.dilation})")
+        if self.padding < 0:
+            raise self.error(f"padding must be >= 0, got {self.padding}")
+        if self.dilation > 1 and 2 * self.padding != self.size - 1:
+            raise self.error(
+                f"dilation={self.dilation} needs padding = (size-1)/2 (pad=1 with an odd size); "
+                f"with padding={self.padding} darknet's output size disagrees with its own "
+                "convolution")
+        self.channels = self.input_shapes[0][2]
+        if self.channels % self.groups or self.filters % self.groups:
+            raise self.error(f"groups={self.groups} must divide both the input channels "
+                             f"({self.channels}) and filters ({self.filters})")
+        self.output_shape(self.input_shapes)
+        self._init_params()
+        self._cache_key = None
+        self._folded = None
+
+    # --- geometry ------------------------------------------------------------------------
+    def output_shape(self, input_shapes):
+        h, w, _ = input_shapes[0]
+        out_h = _c_div(h + 2 * self.padding - self.size, self.stride_y) + 1
+        out_w = _c_div(w + 2 * self.padding - self.size, self.stride_x) + 1
+        if out_h < 1 or out_w < 1:
+            raise self.error(
+                f"a {self.size}x{self.size} kernel with padding {self.padding} does not fit a "
+                f"{h}x{w} input")
+        return (out_h, out_w, self.filters)
+
+    # --- parameters ----------------------------------------------------------------------
+    def _init_params(self):
+        n, cg, k = self.filters, self.channels // self.groups, self.size
+        # darknet's initialisation, drawn in darknet's (Cout, Cin/groups, K, K) order
+        scale = np.sqrt(2.0 / (k * k * cg))
+        rng = np.random.default_rng(self.index)
+        darknet_w = (scale * rng.uniform(-1.0, 1.0, size=(n, cg, k, k))).astype(np.float32)
+        self.params["biases"] = np.zeros(n, np.float32)
+        if self.batch_normalize:
+            self.params["scales"] = np.ones(n, np.float32)
+            self.params["rolling_mean"] = np.zeros(n, np.float32)
+            self.params["rolling_variance"] = np.ones(n, np.float32)
+        self.params["weights"] = np.ascontiguousarray(darknet_w.transpose(2, 3, 1, 0))
+
+    def param_layout(self):
+        n, cg, k = self.filters, self.channels // self.groups, self.size
+        layout = [("biases", (n,))]
+        if self.batch_normalize:
+            layout += [("scales", (n,)), ("rolling_mean", (n,)), ("rolling_variance", (n,))]
+        return layout + [("weights", (n, cg, k, k))]
+
+    def get_param(self, name):
+        if name != "weights":
+            return self.params[name]
+        w = self.params["weights"]  # (K, K, cg, n)
+        if self.flipped:  # the file holds the (cg*K*K, n) matrix: (cg, K, K, n)
+            return np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(self.param_shape(name))
+        return np.ascontiguousarray(w.transpose(3, 2, 0, 1))
+
+    def set_param(self, name, value):
+        shape = self.param_shape(name)
+        value = np.asarray(value, dtype=np.float32)
+        if value.size != int(np.prod(shape)):
+            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
+        if name == "weights":
+            n, cg, k, _ = shape
+            if self.flipped:
+                value = value.reshape(cg, k, k, n).transpose(1, 2, 0, 3)
+            else:
+                value = value.reshape(shape).transpose(2, 3, 1, 0)
+        self.params[name] = np.ascontiguousarray(value.reshape(self.params[name].shape))
+        self.invalidate()
+
+    def param_shape(self, name):
+        return dict(self.param_layout())[name]
+
+    def invalidate(self):
+        """Forget the folded inference weights; call after changing `params` in place."""
+        self._cache_key = None
+        self._folded = None
+
+    def _inference_params(self):
+        """(weights (K,K,cg,n) with batch norm folded in, per-channel shift), cached."""
+        key = tuple(id(a) for a in self.params.values())
+        if self._cache_key != key or self._folded is None:
+            p = self.params
+            if self.batch_normalize:
+                a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
+                                      p["biases"])
+                w = (p["weights"].astype(np.float64) * a).astype(np.float32)
+                shift = b.astype(np.float32)
+            else:
+                w, shift = p["weights"], p["biases"].astype(np.float32)
+            self._folded = {"weights": np.ascontiguousarray(w), "shift": shift}
+            self._cache_key = key
+        return self._folded
+
+    def _winograd_filters(self, folded):
+        u = folded.get("winograd")
+        if u is None:
+            u = folded["winograd"] = winograd.transform_filters(folded["weights"])
+        return u
+
+    # --- compute -------------------------------------------------------------------------
+    def algorithm(self, input_shape) -> str:
+        """'winograd', 'direct' or 'gemm': how forward computes an input of this shape."""
+        n_img, h, w, c = input_shape
+        out_h, out_w, _ = self.output_shape([(h, w, c)])
+        cg, cog = c // self.groups, self.filters // self.groups
+        if self.groups > 1 and cg * cog < DIRECT_GROUP_SIZE:
+            return "direct"
+        tiles = n_img * ((out_h + 3) // 4) * ((out_w + 3) // 4)
+        if (self.winograd and self.size == 3 and self.stride_x == 1 and self.stride_y == 1
+                and self.dilation == 1 and self.groups == 1 and tiles >= WINOGRAD_MIN_TILES
+                and c >= WINOGRAD_MIN_CHANNELS):
+            return "winograd"
+        return "gemm"
+
+    def forward(self, inputs, train=False):
+        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        n_img, h, w, c = x.shape
+        if c != self.channels:
+            raise InputError(f"{self.origin}: [{self.kind}] layer {self.index} was built for "
+                             f"{self.channels} channels, got {c}")
+        out_h, out_w, cout = self.output_shape([(h, w, c)])
+        out = np.empty((n_img, out_h, out_w, cout), dtype=np.float32)
+        folded = self._inference_params()
+        weights, shift = folded["weights"], folded["shift"]
+        algorithm = self.algorithm(x.shape)
+        if algorithm == "winograd":
+            conv2d.conv2d_winograd(x, self._winograd_filters(folded), shift, self.code,
+                                   self.padding, out)
+        elif algorithm == "direct":
+            grouped_conv_direct(x, weights, self.groups, self.stride_y, self.stride_x,
+                                self.padding * self.dilation, self.dilation, out)
+            activations.bias_activate(out.reshape(-1, cout), shift, self.code)
+        else:
+            conv2d.conv2d_gemm(x, weights.reshape(-1, cout), shift, self.code, self.size,
+                               self.stride_y, self.stride_x, self.padding * self.dilation,
+                               self.dilation, self.groups, out)
+        return out
+
+    # --- description ---------------------------------------------------------------------
+    def describe(self):
+        stride = (str(self.stride_x) if self.stride_x == self.stride_y
+                  else f"{self.stride_x}x{self.stride_y}")
+        size = f"{self.size}x{self.size}/{stride}"
+        if self.dilation > 1:
+            size += f" d{self.dilation}"
+        filters = str(self.filters) if self.groups == 1 else f"{self.filters}/{self.groups}"
+        return {"filters": filters, "size": size}
+
+    def flops(self, input_shapes):
+        out_h, out_w, cout = self.output_shape(input_shapes)
+        cg = input_shapes[0][2] // self.groups
+        return 2 * self.size * self.size * cg * cout * out_h * out_w
