@@ -4,6 +4,12 @@ Routing follows darknet: a layer reference is negative = relative to the referri
 non-negative = absolute. Index -1 as a resolved source means the network input. Shapes are
 inferred for the [net] size at build time and again for every input size at forward time,
 so fully convolutional networks run on any image size.
+
+Training: `forward(x, train=True)` keeps every layer's output, `backward(delta)` walks the
+layers in reverse, summing the gradients that reach an output from several consumers (routes,
+shortcuts), and `train_step(x, truth)` does both around the trailing [cost] layer. Parameter
+gradients accumulate in each layer's `grads` until `zero_grads()` (the optimiser in
+darkpy.train.optim zeroes them after each update, so subdivisions simply accumulate).
 """
 from __future__ import annotations
 
@@ -60,6 +66,8 @@ class Network:
                 tip = f" (did you mean [{hint}]?)" if hint else ""
                 raise ConfigError(f"{section.origin}: unsupported layer kind [{section.kind}]{tip}")
             opts = parse_options(section, {**COMMON_KEYS, **cls.keys})
+            for name in cls.net_options:  # [net] values the layer needs (time_steps...)
+                opts[name] = self.net[name]
             try:
                 refs = cls.references(opts)
                 keys = cls.reference_keys(opts)
@@ -76,6 +84,8 @@ class Network:
         if not self.layers:
             raise ConfigError(f"{source}: the network has no layers after [net]")
         self._last_use = self._compute_last_use()
+        self.dtype = np.dtype(np.float32)
+        self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
 
     def _net_input_shape(self) -> Shape:
         h, w, c = self.net.height, self.net.width, self.net.channels
@@ -119,22 +129,19 @@ class Network:
         return shapes
 
     # --- compute -------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, outputs=None):
+    def forward(self, x: np.ndarray, outputs=None, train: bool = False):
         """Run NHWC float32 `x` (N, H, W, C) through the network.
 
         Returns the last layer's output, or, when `outputs` lists layer indices, a dict
-        index -> that layer's output. Intermediate outputs are freed after their last consumer.
+        index -> that layer's output. Intermediate outputs are freed after their last consumer,
+        except with train=True: then layers run in training mode (batch statistics, dropout)
+        and every output is kept for `backward`.
         """
-        x = np.asarray(x)
-        if x.ndim != 4:
-            raise InputError(f"forward expects an NHWC array (N, H, W, C), got shape {x.shape}")
-        if x.shape[3] != self.input_shape[2]:
-            raise InputError(
-                f"the network takes {self.input_shape[2]} channels, the input has {x.shape[3]}"
-            )
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        self.infer_shapes(x.shape[1:])  # raises a clear error for unusable sizes
+        x = self._check_input(x)
         wanted = self._normalise_outputs(outputs)
+        if train:
+            return self._forward_train(x, outputs, wanted)
+        self._train_cache = None
         keep = set(wanted) | {len(self.layers) - 1}
         live: dict[int, np.ndarray] = {}
         for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
@@ -146,6 +153,99 @@ class Network:
         if outputs is None:
             return live[len(self.layers) - 1]
         return {i: live[i] for i in wanted}
+
+    def _check_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise InputError(f"forward expects an NHWC array (N, H, W, C), got shape {x.shape}")
+        if x.shape[3] != self.input_shape[2]:
+            raise InputError(
+                f"the network takes {self.input_shape[2]} channels, the input has {x.shape[3]}"
+            )
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        self.infer_shapes(x.shape[1:])  # raises a clear error for unusable sizes
+        return x
+
+    def _forward_train(self, x, outputs, wanted):
+        self._train_cache = None
+        outs: list[np.ndarray] = []
+        for layer, sources in zip(self.layers, self.sources):
+            inputs = [x if s == INPUT else outs[s] for s in sources]
+            outs.append(layer.forward(inputs, train=True))
+        self._train_cache = (x, outs)
+        if outputs is None:
+            return outs[-1]
+        return {i: outs[i] for i in wanted}
+
+    def backward(self, delta: np.ndarray) -> np.ndarray | None:
+        """Backpropagate dL/d(last output) through the last `forward(train=True)`.
+
+        Adds parameter gradients to every layer's `grads` and returns dL/d(network input)
+        (None when no gradient reaches the input, e.g. below a `stopbackward` layer).
+        """
+        if self._train_cache is None:
+            raise InputError("backward needs a forward(x, train=True) first")
+        x, outs = self._train_cache
+        last = len(self.layers) - 1
+        delta = np.asarray(delta, dtype=self.dtype)
+        if delta.shape != outs[last].shape:
+            raise InputError(f"delta has shape {delta.shape}, the network output "
+                             f"{outs[last].shape}")
+        deltas: list[np.ndarray | None] = [None] * len(self.layers)
+        deltas[last] = np.ascontiguousarray(delta)
+        input_delta = None
+        for i in range(last, -1, -1):
+            d, deltas[i] = deltas[i], None
+            layer = self.layers[i]
+            if layer.opts.get("stopbackward"):
+                break  # darknet: no backward for this layer nor any before it
+            if d is None:
+                continue  # nothing downstream depends on this output
+            sources = self.sources[i]
+            inputs = [x if s == INPUT else outs[s] for s in sources]
+            for s, g in zip(sources, layer.backward(d, inputs, outs[i])):
+                if g is None:
+                    continue
+                # a new array for every sum: a layer may hand the same array to two inputs
+                if s == INPUT:
+                    input_delta = g if input_delta is None else input_delta + g
+                else:
+                    deltas[s] = g if deltas[s] is None else deltas[s] + g
+        return input_delta
+
+    def train_step(self, x: np.ndarray, truth: np.ndarray) -> float:
+        """Forward in training mode, the trailing [cost] layer's loss against `truth` (the
+        shape of the network output), backward. Returns darknet's cost for this batch (the
+        sum over its images); gradients accumulate until the optimiser's step."""
+        from darkpy.layers.cost import Cost
+
+        cost = self.layers[-1]
+        if not isinstance(cost, Cost):
+            raise ConfigError(f"{cost.origin}: train_step needs a [cost] layer last; the last "
+                              f"layer is [{cost.kind}]")
+        out = self.forward(x, train=True)
+        loss, delta = cost.loss(out, truth)
+        self.backward(delta)
+        return loss
+
+    def zero_grads(self) -> None:
+        for layer in self.layers:
+            layer.zero_grads()
+
+    def parameters(self):
+        """(layer, name, param, grad) for every trainable parameter, layers in order."""
+        for layer in self.layers:
+            for name in layer.trainable():
+                yield layer, name, layer.params[name], layer.grad(name)
+
+    def astype(self, dtype) -> "Network":
+        """Compute in `dtype` from now on (float64 for gradient checks; float32 is the fast
+        path): converts every layer's parameters and drops cached derived tensors."""
+        self.dtype = np.dtype(dtype)
+        for layer in self.layers:
+            layer.astype(self.dtype)
+        self._train_cache = None
+        return self
 
     def _normalise_outputs(self, outputs) -> list[int]:
         if outputs is None:

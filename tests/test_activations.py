@@ -163,7 +163,7 @@ def test_bias_activate_many_row_chunks(name):
 
 def test_bad_arguments():
     with pytest.raises(ValueError):
-        activate(np.zeros(4), 3)  # float64
+        activate(np.zeros(4, np.float16), 3)  # neither float32 nor float64
     with pytest.raises(ValueError):
         activate(np.zeros((4, 4), np.float32)[:, ::2], 3)  # not contiguous
     with pytest.raises(ValueError):

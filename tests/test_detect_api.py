@@ -97,3 +97,17 @@ def test_clear_errors(tmp_path):
         Detector(NoHeads(None, [object()]))
     with pytest.raises(ConfigError, match="channels=3"):
         Detector(StubNetwork(one_object_raw(), [yolo_layer()], channels=1))
+
+
+def test_region_head_through_the_pipeline():
+    from darkpy.layers.region import Region
+
+    opts = parse_options(Section("region", {"classes": "2", "num": "1", "softmax": "1",
+                                            "anchors": "1,0.5"}), Region.keys)
+    layer = Region(opts, [(2, 2, 7)], index=0, origin="v2.cfg:30")
+    raw = np.full((1, 2, 2, 7), -10.0, np.float32)
+    raw[0, 0, 1] = [0, 0, 0, 0, 10, -5, 5]  # anchor 1 x 0.5 grid cells, class 1
+    (det,) = detect(StubNetwork(raw, [layer]), np.zeros((100, 100, 3), np.uint8), names=["a", "b"])[0]
+    # x = (1 + 0.5) / 2, y = (0 + 0.5) / 2, w = 1 / 2, h = 0.5 / 2 of a square image
+    assert det.class_name == "b" and det.confidence == pytest.approx(0.99995 * 0.99995, abs=1e-4)
+    assert det.center == pytest.approx((75.0, 25.0, 50.0, 25.0), abs=1e-3)

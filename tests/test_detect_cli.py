@@ -108,6 +108,22 @@ def test_names_and_network_errors_exit_2(toy):
     assert result.exit_code == 2 and "no [yolo] or [region] layer" in result.stderr
 
 
+def test_converted_h5_carries_the_names(toy):
+    h5 = toy / "toy.h5"
+    result = runner.invoke(app, ["convert", str(toy / "toy.cfg"), str(toy / "empty.weights"), str(h5),
+                                 "--names", str(toy / "toy.names")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["detect", str(toy / "images" / "patch.png"), "--model", str(h5),
+                                 "--thresh", "0.4"])
+    assert result.exit_code == 0, result.output
+    assert "blob: 5" in result.stdout
+
+
+def test_help_shows_the_layer_names():
+    result = runner.invoke(app, ["detect", "--help"])
+    assert result.exit_code == 0 and "[yolo] or [region]" in result.stdout
+
+
 def write_video(path, frames=3):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (40, 24))
     assert writer.isOpened()

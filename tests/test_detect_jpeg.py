@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from darkpy.detect.jpeg import decode_jpeg
-from darkpy.detect.letterbox import load_image
 from darkpy.kernels.jpeg import _resample_row, idct_block, ycbcr_to_rgb
 
 

@@ -19,6 +19,18 @@ def test_iou_hand_worked():
     np.testing.assert_allclose(iou, iou.T)
 
 
+def test_kernel_iou_is_the_same_float32_arithmetic():
+    from darkpy.kernels.nms import box_iou_pair
+
+    rng = np.random.default_rng(5)
+    b = np.column_stack([rng.random(30), rng.random(30), rng.random(30), rng.random(30)]).astype(np.float32)
+    b[3] = b[4]
+    b[7, 2] = 0  # empty box
+    want = box_iou(b, b)
+    got = np.array([[box_iou_pair(b, i, j) for j in range(30)] for i in range(30)], np.float32)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_suppressed_box_does_not_suppress():
     # A-B overlap 0.6, B-C 0.6, A-C 1/3: B goes, C stays because B no longer counts
     b = boxes_1d(0.0, 0.25, 0.5)

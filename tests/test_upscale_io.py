@@ -116,3 +116,16 @@ def test_corrupt_nifti_is_an_input_error(tmp_path):
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(darkpy.errors.InputError, match="bad.nii.gz"):
         io.read_volume(bad)
+
+
+def test_float_tiff_keeps_its_range(tmp_path):
+    """Float images in 0..1 map to 0..255 and back; others use their own min..max."""
+    net = nearest_network(tmp_path)
+    rng = np.random.default_rng(0)
+    for name, image in (("unit.tif", rng.uniform(0, 1, (5, 6, 3))), ("wide.tif", rng.uniform(-50, 3000, (5, 6)))):
+        image = image.astype(np.float32)
+        io.write_image(tmp_path / name, image)
+        upscale_file(net, tmp_path / name, tmp_path / "out" / name)
+        back = io.read_image(tmp_path / "out" / name)
+        assert back.dtype == np.float32
+        assert np.abs(back - nearest(image)).max() <= 1e-6 * np.abs(image).max() + 1e-6

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 import darkpy
-from darkpy.upscale import halo as halo_mod
-from darkpy.upscale import pipeline
 from darkpy.upscale.halo import NotTileable, analyse, infer_scale
 from darkpy.upscale.pipeline import upscale_array, upscale_float
 from darkpy.upscale.tiling import TilePlan, peak_bytes, plan_tiles, run_tiled
@@ -169,7 +167,6 @@ def test_grayscale_channel_choice(tmp_path):
     weights[4:8] *= 0.5          # output channel 1 = half the input
     weights[8:12] = 0.0          # output channel 2 = 0
     conv.set_param("weights", weights)
-    pipeline._geometry_cache.pop(net, None)
     gray = np.full((3, 4), 200, np.uint8)
     assert np.all(upscale_array(net, gray, channel="0") == 200)
     assert np.all(upscale_array(net, gray, channel="1") == 100)
@@ -187,3 +184,9 @@ def test_rgba_alpha_is_resized_beside_the_network(tmp_path):
     assert out.shape == (12, 10, 4) and out.dtype == np.uint8
     assert np.array_equal(out[:, :, :3], nearest(rgba[:, :, :3]))
     assert np.all(out[:, :, 3] == 255)
+
+
+def test_sizes_off_the_grid_are_an_input_error(tmp_path):
+    net = random_network(tmp_path, STRIDED_SR)
+    with pytest.raises(darkpy.errors.InputError, match="multiples of 2"):
+        upscale_float(net, np.zeros((9, 10, 3), np.float32))

@@ -33,11 +33,11 @@ def register(app: typer.Typer) -> None:
         max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop videos and cameras after this many frames."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print darknet-style results on stdout."),
     ):
-        """Detect objects with a darknet YOLO network ([yolo] or [region] heads).
+        """Detect objects with a darknet YOLO network (\\[yolo] or \\[region] heads).
 
-        Prints darknet's text for each image, writes annotated copies to --out and every
-        detection to --json (bbox = [left, top, width, height] in pixels of the original
-        image). Inputs that fail are listed at the end and the exit code is 1.
+        Prints darknet's text for each image, writes annotated copies to --out and every detection to --json (bbox: left, top, width, height in pixels of the original image).
+
+        Inputs that fail are listed at the end and the exit code is 1.
         """
         from darkpy.api import load
         from darkpy.detect.api import Detector

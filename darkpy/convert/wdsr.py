@@ -122,7 +122,7 @@ def wdsr_from_state_dict(state: dict, mean=None, res_scale: float = 1.0, where: 
     feats, colors = head[0].shape[0], head[0].shape[1]
     kernel = head[0].shape[2]
     blocks = count_indices(state, "body.", ".body.0.weight")
-    variant = "b" if f"body.0.body.3.weight" in state else "a"
+    variant = "b" if "body.0.body.3.weight" in state else "a"
     indices = (0, 2, 3) if variant == "b" else (0, 2)
     body = [[take(f"body.{i}.body.{j}") for j in indices] for i in range(blocks)]
     tail = take("tail.0")

@@ -41,8 +41,10 @@ def draw_detections(image_bgr: np.ndarray, detections, classes: int) -> np.ndarr
         cv2.rectangle(out, p1, p2, color, thickness)
         label = ", ".join(f"{d.class_name} {d.confidence * 100:.0f}%" for d in dets)
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        # above the box if there is room, else just inside it; kept within the image width
         ty = p1[1] - th - base - 2 if p1[1] - th - base - 2 >= 0 else p1[1]
-        cv2.rectangle(out, (p1[0], ty), (p1[0] + tw + 2, ty + th + base + 2), color, -1)
-        cv2.putText(out, label, (p1[0] + 1, ty + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+        tx = max(0, min(p1[0], out.shape[1] - tw - 2))
+        cv2.rectangle(out, (tx, ty), (tx + tw + 2, ty + th + base + 2), color, -1)
+        cv2.putText(out, label, (tx + 1, ty + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                     (0, 0, 0), 1, cv2.LINE_AA)
     return out

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.kernels.nms import nms_objectness_kernel, nms_sort_kernel
+
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of centre boxes (x, y, w, h), darknet's box_iou in float32."""
@@ -34,11 +36,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = inter / union
     return np.where(union > 0, iou, np.float32(0)).astype(np.float32)
-
-
-def _iou_row(boxes: np.ndarray, i: int, others: np.ndarray) -> np.ndarray:
-    # one row at a time: a full IoU matrix of thousands of candidates would not fit in memory
-    return box_iou(boxes[i:i + 1], boxes[others])[0]
 
 
 def _drop_zero_objectness(objectness: np.ndarray) -> np.ndarray:
@@ -62,16 +59,8 @@ def nms_sort(boxes: np.ndarray, objectness: np.ndarray, probs: np.ndarray, thres
     order = _drop_zero_objectness(objectness)
     if len(order) == 0:
         return order, probs
-    thresh = np.float32(thresh)
-    for k in range(probs.shape[1]):
-        order = order[np.argsort(-probs[order, k], kind="stable")]
-        positive = int(np.count_nonzero(probs[order, k] > 0))
-        for pos in range(positive):
-            i = order[pos]
-            if probs[i, k] == 0:
-                continue
-            later = order[pos + 1:]
-            probs[later[_iou_row(boxes, i, later) > thresh], k] = 0
+    boxes = np.ascontiguousarray(boxes, dtype=np.float32)
+    order = nms_sort_kernel(boxes, probs, order, np.float32(thresh))
     return order, probs
 
 
@@ -82,14 +71,6 @@ def nms_objectness(boxes: np.ndarray, objectness: np.ndarray, probs: np.ndarray,
     order = _drop_zero_objectness(objectness)
     if len(order) == 0:
         return order, objectness, probs
-    order = order[np.argsort(-objectness[order], kind="stable")]
-    thresh = np.float32(thresh)
-    for pos, i in enumerate(order):
-        if objectness[i] == 0:
-            continue
-        later = order[pos + 1:]
-        later = later[objectness[later] != 0]
-        hit = later[_iou_row(boxes, i, later) > thresh]
-        objectness[hit] = 0
-        probs[hit] = 0
+    boxes = np.ascontiguousarray(boxes, dtype=np.float32)
+    order = nms_objectness_kernel(boxes, objectness, probs, order, np.float32(thresh))
     return order, objectness, probs

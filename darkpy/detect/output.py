@@ -37,8 +37,9 @@ def write_annotated(path: Path, image_rgb: np.ndarray, detections, classes: int)
 
 def write_json(path: Path, detections) -> None:
     """One JSON list for the run: a record per detection (image, class, confidence, bbox)."""
-    records = [d.to_json() for d in detections]
-    atomic_write_text(Path(path), json.dumps(records, indent=1) + "\n")
+    lines = [json.dumps(d.to_json()) for d in detections]  # one record a line: easy to diff
+    text = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+    atomic_write_text(Path(path), text)
 
 
 def darknet_text(label: str, seconds: float, detections) -> str:

@@ -462,9 +462,16 @@ def _check_code(code: int) -> int:
     return code
 
 
-def _check_array(a: np.ndarray, name: str) -> None:
-    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be a C-contiguous float32 array (it is modified in place)")
+# float32 is the fast path; float64 serves finite-difference gradient checks (exp_f32 then
+# is accurate to about 1e-8 relative, far below what such checks resolve)
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_array(a: np.ndarray, name: str, dtype=None) -> None:
+    if (not isinstance(a, np.ndarray) or a.dtype not in _DTYPES or not a.flags.c_contiguous
+            or (dtype is not None and a.dtype != dtype)):
+        want = dtype or "float32 (or float64)"
+        raise ValueError(f"{name} must be a C-contiguous {want} array (it is modified in place)")
 
 
 def _as_blocks(flat: np.ndarray):
@@ -484,7 +491,7 @@ def activate(x: np.ndarray, code: int) -> None:
     _check_array(x, "x")
     if code == LINEAR or x.size == 0:
         return
-    zeros = np.zeros(_CHUNK, dtype=np.float32)  # no bias: the kernel adds 0
+    zeros = np.zeros(_CHUNK, dtype=x.dtype)  # no bias: the kernel adds 0
     for block in _as_blocks(x.reshape(-1)):
         _bias_activate_kernel(block, zeros, code)
 
@@ -502,9 +509,9 @@ def bias_activate(y: np.ndarray, bias: np.ndarray | None, code: int) -> None:
     if bias is None:
         if code == LINEAR:
             return
-        bias = np.zeros(cols, dtype=np.float32)
+        bias = np.zeros(cols, dtype=y.dtype)
     else:
-        bias = np.ascontiguousarray(bias, dtype=np.float32).reshape(-1)
+        bias = np.ascontiguousarray(bias, dtype=y.dtype).reshape(-1)
         if bias.size != cols:
             raise ValueError(f"bias has {bias.size} values for {cols} channels")
     if y.size:
@@ -518,7 +525,7 @@ def activate_gradient(delta: np.ndarray, y: np.ndarray, x: np.ndarray | None, co
     """
     code = _check_code(code)
     _check_array(delta, "delta")
-    _check_array(y, "y")
+    _check_array(y, "y", delta.dtype)
     if y.shape != delta.shape:
         raise ValueError(f"y has shape {y.shape}, delta {delta.shape}")
     if x is None:
@@ -526,7 +533,7 @@ def activate_gradient(delta: np.ndarray, y: np.ndarray, x: np.ndarray | None, co
             raise ValueError(f"the {ACTIVATION_NAMES[code]} derivative needs the input x")
         x = y  # never read
     else:
-        _check_array(x, "x")
+        _check_array(x, "x", delta.dtype)
         if x.shape != delta.shape:
             raise ValueError(f"x has shape {x.shape}, delta {delta.shape}")
     if code == LINEAR or delta.size == 0:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 from numba import njit
@@ -32,12 +33,17 @@ MIN_BLOCK_PIXELS = 256
 # Winograd V and M buffers per worker, and the fewest tiles worth one round of 36 GEMMs
 WINOGRAD_BLOCK_BYTES = 2 << 20
 MIN_BLOCK_TILES = 64
+# but a convolution of at least twice this many tiles is split across the workers
+MIN_SPLIT_TILES = 16
 
 _state = threading.local()
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _blas = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
 _num_threads = 0
 _zeros = np.zeros(0, dtype=np.float32)
 
@@ -65,13 +71,27 @@ def set_num_threads(n: int) -> None:
     _num_threads = max(1, int(n))
 
 
+@contextmanager
 def _blas_single_threaded():
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
+    """BLAS limited to one thread while any caller is inside (reference-counted, so that
+    convolutions running at once from several threads restore the original count once)."""
+    global _blas, _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas is None:
+            from threadpoolctl import ThreadpoolController
 
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+            _blas = ThreadpoolController()
+        if _blas_users == 0:
+            _blas_limiter = _blas.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
@@ -143,6 +163,18 @@ def _bias_or_zeros(bias, cout):
 
 # --- im2col + GEMM -------------------------------------------------------------------------------
 
+def _balanced_block(pixels: int, n_img: int, cap: int) -> int:
+    """Pixels per job: at most `cap`, jobs within one image, and (when there is more than
+    one job) a job count that is a multiple of the workers so that none idles at the end."""
+    if n_img * pixels <= cap:
+        return pixels
+    per_image = -(-pixels // cap)
+    workers = num_threads()
+    while (n_img * per_image) % workers and per_image < pixels:
+        per_image += 1
+    return -(-pixels // per_image)
+
+
 def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, groups, out):
     """out = f(conv(x, w) + bias) by im2col and GEMM, block by block.
 
@@ -159,10 +191,8 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     direct = ksize == 1 and stride_y == 1 and stride_x == 1 and pad == 0
     x2d = x.reshape(n_img * height * width, chans)
     out2d = out.reshape(n_img * out_h * out_w, cout)
-    per_block = max(MIN_BLOCK_PIXELS, COL_BLOCK_BYTES // (4 * kcols))
     pixels = out_h * out_w
-    if n_img * pixels <= per_block:
-        per_block = pixels  # one image per block at most: jobs never straddle images
+    per_block = _balanced_block(pixels, n_img, max(MIN_BLOCK_PIXELS, COL_BLOCK_BYTES // (4 * kcols)))
     jobs = [(n, p0, min(pixels, p0 + per_block))
             for n in range(n_img) for p0 in range(0, pixels, per_block)]
 
@@ -188,6 +218,15 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
 
 # --- Winograd F(4x4, 3x3) -------------------------------------------------------------------------
 
+def _plane(tiles: int, chans: int) -> int:
+    """Tiles per plane of the (36, plane, C) buffers: at least `tiles`, padded so that the 36
+    planes do not start 4 KiB apart (they would share L1 cache sets and evict each other)."""
+    for plane in range(tiles + 1, tiles + 65):
+        if 256 <= (plane * chans * 4) % 4096 <= 3840:
+            return plane
+    return tiles + 1  # C a multiple of 1024: no tile count helps
+
+
 def conv2d_winograd(x, u, bias, code, pad, out):
     """out = f(conv3x3(x, w) + bias), stride 1, by Winograd F(4x4, 3x3).
 
@@ -197,7 +236,12 @@ def conv2d_winograd(x, u, bias, code, pad, out):
     _, out_h, out_w, cout = out.shape
     bias = _bias_or_zeros(bias, cout)
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
-    per_block = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
+    total = n_img * tiles_h * tiles_w
+    cap = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
+    workers = num_threads()
+    n_blocks = max(-(-total // cap), workers if total >= 2 * MIN_SPLIT_TILES else 1)
+    n_blocks = -(-n_blocks // workers) * workers if n_blocks > 1 else 1
+    per_block = -(-total // n_blocks)
     blocks, current, count = [], [], 0
     for n in range(n_img):
         for ty in range(tiles_h):
@@ -213,13 +257,13 @@ def conv2d_winograd(x, u, bias, code, pad, out):
     if current:
         blocks.append(np.array(current, dtype=np.int64))
     zero_row = zeros(width * chans)
-    # one spare tile per plane keeps the 36 planes off a 4 KiB stride (cache-set conflicts)
-    plane = per_block + 1
+    plane_v = _plane(per_block, chans)
+    plane_m = _plane(per_block, cout)
 
     def work(segments):
         tiles = int((segments[:, 3] - segments[:, 2]).sum())
-        v = scratch("wino_v", 36 * plane * chans).reshape(36, plane, chans)
-        m = scratch("wino_m", 36 * plane * cout).reshape(36, plane, cout)
+        v = scratch("wino_v", 36 * plane_v * chans).reshape(36, plane_v, chans)
+        m = scratch("wino_m", 36 * plane_m * cout).reshape(36, plane_m, cout)
         rows = scratch("wino_rows", 6 * (4 * per_block + 2) * chans).reshape(6, -1)
         tmp = scratch("wino_tmp", 24 * cout).reshape(4, 6, cout)
         edge = scratch("wino_edge", 4 * cout).reshape(4, cout)

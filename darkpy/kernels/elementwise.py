@@ -1,6 +1,7 @@
-"""Element-wise kernels on NHWC float32 tensors: the shortcut (generalised residual) sum.
+"""Element-wise kernels on NHWC tensors: the shortcut (generalised residual) sum and its gradient.
 
-Every kernel returns a new array and never writes to its inputs.
+Every kernel returns new arrays of its inputs' dtype (float32 normally, float64 for gradient
+checks) and never writes to its inputs.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from numba import njit, prange
 from darkpy.kernels.activations import LINEAR
 # the scalar f(x) behind activations.activate, called per value to fuse the activation here
 from darkpy.kernels.activations import act_scalar
+# ... and the scalar f'(x) given y = f(x) (and x) behind activations.activate_gradient
+from darkpy.kernels.activations import _grad as act_grad_scalar
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -32,7 +35,7 @@ def shortcut(prev, add, alpha, beta, code):
     min_h = min(h1, h2)
     min_w = min(w1, w2)
     min_c = min(c1, c2)
-    out = np.empty((n, h2, w2, c2), dtype=np.float32)
+    out = np.empty((n, h2, w2, c2), dtype=prev.dtype)
     for row in prange(n * h2):
         b = row // h2
         y = row - b * h2
@@ -53,3 +56,49 @@ def shortcut(prev, add, alpha, beta, code):
                 for k in range(c2):
                     dst[k] = act_scalar(dst[k], code)
     return out
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def shortcut_backward(delta, out, pre, h1, w1, c1, alpha, beta, code):
+    """Gradients of `shortcut` for prev (the output's shape) and add (n, h1, w1, c1).
+
+    With g = delta * f'(z), z the pre-activation sum (`pre`, read only by the activations
+    whose derivative needs it: mish, swish, gelu; `out` = f(z) serves all others):
+      cells `add` reaches:  d_prev = alpha * g,  d_add at the cell it was read from = beta * g
+      all other cells:      d_prev = g (forward copied prev unscaled there)
+    add cells no output reads get 0. Each add cell feeds at most one output cell, so rows of the
+    output can run in parallel without two of them writing the same d_add cell.
+    """
+    n, h2, w2, c2 = delta.shape
+    stride = max(w1 // w2, 1)
+    sample = max(w2 // w1, 1)
+    min_h = min(h1, h2)
+    min_w = min(w1, w2)
+    min_c = min(c1, c2)
+    d_prev = np.empty((n, h2, w2, c2), dtype=delta.dtype)
+    if h1 == h2 and w1 == w2 and c1 == c2:
+        d_add = np.empty((n, h1, w1, c1), dtype=delta.dtype)  # every cell is written below
+    else:
+        d_add = np.zeros((n, h1, w1, c1), dtype=delta.dtype)
+    for row in prange(n * h2):
+        b = row // h2
+        y = row - b * h2
+        row_hit = y % sample == 0 and y // sample < min_h
+        add_y = (y // sample) * stride
+        for x in range(w2):
+            grad_in = delta[b, y, x]
+            g = d_prev[b, y, x]
+            if code == LINEAR:
+                for k in range(c2):
+                    g[k] = grad_in[k]
+            else:
+                y_out = out[b, y, x]
+                z = pre[b, y, x]
+                for k in range(c2):
+                    g[k] = grad_in[k] * act_grad_scalar(y_out[k], z[k], code)
+            if row_hit and x % sample == 0 and x // sample < min_w:
+                other = d_add[b, add_y, (x // sample) * stride]
+                for k in range(min_c):
+                    other[k] = beta * g[k]
+                    g[k] = alpha * g[k]
+    return d_prev, d_add

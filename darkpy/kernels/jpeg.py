@@ -67,7 +67,7 @@ FAST_BITS = 9
 _POS, _BUF, _BITS, _NOMORE, _MARKER_POS, _MARKER = range(6)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _read_byte(data, st):
     """Next entropy-coded byte with 0xFF00 unstuffed; 0 once a marker is reached."""
     if st[_NOMORE]:
@@ -94,7 +94,7 @@ def _read_byte(data, st):
     return 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _get_bits(data, st, n):
     while st[_BITS] < n:
         st[_BUF] = ((st[_BUF] << 8) | _read_byte(data, st)) & 0xFFFFFFFF
@@ -104,7 +104,7 @@ def _get_bits(data, st, n):
     return value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _decode_symbol(data, st, fast, maxcode, valptr, mincode, values):
     """One Huffman symbol; -1 for a code no table entry has.
 
@@ -128,7 +128,7 @@ def _decode_symbol(data, st, fast, maxcode, valptr, mincode, values):
     return values[valptr[length] + code - mincode[length]]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _extend(value, bits):
     if bits == 0:
         return 0
@@ -137,12 +137,12 @@ def _extend(value, bits):
     return value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _int16(v):
     return ((v + 32768) & 0xFFFF) - 32768
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _clamp(x):
     return 0 if x < 0 else (255 if x > 255 else x)
 

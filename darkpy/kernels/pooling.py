@@ -1,6 +1,7 @@
-"""Pooling kernels on NHWC float32 tensors, with darknet's arithmetic.
+"""Pooling kernels on NHWC tensors, with darknet's arithmetic, and their gradients.
 
-Every kernel returns a new array and never writes to its input.
+Every kernel returns a new array of its input's dtype (float32 normally, float64 for gradient
+checks) and never writes to its inputs.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def maxpool2d(x, size, stride_y, stride_x, offset_y, offset_x, out_h, out_w):
     """out[b, oy, ox, k] = max of x[b, offset_y + oy*stride_y + dy, offset_x + ox*stride_x + dx, k]
     over 0 <= dy, dx < size, cells outside the image excluded (darknet's -FLT_MAX padding)."""
     n, h, w, c = x.shape
-    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
     for row in prange(n * out_h):
         b = row // out_h
         oy = row - b * out_h
@@ -49,7 +50,7 @@ def maxpool2d(x, size, stride_y, stride_x, offset_y, offset_x, out_h, out_w):
 def maxpool_depth(x, out_channels):
     """AlexeyAB's maxpool_depth: out[..., g] = max over channels g, g+out_channels, g+2*out_channels..."""
     n, h, w, c = x.shape
-    out = np.empty((n, h, w, out_channels), dtype=np.float32)
+    out = np.empty((n, h, w, out_channels), dtype=x.dtype)
     for row in prange(n * h):
         b = row // h
         y = row - b * h
@@ -69,17 +70,17 @@ def maxpool_depth(x, out_channels):
 def global_avgpool(x):
     """Mean over all pixels per channel -> (n, 1, 1, c).
 
-    Sums in float32 in row-major pixel order, then divides by h*w: the same operations in the
+    Sums in the input's dtype in row-major pixel order, then divides by h*w: the same operations in the
     same order as darknet's forward_avgpool_layer, so results match it bit for bit."""
     n, h, w, c = x.shape
-    out = np.empty((n, 1, 1, c), dtype=np.float32)
+    out = np.empty((n, 1, 1, c), dtype=x.dtype)
     blocks = (c + _CHANNEL_BLOCK - 1) // _CHANNEL_BLOCK
     count = np.float32(h * w)
     for job in prange(n * blocks):
         b = job // blocks
         k0 = (job - b * blocks) * _CHANNEL_BLOCK
         k1 = min(k0 + _CHANNEL_BLOCK, c)
-        acc = np.zeros(_CHANNEL_BLOCK, dtype=np.float32)
+        acc = np.zeros(_CHANNEL_BLOCK, dtype=x.dtype)
         for y in range(h):
             for ix in range(w):
                 src = x[b, y, ix]
@@ -88,3 +89,82 @@ def global_avgpool(x):
         for k in range(k0, k1):
             out[b, 0, 0, k] = acc[k - k0] / count
     return out
+
+
+# --- gradients --------------------------------------------------------------------------------
+# The max kernels' gradients find each window's winner again from the input, with the forward's
+# comparisons in the forward's order, so no index buffer has to be kept between the passes.
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def maxpool2d_backward(x, delta, size, stride_y, stride_x, offset_y, offset_x):
+    """dx[b, iy, ix, k] = sum of delta[b, oy, ox, k] over the windows whose max is x[b, iy, ix, k].
+
+    The winner is darknet's stored index: the first cell in row-major window order that is
+    strictly greater than every earlier one (and than -FLT_MAX), so on ties the first wins and
+    padding never does; a window with no winner (all NaN or <= -FLT_MAX) passes no gradient.
+    Windows overlap when stride < size, so the work is split by channel blocks, never by rows.
+    """
+    n, h, w, c = x.shape
+    out_h = delta.shape[1]
+    out_w = delta.shape[2]
+    dx = np.zeros((n, h, w, c), dtype=x.dtype)
+    blocks = (c + _CHANNEL_BLOCK - 1) // _CHANNEL_BLOCK
+    for job in prange(n * blocks):
+        b = job // blocks
+        k0 = (job - b * blocks) * _CHANNEL_BLOCK
+        k1 = min(k0 + _CHANNEL_BLOCK, c)
+        best = np.empty(_CHANNEL_BLOCK, dtype=x.dtype)
+        best_y = np.empty(_CHANNEL_BLOCK, dtype=np.int64)
+        best_x = np.empty(_CHANNEL_BLOCK, dtype=np.int64)
+        for oy in range(out_h):
+            y0 = offset_y + oy * stride_y
+            for ox in range(out_w):
+                x0 = offset_x + ox * stride_x
+                for k in range(k1 - k0):
+                    best[k] = LOWEST
+                    best_y[k] = -1
+                for wy in range(size):
+                    iy = y0 + wy
+                    if iy < 0 or iy >= h:
+                        continue
+                    for wx in range(size):
+                        ix = x0 + wx
+                        if ix < 0 or ix >= w:
+                            continue
+                        src = x[b, iy, ix]
+                        for k in range(k0, k1):
+                            v = src[k]
+                            if v > best[k - k0]:
+                                best[k - k0] = v
+                                best_y[k - k0] = iy
+                                best_x[k - k0] = ix
+                grad = delta[b, oy, ox]
+                for k in range(k0, k1):
+                    if best_y[k - k0] >= 0:
+                        dx[b, best_y[k - k0], best_x[k - k0], k] += grad[k]
+    return dx
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def maxpool_depth_backward(x, delta):
+    """Gradient of maxpool_depth: delta[..., g] goes to the first channel g + i*out_channels
+    holding the group's max (darknet's index rule); every input channel is in one group only."""
+    n, h, w, c = x.shape
+    out_channels = delta.shape[3]
+    dx = np.zeros((n, h, w, c), dtype=x.dtype)
+    for row in prange(n * h):
+        b = row // h
+        y = row - b * h
+        for ix in range(w):
+            src = x[b, y, ix]
+            for g in range(out_channels):
+                best = LOWEST
+                winner = -1
+                for k in range(g, c, out_channels):
+                    if src[k] > best:
+                        best = src[k]
+                        winner = k
+                if winner >= 0:
+                    dx[b, y, ix, winner] = delta[b, y, ix, g]
+    return dx

@@ -1,6 +1,7 @@
-"""Kernels that move pixels between space and depth, on NHWC float32 tensors.
+"""Kernels that move pixels between space and depth, on NHWC tensors, and their gradients.
 
-Every kernel returns a new array and never writes to its input.
+Every kernel returns a new array of its input's dtype (float32 normally, float64 for gradient
+checks) and never writes to its input.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def upsample_nearest(x, stride, scale):
     n, h, w, c = x.shape
     out_h = h * stride
     out_w = w * stride
-    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
     for row in prange(n * out_h):
         b = row // out_h
         y = row - b * out_h
@@ -35,14 +36,14 @@ def downsample_sum(x, stride, scale):
     n, h, w, c = x.shape
     out_h = h // stride
     out_w = w // stride
-    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
     for row in prange(n * out_h):
         b = row // out_h
         y = row - b * out_h
         for ox in range(out_w):
             acc = out[b, y, ox]
             for k in range(c):
-                acc[k] = np.float32(0.0)
+                acc[k] = 0.0
             for dy in range(stride):
                 for dx in range(stride):
                     src = x[b, y * stride + dy, ox * stride + dx]
@@ -74,7 +75,7 @@ def reorg(x, stride, reverse):
         out_h, out_w, out_c = big_h, big_w, small_c
     else:
         out_h, out_w, out_c = h // s, w // s, c * s * s
-    out = np.empty((n, out_h, out_w, out_c), dtype=np.float32)
+    out = np.empty((n, out_h, out_w, out_c), dtype=x.dtype)
     for job in prange(n * c):
         b = job // c
         k = job - b * c
@@ -109,7 +110,7 @@ def pixel_shuffle(x, r):
     c = c_in // (r * r)
     out_h = h * r
     out_w = w * r
-    out = np.empty((n, out_h, out_w, c), dtype=np.float32)
+    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
     for row in prange(n * out_h):
         b = row // out_h
         oy = row - b * out_h
@@ -123,4 +124,72 @@ def pixel_shuffle(x, r):
             base = i * r + j
             for cc in range(c):
                 dst[cc] = src[cc * r * r + base]
+    return out
+
+
+# --- gradients --------------------------------------------------------------------------------
+# upsample_nearest and downsample_sum are each other's transposes (with the same scale), so the
+# upsample layer's backward reuses them; reorg and pixel_shuffle are permutations, whose
+# gradients are the inverse permutations below.
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def reorg_backward(delta, h, w, c, stride, reverse):
+    """Gradient of `reorg` for an (n, h, w, c) input: every output cell's delta goes back to the
+    single input cell `reorg` copied it from (the same index pairs, read the other way)."""
+    n = delta.shape[0]
+    s = stride
+    small_c = c // (s * s)
+    big_h = h * s
+    big_w = w * s
+    out_h = delta.shape[1]
+    out_w = delta.shape[2]
+    dx = np.empty((n, h, w, c), dtype=delta.dtype)
+    for job in prange(n * c):
+        b = job // c
+        k = job - b * c
+        c2 = k % small_c
+        o = k // small_c
+        for j in range(h):
+            h2 = j * s + o // s
+            for i in range(w):
+                w2 = i * s + o % s
+                if reverse:
+                    dx[b, j, i, k] = delta[b, h2, w2, c2]
+                else:
+                    p = i + w * (j + h * k)
+                    q = w2 + big_w * (h2 + big_h * c2)
+                    ox = p % out_w
+                    t = p // out_w
+                    oy = t % out_h
+                    ok = t // out_h
+                    ix = q % w
+                    t = q // w
+                    iy = t % h
+                    ik = t // h
+                    dx[b, iy, ix, ik] = delta[b, oy, ox, ok]
+    return dx
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def pixel_unshuffle(x, r):
+    """(h*r, w*r, c) -> (h, w, c*r*r), the inverse of pixel_shuffle (and so its gradient):
+    out[b, y, ix, cc*r*r + i*r + j] = x[b, y*r + i, ix*r + j, cc]."""
+    n, big_h, big_w, c = x.shape
+    h = big_h // r
+    w = big_w // r
+    out = np.empty((n, h, w, c * r * r), dtype=x.dtype)
+    for row in prange(n * big_h):
+        b = row // big_h
+        oy = row - b * big_h
+        y = oy // r
+        i = oy - y * r
+        for ox in range(big_w):
+            ix = ox // r
+            j = ox - ix * r
+            src = x[b, oy, ox]
+            dst = out[b, y, ix]
+            base = i * r + j
+            for cc in range(c):
+                dst[cc * r * r + base] = src[cc]
     return out

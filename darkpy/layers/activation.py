@@ -3,16 +3,17 @@
     y = f(x)        (f named by `activation`; formulas in darkpy/kernels/activations.py)
 
 darknet's parse_activation (pjreddie and AlexeyAB) reads only `activation`, default linear.
-The output has the input's shape. Backward, when training arrives: delta_in = delta * f'(x),
-via `activate_gradient(delta, y, x, code)` (x is needed only for mish, swish and gelu).
+The output has the input's shape. Backward: delta_in = delta * f'(x), via
+`activate_gradient(delta, y, x, code)` (x is read only by mish, swish and gelu).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from darkpy.config.schema import Key
-from darkpy.kernels.activations import ACTIVATION_NAMES, activate, activation_code
-from darkpy.layers.base import Layer
+from darkpy.kernels.activations import (ACTIVATION_NAMES, activate, activate_gradient,
+                                        activation_code)
+from darkpy.layers.base import Layer, compute_dtype
 
 
 class Activation(Layer):
@@ -26,6 +27,13 @@ class Activation(Layer):
         self.code = activation_code(opts.activation)
 
     def forward(self, inputs: list[np.ndarray], train: bool = False) -> np.ndarray:
-        out = np.array(inputs[0], dtype=np.float32, order="C", copy=True)
+        out = np.array(inputs[0], dtype=compute_dtype(inputs[0]), order="C", copy=True)
         activate(out, self.code)
         return out
+
+    def backward(self, delta, inputs, output):
+        dtype = compute_dtype(inputs[0])
+        grad = np.array(delta, dtype=dtype, order="C", copy=True)
+        activate_gradient(grad, np.ascontiguousarray(output, dtype),
+                          np.ascontiguousarray(inputs[0], dtype), self.code)
+        return [grad]

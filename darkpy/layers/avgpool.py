@@ -2,10 +2,14 @@
 
     out[0, 0, k] = (sum_{y, x} x[y, x, k]) / (h * w)
 
-darknet's parsers read no keys for this section. The sum runs in float32 in row-major pixel
+darknet's parsers read no keys for this section. The sum runs in the input's dtype (float32) in row-major pixel
 order before the division, as in darknet's forward_avgpool_layer.
+
+Backward: dx[y, x, k] = delta[0, 0, k] / (h * w) at every pixel.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from darkpy.kernels import pooling
 from darkpy.layers.base import Layer
@@ -21,6 +25,11 @@ class AvgPool(Layer):
 
     def forward(self, inputs, train=False):
         return pooling.global_avgpool(inputs[0])
+
+    def backward(self, delta, inputs, output):
+        n, h, w, c = inputs[0].shape
+        share = delta / delta.dtype.type(h * w)
+        return [np.ascontiguousarray(np.broadcast_to(share, (n, h, w, c)))]
 
     def describe(self):
         return {"filters": "", "size": "global"}

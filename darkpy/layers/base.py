@@ -17,6 +17,14 @@ Conventions (read these before writing a layer):
   shapes, and `get_param`/`set_param` convert between the two (transposes happen only there).
 - `forward(inputs, train=False)` takes a list of NHWC arrays (one per resolved reference) and
   returns a new NHWC array; it must not modify its inputs (another layer may read them).
+  With train=True a layer may keep on `self` what its backward needs (batch statistics,
+  masks, pre-activation values); batch norm uses batch statistics and dropout is active.
+- `backward(delta, inputs, output)` gets dL/d(output) and the forward's inputs and output and
+  returns dL/d(input) for every input (None where an input provably needs none). Parameter
+  gradients are ADDED to `self.grads[name]` (same shape and layout as `params[name]`; create
+  them with `zero_grads()`): true gradients, not darknet's negated "delta"; the optimiser
+  applies darknet's update rule. Training and inference keep the dtype of the input
+  (float32 normally, float64 for finite-difference gradient checks).
 """
 from __future__ import annotations
 
@@ -30,10 +38,19 @@ from darkpy.errors import ConfigError
 Shape = tuple  # (h, w, c)
 
 
+def compute_dtype(x: np.ndarray) -> np.dtype:
+    """The dtype a layer computes in for input x: float64 stays float64 (gradient checks),
+    anything else is float32."""
+    return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+
+
 class Layer:
     kind: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     keys: ClassVar[dict[str, Key]] = {}
+    # [net] options the layer needs, copied into its `opts` by the Network (as darknet's
+    # size_params hands time_steps to the recurrent layers)
+    net_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, opts: Options, input_shapes: list[Shape], index: int, origin: str):
         self.opts = opts
@@ -41,6 +58,7 @@ class Layer:
         self.origin = origin
         self.input_shapes = [tuple(s) for s in input_shapes]
         self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
 
     # --- graph -------------------------------------------------------------------------
     @classmethod
@@ -70,7 +88,7 @@ class Layer:
     def set_param(self, name: str, value: np.ndarray) -> None:
         """Store a parameter given in darknet layout (shape must match `param_layout`)."""
         expected = dict(self.param_layout())[name]
-        value = np.asarray(value, dtype=np.float32)
+        value = np.asarray(value, dtype=self.param_dtype())
         if value.size != int(np.prod(expected)):
             raise ValueError(f"{name}: expected {expected}, got {value.shape}")
         self.params[name] = np.ascontiguousarray(value.reshape(expected))
@@ -78,9 +96,51 @@ class Layer:
     def num_params(self) -> int:
         return int(sum(int(np.prod(s)) for _, s in self.param_layout()))
 
+    def param_dtype(self):
+        """The dtype parameters are kept in (float32 unless `astype` changed it)."""
+        for value in self.params.values():
+            return value.dtype
+        return np.dtype(np.float32)
+
+    def trainable(self) -> list[str]:
+        """Names of the parameters the optimiser updates (batch-norm running statistics are
+        estimated by forward, not learned)."""
+        return [name for name in self.params if name not in ("rolling_mean", "rolling_variance")]
+
+    def zero_grads(self) -> None:
+        """Set every trainable parameter's gradient to zero (creating the arrays if needed)."""
+        for name in self.trainable():
+            self.grad(name).fill(0)
+
+    def grad(self, name: str) -> np.ndarray:
+        """The gradient array of parameter `name`, created (zero) on first use."""
+        param = self.params[name]
+        grad = self.grads.get(name)
+        if grad is None or grad.shape != param.shape or grad.dtype != param.dtype:
+            grad = self.grads[name] = np.zeros_like(param)
+        return grad
+
+    def astype(self, dtype) -> None:
+        """Keep parameters in `dtype` (float64 for gradient checks); drops gradients and any
+        cached derived tensors. Subclasses holding typed constants extend this."""
+        dtype = np.dtype(dtype)
+        for name, value in self.params.items():
+            self.params[name] = np.ascontiguousarray(value, dtype=dtype)
+        self.grads = {}
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forget anything derived from `params` (folded weights...); call after changing
+        parameters in place, as the optimiser does."""
+
     # --- compute -------------------------------------------------------------------------
     def forward(self, inputs: list[np.ndarray], train: bool = False) -> np.ndarray:
         raise NotImplementedError
+
+    def backward(self, delta: np.ndarray, inputs: list[np.ndarray],
+                 output: np.ndarray) -> list[np.ndarray | None]:
+        raise self.error("is inference only: it has no backward pass, so a network containing "
+                         "it cannot be trained")
 
     # --- description for `darkpy info` -----------------------------------------------------
     def describe(self) -> dict:

@@ -6,14 +6,19 @@
 .weights order: scales, rolling_mean, rolling_variance. pjreddie's layer also adds `biases`,
 but never loads or saves them, so they stay 0 and are left out here. AlexeyAB's fork writes
 biases first (four arrays): its files do not load into this layer.
+
+Training (train=True) normalises with the batch's own statistics over images and pixels and
+updates the rolling values (darknet's rule and backward: kernels/batchnorm.py); `scales` is
+learned, as in AlexeyAB's update_batchnorm_layer.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from darkpy.errors import InputError
+from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.normalize import fold_batchnorm, scale_shift
-from darkpy.layers.base import Layer
+from darkpy.layers.base import Layer, compute_dtype
 from darkpy.layers.convolutional import LAYER_COMMON_KEYS, reject_weight_loading_keys
 
 
@@ -29,23 +34,40 @@ class BatchNorm(Layer):
         self.params["scales"] = np.ones(c, np.float32)
         self.params["rolling_mean"] = np.zeros(c, np.float32)
         self.params["rolling_variance"] = np.ones(c, np.float32)
+        self._saved = None  # training forward -> backward: the batch-norm state
 
     def param_layout(self):
         c = self.channels
         return [("scales", (c,)), ("rolling_mean", (c,)), ("rolling_variance", (c,))]
 
     def forward(self, inputs, train=False):
-        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        dtype = compute_dtype(inputs[0])
+        x = np.ascontiguousarray(inputs[0], dtype=dtype)
         c = x.shape[-1]
         if c != self.channels:
             raise InputError(f"{self.origin}: [batchnorm] layer {self.index} was built for "
                              f"{self.channels} channels, got {c}")
         p = self.params
+        if train:
+            if x.size // c < 2:
+                raise InputError(f"{self.origin}: [batchnorm] layer {self.index}: batch norm "
+                                 "in training needs at least 2 values per channel")
+            y, self._saved = bn.train_forward(x.reshape(-1, c), p["scales"].astype(dtype),
+                                              p["rolling_mean"], p["rolling_variance"])
+            return y.reshape(x.shape)
         a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"])
         out = np.empty_like(x)
-        scale_shift(x.reshape(-1, c), a.astype(np.float32), b.astype(np.float32),
-                    out.reshape(-1, c))
+        scale_shift(x.reshape(-1, c), a.astype(dtype), b.astype(dtype), out.reshape(-1, c))
         return out
+
+    def backward(self, delta, inputs, output):
+        if self._saved is None:
+            raise self.error("backward needs a forward with train=True first")
+        c = self.channels
+        g = np.ascontiguousarray(delta, dtype=compute_dtype(inputs[0])).reshape(-1, c)
+        dx, dscales, _ = bn.backward(g, self._saved, self.params["scales"])
+        self.grad("scales")[...] += dscales
+        return [dx.reshape(delta.shape)]
 
     def flops(self, input_shapes):
         return 2 * int(np.prod(input_shapes[0]))

@@ -10,6 +10,13 @@ matrix whose rows follow the NHWC flattening: y = x_hwc @ weights. get_param/set
 convert to and from darknet's (output, inputs) CHW-ordered matrix, so a darknet .weights file
 gives the same results as in darknet. (Old files with transposed connected weights are the
 weights reader's business.)
+
+Training (train=True): batch norm uses the statistics of the batch (kernels/batchnorm.py;
+its m is the batch size, so at least 2 images) and updates rolling_mean/rolling_variance.
+Backward, with z = x @ W, u = bn(z) (or z), y = f(u + b) and g = dL/dy * f'(.):
+
+    dL/db = sum_n g,   dL/dW = x^T @ dL/dz,   dL/dx = dL/dz @ W^T
+    dL/dz = g without batch norm, else its backward (which also gives dL/dscales).
 """
 from __future__ import annotations
 
@@ -18,8 +25,9 @@ import numpy as np
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
 from darkpy.kernels import activations
+from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.normalize import fold_batchnorm
-from darkpy.layers.base import Layer
+from darkpy.layers.base import Layer, compute_dtype
 from darkpy.layers.convolutional import LAYER_COMMON_KEYS, reject_weight_loading_keys
 
 
@@ -45,6 +53,7 @@ class Connected(Layer):
         self.code = activations.activation_code(opts.activation)
         self._cache_key = None
         self._folded = None
+        self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
         # darknet's initialisation, drawn in darknet's (outputs, inputs) order
         scale = np.sqrt(2.0 / self.inputs)
         rng = np.random.default_rng(index)
@@ -68,7 +77,7 @@ class Connected(Layer):
     # --- parameters: darknet (outputs, c*h*w) <-> darkpy (h*w*c, outputs) ------------------
     def _from_darknet(self, w):
         h, wd, c = self.in_shape
-        w = np.asarray(w, dtype=np.float32).reshape(self.outputs, c, h * wd)
+        w = np.asarray(w).reshape(self.outputs, c, h * wd)
         return np.ascontiguousarray(w.transpose(2, 1, 0).reshape(h * wd * c, self.outputs))
 
     def _to_darknet(self, w):
@@ -90,7 +99,7 @@ class Connected(Layer):
 
     def set_param(self, name, value):
         shape = dict(self.param_layout())[name]
-        value = np.asarray(value, dtype=np.float32)
+        value = np.asarray(value, dtype=self.param_dtype())
         if value.size != int(np.prod(shape)):
             raise ValueError(f"{name}: expected {shape}, got {value.shape}")
         if name == "weights":
@@ -104,28 +113,68 @@ class Connected(Layer):
         self._cache_key = None
         self._folded = None
 
-    def _inference_params(self):
-        key = tuple(id(a) for a in self.params.values())
+    def _inference_params(self, dtype=np.float32):
+        key = (tuple(id(a) for a in self.params.values()), np.dtype(dtype))
         if self._cache_key != key or self._folded is None:
             p = self.params
             if self.batch_normalize:
                 a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
                                       p["biases"])
-                w = (p["weights"].astype(np.float64) * a).astype(np.float32)
-                self._folded = (np.ascontiguousarray(w), b.astype(np.float32))
+                w = (p["weights"].astype(np.float64) * a).astype(dtype)
+                self._folded = (np.ascontiguousarray(w), b.astype(dtype))
             else:
-                self._folded = (p["weights"], p["biases"].astype(np.float32))
+                self._folded = (np.ascontiguousarray(p["weights"], dtype),
+                                p["biases"].astype(dtype))
             self._cache_key = key
         return self._folded
 
     # --- compute -------------------------------------------------------------------------
     def forward(self, inputs, train=False):
-        x = np.asarray(inputs[0], dtype=np.float32)
+        dtype = compute_dtype(inputs[0])
+        x = np.asarray(inputs[0], dtype=dtype)
         self.output_shape([x.shape[1:]])
-        weights, shift = self._inference_params()
+        if train:
+            return self._train_forward(x).reshape(x.shape[0], 1, 1, self.outputs)
+        weights, shift = self._inference_params(dtype)
         y = np.ascontiguousarray(x.reshape(x.shape[0], self.inputs) @ weights)
         activations.bias_activate(y, shift, self.code)
         return y.reshape(x.shape[0], 1, 1, self.outputs)
+
+    def _train_forward(self, x):
+        dtype = x.dtype
+        p = {name: np.ascontiguousarray(v, dtype) for name, v in self.params.items()}
+        y = np.ascontiguousarray(x.reshape(x.shape[0], self.inputs) @ p["weights"])
+        state = None
+        if self.batch_normalize:
+            if x.shape[0] < 2:
+                raise InputError(f"{self.origin}: [connected] layer {self.index}: batch norm "
+                                 "in training needs a batch of at least 2 images")
+            y, state = bn.train_forward(y, p["scales"], self.params["rolling_mean"],
+                                        self.params["rolling_variance"])
+            self.invalidate()
+        pre = y + p["biases"] if self.code in activations.NEEDS_INPUT else None
+        activations.bias_activate(y, p["biases"], self.code)
+        self._saved = (state, pre)
+        return y
+
+    def backward(self, delta, inputs, output):
+        if self._saved is None:
+            raise self.error("backward needs a forward with train=True first")
+        state, pre = self._saved
+        x = inputs[0]
+        dtype = x.dtype
+        n = x.shape[0]
+        g = np.array(delta, dtype=dtype, order="C").reshape(n, self.outputs)
+        activations.activate_gradient(g, np.ascontiguousarray(output, dtype).reshape(n, -1),
+                                      pre, self.code)
+        self.grad("biases")[...] += g.sum(axis=0)
+        if state is not None:
+            g, dscales, _ = bn.backward(g, state, self.params["scales"])
+            self.grad("scales")[...] += dscales
+        x2d = x.reshape(n, self.inputs)
+        self.grad("weights")[...] += x2d.T @ g
+        dx = g @ np.asarray(self.params["weights"], dtype).T
+        return [dx.reshape(x.shape)]
 
     def describe(self):
         return {"filters": str(self.outputs), "size": ""}

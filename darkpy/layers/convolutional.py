@@ -75,7 +75,7 @@ def _winograd_default() -> bool:
 
 
 # Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
-WINOGRAD_MIN_TILES = 64
+WINOGRAD_MIN_TILES = 32
 WINOGRAD_MIN_CHANNELS = 8
 # groups with fewer (input x output) channels than this use the direct kernel
 DIRECT_GROUP_SIZE = 64

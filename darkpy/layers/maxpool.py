@@ -10,6 +10,10 @@ remaining padding falls after it (2x2/1 on 3x3 gives 3x3). Cells outside the ima
 
 AlexeyAB's `maxpool_depth=1` pools across channels instead:
     out[y, x, g] = max_{k = g, g+out_channels, ...} x[y, x, k],  shape (h, w, out_channels).
+
+Backward: each output's gradient goes to the input cell that won its window, the one darknet
+stores as the max index (the first strictly greater value in row-major window order, so the
+first of tied values; padding never wins); overlapping windows add up.
 """
 from __future__ import annotations
 
@@ -85,6 +89,15 @@ class MaxPool(Layer):
         return pooling.maxpool2d(
             x, self.size, self.stride_y, self.stride_x, offset, offset, out_h, out_w
         )
+
+    def backward(self, delta, inputs, output):
+        x = inputs[0]
+        if self.depth:
+            return [pooling.maxpool_depth_backward(x, delta)]
+        offset = _c_div(-self.padding, 2)
+        return [pooling.maxpool2d_backward(
+            x, delta, self.size, self.stride_y, self.stride_x, offset, offset
+        )]
 
     def describe(self):
         if self.depth:

@@ -10,6 +10,9 @@ the image, because zero padding pads the *shifted* image (a pad of 0 after the s
 of `mean` before it). The constants live in the cfg; the layer has no weights, so darknet
 `.weights` files of other networks are unaffected. The default mean is DIV2K's RGB mean
 (0.4488, 0.4371, 0.4040) on the 0..255 scale, as EDSR and WDSR use.
+
+mean and scale are constants, not parameters: backward only scales delta,
+dx = delta / scale (reverse=0) or delta * scale (reverse=1).
 """
 from __future__ import annotations
 
@@ -53,7 +56,14 @@ class MeanShift(Layer):
             out = x * self.scale + self.mean
         else:
             out = (x - self.mean) / self.scale
-        return np.ascontiguousarray(out, dtype=np.float32)
+        # float64 stays float64 (gradient checks); anything else (e.g. uint8 pixels) -> float32
+        dtype = np.float64 if x.dtype == np.float64 else np.float32
+        return np.ascontiguousarray(out, dtype=dtype)
+
+    def backward(self, delta, inputs, output):
+        if self.reverse:
+            return [delta * self.scale]
+        return [delta / self.scale]
 
     def describe(self):
         sign = "+" if self.reverse else "-"

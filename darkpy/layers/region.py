@@ -91,5 +91,8 @@ class Region(Layer):
                             self.n, self.coords, self.classes, self.background, self.softmax)
         return out
 
+    def backward(self, delta, inputs, output):
+        raise self.error(f"[{self.kind}] is inference only: detector training is not supported yet")
+
     def describe(self):
         return {"filters": f"{self.n}x{self.entries}", "size": ""}

@@ -11,6 +11,9 @@ k // (c/s^2). Weights trained with darknet expect this exact order, so darkpy re
 flatten=1 only reorders the flat buffer (CHW <-> HWC, darknet's flatten()) and reinterprets it
 with the shapes above; extra=N outputs the input's CHW buffer followed by N zeros as a
 (1, 1, h*w*c + N) tensor.
+
+Every variant is a permutation of the values (extra: plus zeros), so backward sends each
+output cell's delta back to the input cell it came from (the zeros' deltas are dropped).
 """
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ class Reorg(Layer):
         n = x.shape[0]
         out_h, out_w, out_c = self.output_shape([x.shape[1:]])
         if self.extra:
-            out = np.zeros((n, 1, 1, out_c), dtype=np.float32)
+            out = np.zeros((n, 1, 1, out_c), dtype=x.dtype)
             out[:, 0, 0, : x[0].size] = x.transpose(0, 3, 1, 2).reshape(n, -1)
             return out
         if self.flatten:
@@ -80,7 +83,26 @@ class Reorg(Layer):
             # flatten(..., forward=1): the output buffer holds the input in HWC order
             flat = x
         chw_out = flat.reshape(n, out_c, out_h, out_w)
-        return np.ascontiguousarray(chw_out.transpose(0, 2, 3, 1), dtype=np.float32)
+        return np.ascontiguousarray(chw_out.transpose(0, 2, 3, 1))
+
+    def backward(self, delta, inputs, output):
+        n, h, w, c = inputs[0].shape
+        if self.extra:
+            chw = delta[:, 0, 0, : h * w * c].reshape(n, c, h, w)
+            return [np.ascontiguousarray(chw.transpose(0, 2, 3, 1))]
+        if self.flatten:
+            return [self._flatten_backward(delta, h, w, c)]
+        return [resample.reorg_backward(delta, h, w, c, self.stride, self.reverse)]
+
+    def _flatten_backward(self, delta, h, w, c):
+        """_flatten's steps undone in reverse order."""
+        n = delta.shape[0]
+        chw_out = delta.transpose(0, 3, 1, 2)
+        if self.reverse:
+            flat = chw_out.reshape(n, c, h * w)
+            chw = flat.transpose(0, 2, 1).reshape(n, c, h, w)
+            return np.ascontiguousarray(chw.transpose(0, 2, 3, 1))
+        return np.ascontiguousarray(chw_out.reshape(n, h, w, c))
 
     def describe(self):
         size = f"/{self.stride}" if not self.reverse else f"{self.stride}x"

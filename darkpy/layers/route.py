@@ -6,6 +6,9 @@ With groups=1 (pjreddie) this is a plain channel concatenation; AlexeyAB's group
 (yolov4-tiny) take slice `group_id` of `groups` equal channel slices from every input. darknet
 copies a contiguous 1/groups part of each input's CHW buffer, which is exactly that channel
 slice when C_k is divisible by groups (required here). All inputs must share h and w.
+
+Backward hands each input its slice of delta back; with groups > 1 the channels the route did
+not take get zero gradient.
 """
 from __future__ import annotations
 
@@ -62,7 +65,22 @@ class Route(Layer):
         for x in inputs:
             part = x.shape[3] // self.groups
             parts.append(x[..., self.group_id * part : (self.group_id + 1) * part])
-        return np.ascontiguousarray(np.concatenate(parts, axis=3), dtype=np.float32)
+        return np.ascontiguousarray(np.concatenate(parts, axis=3))
+
+    def backward(self, delta, inputs, output):
+        grads = []
+        start = 0
+        for x in inputs:
+            part = x.shape[3] // self.groups
+            piece = delta[..., start : start + part]
+            start += part
+            if self.groups == 1:
+                grads.append(np.ascontiguousarray(piece))
+                continue
+            grad = np.zeros(x.shape, dtype=delta.dtype)
+            grad[..., self.group_id * part : (self.group_id + 1) * part] = piece
+            grads.append(grad)
+        return grads
 
     def describe(self):
         size = f"{self.group_id}/{self.groups}" if self.groups > 1 else ""

@@ -12,6 +12,11 @@ to all. The height ratios must equal the width ratios (darknet asserts it). For 
 mismatches AlexeyAB's shortcut gives the same result; for spatial ones it differs and darkpy
 follows pjreddie. AlexeyAB's weighted shortcuts (weights_type) and lists in `from` are not
 supported.
+
+Backward, g = delta * f'(z) with z the sum before f: d_prev = alpha * g and d_from = beta * g
+(moved back to the cell of x_from that was read) where x_from was added, d_prev = g elsewhere
+(darknet's backward scales every cell by alpha there; darkpy returns the true gradient), and
+zero for cells of x_from the sum never read.
 """
 from __future__ import annotations
 
@@ -73,6 +78,17 @@ class Shortcut(Layer):
         prev, other = inputs
         self.output_shape([prev.shape[1:], other.shape[1:]])
         return elementwise.shortcut(prev, other, self.alpha, self.beta, self.code)
+
+    def backward(self, delta, inputs, output):
+        prev, other = inputs
+        pre = output  # never read unless the derivative needs the input of f
+        if self.code in activations.NEEDS_INPUT:
+            pre = elementwise.shortcut(prev, other, self.alpha, self.beta, activations.LINEAR)
+        h1, w1, c1 = other.shape[1:]
+        d_prev, d_other = elementwise.shortcut_backward(
+            delta, output, pre, h1, w1, c1, self.alpha, self.beta, self.code
+        )
+        return [d_prev, d_other]
 
     def describe(self):
         return {"filters": "", "size": ""}

@@ -3,6 +3,7 @@
     out[y*r + i, x*r + j, k] = x[y, x, k*r*r + i*r + j]        (r = scale)
 
 The channel order is torch.nn.PixelShuffle's, so converted ESPCN/EDSR weights work unchanged.
+The shuffle is a permutation: backward is its inverse (torch's PixelUnshuffle) applied to delta.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class Shuffler(Layer):
         x = inputs[0]
         self.output_shape([x.shape[1:]])
         return resample.pixel_shuffle(x, self.scale)
+
+    def backward(self, delta, inputs, output):
+        return [resample.pixel_unshuffle(delta, self.scale)]
 
     def describe(self):
         return {"filters": "", "size": f"{self.scale}x"}

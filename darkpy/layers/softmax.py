@@ -9,6 +9,9 @@ a run of the CHW buffer, so when h*w > 1 it spans whole channel planes, not pixe
 spatial=1 is a softmax over channels at every pixel (temperature 1). darknet computes it only
 on the GPU, its CPU path ignoring `spatial`; darkpy follows the GPU, the intended meaning.
 A `tree` (hierarchical softmax of YOLO9000) is not supported.
+
+Backward, per chunk (or per pixel with spatial=1, where T = 1):
+    dx_i = y_i (delta_i - sum_j delta_j y_j) / T
 """
 from __future__ import annotations
 
@@ -21,7 +24,13 @@ from darkpy.layers.base import Layer
 def _softmax_last_axis(x: np.ndarray, temperature: np.float32) -> np.ndarray:
     largest = x.max(axis=-1, keepdims=True)
     e = np.exp(x / temperature - largest / temperature)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32, copy=False)
+    dtype = np.float64 if x.dtype == np.float64 else np.float32  # float64: gradient checks
+    return (e / e.sum(axis=-1, keepdims=True)).astype(dtype, copy=False)
+
+
+def _softmax_grad_last_axis(delta: np.ndarray, y: np.ndarray, temperature) -> np.ndarray:
+    dot = (delta * y).sum(axis=-1, keepdims=True)
+    return y * (delta - dot) / temperature
 
 
 class Softmax(Layer):
@@ -65,6 +74,17 @@ class Softmax(Layer):
         chunks = x.transpose(0, 3, 1, 2).reshape(n, self.groups, -1)
         out = _softmax_last_axis(chunks, self.temperature)
         return np.ascontiguousarray(out.reshape(n, c, h, w).transpose(0, 2, 3, 1))
+
+    def backward(self, delta, inputs, output):
+        if self.spatial:
+            return [np.ascontiguousarray(_softmax_grad_last_axis(delta, output, 1))]
+        n, h, w, c = output.shape
+
+        def chunks(a):
+            return a.transpose(0, 3, 1, 2).reshape(n, self.groups, -1)
+
+        grad = _softmax_grad_last_axis(chunks(delta), chunks(output), self.temperature)
+        return [np.ascontiguousarray(grad.reshape(n, c, h, w).transpose(0, 2, 3, 1))]
 
     def flops(self, input_shapes):
         h, w, c = input_shapes[0]

@@ -7,6 +7,10 @@
 The downsample is a block SUM (not a mean), as darknet's upsample_cpu run backwards computes
 it. darknet reads the input with an (h/s*s, w/s*s) row pitch, which misaligns rows when h or w
 is not a multiple of s, so darkpy refuses those sizes instead of copying the misalignment.
+
+The two directions are each other's transposes, so backward runs the other one on delta:
+    stride s > 0:  dx[y, x, k] = scale * sum_{0<=dy,dx<s} delta[y*s+dy, x*s+dx, k]
+    stride -s < 0: dx[y, x, k] = scale * delta[y // s, x // s, k]
 """
 from __future__ import annotations
 
@@ -48,6 +52,11 @@ class Upsample(Layer):
         if self.reverse:
             return resample.downsample_sum(x, self.stride, self.scale)
         return resample.upsample_nearest(x, self.stride, self.scale)
+
+    def backward(self, delta, inputs, output):
+        if self.reverse:
+            return [resample.upsample_nearest(delta, self.stride, self.scale)]
+        return [resample.downsample_sum(delta, self.stride, self.scale)]
 
     def describe(self):
         return {"filters": "", "size": f"/{self.stride}" if self.reverse else f"{self.stride}x"}

@@ -100,6 +100,9 @@ class Yolo(Layer):
                           self.n, self.entries, scale, shift, not self.new_coords)
         return out
 
+    def backward(self, delta, inputs, output):
+        raise self.error(f"[{self.kind}] is inference only: detector training is not supported yet")
+
     def describe(self):
         return {"filters": f"{self.n}x{self.entries}", "size": ""}
 

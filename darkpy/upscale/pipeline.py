@@ -56,6 +56,11 @@ def upscale_float(network: Network, image: np.ndarray, tile: int | None = None,
     if image.ndim != 3 or image.shape[2] != network.input_shape[2]:
         raise InputError(f"the network takes (H, W, {network.input_shape[2]}) images, got {image.shape}")
     scale, geometry, why = network_geometry(network)
+    h, w = image.shape[:2]
+    out_shape = network.infer_shapes(image.shape)[-1]
+    if tuple(out_shape[:2]) != (h * scale, w * scale):
+        step = f" (use sizes that are multiples of {geometry.align})" if geometry and geometry.align > 1 else ""
+        raise InputError(f"a {w}x{h} input gives a {out_shape[1]}x{out_shape[0]} output, not x{scale}{step}")
     if geometry is None:
         if tile:
             warnings.warn(f"running the image whole: the network cannot be tiled ({why})", stacklevel=2)
@@ -69,7 +74,6 @@ def upscale_float(network: Network, image: np.ndarray, tile: int | None = None,
             plans[(h, w)] = plan_tiles(network, geometry, h, w, tile=tile, memory=memory)
         return plans[(h, w)]
 
-    h, w = image.shape[:2]
     if ensemble:  # odd quarter turns swap height and width
         total = sum(plan_for(w, h).count(w, h) if k % 2 else plan_for(h, w).count(h, w)
                     for k, _ in TRANSFORMS)

@@ -1,0 +1,149 @@
+"""[local]: a locally connected layer (YOLOv1): a convolution whose weights differ per output cell.
+
+    out[oy, ox, o] = f( b[oy, ox, o] + sum_{ky,kx,c} W[oy*out_w + ox, o, c, ky, kx]
+                                               * x[oy*s - pad + ky, ox*s - pad + kx, c] )
+
+taps outside the image read zero; `pad` is a pixel count (darknet passes it straight to its
+im2col), and darknet sizes the output with its own rule:
+
+    out_h = (h - (pad ? 1 : size)) / stride + 1        (C division; out_w likewise)
+
+That rule matches what the im2col computes only when pad = 0 or 2*pad = size - 1 (YOLOv1
+uses size=3, pad=1); other combinations make darknet index past its buffers, so darkpy
+refuses them. Parameters are per output cell, so the input size is fixed by the weights.
+
+Weights in a .weights file: biases (out_h*out_w*filters, CHW order: filter-major), then
+weights (out_h*out_w, filters, c, size, size). darkpy keeps biases as (out_h, out_w, filters)
+and weights as (out_h*out_w, size*size*c, filters) with rows in (ky, kx, c) order, so every
+cell is one small GEMM of its patch (kernels/patches.py) with its own matrix.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.schema import Key
+from darkpy.errors import InputError
+from darkpy.kernels import activations, patches
+from darkpy.layers.base import Layer, compute_dtype
+from darkpy.layers.convolutional import _c_div
+from darkpy.layers.scale_channels import activation_gradient, activation_with_cache
+
+
+class Local(Layer):
+    kind = "local"
+    keys = {
+        "filters": Key("int", 1),
+        "size": Key("int", 1),
+        "stride": Key("int", 1),
+        "pad": Key("int", 0, doc="zero padding in pixels (darknet uses it as given)"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
+    }
+
+    def __init__(self, opts, input_shapes, index, origin):
+        super().__init__(opts, input_shapes, index, origin)
+        self.filters, self.size, self.stride, self.pad = opts.filters, opts.size, opts.stride, opts.pad
+        if min(self.filters, self.size, self.stride) < 1 or self.pad < 0:
+            raise self.error(f"filters, size and stride must be >= 1 and pad >= 0 (filters="
+                             f"{self.filters} size={self.size} stride={self.stride} pad={self.pad})")
+        self.in_shape = tuple(self.input_shapes[0])
+        self.out_shape = self._geometry(self.in_shape)
+        self.code = activations.activation_code(opts.activation)
+        self._pre = None
+        out_h, out_w, n = self.out_shape
+        c = self.in_shape[2]
+        k = self.size * self.size * c
+        self.params["biases"] = np.zeros((out_h, out_w, n), np.float32)
+        # darknet draws only the first cell's weights and leaves the others zero
+        weights = np.zeros((out_h * out_w, k, n), np.float32)
+        scale = np.sqrt(2.0 / k)
+        first = scale * np.random.default_rng(index).uniform(-1.0, 1.0, size=(n, c, self.size, self.size))
+        weights[0] = first.transpose(2, 3, 1, 0).reshape(k, n)
+        self.params["weights"] = weights
+
+    def _geometry(self, shape):
+        h, w, c = shape
+        lost = 1 if self.pad else self.size
+        out_h = _c_div(h - lost, self.stride) + 1
+        out_w = _c_div(w - lost, self.stride) + 1
+        im2col_h = _c_div(h + 2 * self.pad - self.size, self.stride) + 1
+        im2col_w = _c_div(w + 2 * self.pad - self.size, self.stride) + 1
+        if (out_h, out_w) != (im2col_h, im2col_w):
+            raise self.error(f"size={self.size} pad={self.pad}: darknet's [local] output size "
+                             f"({out_h}x{out_w}) and its im2col ({im2col_h}x{im2col_w}) disagree "
+                             "for this input; use pad=0 or pad=(size-1)/2")
+        if out_h < 1 or out_w < 1:
+            raise self.error(f"a {self.size}x{self.size} window does not fit a {h}x{w} input")
+        return (out_h, out_w, self.filters)
+
+    def output_shape(self, input_shapes):
+        if tuple(input_shapes[0]) != self.in_shape:
+            raise InputError(f"{self.origin}: [local] layer {self.index} takes a "
+                             f"{'x'.join(map(str, self.in_shape))} input (fixed by its per-cell "
+                             f"weights), got {'x'.join(map(str, input_shapes[0]))}")
+        return self.out_shape
+
+    # --- parameters: darknet <-> darkpy layouts ------------------------------------------
+    def param_layout(self):
+        out_h, out_w, n = self.out_shape
+        c = self.in_shape[2]
+        return [("biases", (out_h * out_w * n,)),
+                ("weights", (out_h * out_w, n, c, self.size, self.size))]
+
+    def get_param(self, name):
+        out_h, out_w, n = self.out_shape
+        if name == "biases":
+            return np.ascontiguousarray(self.params["biases"].transpose(2, 0, 1)).reshape(-1)
+        cells, _, c, s, _ = dict(self.param_layout())["weights"]
+        w = self.params["weights"].reshape(cells, s, s, c, n)
+        return np.ascontiguousarray(w.transpose(0, 4, 3, 1, 2))
+
+    def set_param(self, name, value):
+        shape = dict(self.param_layout())[name]
+        value = np.asarray(value, dtype=self.param_dtype())
+        if value.size != int(np.prod(shape)):
+            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
+        out_h, out_w, n = self.out_shape
+        if name == "biases":
+            self.params[name] = np.ascontiguousarray(value.reshape(n, out_h, out_w).transpose(1, 2, 0))
+        else:
+            cells, _, c, s, _ = shape
+            w = value.reshape(shape).transpose(0, 3, 4, 2, 1)  # (cells, ky, kx, c, n)
+            self.params[name] = np.ascontiguousarray(w).reshape(cells, s * s * c, n)
+
+    # --- compute -------------------------------------------------------------------------
+    def _patches(self, x):
+        out_h, out_w, _ = self.output_shape([x.shape[1:]])
+        return patches.extract_patches(np.ascontiguousarray(x, dtype=compute_dtype(x)),
+                                       self.size, self.stride, self.pad, out_h, out_w)
+
+    def forward(self, inputs, train=False):
+        x = inputs[0]
+        cols = self._patches(x)  # (n_img, cells, k)
+        out_h, out_w, n = self.out_shape
+        weights = self.params["weights"].astype(cols.dtype, copy=False)
+        per_cell = np.matmul(cols.transpose(1, 0, 2), weights)  # (cells, n_img, n)
+        pre = per_cell.transpose(1, 0, 2).reshape(x.shape[0], out_h, out_w, n)
+        pre = np.ascontiguousarray(pre + self.params["biases"].astype(cols.dtype, copy=False))
+        return activation_with_cache(self, pre, train)
+
+    def backward(self, delta, inputs, output):
+        x = inputs[0]
+        n_img = x.shape[0]
+        out_h, out_w, n = self.out_shape
+        g = activation_gradient(self, delta, output)
+        cols = self._patches(x)
+        g_cells = g.reshape(n_img, out_h * out_w, n).transpose(1, 0, 2)  # (cells, n_img, n)
+        self.grad("biases")[...] += g.sum(axis=0)
+        self.grad("weights")[...] += np.matmul(cols.transpose(1, 2, 0), g_cells)
+        d_cols = np.matmul(g_cells, self.params["weights"].transpose(0, 2, 1))
+        h, w, c = self.in_shape
+        d_x = patches.scatter_patches(np.ascontiguousarray(d_cols.transpose(1, 0, 2)), out_h,
+                                      out_w, h, w, c, self.size, self.stride, self.pad)
+        return [d_x]
+
+    def describe(self):
+        return {"filters": str(self.filters), "size": f"{self.size}x{self.size}/{self.stride}"}
+
+    def flops(self, input_shapes):
+        out_h, out_w, n = self.out_shape
+        return 2 * self.size * self.size * self.in_shape[2] * n * out_h * out_w

@@ -1,0 +1,1 @@
+"""Training: data pipelines, optimisers, learning-rate schedules and the training loop."""

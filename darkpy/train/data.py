@@ -1,0 +1,305 @@
+"""Super-resolution training data: high-resolution images in, (LR input, HR target) patches out.
+
+The degradation is the one of the EDSR/WDSR literature and of the MRI theses darkpy follows:
+
+    lr = resize_bicubic(blur(hr), 1/scale)         OpenCV cv2.resize, INTER_CUBIC
+    blur = cv2.GaussianBlur 3x3, sigma 1            (optional: the MRI protocol)
+
+LR values are clipped to 0..255, and rounded to integers when the source image was 8-bit
+(as an LR image file would hold them). Networks that take an already upscaled input
+(SRCNN-style, `pre_upsample`) get the LR image resized back up to the HR size by the same
+bicubic.
+
+Every image is RGB float32 on 0..255: grayscale becomes three equal channels (or stays one
+channel for a one-channel network), 16-bit images are scaled by 255/65535, float images by
+their range (0..1 when they fit in it, else their own min..max), volumes (NIfTI) by the
+volume's min..max, one slice at a time across an axis.
+
+Patches are drawn as EDSR does: an image uniformly at random, a position uniformly at random,
+and (with `augment`) one of the 8 flips/quarter turns. The batch of iteration `i` is a pure
+function of (seed, i): nothing about the sampler needs saving for a resumed run to see the
+same data in the same order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from darkpy.errors import InputError
+
+BLUR_KERNEL = (3, 3)
+BLUR_SIGMA = 1.0
+# volume slices with less than this fraction of voxels above 5% of the volume's range are
+# background (outside the head) and teach the network nothing
+MIN_FOREGROUND = 0.1
+
+
+@dataclass(eq=False)
+class HRImage:
+    """One training or validation image: (H, W, C) float32 on 0..255."""
+
+    pixels: np.ndarray
+    name: str
+    eight_bit: bool = True  # the source held 0..255 integers: LR images get rounded too
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def _to_float255(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    span = (hi - lo) or 1.0
+    return ((image.astype(np.float32) - np.float32(lo)) * np.float32(255.0 / span)).astype(np.float32)
+
+
+def _channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W[, 1|3|4]) -> (H, W, channels): gray repeated, alpha dropped, RGB to gray if 1."""
+    import cv2
+
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return np.ascontiguousarray(np.repeat(image[:, :, None], channels, axis=2))
+    if image.ndim == 3 and image.shape[2] == 3:
+        if channels == 3:
+            return np.ascontiguousarray(image)
+        if channels == 1:
+            return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    raise InputError(f"cannot make a {channels}-channel image from shape {image.shape}")
+
+
+def image_from_array(array: np.ndarray, name: str = "<array>", channels: int = 3,
+                     value_range: tuple[float, float] | None = None) -> HRImage:
+    """An HRImage from an (H, W) / (H, W, 1|3|4) array of uint8, uint16, bool or float."""
+    from darkpy.upscale.pipeline import image_value_range
+
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * np.uint8(255)
+    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
+        raise InputError(f"{name}: unsupported pixel type {array.dtype} (expected 8 or 16 bit, or float)")
+    lo, hi = value_range if value_range is not None else image_value_range(array)
+    pixels = _channels(_to_float255(array, lo, hi), channels)
+    eight_bit = array.dtype == np.uint8 and value_range is None
+    return HRImage(np.ascontiguousarray(pixels, dtype=np.float32), name, eight_bit)
+
+
+def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
+    """The slices of a NIfTI volume across `axis` that hold enough foreground."""
+    from darkpy.upscale.io import read_volume
+    from darkpy.upscale.pipeline import volume_value_range
+
+    volume = read_volume(path)
+    data = volume.data
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if data.ndim > 3:  # time series: the first volume
+        data = data.reshape(*data.shape[:3], -1)[..., 0]
+    lo, hi = volume_value_range(data)
+    threshold = lo + 0.05 * (hi - lo)
+    out = []
+    for i in range(data.shape[axis]):
+        plane = np.take(data, i, axis=axis)
+        if data.dtype.kind == "f":
+            plane = np.where(np.isfinite(plane), plane, lo)
+        if np.mean(plane > threshold) < MIN_FOREGROUND:
+            continue
+        image = image_from_array(plane.astype(np.float32), f"{Path(path).name}[{'xyz'[axis]}={i}]",
+                                 channels, value_range=(lo, hi))
+        image.eight_bit = data.dtype == np.uint8
+        out.append(image)
+    return out
+
+
+def load_images(items, channels: int = 3, volume_axis: int = 2) -> list[HRImage]:
+    """Images from files, folders, glob patterns (images and NIfTI volumes) or arrays."""
+    from darkpy.upscale import io
+
+    arrays = [(i, x) for i, x in enumerate(items) if isinstance(x, np.ndarray)]
+    paths_in = [x for x in items if not isinstance(x, np.ndarray)]
+    images = [image_from_array(x, f"<array {i}>", channels) for i, x in arrays]
+    paths, missing = io.collect_inputs(paths_in)
+    if missing:
+        item, why = missing[0]
+        raise InputError(f"{item}: {why}")
+    for path in paths:
+        if io.is_volume(path):
+            images.extend(volume_slices(path, volume_axis, channels))
+        else:
+            images.append(image_from_array(io.read_image(path), str(path), channels))
+    if not images:
+        raise InputError("no images to train or validate on")
+    return images
+
+
+# --- degradation ----------------------------------------------------------------------------
+
+def degrade(hr: np.ndarray, scale: int, blur: bool = False, eight_bit: bool = True) -> np.ndarray:
+    """The LR image of an (H, W, C) HR image whose sides are multiples of `scale`."""
+    import cv2
+
+    h, w = hr.shape[:2]
+    if h % scale or w % scale:
+        raise ValueError(f"{w}x{h} is not a multiple of the scale {scale}")
+    src = np.ascontiguousarray(hr, dtype=np.float32)
+    if blur:
+        src = cv2.GaussianBlur(src, BLUR_KERNEL, BLUR_SIGMA)
+    lr = cv2.resize(src, (w // scale, h // scale), interpolation=cv2.INTER_CUBIC)
+    lr = lr.reshape(h // scale, w // scale, hr.shape[2])
+    np.clip(lr, 0.0, 255.0, out=lr)
+    if eight_bit:
+        np.rint(lr, out=lr)
+    return lr
+
+
+def upscale_bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
+    """The bicubic (OpenCV INTER_CUBIC) upscaling of an (h, w, C) image: the baseline."""
+    import cv2
+
+    h, w, c = lr.shape
+    up = cv2.resize(np.ascontiguousarray(lr, dtype=np.float32), (w * scale, h * scale),
+                    interpolation=cv2.INTER_CUBIC)
+    return up.reshape(h * scale, w * scale, c)
+
+
+def dihedral(image: np.ndarray, transform: int) -> np.ndarray:
+    """One of the 8 flips/quarter turns of an (H, W, C) image: transform = 4*flip + turns."""
+    out = np.rot90(image, transform % 4, axes=(0, 1))
+    if transform >= 4:
+        out = out[:, ::-1]
+    return out
+
+
+def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
+    """Crop the bottom/right so both sides are multiples of `scale`."""
+    h, w = image.shape[:2]
+    return image[: h - h % scale, : w - w % scale]
+
+
+# --- training patches -------------------------------------------------------------------------
+
+@dataclass
+class PatchSampler:
+    """Random (LR, HR) patch pairs; `batch(i, n)` depends only on (seed, i, n).
+
+    `patch` is the network's input size (height, width): LR pixels, or HR pixels for a
+    pre-upsampled network. HR patches are `scale` times the LR ones.
+    """
+
+    images: list[HRImage]
+    scale: int
+    patch: tuple[int, int]
+    blur: bool = False
+    augment: bool = True
+    pre_upsample: bool = False
+    seed: int = 0
+    skipped: list[str] = field(default_factory=list)  # images smaller than one HR patch
+
+    def __post_init__(self):
+        if self.scale < 1:
+            raise InputError(f"scale must be >= 1, got {self.scale}")
+        ph, pw = self.patch
+        if self.pre_upsample:
+            if ph % self.scale or pw % self.scale:
+                raise InputError(f"the input patch {pw}x{ph} of a pre-upsampling network must be "
+                                 f"a multiple of the scale {self.scale}")
+            self.hr_size = (ph, pw)
+        else:
+            self.hr_size = (ph * self.scale, pw * self.scale)
+        hh, hw = self.hr_size
+        fits = [im.pixels.shape[0] >= hh and im.pixels.shape[1] >= hw for im in self.images]
+        usable = [im for im, ok in zip(self.images, fits) if ok]
+        self.skipped = [im.name for im, ok in zip(self.images, fits) if not ok]
+        if not usable:
+            raise InputError(f"no training image is at least {hw}x{hh} (one HR patch); "
+                             "use a smaller patch or larger images")
+        self.images = usable
+        self.channels = self.images[0].pixels.shape[2]
+
+    def pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        hh, hw = self.hr_size
+        image = self.images[int(rng.integers(len(self.images)))]
+        h, w = image.pixels.shape[:2]
+        y0 = int(rng.integers(h - hh + 1))
+        x0 = int(rng.integers(w - hw + 1))
+        transform = int(rng.integers(8)) if self.augment else 0
+        hr = dihedral(image.pixels[y0:y0 + hh, x0:x0 + hw], transform)
+        hr = np.ascontiguousarray(hr)
+        lr = degrade(hr, self.scale, self.blur, image.eight_bit)
+        if self.pre_upsample:
+            lr = upscale_bicubic(lr, self.scale)
+        return lr, hr
+
+    def batch(self, iteration: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs (size, h, w, C), targets (size, H, W, C)) for training iteration `iteration`."""
+        rng = np.random.default_rng([int(self.seed), int(iteration)])
+        pairs = [self.pair(rng) for _ in range(size)]
+        x = np.stack([p[0] for p in pairs]).astype(np.float32, copy=False)
+        y = np.stack([p[1] for p in pairs]).astype(np.float32, copy=False)
+        return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+@dataclass
+class ValidationImage:
+    name: str
+    hr: np.ndarray       # (H, W, C), sides multiples of the scale
+    lr: np.ndarray       # network input without pre-upsampling
+    bicubic: np.ndarray  # the baseline, quantized
+
+
+@dataclass
+class Score:
+    psnr: float
+    ssim: float
+    bicubic_psnr: float
+    bicubic_ssim: float
+
+
+class ValidationSet:
+    """Whole images scored against bicubic: PSNR/SSIM on Y, border shaved by the scale."""
+
+    def __init__(self, images: list[HRImage], scale: int, blur: bool = False,
+                 pre_upsample: bool = False, shave: int | None = None):
+        from darkpy import metrics
+
+        self.scale = scale
+        self.pre_upsample = pre_upsample
+        self.shave = scale if shave is None else shave
+        self.items: list[ValidationImage] = []
+        self.baseline: list[tuple[float, float]] = []
+        for image in images:
+            hr = np.ascontiguousarray(modcrop(image.pixels, scale))
+            if min(hr.shape[:2]) < 2 * scale + 2 * self.shave + 7:
+                continue  # too small to score
+            lr = degrade(hr, scale, blur, image.eight_bit)
+            bicubic = metrics.quantize(upscale_bicubic(lr, scale))
+            self.items.append(ValidationImage(image.name, hr, lr, bicubic))
+            self.baseline.append((metrics.psnr(bicubic, hr, self.shave),
+                                  metrics.ssim(bicubic, hr, self.shave)))
+        if not self.items:
+            raise InputError("no validation image is large enough to score")
+
+    def upscale(self, network, item: ValidationImage) -> np.ndarray:
+        x = upscale_bicubic(item.lr, self.scale) if self.pre_upsample else item.lr
+        return network.forward(np.ascontiguousarray(x[None], dtype=np.float32))[0]
+
+    def evaluate(self, network, with_ssim: bool = True) -> tuple[Score, list[tuple[str, Score]]]:
+        """(mean score, per-image scores) of `network` at inference."""
+        from darkpy import metrics
+
+        rows = []
+        for item, (b_psnr, b_ssim) in zip(self.items, self.baseline):
+            out = metrics.quantize(self.upscale(network, item))
+            if out.shape != item.hr.shape:
+                raise InputError(f"{item.name}: the network made {out.shape[1]}x{out.shape[0]} from "
+                                 f"{item.lr.shape[1]}x{item.lr.shape[0]}, expected x{self.scale}")
+            p = metrics.psnr(out, item.hr, self.shave)
+            s = metrics.ssim(out, item.hr, self.shave) if with_ssim else float("nan")
+            rows.append((item.name, Score(p, s, b_psnr, b_ssim)))
+        mean = Score(*(float(np.mean([getattr(r, k) for _, r in rows]))
+                       for k in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")))
+        return mean, rows

@@ -1,0 +1,347 @@
+"""Backward of the core layers against finite differences (float64), batch norm in training
+mode against a naive numpy version, the [cost] types against hand-worked numbers, and whole
+networks through Network.backward / train_step."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradcheck import check_layer_gradients, check_network_gradients
+
+from darkpy.config.cfg import parse_cfg_text
+from darkpy.config.common_keys import COMMON_KEYS
+from darkpy.config.schema import parse_options
+from darkpy.config.section import Section
+from darkpy.errors import ConfigError, InputError
+from darkpy.kernels.activations import ACTIVATION_NAMES
+from darkpy.layers.activation import Activation
+from darkpy.layers.batchnorm import BatchNorm
+from darkpy.layers.connected import Connected
+from darkpy.layers.convolutional import Convolutional
+from darkpy.layers.cost import Cost
+from darkpy.network import Network
+
+
+def make(cls, input_shapes, **options):
+    section = Section(cls.kind, {k: str(v) for k, v in options.items()}, "t.cfg:1")
+    opts = parse_options(section, {**COMMON_KEYS, **cls.keys})
+    return cls(opts, input_shapes, 0, "t.cfg:1")
+
+
+def randomise(layer, rng, scale=0.5):
+    """Non-trivial parameters (scales near 1, nonzero biases) so every term is exercised."""
+    for name, p in layer.params.items():
+        if name == "scales":
+            p[...] = 1 + 0.3 * rng.standard_normal(p.shape)
+        elif name == "rolling_variance":
+            p[...] = 0.5 + rng.random(p.shape)
+        else:
+            p[...] = scale * rng.standard_normal(p.shape)
+    layer.invalidate()
+
+
+def off_kinks(rng, shape, spread=3.0):
+    """Values whose distance to every integer is at least 0.05: every activation's kinks
+    (relu at 0, relu6 at 6, hardtan at +-1, plse at +-4, stair at integers ...) are there."""
+    x = rng.uniform(-spread, spread, shape)
+    frac = x - np.floor(x)
+    return np.floor(x) + 0.05 + 0.9 * frac
+
+
+def naive_bn_train(x2d, scales):
+    m = x2d.shape[0]
+    mean = x2d.mean(axis=0)
+    var = ((x2d - mean) ** 2).sum(axis=0) / (m - 1)
+    return (x2d - mean) / (np.sqrt(var) + 1e-6) * scales, mean, var
+
+
+# --- connected --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("activation", ["leaky", "logistic", "mish", "linear"])
+@pytest.mark.parametrize("batch_normalize", [0, 1])
+def test_connected_gradients(activation, batch_normalize):
+    rng = np.random.default_rng(1)
+    layer = make(Connected, [(2, 3, 4)], output=5, activation=activation,
+                 batch_normalize=batch_normalize)
+    randomise(layer, rng)
+    x = rng.standard_normal((3, 2, 3, 4))
+    check_layer_gradients(layer, [x], rtol=1e-5, atol=1e-7)
+
+
+def test_connected_train_forward_matches_naive():
+    rng = np.random.default_rng(2)
+    layer = make(Connected, [(1, 2, 3)], output=4, activation="linear", batch_normalize=1)
+    randomise(layer, rng)
+    layer.astype(np.float64)
+    p = {k: v.copy() for k, v in layer.params.items()}
+    x = rng.standard_normal((5, 1, 2, 3))
+    y = layer.forward([x], train=True)
+    # darknet's weights are (outputs, inputs) over the CHW-flattened input
+    z = x.transpose(0, 3, 1, 2).reshape(5, -1) @ layer.get_param("weights").T
+    want, mean, var = naive_bn_train(z, p["scales"])
+    np.testing.assert_allclose(y.reshape(5, 4), want + p["biases"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.params["rolling_mean"], 0.99 * p["rolling_mean"] + 0.01 * mean)
+    np.testing.assert_allclose(layer.params["rolling_variance"],
+                               0.99 * p["rolling_variance"] + 0.01 * var)
+
+
+def test_connected_batch_norm_needs_two_images():
+    layer = make(Connected, [(1, 1, 3)], output=2, batch_normalize=1)
+    with pytest.raises(InputError, match="at least 2"):
+        layer.forward([np.ones((1, 1, 1, 3), np.float32)], train=True)
+
+
+# --- [batchnorm] ------------------------------------------------------------------------------
+
+def test_batchnorm_gradients():
+    rng = np.random.default_rng(3)
+    layer = make(BatchNorm, [(3, 5, 4)])
+    randomise(layer, rng)
+    x = rng.standard_normal((2, 3, 5, 4)) * 2 + 1
+    check_layer_gradients(layer, [x], rtol=1e-5, atol=1e-7)
+
+
+def test_batchnorm_train_forward_and_rolling_update():
+    rng = np.random.default_rng(4)
+    layer = make(BatchNorm, [(2, 3, 3)])
+    randomise(layer, rng)
+    p = {k: v.copy() for k, v in layer.params.items()}
+    x = (rng.standard_normal((3, 2, 3, 3)) * 3 + 2).astype(np.float32)
+    y = layer.forward([x], train=True)
+    assert y.dtype == np.float32
+    x2d = x.reshape(-1, 3).astype(np.float64)
+    want, mean, var = naive_bn_train(x2d, p["scales"].astype(np.float64))
+    np.testing.assert_allclose(y.reshape(-1, 3), want, rtol=1e-5, atol=1e-5)
+    # darknet: rolling = .99 rolling + .01 batch value, in float32, variance unbiased (m - 1)
+    np.testing.assert_allclose(layer.params["rolling_mean"],
+                               np.float32(0.99) * p["rolling_mean"] + np.float32(0.01) * mean,
+                               rtol=1e-6)
+    np.testing.assert_allclose(layer.params["rolling_variance"],
+                               np.float32(0.99) * p["rolling_variance"] + np.float32(0.01) * var,
+                               rtol=1e-6)
+    # inference afterwards uses the rolling values
+    y_inf = layer.forward([x])
+    rm, rv = layer.params["rolling_mean"], layer.params["rolling_variance"]
+    np.testing.assert_allclose(y_inf, (x - rm) / (np.sqrt(rv) + 1e-6) * layer.params["scales"],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_constant_channel_has_finite_gradient():
+    layer = make(BatchNorm, [(2, 2, 2)])
+    x = np.ones((2, 2, 2, 2))
+    x[..., 1] = np.arange(8).reshape(2, 2, 2)
+    layer.astype(np.float64)
+    y = layer.forward([x], train=True)
+    dx = layer.backward(np.ones_like(y), [x], y)[0]
+    assert np.all(np.isfinite(dx)) and np.all(np.isfinite(layer.grads["scales"]))
+
+
+# --- [activation], every activation ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_activation_layer_gradients(name):
+    rng = np.random.default_rng(5)
+    layer = make(Activation, [(3, 4, 5)], activation=name)
+    x = off_kinks(rng, (2, 3, 4, 5))
+    # the logistic family is evaluated with a float32-accurate exp also in float64 (1e-8)
+    check_layer_gradients(layer, [x], rtol=2e-5, atol=1e-7, max_checks=60)
+
+
+# --- [cost] -----------------------------------------------------------------------------------
+
+X = np.array([0.2, 1.7, -3.0, 0.5]).reshape(1, 1, 1, 4)
+T = np.array([0.0, 0.2, 1.0, 0.5]).reshape(1, 1, 1, 4)  # d = t - x = -0.2, -1.5, 4, 0
+
+
+@pytest.mark.parametrize("kind, cost, grad", [
+    ("sse", 0.04 + 2.25 + 16.0, [0.2, 1.5, -4.0, 0.0]),
+    ("smooth", 0.04 + 2.0 + 7.0, [0.2, 1.0, -1.0, 0.0]),
+    ("L1", 0.2 + 1.5 + 4.0, [1.0, 1.0, -1.0, 1.0]),  # darknet: d = 0 counts as negative
+])
+def test_cost_hand_worked(kind, cost, grad):
+    for scale in (1.0, 2.5):
+        layer = make(Cost, [(1, 1, 4)], type=kind, scale=scale)
+        loss, g = layer.loss(X, T)
+        assert loss == pytest.approx(cost)  # the reported cost is not scaled
+        np.testing.assert_allclose(g.reshape(-1), scale * np.array(grad), atol=1e-12)
+
+
+def test_cost_masked_ignores_secret_num():
+    layer = make(Cost, [(1, 1, 4)], type="masked")
+    truth = T.copy()
+    truth[..., 2] = -1234
+    loss, g = layer.loss(X, truth)
+    assert loss == pytest.approx(0.04 + 2.25)
+    np.testing.assert_allclose(g.reshape(-1), [0.2, 1.5, 0.0, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("kind, objective", [
+    ("sse", lambda d: 0.5 * np.sum(d * d)),
+    ("smooth", lambda d: 0.5 * np.sum(np.where(np.abs(d) < 1, d * d, 2 * np.abs(d) - 1))),
+    ("L1", lambda d: np.sum(np.abs(d))),
+])
+def test_cost_gradient_is_derivative_of_objective(kind, objective):
+    """dL/dx = -scale * darknet's delta is the gradient of scale * J (J as given)."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 2, 3, 3)) * 2
+    t = rng.standard_normal((2, 2, 3, 3)) * 2
+    x = np.where(np.abs(np.abs(t - x) - 1) < 0.01, x + 0.1, x)  # keep off smooth's kink
+    layer = make(Cost, [(2, 3, 3)], type=kind, scale=1.5)
+    _, g = layer.loss(x, t)
+    eps = 1e-6
+    for j in range(0, x.size, 5):
+        xp, xm = x.copy(), x.copy()
+        xp.flat[j] += eps
+        xm.flat[j] -= eps
+        numeric = 1.5 * (objective(t - xp) - objective(t - xm)) / (2 * eps)
+        assert g.flat[j] == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+
+
+def test_cost_types_only_on_gpu_are_rejected():
+    layer = make(Cost, [(1, 1, 4)], type="seg")
+    with pytest.raises(ConfigError, match="seg"):
+        layer.loss(X, T)
+
+
+def test_cost_truth_shape_checked():
+    layer = make(Cost, [(1, 1, 4)])
+    with pytest.raises(InputError, match="truth"):
+        layer.loss(X, T[..., :3])
+
+
+# --- inference-only layers --------------------------------------------------------------------
+
+def test_default_backward_is_a_clear_error():
+    from darkpy.layers.base import Layer
+
+    class Frozen(Layer):
+        kind = "frozen"
+
+    layer = Frozen({}, [(1, 1, 1)], 3, "t.cfg:9")
+    with pytest.raises(ConfigError, match=r"t\.cfg:9.*inference only"):
+        layer.backward(np.zeros((1, 1, 1, 1)), [np.zeros((1, 1, 1, 1))], np.zeros((1, 1, 1, 1)))
+
+
+# --- whole networks ---------------------------------------------------------------------------
+
+DENSE = """
+[net]
+width=3
+height=2
+channels=2
+batch=4
+
+[connected]
+output=5
+activation=leaky
+batch_normalize=1
+
+[batchnorm]
+
+[activation]
+activation=tanh
+
+[connected]
+output=3
+activation=linear
+
+[cost]
+type=sse
+"""
+
+
+def build(text):
+    return Network(parse_cfg_text(text, "t.cfg"), source="t.cfg")
+
+
+def randomise_network(net, seed=0):
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        randomise(layer, rng)
+
+
+def test_dense_network_gradients():
+    net = build(DENSE)
+    randomise_network(net, 7)
+    x = np.random.default_rng(8).standard_normal((4, 2, 3, 2))
+    check_network_gradients(net, x, rtol=1e-5, atol=1e-7)
+
+
+def test_train_step_loss_and_gradient_of_half_sse():
+    net = build(DENSE)
+    randomise_network(net, 9)
+    net.astype(np.float64)
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((4, 2, 3, 2))
+    truth = rng.standard_normal((4, 1, 1, 3))
+    net.zero_grads()
+    loss = net.train_step(x, truth)
+    out = net.forward(x, train=True)
+    assert loss == pytest.approx(np.sum((truth - out) ** 2))
+    grads = {(layer.index, name): g.copy() for layer, name, _, g in net.parameters()}
+    # the same gradients from backward of the projection w = out - truth (d(sse/2)/dout)
+    net.zero_grads()
+    net.forward(x, train=True)
+    net.backward(out - truth)
+    for layer, name, _, g in net.parameters():
+        np.testing.assert_allclose(g, grads[(layer.index, name)], rtol=1e-12, atol=1e-14)
+
+
+def test_gradients_accumulate_until_zeroed():
+    net = build(DENSE)
+    randomise_network(net, 11)
+    net.astype(np.float64)
+    rng = np.random.default_rng(12)
+    x, truth = rng.standard_normal((4, 2, 3, 2)), rng.standard_normal((4, 1, 1, 3))
+    net.zero_grads()
+    net.train_step(x, truth)
+    once = [g.copy() for _, _, _, g in net.parameters()]
+    net.train_step(x, truth)
+    for (_, _, _, g), g1 in zip(net.parameters(), once):
+        np.testing.assert_allclose(g, 2 * g1, rtol=1e-12, atol=1e-14)
+    net.zero_grads()
+    assert all(not g.any() for _, _, _, g in net.parameters())
+
+
+def test_parameters_skip_rolling_statistics():
+    net = build(DENSE)
+    names = [(layer.index, name) for layer, name, _, _ in net.parameters()]
+    assert (0, "rolling_mean") not in names and (0, "scales") in names and (1, "scales") in names
+    assert (3, "weights") in names and (3, "biases") in names
+
+
+def test_astype_float64_inference_and_back():
+    net = build(DENSE)
+    x = np.random.default_rng(13).standard_normal((2, 2, 3, 2)).astype(np.float32)
+    y32 = net.forward(x)
+    net.astype(np.float64)
+    y64 = net.forward(x)
+    assert y64.dtype == np.float64
+    np.testing.assert_allclose(y64, y32, rtol=1e-5, atol=1e-6)
+    net.astype(np.float32)
+    assert net.forward(x).dtype == np.float32
+
+
+def test_train_step_needs_cost_layer_last():
+    net = build(DENSE.replace("[cost]\ntype=sse\n", ""))
+    with pytest.raises(ConfigError, match="cost"):
+        net.train_step(np.zeros((2, 2, 3, 2)), np.zeros((2, 1, 1, 3)))
+
+
+def test_backward_needs_train_forward():
+    net = build(DENSE)
+    net.forward(np.zeros((2, 2, 3, 2), np.float32))
+    with pytest.raises(InputError, match="train=True"):
+        net.backward(np.zeros((2, 1, 1, 3), np.float32))
+
+
+def test_stopbackward_stops_gradient_flow():
+    net = build(DENSE.replace("[batchnorm]\n", "[batchnorm]\nstopbackward=1\n"))
+    randomise_network(net, 14)
+    rng = np.random.default_rng(15)
+    net.zero_grads()
+    net.forward(rng.standard_normal((4, 2, 3, 2)), train=True)
+    dx = net.backward(rng.standard_normal((4, 1, 1, 3)))
+    assert dx is None
+    grads = {(layer.index, name): g for layer, name, _, g in net.parameters()}
+    assert not grads[(0, "weights")].any() and not grads[(1, "scales")].any()
+    assert grads[(3, "weights")].any()
