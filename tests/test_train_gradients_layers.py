@@ -1,6 +1,6 @@
 """Backward passes of the parameter-free layers, checked by central finite differences in float64.
 
-Every check uses the loss L = sum(w * forward(inputs)) with a random projection w, so the
+tests/gradcheck.py uses the loss L = sum(w * forward(inputs)) with a random projection w, so the
 analytic gradient is backward(w, inputs, output); each input value is nudged by +-eps and the
 loss re-evaluated. Permutation layers are also checked exactly (backward undoes forward), and
 darknet's tie/padding rules of maxpool and the mask semantics of dropout by hand.
@@ -25,6 +25,7 @@ from darkpy.layers.shuffler import Shuffler
 from darkpy.layers.softmax import Softmax
 from darkpy.layers.upsample import Upsample
 from darkpy.layers.yolo import Yolo
+from gradcheck import check_layer_gradients
 
 
 def make(cls, options, shapes):
@@ -37,43 +38,16 @@ def random_inputs(shapes, seed=0, n=2):
     return [rng.standard_normal((n, *s)) for s in shapes]
 
 
-def numeric_gradients(loss, inputs, eps):
-    """Central differences of the scalar `loss(inputs)` for every value of every input."""
-    grads = []
-    for x in inputs:
-        g = np.zeros_like(x)
-        flat, gflat = x.reshape(-1), g.reshape(-1)
-        for i in range(flat.size):
-            keep = flat[i]
-            flat[i] = keep + eps
-            up = loss(inputs)
-            flat[i] = keep - eps
-            down = loss(inputs)
-            flat[i] = keep
-            gflat[i] = (up - down) / (2 * eps)
-        grads.append(g)
+# every value is checked, not a sample: one wrong index in a permutation must show
+ALL_VALUES = 10**9
+
+
+def check_gradients(layer, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, before_forward=None):
+    """Compare layer.backward with finite differences (tests/gradcheck.py, float64; it also
+    checks dtypes, shapes and that neither the inputs nor delta are written)."""
+    grads, _ = check_layer_gradients(layer, inputs, rtol, atol, eps=eps, max_checks=ALL_VALUES,
+                                     before_forward=before_forward)
     return grads
-
-
-def check_gradients(layer, inputs, forward=None, eps=1e-6, rtol=1e-6, atol=1e-8):
-    """Compare layer.backward with finite differences; also checks dtypes, shapes and that
-    neither the inputs nor delta are written. `forward` replaces layer.forward (e.g. to fix a
-    random mask)."""
-    forward = forward or (lambda xs: layer.forward(xs))
-    inputs = [np.ascontiguousarray(x, dtype=np.float64) for x in inputs]
-    output = forward(inputs)
-    assert output.dtype == np.float64
-    w = np.random.default_rng(123).standard_normal(output.shape)
-    saved = [x.copy() for x in inputs] + [w.copy(), output.copy()]
-    analytic = layer.backward(w, inputs, output)
-    for before, after in zip(saved, inputs + [w, output]):
-        np.testing.assert_array_equal(before, after)  # nothing written in place
-    assert len(analytic) == len(inputs)
-    numeric = numeric_gradients(lambda xs: float(np.sum(w * forward(xs))), inputs, eps)
-    for i, (a, n_, x) in enumerate(zip(analytic, numeric, inputs)):
-        assert a.shape == x.shape and a.dtype == np.float64, f"input {i}"
-        np.testing.assert_allclose(a, n_, rtol=rtol, atol=atol, err_msg=f"input {i}")
-    return analytic
 
 
 def check_float32_backward(layer, inputs, forward=None):
@@ -303,12 +277,16 @@ def test_dropout_gradient_with_a_fixed_mask():
     layer = make(Dropout, {"probability": "0.4"}, [(3, 5, 4)])
     state = layer.rng_state()
 
-    def forward_same_mask(xs):
+    def same_mask():
         layer.set_rng_state(state)  # every evaluation draws the same mask
+
+    def forward_same_mask(xs):
+        same_mask()
         return layer.forward(xs, train=True)
 
     inputs = random_inputs([(3, 5, 4)], seed=13)
-    check_gradients(layer, inputs, forward=forward_same_mask)
+    dx = check_gradients(layer, inputs, before_forward=same_mask)[0]
+    assert 0 < np.count_nonzero(dx) < dx.size  # some values dropped, some kept
     check_float32_backward(layer, inputs, forward=forward_same_mask)
 
 

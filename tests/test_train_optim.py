@@ -183,7 +183,7 @@ def test_step_invalidates_cached_inference_weights():
     opt.step(net, 1)
     after = net.forward(x)
     w, b = layer.params["weights"], layer.params["biases"]
-    np.testing.assert_allclose(after.reshape(-1), x.reshape(1, 2) @ w + b, rtol=1e-6)
+    np.testing.assert_allclose(after.reshape(-1), (x.reshape(1, 2) @ w + b).reshape(-1), rtol=1e-6)
     assert not np.allclose(before, after)
 
 

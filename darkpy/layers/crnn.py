@@ -77,7 +77,7 @@ class CRNN(Recurrent):
             raise self.error(f"output and hidden must be >= 1 (output={self.outputs}, "
                              f"hidden={self.hidden})")
         self.size, self.stride = size, stride
-        self.swap_hw = False
+        self.swap_hw = self.flavor == "pjreddie"
         self.shortcut = bool(opts.shortcut)
         h, w, c = self._geometry(self.input_shapes[0])
         conv = dict(size=size, stride=stride, padding=padding, dilation=dilation, groups=groups,
