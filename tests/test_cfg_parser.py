@@ -81,8 +81,6 @@ def test_sections_without_options_and_blank_file_ends():
     ("[net]\n[  ]\n", 2, "malformed section header"),
     ("[net]\n=5\n", 2, "empty key"),
     ("width=1\n[net]\n", 1, "before the first [section]"),
-    ("# header\n[net]\nwidth=1\nheight=2\nwidth=3\n", 5, "key `width` repeated in [net] (first set at bad.cfg:3)"),
-    ("[net]\n[conv]\nsize=1\nsize = 3\n", 4, "first set at bad.cfg:3"),
     ("\n# comment\n[convolutional]\nfilters=1\n", 3, "first section must be [net] or [network]"),
     ("", None, "no sections found"),
     ("# only\n; comments\n\n", None, "no sections found"),
@@ -94,6 +92,16 @@ def test_errors_name_file_and_line(text, line, words):
     prefix = "bad.cfg: " if line is None else f"bad.cfg:{line}: "
     assert message.startswith(prefix), message
     assert words in message, message
+
+
+def test_repeated_key_keeps_the_first_value_with_a_warning():
+    """darknet's option_find returns the first occurrence (efficientnet_b0.cfg repeats keys)."""
+    with pytest.warns(UserWarning, match=r"bad.cfg:5: key `width` repeated in \[net\] \(first set at bad.cfg:3\)"):
+        (net,) = parse_cfg_text("# header\n[net]\nwidth=1\nheight=2\nwidth=3\n", "bad.cfg")
+    assert net.options == {"width": "1", "height": "2"}
+    with pytest.warns(UserWarning, match="first set at bad.cfg:3"):
+        _, conv = parse_cfg_text("[net]\n[conv]\nsize=1\nsize = 3\n", "bad.cfg")
+    assert conv.options == {"size": "1"}
 
 
 def test_repeated_key_in_another_section_is_fine():

@@ -88,16 +88,19 @@ def connected_params(rng, inputs, outputs, bn):
     p = {"biases": rng.uniform(-0.5, 0.5, outputs),
          "weights": rng.uniform(-1, 1, (outputs, inputs)) / np.sqrt(inputs)}
     if bn:
-        p.update(scales=rng.uniform(0.5, 1.5, outputs), rolling_mean=rng.uniform(-0.3, 0.3, outputs),
+        p.update(scales=rng.uniform(0.5, 1.5, outputs),
+                 rolling_mean=rng.uniform(-0.3, 0.3, outputs),
                  rolling_variance=rng.uniform(0.5, 2.0, outputs))
     return p
 
 
 def conv_params(rng, channels, filters, size, bn):
     p = {"biases": rng.uniform(-0.5, 0.5, filters),
-         "weights": rng.uniform(-1, 1, (filters, channels, size, size)) / np.sqrt(channels * size * size)}
+         "weights": (rng.uniform(-1, 1, (filters, channels, size, size))
+                     / np.sqrt(channels * size * size))}
     if bn:
-        p.update(scales=rng.uniform(0.5, 1.5, filters), rolling_mean=rng.uniform(-0.3, 0.3, filters),
+        p.update(scales=rng.uniform(0.5, 1.5, filters),
+                 rolling_mean=rng.uniform(-0.3, 0.3, filters),
                  rolling_variance=rng.uniform(0.5, 2.0, filters))
     return p
 
@@ -153,7 +156,8 @@ def ref_rnn(x, steps, p, activation, self_activation, shortcut, s=None):
     ys = []
     for t in range(steps):
         xt = x[t * batch:(t + 1) * batch]
-        new = ref_connected(xt, p["input"], activation) + ref_connected(s, p["self"], self_activation)
+        new = (ref_connected(xt, p["input"], activation)
+               + ref_connected(s, p["self"], self_activation))
         s = new + s if shortcut else new
         ys.append(ref_connected(s, p["output"], activation))
     return np.concatenate(ys), s
@@ -180,7 +184,8 @@ def test_rnn_matches_darknet_over_steps_and_carries_state(tmp_path, flavor):
     x2 = rng.standard_normal((batch * steps, 1, 1, inputs)).astype(np.float32)
     q = {k: f32(v) for k, v in p.items()}
     want1, s = ref_rnn(x.reshape(-1, inputs).astype(np.float64), steps, q, "leaky", self_act, bn)
-    want2, _ = ref_rnn(x2.reshape(-1, inputs).astype(np.float64), steps, q, "leaky", self_act, bn, s)
+    want2, _ = ref_rnn(x2.reshape(-1, inputs).astype(np.float64), steps, q, "leaky", self_act,
+                       bn, s)
     close(net.forward(x).reshape(-1, out), want1)
     close(net.forward(x2).reshape(-1, out), want2)  # the state carried over
     reset_state(net)
@@ -210,7 +215,8 @@ def ref_gru(x, steps, p, h_act, s=None):
         xt = x[t * batch:(t + 1) * batch]
         z = sigmoid(ref_connected(xt, p["uz"], "linear") + ref_connected(s, p["wz"], "linear"))
         r = sigmoid(ref_connected(xt, p["ur"], "linear") + ref_connected(s, p["wr"], "linear"))
-        h = act(h_act, ref_connected(xt, p["uh"], "linear") + ref_connected(s * r, p["wh"], "linear"))
+        h = act(h_act, (ref_connected(xt, p["uh"], "linear")
+                        + ref_connected(s * r, p["wh"], "linear")))
         s = z * s + (1 - z) * h
         ys.append(s)
     return np.concatenate(ys), s
@@ -307,7 +313,8 @@ def test_lstm_hand_worked_two_steps(tmp_path):
     net = build(tmp_path, cfg, parts)  # wi wf wo wg, ui, uf, uo, ug
     x = np.ones((1, 1, 1, 1), np.float32)
     y1, y2 = net.forward(x).item(), net.forward(x).item()  # time_steps=1: state carries over
-    np.testing.assert_allclose([y1, y2], [0.5 * math.tanh(0.25), 0.5 * math.tanh(0.4375)], rtol=1e-6)
+    np.testing.assert_allclose([y1, y2], [0.5 * math.tanh(0.25), 0.5 * math.tanh(0.4375)],
+                               rtol=1e-6)
 
 
 # --- [crnn] -----------------------------------------------------------------------------------
@@ -402,7 +409,8 @@ def test_conv_lstm_matches_darknet(tmp_path, peephole):
         p["w" + g] = conv_params(rng, out, out, k, True)
     for g in "fio":
         p["v" + g] = conv_params(rng, out, out, k, True)
-    order = (["vf", "vi", "vo"] if peephole else []) + ["wf", "wi", "wg", "wo", "uf", "ui", "ug", "uo"]
+    order = ((["vf", "vi", "vo"] if peephole else [])
+             + ["wf", "wi", "wg", "wo", "uf", "ui", "ug", "uo"])
     # a tight state_constrain so that the clamp matters
     cfg = (f"[net]\nwidth={w}\nheight={h}\nchannels={c}\ntime_steps={steps}\n\n"
            f"[conv_lstm]\nbatch_normalize=1\noutput={out}\nsize={k}\npad=1\n"
@@ -514,7 +522,8 @@ ROUND_TRIP_CASES = {
              conv_count(2, 4, 3, 1) + conv_count(4, 4, 3, 1) + conv_count(4, 3, 3, 1)),
     "conv_lstm": ("[net]\nwidth=4\nheight=3\nchannels=2\n\n[conv_lstm]\noutput=3\nsize=3\npad=1\n"
                   "peephole=1\nbatch_normalize=1\n",
-                  3 * conv_count(3, 3, 3, 1) + 4 * conv_count(3, 3, 3, 1) + 4 * conv_count(2, 3, 3, 1)),
+                  3 * conv_count(3, 3, 3, 1) + 4 * conv_count(3, 3, 3, 1)
+                  + 4 * conv_count(2, 3, 3, 1)),
     "conv_lstm_bottleneck": ("[net]\nwidth=4\nheight=3\nchannels=3\n\n[conv_lstm]\noutput=3\n"
                              "size=1\nbottleneck=1\n",
                              conv_count(6, 3, 1, 0) + 4 * conv_count(3, 3, 1, 0)),
@@ -551,3 +560,44 @@ def test_info_summarises_a_recurrent_network():
     assert all(r.flops > 0 for r in rows if r.kind != "history")
     x = np.random.default_rng(9).standard_normal((4, 4, 4, 3)).astype(np.float32)
     assert np.isfinite(net.forward(x)).all()
+
+
+def test_flavor_auto_rules():
+    def flavor(section):
+        text = "[net]\nwidth=3\nheight=3\nchannels=2\n\n" + section
+        return Network(parse_cfg_text(text, "t")).layers[0].flavor
+
+    assert flavor("[rnn]\noutput=4\nhidden=4\n") == "pjreddie"  # pjreddie's own rnn.cfg style
+    assert flavor("[rnn]\noutput=4\nhidden=2\n") == "alexeyab"
+    assert flavor("[rnn]\noutput=4\nlogistic=1\n") == "alexeyab"
+    assert flavor("[rnn]\noutput=4\nhidden=2\nflavor=pjreddie\n") == "pjreddie"
+    assert flavor("[crnn]\noutput_filters=2\n") == "pjreddie"
+    assert flavor("[crnn]\noutput=2\nsize=1\n") == "alexeyab"
+    assert flavor("[gru]\noutput=2\n") == flavor("[lstm]\noutput=2\n") == "pjreddie"
+
+
+def test_state_restarts_from_zero_when_the_batch_changes():
+    cfg = "[net]\ninputs=3\n\n[gru]\noutput=2\n"
+    net = Network(parse_cfg_text(cfg, "t"))
+    fresh = Network(parse_cfg_text(cfg, "t"))
+    x = np.random.default_rng(10).standard_normal((3, 1, 1, 3)).astype(np.float32)
+    net.forward(x[:2])
+    np.testing.assert_array_equal(net.forward(x), fresh.forward(x))
+
+
+def test_conv_lstm_nonfinite_fix_and_clamp_are_darknets():
+    from darkpy.layers.conv_lstm import _constrain, _fix_nonfinite
+
+    a = np.zeros((1, 1, 2, 2), np.float32)  # NHWC: buffer index = c*H*W + y*W + x
+    a[0, 0, 1, 0] = np.inf   # c=0, x=1: index 1 -> 1/1
+    a[0, 0, 0, 1] = np.nan   # c=1, x=0: index 2 -> 1/2
+    _fix_nonfinite(a)
+    np.testing.assert_array_equal(a.ravel(), [0, 0.5, 1, 0])
+    c = np.array([np.nan, -np.inf, 5.0, 0.25], np.float32)
+    _constrain(c, 2)  # fminf(2, fmaxf(-2, v)): NaN -> -2
+    np.testing.assert_array_equal(c, [-2, -2, 2, 0.25])
+    net = Network(parse_cfg_text("[net]\nwidth=2\nheight=2\nchannels=1\ntime_steps=5\n\n"
+                                 "[conv_lstm]\noutput=1\nsize=1\n", "t"))
+    assert net.layers[0].constrain == 160  # darknet's default 32 * time_steps
+    set_time_steps(net, 1)
+    assert net.layers[0].constrain == 32

@@ -38,10 +38,8 @@ def register(app: typer.Typer) -> None:
     ):
         """Upscale images and MRI volumes with a super-resolution network.
 
-        Large images run in overlapping tiles (the result equals the untiled one); grayscale
-        runs as three equal channels; volumes are upscaled slice by slice with the voxel size
-        updated. Files that fail are listed at the end and the exit code is 1.
-        """
+        Large images run in overlapping tiles (the result equals the untiled one); grayscale runs as three equal channels; volumes are upscaled slice by slice with the voxel size updated. Files that fail are listed at the end and the exit code is 1.
+        """  # noqa: E501  (one line per paragraph: typer's help keeps line breaks)
         from darkpy.upscale.models import load_model
         from darkpy.upscale.pipeline import upscale_files, upscale_scale
 

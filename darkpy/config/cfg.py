@@ -3,11 +3,13 @@
 Accepted as darknet does: `[section]` headers, `key=value` lines, whole-line comments starting
 with `#` or `;`, blank lines and whitespace anywhere around keys and values (darknet strips
 all whitespace, so `anchors = 10,14,  23,27` is the list 10,14,23,27). Stricter than darknet:
-a line that is neither a header nor `key=value`, a repeated key in one section, or a file
-whose first section is not `[net]`/`[network]` is an error naming file and line.
+a line that is neither a header nor `key=value`, or a file whose first section is not
+`[net]`/`[network]`, is an error naming file and line. A key repeated in one section keeps its
+first value, as darknet does, with a warning naming both lines.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from darkpy.config.section import Section
@@ -51,10 +53,14 @@ def parse_cfg_text(text: str, source: str = "<string>") -> list[Section]:
             raise ConfigError(f"{where}: empty key in '{raw.strip()}'")
         section = sections[-1]
         if key in section.options:
-            raise ConfigError(
-                f"{where}: key `{key}` repeated in [{section.kind}] "
-                f"(first set at {section.key_origins[key]})"
+            # darknet's option_find returns the first occurrence; cfgs shipped with darknet
+            # repeat keys (efficientnet_b0.cfg sets momentum and decay twice)
+            warnings.warn(
+                f"{where}: key `{key}` repeated in [{section.kind}] (first set at "
+                f"{section.key_origins[key]}); the first value is used, as in darknet",
+                stacklevel=2,
             )
+            continue
         section.options[key] = value
         section.key_origins[key] = where
     if not sections:

@@ -62,4 +62,6 @@ NET_KEYS: dict[str, Key] = {
     "blur": Key("int", 0, **_U), "gaussian_noise": Key("int", 0, **_U), "mixup": Key("int", 0, **_U),
     "cutmix": Key("int", 0, **_U), "mosaic": Key("int", 0, **_U), "letter_box": Key("int", 0, **_U),
     "mosaic_bound": Key("int", 0, **_U),
+    # read by neither darknet (it warns "Unused field") but present in cfgs shipped with it
+    "max_epochs": Key("int", 0, doc="not read by darknet (Gaussian_yolov3_BDD.cfg)", **_U),
 }

@@ -41,6 +41,10 @@ class Detector:
             )
         self.thresh, self.hier_thresh, self.nms = float(thresh), float(hier_thresh), float(nms)
         self.agnostic, self.letterbox = bool(agnostic), bool(letterbox)
+        if any(layer.kind == "detection" for _, layer in self.heads):
+            # YOLOv1 works only in darknet's `yolo test`, which stretches the image to the
+            # network (its `detector test` letterboxes but never undoes it for [detection])
+            self.letterbox = False
         self.last_forward_seconds = 0.0
 
     def __call__(self, image, label: str | None = None) -> list[Detection]:

@@ -115,12 +115,17 @@ def correct_boxes(boxes: np.ndarray, image_w: int, image_h: int, net_w: int, net
 
 
 def detection_layers(network) -> list[tuple[int, object]]:
-    """(index, layer) of every [yolo] / [region] layer; a clear error when there is none."""
-    heads = [(i, layer) for i, layer in enumerate(network.layers) if isinstance(layer, (Yolo, Region))]
+    """(index, layer) of every detection head ([yolo], [region], [Gaussian_yolo], [detection]);
+    a clear error when there is none."""
+    from darkpy.layers.detection import Detection
+    from darkpy.layers.gaussian_yolo import GaussianYolo
+
+    kinds = (Yolo, Region, GaussianYolo, Detection)
+    heads = [(i, layer) for i, layer in enumerate(network.layers) if isinstance(layer, kinds)]
     if not heads:
         raise ConfigError(
-            "this network has no [yolo] or [region] layer, so it cannot detect objects "
-            "(detection needs a darknet YOLO cfg)"
+            "this network has no [yolo] or [region] layer (nor [Gaussian_yolo] or [detection]), "
+            "so it cannot detect objects (detection needs a darknet YOLO cfg)"
         )
     classes = {layer.classes for _, layer in heads}
     if len(classes) > 1:
@@ -134,12 +139,23 @@ def detection_layers(network) -> list[tuple[int, object]]:
 def network_candidates(heads, outputs: dict, image_w: int, image_h: int, net_w: int, net_h: int,
                        thresh: float, letterbox: bool = True) -> Candidates:
     """All candidates of one image from its head outputs (index -> (H, W, C)), image-relative."""
+    from darkpy.detect.decode_detection import decode_detection
+    from darkpy.detect.decode_gaussian import decode_gaussian
+    from darkpy.layers.detection import Detection
+    from darkpy.layers.gaussian_yolo import GaussianYolo
+
     parts = []
     for index, layer in heads:
         out = outputs[index]
         if isinstance(layer, Yolo):
             part = decode_yolo(out, layer.anchors, layer.classes, net_w, net_h, thresh,
                                bool(layer.new_coords))
+        elif isinstance(layer, GaussianYolo):
+            part = decode_gaussian(out, layer.anchors, layer.classes, net_w, net_h, thresh,
+                                   layer.yolo_point)
+        elif isinstance(layer, Detection):
+            part = decode_detection(out, layer.side, layer.n, layer.classes, layer.coords,
+                                    layer.sqrt, thresh)
         else:
             part = decode_region(out, layer.anchors, layer.classes, layer.coords,
                                  bool(layer.background), thresh)

@@ -306,7 +306,7 @@ def _swish_grad(y, x):
 
 
 @njit(cache=True, error_model="numpy")
-def _grad(y, x, code):
+def grad_scalar(y, x, code):
     """f'(x) given the output y and the input x, for one float32 value."""
     if code == LINEAR:
         return ONE
@@ -430,7 +430,7 @@ def _gradient_rows(delta, y, x, r0, r1, code):
     else:
         for r in range(r0, r1):
             for c in range(cols):
-                delta[r, c] *= _grad(y[r, c], x[r, c], code)
+                delta[r, c] *= grad_scalar(y[r, c], x[r, c], code)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

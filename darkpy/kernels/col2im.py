@@ -9,50 +9,63 @@ reads input pixel
 
 (zero outside the image). col2im is the transpose: it adds every column entry back onto the
 input pixel it was read from. It gathers, input row by input row: a row receives from the
-taps ky with (iy + pad - ky*dilation) divisible by stride_y, so rows are independent (run in
-parallel without races) and every sum is taken in a fixed order (deterministic results).
+taps ky with (iy + pad - ky*dilation) divisible by stride_y, so every sum is taken in a fixed
+order (deterministic results).
 """
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(nogil=True, cache=True, fastmath=False)
 def im2col_rows(x, image, c0, cg, oy0, oy1, out_w, ksize, stride_y, stride_x, pad, dilation,
                 col):
     """col[(oy-oy0)*out_w + ox, (ky*K + kx)*cg + c] = x[image, iy, ix, c0 + c] for oy in
-    [oy0, oy1); col must hold at least (oy1-oy0)*out_w rows of K*K*cg values."""
-    height = x.shape[1]
-    width = x.shape[2]
-    for p in prange((oy1 - oy0) * out_w):
+    [oy0, oy1); col (2-D, C-contiguous) must hold at least (oy1-oy0)*out_w rows of K*K*cg.
+
+    Serial: training runs it between multithreaded GEMMs, and numba's (spinning) thread pool
+    would compete with BLAS's. Copies use unsigned flat offsets so that LLVM vectorises them
+    (numba's wraparound checks on signed indices prevent it).
+    """
+    height, width, chans = x.shape[1], x.shape[2], x.shape[3]
+    xf = x.reshape(x.size)
+    cf = col.reshape(col.size)
+    kcols = ksize * ksize * cg
+    image_base = image * height * width * chans
+    zero = xf[0] * 0
+    for p in range((oy1 - oy0) * out_w):
         oy = oy0 + p // out_w
         ox = p % out_w
-        row = col[p]
         for ky in range(ksize):
             iy = oy * stride_y - pad + ky * dilation
             for kx in range(ksize):
                 ix = ox * stride_x - pad + kx * dilation
-                base = (ky * ksize + kx) * cg
+                dst = uint64(p * kcols + (ky * ksize + kx) * cg)
                 if 0 <= iy < height and 0 <= ix < width:
-                    src = x[image, iy, ix]
-                    for c in range(cg):
-                        row[base + c] = src[c0 + c]
+                    src = uint64(image_base + (iy * width + ix) * chans + c0)
+                    for c in range(uint64(cg)):
+                        cf[dst + c] = xf[src + c]
                 else:
-                    for c in range(cg):
-                        row[base + c] = 0.0
+                    for c in range(uint64(cg)):
+                        cf[dst + c] = zero
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(nogil=True, cache=True, fastmath=False)
 def col2im_rows(col, image, c0, cg, oy0, oy1, out_w, ksize, stride_y, stride_x, pad, dilation,
                 dx):
-    """dx[image, iy, ix, c0 + c] += every col entry im2col_rows would read from there."""
-    height = dx.shape[1]
-    width = dx.shape[2]
+    """dx[image, iy, ix, c0 + c] += every col entry im2col_rows would read from there.
+
+    Gathers input row by input row, taps in a fixed order: deterministic. Serial (see
+    im2col_rows)."""
+    height, width, chans = dx.shape[1], dx.shape[2], dx.shape[3]
+    cf = col.reshape(col.size)
+    df = dx.reshape(dx.size)
+    kcols = ksize * ksize * cg
+    image_base = image * height * width * chans
     # input rows that output rows [oy0, oy1) read
     iy_lo = max(0, oy0 * stride_y - pad)
     iy_hi = min(height, (oy1 - 1) * stride_y - pad + (ksize - 1) * dilation + 1)
-    for iy in prange(iy_lo, iy_hi):
-        dst_row = dx[image, iy]
+    for iy in range(iy_lo, iy_hi):
         for ky in range(ksize):
             t = iy + pad - ky * dilation
             if t < 0 or t % stride_y != 0:
@@ -61,14 +74,14 @@ def col2im_rows(col, image, c0, cg, oy0, oy1, out_w, ksize, stride_y, stride_x, 
             if oy < oy0 or oy >= oy1:
                 continue
             for ox in range(out_w):
-                row = col[(oy - oy0) * out_w + ox]
+                row = (oy - oy0) * out_w + ox
                 for kx in range(ksize):
                     ix = ox * stride_x - pad + kx * dilation
                     if 0 <= ix < width:
-                        base = (ky * ksize + kx) * cg
-                        dst = dst_row[ix]
-                        for c in range(cg):
-                            dst[c0 + c] += row[base + c]
+                        src = uint64(row * kcols + (ky * ksize + kx) * cg)
+                        dst = uint64(image_base + (iy * width + ix) * chans + c0)
+                        for c in range(uint64(cg)):
+                            df[dst + c] += cf[src + c]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -105,14 +118,17 @@ def grouped_forward(x, weights, groups, stride_y, stride_x, pad, dilation, out):
 def grouped_weight_grad(x, dz, groups, stride_y, stride_x, pad, dilation, dw):
     """dw[ky, kx, c, o] += sum over images and output pixels of x[tap] * dz, for the
     grouped layout; parallel over the K*K taps, each summed in a fixed order."""
-    n_img, height, width = x.shape[0], x.shape[1], x.shape[2]
+    n_img, height, width, chans = x.shape
     ksize, cg, cout = dw.shape[0], dw.shape[2], dw.shape[3]
     cog = cout // groups
     out_h, out_w = dz.shape[1], dz.shape[2]
+    xf = x.reshape(x.size)
+    zf = dz.reshape(dz.size)
+    depthwise = cg == 1 and cog == 1
     for tap in prange(ksize * ksize):
         ky = tap // ksize
         kx = tap % ksize
-        acc = dw[ky, kx]
+        acc = dw[ky, kx].reshape(cg * cout)
         for image in range(n_img):
             for oy in range(out_h):
                 iy = oy * stride_y - pad + ky * dilation
@@ -122,27 +138,36 @@ def grouped_weight_grad(x, dz, groups, stride_y, stride_x, pad, dilation, dw):
                     ix = ox * stride_x - pad + kx * dilation
                     if ix < 0 or ix >= width:
                         continue
-                    src = x[image, iy, ix]
-                    d = dz[image, oy, ox]
-                    for o in range(cout):
-                        g = o // cog
-                        for c in range(cg):
-                            acc[c, o] += src[g * cg + c] * d[o]
+                    xb = uint64(((image * height + iy) * width + ix) * chans)
+                    zb = uint64(((image * out_h + oy) * out_w + ox) * cout)
+                    if depthwise:
+                        for o in range(uint64(cout)):
+                            acc[o] += xf[xb + o] * zf[zb + o]
+                        continue
+                    for c in range(cg):
+                        row = uint64(c * cout)
+                        for o in range(uint64(cout)):
+                            acc[row + o] += xf[xb + uint64((o // cog) * cg + c)] * zf[zb + o]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
 def grouped_input_grad(dz, weights, groups, stride_y, stride_x, pad, dilation, dx):
     """dx = the adjoint of grouped_forward applied to dz (dx overwritten); gathers per input
     row like col2im_rows, so it is race-free and deterministic."""
-    n_img, height, width = dx.shape[0], dx.shape[1], dx.shape[2]
+    n_img, height, width, chans = dx.shape
     ksize, cg, cout = weights.shape[0], weights.shape[2], weights.shape[3]
     cog = cout // groups
     out_h, out_w = dz.shape[1], dz.shape[2]
+    zf = dz.reshape(dz.size)
+    wf = weights.reshape(weights.size)
+    df = dx.reshape(dx.size)
+    depthwise = cg == 1 and cog == 1
     for r in prange(n_img * height):
         image = r // height
         iy = r % height
-        dst_row = dx[image, iy]
-        dst_row[:, :] = 0.0
+        row_base = uint64(r * width * chans)
+        for j in range(uint64(width * chans)):
+            df[row_base + j] = 0
         for ky in range(ksize):
             t = iy + pad - ky * dilation
             if t < 0 or t % stride_y != 0:
@@ -151,15 +176,21 @@ def grouped_input_grad(dz, weights, groups, stride_y, stride_x, pad, dilation, d
             if oy >= out_h:
                 continue
             for ox in range(out_w):
-                d = dz[image, oy, ox]
+                zb = uint64(((image * out_h + oy) * out_w + ox) * cout)
                 for kx in range(ksize):
                     ix = ox * stride_x - pad + kx * dilation
                     if ix < 0 or ix >= width:
                         continue
-                    wk = weights[ky, kx]
-                    dst = dst_row[ix]
-                    for o in range(cout):
-                        g = o // cog
-                        v = d[o]
+                    db = row_base + uint64(ix * chans)
+                    wb = uint64((ky * ksize + kx) * cg * cout)
+                    if depthwise:
+                        for o in range(uint64(cout)):
+                            df[db + o] += zf[zb + o] * wf[wb + o]
+                        continue
+                    for g in range(groups):
                         for c in range(cg):
-                            dst[g * cg + c] += v * wk[c, o]
+                            wr = wb + uint64(c * cout)
+                            acc = df[db + uint64(g * cg + c)] * 0
+                            for o in range(uint64(g * cog), uint64((g + 1) * cog)):
+                                acc += zf[zb + o] * wf[wr + o]
+                            df[db + uint64(g * cg + c)] += acc

@@ -144,9 +144,13 @@ def run_blocks(jobs: list, work) -> None:
             work(job)
 
     with _blas_single_threaded():
-        futures = [_executor(workers).submit(drain) for _ in range(workers)]
-        for f in futures:
-            f.result()
+        # the calling thread is one of the workers
+        futures = [_executor(workers - 1).submit(drain) for _ in range(workers - 1)]
+        try:
+            drain()
+        finally:
+            for f in futures:
+                f.result()
 
 
 @njit(nogil=True, cache=True)

@@ -12,7 +12,7 @@ from darkpy.kernels.activations import LINEAR
 # the scalar f(x) behind activations.activate, called per value to fuse the activation here
 from darkpy.kernels.activations import act_scalar
 # ... and the scalar f'(x) given y = f(x) (and x) behind activations.activate_gradient
-from darkpy.kernels.activations import _grad as act_grad_scalar
+from darkpy.kernels.activations import grad_scalar as act_grad_scalar
 
 
 @njit(parallel=True, cache=True, fastmath=False)

@@ -12,10 +12,10 @@ and the peephole v* c (each a [convolutional] layer with `size`, `stride`, `pad`
     h = y_t = o * act(c)
 
 act is `lstm_activation` (tanh). Then, as darknet's CPU forward does, c is clamped to
-[-state_constrain, state_constrain] (default 32 * time_steps; 0 = off; NaN becomes the lower
-bound, as C's fmaxf/fminf make it) and any NaN or infinity left in c or h is replaced by
-1/i, i its index in darknet's batch buffer (darknet's fix_nan_and_inf). The convolutions must
-keep the spatial size (the state is fed back into them).
+[-state_constrain, state_constrain] (default 32 * time_steps, see `constrain`; 0 = off; NaN
+becomes the lower bound, as C's fmaxf/fminf make it) and any NaN or infinity left in c or h
+is replaced by 1/i, i its index in darknet's batch buffer (darknet's fix_nan_and_inf). The
+convolutions must keep the spatial size (the state is fed back into them).
 
 bottleneck=1 (darknet runs it on the GPU only; its CPU forward cannot): wf alone reads
 darknet's buffer [all of h, then all of x_t] as images of 2*output channels (for batch 1 the
@@ -72,8 +72,7 @@ class ConvLSTM(Recurrent):
         self.peephole = bool(opts.peephole)
         self.bottleneck = bool(opts.bottleneck)
         self.shortcut = bool(opts.shortcut)
-        self.constrain = (32 * self.steps if opts.state_constrain is None
-                          else opts.state_constrain)
+        self._constrain = opts.state_constrain
         self.code = activations.activation_code(opts.lstm_activation)
         self.size, self.stride = opts.size, opts.stride
         h, w, c = self.input_shapes[0]
@@ -96,6 +95,12 @@ class ConvLSTM(Recurrent):
                  + ([] if self.bottleneck else ["wi", "wg", "wo"]) + ["uf", "ui", "ug", "uo"])
         self._set_file_order(order)
         self.output_shape(self.input_shapes)
+
+    @property
+    def constrain(self) -> int:
+        """The cell clamp; darknet's default follows the time_steps it was parsed with (its
+        detector parses with time_steps=1: 32), so set_time_steps moves it too."""
+        return 32 * self.steps if self._constrain is None else self._constrain
 
     def output_shape(self, input_shapes):
         h, w, c = input_shapes[0]

@@ -281,6 +281,8 @@ class Convolutional(Layer):
                                self.dilation, self.groups, out)
         return out
 
+    # backward (training) is not implemented yet; it will sit here, next to forward.
+
     # --- description ---------------------------------------------------------------------
     def describe(self):
         stride = (str(self.stride_x) if self.stride_x == self.stride_y

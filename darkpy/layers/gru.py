@@ -54,7 +54,7 @@ class GRU(Recurrent):
             self._add_connected("w" + gate, (1, 1, self.outputs), self.outputs, "linear", bn)
         state_side = ["w" + g for g in _GATES]
         input_side = ["u" + g for g in _GATES]
-        self._set_file_order(input_side + state_side if self.flavor == "pjreddie"
+        self._set_file_order(state_side + input_side if self.flavor == "pjreddie"
                              else input_side + state_side)
 
     def output_shape(self, input_shapes):
@@ -72,7 +72,8 @@ class GRU(Recurrent):
         out = np.empty((n, units), np.float32)
 
         def w(gate, value):
-            return sub["w" + gate].forward([value.reshape(batch, 1, 1, units)]).reshape(batch, units)
+            state_input = value.reshape(batch, 1, 1, units)
+            return sub["w" + gate].forward([state_input]).reshape(batch, units)
 
         for t in range(self.steps):
             rows = slice(t * batch, (t + 1) * batch)

@@ -38,6 +38,7 @@ from darkpy.layers import (  # noqa: E402
     implicit,
     local,
     local_avgpool,
+    normalization,
     reorg3d,
     sam,
     scale_channels,
@@ -82,6 +83,7 @@ LAYER_CLASSES += [
     implicit.Implicit,
     empty.Empty,
     contrastive.Contrastive,
+    normalization.Normalization,
 ]
 
 REGISTRY = {name: cls for cls in LAYER_CLASSES for name in (cls.kind, *cls.aliases)}

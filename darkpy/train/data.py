@@ -222,10 +222,16 @@ class PatchSampler:
         hh, hw = self.hr_size
         image = self.images[int(rng.integers(len(self.images)))]
         h, w = image.pixels.shape[:2]
-        y0 = int(rng.integers(h - hh + 1))
-        x0 = int(rng.integers(w - hw + 1))
         transform = int(rng.integers(8)) if self.augment else 0
-        hr = dihedral(image.pixels[y0:y0 + hh, x0:x0 + hw], transform)
+        ch, cw = hh, hw
+        if transform % 2:  # a quarter turn: crop the patch lying on its side
+            if hw <= h and hh <= w:
+                ch, cw = hw, hh
+            else:  # a non-square patch that fits this image one way only
+                transform -= 1
+        y0 = int(rng.integers(h - ch + 1))
+        x0 = int(rng.integers(w - cw + 1))
+        hr = dihedral(image.pixels[y0:y0 + ch, x0:x0 + cw], transform)
         hr = np.ascontiguousarray(hr)
         lr = degrade(hr, self.scale, self.blur, image.eight_bit)
         if self.pre_upsample:
