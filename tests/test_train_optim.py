@@ -257,3 +257,21 @@ def test_sgdr():
     # b = 15: the first cycle [0, 10] is over, the second is 20 long and starts at 10
     assert learning_rate(o, 15) == pytest.approx(
         0.001 + 0.5 * 0.099 * (1 + math.cos(math.pi * 5 / 20)), rel=1e-6)
+
+
+@pytest.mark.parametrize("adam", [0, 1])
+def test_training_fits_a_linear_map(adam):
+    """End to end: train_step + step on y = x @ A; the loss must fall by orders of magnitude."""
+    text = NET.format(adam=adam, batch=8, subdivisions=2, extra="") + "\n[cost]\ntype=sse\n"
+    text = text.replace("learning_rate=0.1", "learning_rate=0.05").replace("decay=0.01", "decay=0")
+    net = Network(parse_cfg_text(text, "t.cfg"), source="t.cfg")
+    opt = Optimizer.for_network(net)
+    rng = np.random.default_rng(0)
+    a = np.array([[1.5, -0.5], [0.25, 2.0]], np.float32)
+    losses = []
+    for batch_num in range(1, 301):
+        for _ in range(opt.subdivisions):
+            x = rng.standard_normal((opt.minibatch, 1, 1, 2)).astype(np.float32)
+            losses.append(net.train_step(x, (x.reshape(-1, 2) @ a).reshape(-1, 1, 1, 2)))
+        opt.step(net, batch_num)
+    assert np.mean(losses[-10:]) < 1e-3 * np.mean(losses[:10])

@@ -35,6 +35,10 @@ def register(app: typer.Typer) -> None:
         blur: bool = typer.Option(False, "--blur", help="Gaussian blur (3x3, sigma 1) before the bicubic downscaling (MRI protocol)."),
         augment: bool = typer.Option(True, "--augment/--no-augment", help="Random flips and quarter turns of the patches."),
         loss: str = typer.Option("l1", "--loss", help="Loss when the cfg ends without a [cost]: l1 or sse (MSE)."),
+        bicubic_skip: Optional[int] = typer.Option(None, "--bicubic-skip", metavar="LAYER",
+                                                   help="Start this convolution (it must feed a \\[shuffler]) as OpenCV's bicubic upscaling (WDSR-style skip)."),
+        zero_layers: List[int] = typer.Option([], "--zero-layer", metavar="LAYER",
+                                              help="Start this convolution at zero, e.g. the deep branch's last (repeatable)."),
         checkpoint_every: int = typer.Option(100, "--checkpoint-every", min=1, help="Iterations between checkpoints."),
         valid_every: Optional[int] = typer.Option(None, "--valid-every", min=1, help="Iterations between validations (default: --checkpoint-every)."),
     ):
@@ -53,7 +57,8 @@ def register(app: typer.Typer) -> None:
                 ("--weights", weights), ("--batch", batch), ("--subdivisions", subdivisions),
                 ("--lr", learning_rate), ("--seed", seed), ("--scale", scale), ("--patch", patch),
                 ("--blur", blur), ("--no-augment", not augment), ("--loss", loss != "l1"),
-                ("--checkpoint-every", checkpoint_every != 100), ("--valid-every", valid_every))
+                ("--checkpoint-every", checkpoint_every != 100), ("--valid-every", valid_every),
+                ("--bicubic-skip", bicubic_skip), ("--zero-layer", zero_layers))
                 if value not in (None, False, [], ())]
             if given:
                 fail(f"--resume continues a run as it was set up; drop {', '.join(given)}")
@@ -67,7 +72,8 @@ def register(app: typer.Typer) -> None:
                 fail("give a run folder with --out RUN_DIR")
             trainer = loop.start(model, data, out, valid=valid, weights=weights, scale=scale, patch=patch,
                                  blur=blur, augment=augment, loss=loss, checkpoint_every=checkpoint_every,
-                                 valid_every=valid_every, batch=batch, subdivisions=subdivisions,
+                                 valid_every=valid_every, bicubic_skip=bicubic_skip,
+                                 zero_layers=list(zero_layers), batch=batch, subdivisions=subdivisions,
                                  max_batches=iterations, learning_rate=learning_rate, seed=seed)
         with _Bar() as bar:
             result = trainer.run(bar)

@@ -77,6 +77,8 @@ class TrainOptions:
     valid_every: int | None = None                # default: checkpoint_every
     keep_checkpoints: int = 2
     volume_axis: int = 2                          # NIfTI volumes are sliced across this axis
+    bicubic_skip: int | None = None               # a conv feeding a [shuffler]: start as bicubic
+    zero_layers: list = field(default_factory=list)  # convs to start at zero (the deep branch's last)
     # [net] overrides (None: the cfg's value)
     batch: int | None = None
     subdivisions: int | None = None
@@ -387,6 +389,10 @@ class Trainer:
         if self.total < 1:
             raise ConfigError(f"{source}: [net] max_batches must be >= 1 (or pass --iterations)")
         initialise(self.network, self.seed)
+        if options.bicubic_skip is not None or options.zero_layers:
+            from darkpy.train.bicubic import bicubic_skip
+
+            bicubic_skip(self.network, options.bicubic_skip, options.zero_layers)
         if init_weights:
             from darkpy.api import load_weights
 
