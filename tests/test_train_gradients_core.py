@@ -12,7 +12,7 @@ from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, InputError
-from darkpy.kernels.activations import ACTIVATION_NAMES
+from darkpy.kernels.activations import ACTIVATION_NAMES, activate
 from darkpy.layers.activation import Activation
 from darkpy.layers.batchnorm import BatchNorm
 from darkpy.layers.connected import Connected
@@ -52,6 +52,118 @@ def naive_bn_train(x2d, scales):
     mean = x2d.mean(axis=0)
     var = ((x2d - mean) ** 2).sum(axis=0) / (m - 1)
     return (x2d - mean) / (np.sqrt(var) + 1e-6) * scales, mean, var
+
+
+# --- convolutional ----------------------------------------------------------------------------
+
+CONV_CASES = {
+    # name: (input h, w, c), options
+    "3x3": ((5, 6, 3), dict(filters=4, size=3, pad=1, activation="leaky")),
+    "bn-mish": ((5, 4, 3), dict(filters=4, size=3, pad=1, batch_normalize=1, activation="mish")),
+    "stride2": ((7, 6, 3), dict(filters=3, size=3, stride=2, pad=1, activation="logistic")),
+    "stride-y2-x1": ((7, 5, 2), dict(filters=3, size=3, stride_y=2, stride_x=1, pad=1,
+                                     activation="linear")),
+    "dilation2": ((7, 7, 3), dict(filters=2, size=3, pad=1, dilation=2, activation="swish")),
+    "groups-gemm": ((4, 5, 16), dict(filters=16, size=3, pad=1, groups=2, activation="leaky")),
+    "groups-direct": ((4, 5, 8), dict(filters=8, size=3, pad=1, groups=4, batch_normalize=1,
+                                      activation="relie")),
+    "depthwise-s2": ((6, 5, 4), dict(filters=4, size=3, stride=2, pad=1, groups=4,
+                                     activation="gelu")),
+    "1x1": ((3, 4, 5), dict(filters=6, size=1, activation="tanh")),
+    "1x1-groups": ((3, 4, 8), dict(filters=6, size=1, groups=2, batch_normalize=1,
+                                   activation="linear")),
+    "1x1-stride2": ((5, 5, 3), dict(filters=2, size=1, stride=2, activation="elu")),
+    "2x2-padding1": ((4, 5, 2), dict(filters=3, size=2, padding=1, activation="softplus")),
+    "5x5-padding1-stride3": ((8, 7, 2), dict(filters=2, size=5, padding=1, stride=3,
+                                             activation="selu")),
+}
+
+
+@pytest.mark.parametrize("case", list(CONV_CASES))
+def test_convolutional_gradients(case):
+    shape, options = CONV_CASES[case]
+    rng = np.random.default_rng(abs(hash(case)) % 1000)
+    layer = make(Convolutional, [shape], **options)
+    randomise(layer, rng)
+    x = rng.standard_normal((2, *shape))
+    check_layer_gradients(layer, [x], rtol=1e-5, atol=1e-7)
+
+
+def naive_conv(x, w_darknet, stride_y, stride_x, pad, dilation, groups, out_h, out_w):
+    """Direct loops over darknet's (cout, cin/groups, k, k) weights, float64."""
+    n, h, wd, c = x.shape
+    cout, cg, k, _ = w_darknet.shape
+    cog = cout // groups
+    out = np.zeros((n, out_h, out_w, cout))
+    for o in range(cout):
+        g = o // cog
+        for ky in range(k):
+            for kx in range(k):
+                for oy in range(out_h):
+                    iy = oy * stride_y - pad + ky * dilation
+                    if not 0 <= iy < h:
+                        continue
+                    for ox in range(out_w):
+                        ix = ox * stride_x - pad + kx * dilation
+                        if 0 <= ix < wd:
+                            out[:, oy, ox, o] += x[:, iy, ix, g * cg:(g + 1) * cg] @ w_darknet[o, :, ky, kx]
+    return out
+
+
+@pytest.mark.parametrize("case", ["3x3", "stride-y2-x1", "dilation2", "groups-direct",
+                                  "5x5-padding1-stride3"])
+def test_convolutional_train_forward_matches_naive(case):
+    shape, options = CONV_CASES[case]
+    rng = np.random.default_rng(20)
+    layer = make(Convolutional, [shape], **options)
+    randomise(layer, rng)
+    p = {k: np.array(v, np.float64) for k, v in layer.params.items()}
+    w = np.array(layer.get_param("weights"), np.float64)
+    x = rng.standard_normal((3, *shape)).astype(np.float32)
+    y = layer.forward([x], train=True)
+    assert y.dtype == np.float32
+    out_h, out_w, _ = layer.output_shape([shape])
+    z = naive_conv(x.astype(np.float64), w, layer.stride_y, layer.stride_x,
+                   layer.padding * layer.dilation, layer.dilation, layer.groups, out_h, out_w)
+    cout = z.shape[-1]
+    if layer.batch_normalize:
+        z2d, mean, var = naive_bn_train(z.reshape(-1, cout), p["scales"])
+        z = z2d.reshape(z.shape)
+        np.testing.assert_allclose(layer.params["rolling_mean"],
+                                   0.99 * p["rolling_mean"] + 0.01 * mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(layer.params["rolling_variance"],
+                                   0.99 * p["rolling_variance"] + 0.01 * var, rtol=1e-5)
+    want = np.array(z + p["biases"], np.float64)
+    activate(want, layer.code)  # the activations themselves are tested in test_activations
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+
+
+def test_convolutional_train_and_inference_agree_without_batch_norm():
+    shape, options = CONV_CASES["groups-gemm"]
+    rng = np.random.default_rng(21)
+    layer = make(Convolutional, [shape], **options)
+    randomise(layer, rng)
+    x = rng.standard_normal((2, *shape)).astype(np.float32)
+    np.testing.assert_allclose(layer.forward([x], train=True), layer.forward([x]),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_convolutional_backward_is_deterministic_in_float32():
+    shape, options = CONV_CASES["bn-mish"]
+    rng = np.random.default_rng(22)
+    layer = make(Convolutional, [(12, 11, 8)], **{**options, "filters": 16})
+    randomise(layer, rng)
+    x = rng.standard_normal((3, 12, 11, 8)).astype(np.float32)
+    delta = rng.standard_normal((3, 12, 11, 16)).astype(np.float32)
+    results = []
+    for _ in range(2):
+        layer.zero_grads()
+        y = layer.forward([x], train=True)
+        dx = layer.backward(delta, [x], y)[0]
+        results.append((dx, {k: v.copy() for k, v in layer.grads.items()}))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for name in results[0][1]:
+        np.testing.assert_array_equal(results[0][1][name], results[1][1][name])
 
 
 # --- connected --------------------------------------------------------------------------------
@@ -257,6 +369,79 @@ def randomise_network(net, seed=0):
     rng = np.random.default_rng(seed)
     for layer in net.layers:
         randomise(layer, rng)
+
+
+CONV_NET = """
+[net]
+width=10
+height=8
+channels=3
+batch=2
+
+[convolutional]
+filters=8
+size=3
+pad=1
+batch_normalize=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=8
+size=3
+pad=1
+groups=2
+activation=mish
+
+[shortcut]
+from=-2
+alpha=0.75
+beta=1.5
+activation=linear
+
+[route]
+layers=-1,-3
+groups=2
+group_id=0
+
+[upsample]
+stride=2
+
+[convolutional]
+filters=4
+size=1
+batch_normalize=1
+activation=logistic
+
+[route]
+layers=-1,0
+
+[convolutional]
+filters=3
+size=3
+stride=2
+pad=1
+activation=linear
+
+[connected]
+output=5
+activation=tanh
+
+[cost]
+type=sse
+"""
+
+
+def test_conv_network_gradients():
+    """Routes with groups, a shortcut with alpha/beta, pooling, upsampling, batch norm in
+    training mode, grouped and strided convolutions, all in one backward."""
+    net = build(CONV_NET)
+    randomise_network(net, 16)
+    x = np.random.default_rng(17).standard_normal((2, 8, 10, 3))
+    check_network_gradients(net, x, rtol=1e-5, atol=1e-7)
 
 
 def test_dense_network_gradients():
