@@ -40,7 +40,7 @@ def _setup(tmp_path):
     rng = np.random.default_rng(0)
     io.write_image(tmp_path / "data" / "a.png", rng.integers(0, 256, (16, 18, 3), dtype=np.uint8))
     io.write_image(tmp_path / "data" / "b.png", rng.integers(0, 65536, (14, 12), dtype=np.uint16))
-    io.write_image(tmp_path / "v.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    io.write_image(tmp_path / "v.png", rng.integers(0, 256, (16, 18, 3), dtype=np.uint8))
     return cfg
 
 

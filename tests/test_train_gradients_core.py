@@ -106,7 +106,8 @@ def naive_conv(x, w_darknet, stride_y, stride_x, pad, dilation, groups, out_h, o
                     for ox in range(out_w):
                         ix = ox * stride_x - pad + kx * dilation
                         if 0 <= ix < wd:
-                            out[:, oy, ox, o] += x[:, iy, ix, g * cg:(g + 1) * cg] @ w_darknet[o, :, ky, kx]
+                            taps = x[:, iy, ix, g * cg:(g + 1) * cg]
+                            out[:, oy, ox, o] += taps @ w_darknet[o, :, ky, kx]
     return out
 
 
@@ -138,6 +139,45 @@ def test_convolutional_train_forward_matches_naive(case):
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
 
 
+FLOAT32_CASES = {
+    # name: (input shape with batch, options, the algorithm float32 forward uses)
+    "winograd": ((2, 16, 16, 8), dict(filters=8, size=3, pad=1, batch_normalize=1,
+                                      activation="leaky"), "winograd"),
+    "winograd-unpadded": ((2, 18, 17, 8), dict(filters=9, size=3, activation="mish"),
+                          "winograd"),
+    "gemm": ((2, 7, 6, 16), dict(filters=16, size=3, stride=2, pad=1, groups=2,
+                                 activation="logistic"), "gemm"),
+    "direct": ((2, 7, 6, 8), dict(filters=8, size=3, pad=1, groups=8, batch_normalize=1,
+                                  activation="linear"), "direct"),
+}
+
+
+@pytest.mark.parametrize("case", list(FLOAT32_CASES))
+def test_convolutional_float32_training_matches_float64(case):
+    """The float32 path (inference kernels forward, Winograd for dL/dx where it applies)
+    against the float64 path the finite differences check."""
+    shape, options, algorithm = FLOAT32_CASES[case]
+    rng = np.random.default_rng(23)
+    layer = make(Convolutional, [shape[1:]], **options)
+    randomise(layer, rng, scale=0.2)
+    assert layer.algorithm(shape) == algorithm
+    x = rng.standard_normal(shape)
+    delta = rng.standard_normal((shape[0], *layer.output_shape([shape[1:]])))
+    results = []
+    for dtype in (np.float32, np.float64):
+        layer.astype(dtype)
+        layer.zero_grads()
+        y = layer.forward([x.astype(dtype)], train=True)
+        dx = layer.backward(delta.astype(dtype), [x.astype(dtype)], y)[0]
+        assert y.dtype == dx.dtype == dtype
+        results.append((y, dx, {k: v.copy() for k, v in layer.grads.items()}))
+    (y32, dx32, g32), (y64, dx64, g64) = results
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx32, dx64, rtol=1e-4, atol=1e-4)
+    for name in g64:
+        np.testing.assert_allclose(g32[name], g64[name], rtol=1e-4, atol=1e-3, err_msg=name)
+
+
 def test_convolutional_train_and_inference_agree_without_batch_norm():
     shape, options = CONV_CASES["groups-gemm"]
     rng = np.random.default_rng(21)
@@ -151,10 +191,11 @@ def test_convolutional_train_and_inference_agree_without_batch_norm():
 def test_convolutional_backward_is_deterministic_in_float32():
     shape, options = CONV_CASES["bn-mish"]
     rng = np.random.default_rng(22)
-    layer = make(Convolutional, [(12, 11, 8)], **{**options, "filters": 16})
+    layer = make(Convolutional, [(16, 15, 8)], **{**options, "filters": 16})
     randomise(layer, rng)
-    x = rng.standard_normal((3, 12, 11, 8)).astype(np.float32)
-    delta = rng.standard_normal((3, 12, 11, 16)).astype(np.float32)
+    assert layer.algorithm((3, 16, 15, 8)) == "winograd"  # worker threads, forward and dL/dx
+    x = rng.standard_normal((3, 16, 15, 8)).astype(np.float32)
+    delta = rng.standard_normal((3, 16, 15, 16)).astype(np.float32)
     results = []
     for _ in range(2):
         layer.zero_grads()

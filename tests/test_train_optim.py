@@ -275,3 +275,50 @@ def test_training_fits_a_linear_map(adam):
             losses.append(net.train_step(x, (x.reshape(-1, 2) @ a).reshape(-1, 1, 1, 2)))
         opt.step(net, batch_num)
     assert np.mean(losses[-10:]) < 1e-3 * np.mean(losses[:10])
+
+
+CONV_CFG = """
+[net]
+width=12
+height=10
+channels=3
+batch=4
+subdivisions=2
+learning_rate=0.01
+momentum=0.9
+decay=0.0005
+
+[convolutional]
+filters=8
+size=3
+pad=1
+batch_normalize=1
+activation=leaky
+
+[convolutional]
+filters=3
+size=3
+pad=1
+activation=linear
+
+[cost]
+type=sse
+"""
+
+
+def test_training_is_deterministic():
+    """Two runs from the same start give bit-identical parameters (no racing reductions)."""
+    rng = np.random.default_rng(1)
+    batches = [(rng.standard_normal((2, 10, 12, 3)).astype(np.float32),
+                rng.standard_normal((2, 10, 12, 3)).astype(np.float32)) for _ in range(4)]
+    finals = []
+    for _ in range(2):
+        net = Network(parse_cfg_text(CONV_CFG, "t.cfg"), source="t.cfg")
+        opt = Optimizer.for_network(net)
+        for k in range(2):
+            for x, y in batches[2 * k:2 * k + 2]:
+                net.train_step(x, y)
+            opt.step(net, k + 1)
+        finals.append([p.copy() for layer in net.layers for p in layer.params.values()])
+    for a, b in zip(*finals):
+        np.testing.assert_array_equal(a, b)

@@ -13,11 +13,11 @@ COMMON_KEYS: dict[str, Key] = {
     "onlyforward": Key("int", 0, **_U),
     "dont_update": Key("int", 0, **_U),
     "burnin_update": Key("int", 0, **_U),
-    "stopbackward": Key("int", 0, **_U),
+    "stopbackward": Key("int", 0, doc="training: no backward through this layer or before it"),
     "train_only_bn": Key("int", 0, **_U),
     "dontload": Key("int", 0, **_U),
     "dontloadscales": Key("int", 0, **_U),
-    "learning_rate": Key("float", 1.0, **_U),
+    "learning_rate": Key("float", 1.0, doc="training: this layer's learning-rate scale"),
     # pjreddie's parse_network_cfg
     "truth": Key("int", 0, **_U),
     "dontsave": Key("int", 0, **_U),

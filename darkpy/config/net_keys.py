@@ -34,8 +34,9 @@ NET_KEYS: dict[str, Key] = {
     "notruth": Key("int", 0, **_U), "random": Key("float", 0, **_U),
     "center": Key("int", 0, **_U), "clip": Key("float", 0, **_U),
     # learning-rate variants and training control of AlexeyAB's fork
-    "learning_rate_min": Key("float", 0.00001, **_U),
-    "sgdr_cycle": Key("int", 0, doc="0 = max_batches", **_U), "sgdr_mult": Key("int", 2, **_U),
+    "learning_rate_min": Key("float", 0.00001, doc="policy=sgdr"),
+    "sgdr_cycle": Key("int", 0, doc="policy=sgdr; 0 = max_batches"),
+    "sgdr_mult": Key("int", 2, doc="policy=sgdr"),
     "seq_scales": Key("floats", [], **_U), "loss_scale": Key("float", 1.0, **_U),
     "track": Key("int", 0, **_U), "augment_speed": Key("int", 2, **_U),
     "sequential_subdivisions": Key("int", 0, doc="0 = subdivisions", **_U),

@@ -9,8 +9,15 @@ Why threads and not numba's prange: numba's pool and BLAS's pool both spin-wait 
 calls, and alternating them (parallel im2col, then parallel GEMM, then parallel bias) made
 them fight for the cores. Here the numba kernels are serial and release the GIL, BLAS runs
 single-threaded inside each worker (threadpoolctl), and only the workers run in parallel.
-A convolution small enough for a single block runs on the calling thread with BLAS's own
-threads instead.
+BLAS stays single-threaded even for a single block: OpenBLAS splits a product with few rows
+(a 13x13 map) badly, 4-5x slower than one thread on this kind of machine, and its idle
+threads spin on cores the workers need. Such convolutions are instead split by output
+channels across the workers (_gemm_by_columns).
+
+Jobs go to whichever thread asks first and the caller only waits for jobs, not for idle
+threads, so a worker whose core is busy elsewhere delays nothing (shared machines). The
+other kernels of a forward pass (pooling, resampling, the detection heads) use the same
+workers through run_blocks, so numba's own thread pool stays asleep during inference.
 """
 from __future__ import annotations
 
@@ -35,6 +42,14 @@ WINOGRAD_BLOCK_BYTES = 2 << 20
 MIN_BLOCK_TILES = 64
 # but a convolution of at least twice this many tiles is split across the workers
 MIN_SPLIT_TILES = 16
+# GEMMs split by output channels: at least this many channels per worker, and this much work
+MIN_SPLIT_COLUMNS = 16
+MIN_SPLIT_FLOPS = 1 << 21
+# an im2col copy at least this big is split across the workers
+PARALLEL_COPY_BYTES = 1 << 20
+# run_rows: jobs smaller than this (element operations) stay on the calling thread
+SERIAL_WORK = 1 << 18
+ROW_CHUNKS = 4
 
 _state = threading.local()
 _pool_lock = threading.Lock()
@@ -124,33 +139,73 @@ def zeros(size: int) -> np.ndarray:
     return _zeros
 
 
-def run_blocks(jobs: list, work) -> None:
-    """Call work(job) for every job: on the calling thread with multithreaded BLAS when there
-    is one job (or one thread), else on the worker pool with single-threaded BLAS."""
-    workers = min(num_threads(), len(jobs))
-    if workers <= 1:
-        for job in jobs:
-            work(job)
-        return
-    queue = iter(jobs)
-    lock = threading.Lock()
+class _Batch:
+    """Jobs handed out one at a time to whichever thread asks first. Completion counts jobs,
+    not threads: a worker that wakes late (its core busy elsewhere) finds nothing left and
+    nobody waits for it."""
 
-    def drain():
+    def __init__(self, jobs: list, work):
+        self.jobs = jobs
+        self.work = work
+        self.next = 0
+        self.running = 0
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+
+    def drain(self) -> None:
         while True:
-            with lock:
-                job = next(queue, None)
-            if job is None:
-                return
-            work(job)
+            with self.lock:
+                if self.next >= len(self.jobs) or self.error is not None:
+                    if self.running == 0:
+                        self.finished.set()
+                    return
+                job = self.jobs[self.next]
+                self.next += 1
+                self.running += 1
+            try:
+                self.work(job)
+            except BaseException as exc:  # re-raised on the calling thread
+                with self.lock:
+                    if self.error is None:
+                        self.error = exc
+            finally:
+                with self.lock:
+                    self.running -= 1
 
+
+def run_blocks(jobs: list, work) -> None:
+    """Call work(job) for every job, on the calling thread and up to num_threads()-1 pool
+    workers, with BLAS single-threaded throughout: BLAS's own threads would compete with the
+    workers (and with numba's), and OpenBLAS splits small-M products badly anyway."""
+    workers = min(num_threads(), len(jobs))
     with _blas_single_threaded():
-        # the calling thread is one of the workers
-        futures = [_executor(workers - 1).submit(drain) for _ in range(workers - 1)]
-        try:
-            drain()
-        finally:
-            for f in futures:
-                f.result()
+        if workers <= 1:
+            for job in jobs:
+                work(job)
+            return
+        batch = _Batch(jobs, work)
+        pool = _executor(workers - 1)
+        for _ in range(workers - 1):
+            pool.submit(batch.drain)
+        batch.drain()  # the calling thread is one of the workers
+        batch.finished.wait()
+        if batch.error is not None:
+            raise batch.error
+
+
+def run_rows(rows: int, work: int, kernel) -> None:
+    """kernel(r0, r1) over rows [0, rows): all on the calling thread when the whole job is
+    `work` < SERIAL_WORK element operations (waking a worker would cost more than it saves),
+    else in ROW_CHUNKS chunks per worker over run_blocks (several per worker, so that one
+    whose core is busy elsewhere leaves its share to the others)."""
+    workers = num_threads()
+    if workers <= 1 or rows < 2 or work < SERIAL_WORK:
+        kernel(0, rows)
+        return
+    per = -(-rows // min(rows, ROW_CHUNKS * workers))
+    run_blocks([(r0, min(rows, r0 + per)) for r0 in range(0, rows, per)],
+               lambda job: kernel(job[0], job[1]))
 
 
 @njit(nogil=True, cache=True)
@@ -185,6 +240,8 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     x: (N, H, W, C) float32 C-contiguous; w2d: (K*K*C/groups, Cout) float32, the weights
     (K, K, C/groups, Cout) reshaped; out: (N, out_h, out_w, Cout) float32 C-contiguous,
     overwritten. 1x1 stride-1 unpadded convolutions GEMM the input in place (no im2col).
+    Too few output pixels for one block per worker (13x13 maps): the workers share one
+    im2col matrix and split the GEMM by output channels instead.
     """
     n_img, height, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
@@ -199,6 +256,11 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     per_block = _balanced_block(pixels, n_img, max(MIN_BLOCK_PIXELS, COL_BLOCK_BYTES // (4 * kcols)))
     jobs = [(n, p0, min(pixels, p0 + per_block))
             for n in range(n_img) for p0 in range(0, pixels, per_block)]
+    if (len(jobs) < num_threads() and groups == 1 and cout >= 2 * MIN_SPLIT_COLUMNS
+            and 2 * n_img * pixels * kcols * cout >= MIN_SPLIT_FLOPS):
+        _gemm_by_columns(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, direct,
+                         out)
+        return
 
     def work(job):
         n, p0, p1 = job
@@ -218,6 +280,49 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
         bias_activate_block(rows, bias, code)
 
     run_blocks(jobs, work)
+
+
+def _column_ranges(cout: int, parts: int) -> list:
+    """`parts` runs of output channels, each starting on a 64-byte boundary."""
+    step = -(-cout // (parts * 16)) * 16
+    return [(j0, min(cout, j0 + step)) for j0 in range(0, cout, step)]
+
+
+def _gemm_by_columns(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, direct,
+                     out):
+    """conv2d_gemm (groups=1) for few output pixels: one im2col matrix of every pixel, then
+    each worker multiplies it by its own run of weight columns and finishes those channels."""
+    n_img, _, _, chans = x.shape
+    _, out_h, out_w, cout = out.shape
+    pixels = out_h * out_w
+    rows = n_img * pixels
+    out2d = out.reshape(rows, cout)
+    kcols = w2d.shape[0]
+    workers = num_threads()
+    if direct:
+        a = x.reshape(rows, chans)
+    else:
+        a = scratch("col_shared", rows * kcols).reshape(rows, kcols)
+        # the expansion is a copy: split it by pixels only when it is big enough to pay
+        parts = workers if rows * kcols * 4 >= PARALLEL_COPY_BYTES else 1
+        per = -(-pixels // parts)
+        pieces = [(n, p0, min(pixels, p0 + per))
+                  for n in range(n_img) for p0 in range(0, pixels, per)]
+
+        def expand(piece):
+            n, p0, p1 = piece
+            im2col_pixels(x, n, 0, chans, p0, p1, out_w, ksize, stride_y, stride_x, pad,
+                          dilation, a[n * pixels + p0:n * pixels + p1])
+
+        run_blocks(pieces, expand)
+
+    def work(cols):
+        j0, j1 = cols
+        y = out2d[:, j0:j1]
+        np.matmul(a, w2d[:, j0:j1], out=y)
+        bias_activate_block(y, bias[j0:j1], code)
+
+    run_blocks(_column_ranges(cout, workers), work)
 
 
 # --- Winograd F(4x4, 3x3) -------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def conv_forward(x, weights, groups, stride_y, stride_x, pad, dilation, out):
         x2d = x.reshape(-1, chans)
         out2d = out.reshape(-1, cout)
         for g in range(groups):
-            out2d[:, g * cog:(g + 1) * cog] = x2d[:, g * cg:(g + 1) * cg] @ w2d[:, g * cog:(g + 1) * cog]
+            os_ = slice(g * cog, (g + 1) * cog)
+            out2d[:, os_] = x2d[:, g * cg:(g + 1) * cg] @ w2d[:, os_]
         return out
     kcols = ksize * ksize * cg
     blocks = _row_blocks(out_h, out_w, kcols)

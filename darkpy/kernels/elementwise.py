@@ -1,7 +1,8 @@
 """Element-wise kernels on NHWC tensors: the shortcut (generalised residual) sum and its gradient.
 
 Every kernel returns new arrays of its inputs' dtype (float32 normally, float64 for gradient
-checks) and never writes to its inputs.
+checks) and never writes to its inputs. The forward kernel is a serial numba loop over rows run
+by conv2d.run_rows (on the calling thread when small, else on the convolution workers).
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from darkpy.kernels.activations import LINEAR
 from darkpy.kernels.activations import act_scalar
 # ... and the scalar f'(x) given y = f(x) (and x) behind activations.activate_gradient
 from darkpy.kernels.activations import grad_scalar as act_grad_scalar
+from darkpy.kernels.conv2d import run_rows
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def shortcut(prev, add, alpha, beta, code):
     """out = f(alpha*prev + beta*add) in one pass, with darknet's shortcut_cpu rules when the
     shapes differ (prev: (n, h2, w2, c2) fixes the output shape; add: (n, h1, w1, c1)).
@@ -27,6 +28,18 @@ def shortcut(prev, add, alpha, beta, code):
     them by alpha); the activation f (code from darkpy.kernels.activations) covers all cells.
     """
     n, h2, w2, c2 = prev.shape
+    out = np.empty((n, h2, w2, c2), dtype=prev.dtype)
+    run_rows(n * h2, 2 * out.size,
+             lambda r0, r1: _shortcut_rows(prev, add, alpha, beta, code, r0, r1, out))
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _shortcut_rows(prev, add, alpha, beta, code, r0, r1, out):
+    """shortcut for output rows [r0, r1) of out's (n*h2) rows."""
+    h2 = prev.shape[1]
+    w2 = prev.shape[2]
+    c2 = prev.shape[3]
     h1 = add.shape[1]
     w1 = add.shape[2]
     c1 = add.shape[3]
@@ -35,8 +48,7 @@ def shortcut(prev, add, alpha, beta, code):
     min_h = min(h1, h2)
     min_w = min(w1, w2)
     min_c = min(c1, c2)
-    out = np.empty((n, h2, w2, c2), dtype=prev.dtype)
-    for row in prange(n * h2):
+    for row in range(r0, r1):
         b = row // h2
         y = row - b * h2
         row_hit = y % sample == 0 and y // sample < min_h
@@ -55,7 +67,6 @@ def shortcut(prev, add, alpha, beta, code):
             if code != LINEAR:
                 for k in range(c2):
                     dst[k] = act_scalar(dst[k], code)
-    return out
 
 
 @njit(parallel=True, cache=True, fastmath=False)

@@ -1,12 +1,16 @@
 """Pooling kernels on NHWC tensors, with darknet's arithmetic, and their gradients.
 
 Every kernel returns a new array of its input's dtype (float32 normally, float64 for gradient
-checks) and never writes to its inputs.
+checks) and never writes to its inputs. The forward kernels are serial numba loops over a
+range of rows, run by conv2d.run_rows: on the calling thread for small tensors, else on the
+convolution workers (so that inference never wakes numba's own thread pool; see conv2d).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
+
+from darkpy.kernels.conv2d import run_rows
 
 # darknet starts every max at -FLT_MAX and lets a value win only when strictly greater, so
 # NaN never wins and a window holding only -inf (or only padding) yields -FLT_MAX.
@@ -15,43 +19,116 @@ LOWEST = np.float32(-np.finfo(np.float32).max)
 _CHANNEL_BLOCK = 16
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def maxpool2d(x, size, stride_y, stride_x, offset_y, offset_x, out_h, out_w):
     """out[b, oy, ox, k] = max of x[b, offset_y + oy*stride_y + dy, offset_x + ox*stride_x + dx, k]
     over 0 <= dy, dx < size, cells outside the image excluded (darknet's -FLT_MAX padding)."""
+    x = np.ascontiguousarray(x)
     n, h, w, c = x.shape
     out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
-    for row in prange(n * out_h):
-        b = row // out_h
-        oy = row - b * out_h
-        y0 = offset_y + oy * stride_y
-        for ox in range(out_w):
-            x0 = offset_x + ox * stride_x
-            best = out[b, oy, ox]
-            for k in range(c):
-                best[k] = LOWEST
-            for dy in range(size):
-                iy = y0 + dy
-                if iy < 0 or iy >= h:
-                    continue
-                for dx in range(size):
-                    ix = x0 + dx
-                    if ix < 0 or ix >= w:
-                        continue
-                    src = x[b, iy, ix]
-                    for k in range(c):
-                        v = src[k]
-                        if v > best[k]:
-                            best[k] = v
+    # every 2x2 window overlaps the image: clamping a coordinate into it repeats a cell of
+    # the same window, which leaves the max unchanged (and the loops branch-free)
+    overlaps = (offset_y >= -1 and offset_y + (out_h - 1) * stride_y < h
+                and offset_x >= -1 and offset_x + (out_w - 1) * stride_x < w)
+    if size == 2 and overlaps:
+        def rows(r0, r1):
+            _maxpool2x2_rows(x, stride_y, stride_x, offset_y, offset_x, r0, r1, out)
+    else:
+        def rows(r0, r1):
+            _maxpool2d_rows(x, size, stride_y, stride_x, offset_y, offset_x, r0, r1, out)
+    run_rows(n * out_h, out.size * size * size, rows)
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(nogil=True, cache=True, fastmath=False)
+def _maxpool2d_rows(x, size, stride_y, stride_x, offset_y, offset_x, r0, r1, out):
+    """maxpool2d for output rows [r0, r1) of out's (n*out_h) rows.
+
+    Per output pixel, one loop over the contiguous channels per window cell, with an
+    unconditional select-and-store so that LLVM vectorises it, and flat unsigned offsets
+    (numba's wraparound of signed indices blocks vectorisation; see im2col_pixels).
+    """
+    _, h, w, c = x.shape
+    out_h = out.shape[1]
+    out_w = out.shape[2]
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    cu = uint64(c)
+    for row in range(r0, r1):
+        b = row // out_h
+        oy = row - b * out_h
+        y0 = offset_y + oy * stride_y
+        dy0 = max(0, -y0)
+        dy1 = min(size, h - y0)
+        for ox in range(out_w):
+            x0 = offset_x + ox * stride_x
+            dx0 = max(0, -x0)
+            dx1 = min(size, w - x0)
+            d = uint64((row * out_w + ox) * c)
+            for k in range(cu):
+                of[d + k] = LOWEST
+            for dy in range(dy0, dy1):
+                for dx in range(dx0, dx1):
+                    src = uint64(((b * h + y0 + dy) * w + x0 + dx) * c)
+                    for k in range(cu):
+                        v = xf[src + k]
+                        m = of[d + k]
+                        of[d + k] = v if v > m else m
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _maxpool2x2_rows(x, stride_y, stride_x, offset_y, offset_x, r0, r1, out):
+    """_maxpool2d_rows for 2x2 windows that all overlap the image: one loop over channels
+    per output pixel, taking the four cells at once (short channel runs, 16 in
+    yolov3-tiny's first pool, are dominated by per-loop costs otherwise)."""
+    _, h, w, c = x.shape
+    out_h = out.shape[1]
+    out_w = out.shape[2]
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    cu = uint64(c)
+    for row in range(r0, r1):
+        b = row // out_h
+        oy = row - b * out_h
+        y0 = offset_y + oy * stride_y
+        top = b * h + min(max(y0, 0), h - 1)
+        bottom = b * h + min(max(y0 + 1, 0), h - 1)
+        for ox in range(out_w):
+            x0 = offset_x + ox * stride_x
+            left = min(max(x0, 0), w - 1)
+            right = min(max(x0 + 1, 0), w - 1)
+            d = uint64((row * out_w + ox) * c)
+            s00 = uint64((top * w + left) * c)
+            s01 = uint64((top * w + right) * c)
+            s10 = uint64((bottom * w + left) * c)
+            s11 = uint64((bottom * w + right) * c)
+            for k in range(cu):
+                m = LOWEST
+                v = xf[s00 + k]
+                m = v if v > m else m
+                v = xf[s01 + k]
+                m = v if v > m else m
+                v = xf[s10 + k]
+                m = v if v > m else m
+                v = xf[s11 + k]
+                m = v if v > m else m
+                of[d + k] = m
+
+
 def maxpool_depth(x, out_channels):
     """AlexeyAB's maxpool_depth: out[..., g] = max over channels g, g+out_channels, g+2*out_channels..."""
     n, h, w, c = x.shape
     out = np.empty((n, h, w, out_channels), dtype=x.dtype)
-    for row in prange(n * h):
+    run_rows(n * h, x.size, lambda r0, r1: _maxpool_depth_rows(x, out_channels, r0, r1, out))
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _maxpool_depth_rows(x, out_channels, r0, r1, out):
+    h = x.shape[1]
+    w = x.shape[2]
+    c = x.shape[3]
+    for row in range(r0, r1):
         b = row // h
         y = row - b * h
         for ix in range(w):
@@ -63,24 +140,32 @@ def maxpool_depth(x, out_channels):
                     if src[k] > best:
                         best = src[k]
                 dst[g] = best
-    return out
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def global_avgpool(x):
     """Mean over all pixels per channel -> (n, 1, 1, c).
 
     Sums in the input's dtype in row-major pixel order, then divides by h*w: the same operations in the
     same order as darknet's forward_avgpool_layer, so results match it bit for bit."""
-    n, h, w, c = x.shape
+    n, _, _, c = x.shape
     out = np.empty((n, 1, 1, c), dtype=x.dtype)
     blocks = (c + _CHANNEL_BLOCK - 1) // _CHANNEL_BLOCK
+    run_rows(n * blocks, x.size, lambda j0, j1: _global_avgpool_jobs(x, j0, j1, out))
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _global_avgpool_jobs(x, j0, j1, out):
+    """Jobs [j0, j1) of global_avgpool, one per (image, block of _CHANNEL_BLOCK channels)."""
+    _, h, w, c = x.shape
+    blocks = (c + _CHANNEL_BLOCK - 1) // _CHANNEL_BLOCK
     count = np.float32(h * w)
-    for job in prange(n * blocks):
+    acc = np.zeros(_CHANNEL_BLOCK, dtype=x.dtype)
+    for job in range(j0, j1):
         b = job // blocks
         k0 = (job - b * blocks) * _CHANNEL_BLOCK
         k1 = min(k0 + _CHANNEL_BLOCK, c)
-        acc = np.zeros(_CHANNEL_BLOCK, dtype=x.dtype)
+        acc[:] = 0
         for y in range(h):
             for ix in range(w):
                 src = x[b, y, ix]
@@ -88,7 +173,6 @@ def global_avgpool(x):
                     acc[k - k0] += src[k]
         for k in range(k0, k1):
             out[b, 0, 0, k] = acc[k - k0] / count
-    return out
 
 
 # --- gradients --------------------------------------------------------------------------------

@@ -1,43 +1,64 @@
 """Kernels that move pixels between space and depth, on NHWC tensors, and their gradients.
 
 Every kernel returns a new array of its input's dtype (float32 normally, float64 for gradient
-checks) and never writes to its input.
+checks) and never writes to its input. The forward kernels are serial numba loops over a
+range of rows (or channels), run by conv2d.run_rows: on the calling thread for small tensors,
+else on the convolution workers, so that inference never wakes numba's thread pool.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
+
+from darkpy.kernels.conv2d import run_rows
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def upsample_nearest(x, stride, scale):
     """out[b, y, x, k] = scale * x[b, y // stride, x // stride, k] (darknet's upsample_cpu)."""
+    x = np.ascontiguousarray(x)
     n, h, w, c = x.shape
-    out_h = h * stride
-    out_w = w * stride
-    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
-    for row in prange(n * out_h):
-        b = row // out_h
-        y = row - b * out_h
-        src_row = x[b, y // stride]
-        for ox in range(out_w):
-            src = src_row[ox // stride]
-            dst = out[b, y, ox]
-            for k in range(c):
-                dst[k] = scale * src[k]
+    out = np.empty((n, h * stride, w * stride, c), dtype=x.dtype)
+    run_rows(n * h * stride, out.size, lambda r0, r1: _upsample_rows(x, stride, scale, r0, r1, out))
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(nogil=True, cache=True, fastmath=False)
+def _upsample_rows(x, stride, scale, r0, r1, out):
+    """upsample_nearest for output rows [r0, r1); flat unsigned offsets (see im2col)."""
+    _, h, w, c = x.shape
+    out_h = h * stride
+    out_w = w * stride
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    cu = uint64(c)
+    for row in range(r0, r1):
+        b = row // out_h
+        y = row - b * out_h
+        src_row = (b * h + y // stride) * w
+        for ox in range(out_w):
+            src = uint64((src_row + ox // stride) * c)
+            dst = uint64((row * out_w + ox) * c)
+            for k in range(cu):
+                of[dst + k] = scale * xf[src + k]
+
+
 def downsample_sum(x, stride, scale):
     """out[b, y, x, k] = sum over the stride x stride block of scale * x (darknet's upsample with
     a negative stride). The caller guarantees h and w are multiples of stride. Terms are added
     in row-major order starting from 0, as darknet accumulates them."""
     n, h, w, c = x.shape
-    out_h = h // stride
-    out_w = w // stride
-    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
-    for row in prange(n * out_h):
+    out = np.empty((n, h // stride, w // stride, c), dtype=x.dtype)
+    run_rows(n * (h // stride), x.size,
+             lambda r0, r1: _downsample_rows(x, stride, scale, r0, r1, out))
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _downsample_rows(x, stride, scale, r0, r1, out):
+    out_h = out.shape[1]
+    out_w = out.shape[2]
+    c = x.shape[3]
+    for row in range(r0, r1):
         b = row // out_h
         y = row - b * out_h
         for ox in range(out_w):
@@ -49,10 +70,8 @@ def downsample_sum(x, stride, scale):
                     src = x[b, y * stride + dy, ox * stride + dx]
                     for k in range(c):
                         acc[k] += scale * src[k]
-    return out
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def reorg(x, stride, reverse):
     """pjreddie's reorg_cpu, reproduced on NHWC data.
 
@@ -68,15 +87,26 @@ def reorg(x, stride, reverse):
     """
     n, h, w, c = x.shape
     s = stride
+    if reverse:
+        shape = (n, h * s, w * s, c // (s * s))
+    else:
+        shape = (n, h // s, w // s, c * s * s)
+    out = np.empty(shape, dtype=x.dtype)
+    run_rows(n * c, 4 * x.size, lambda j0, j1: _reorg_jobs(x, stride, reverse, j0, j1, out))
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _reorg_jobs(x, stride, reverse, j0, j1, out):
+    """reorg for jobs [j0, j1), one per (image, input channel)."""
+    _, h, w, c = x.shape
+    s = stride
     small_c = c // (s * s)
     big_h = h * s
     big_w = w * s
-    if reverse:
-        out_h, out_w, out_c = big_h, big_w, small_c
-    else:
-        out_h, out_w, out_c = h // s, w // s, c * s * s
-    out = np.empty((n, out_h, out_w, out_c), dtype=x.dtype)
-    for job in prange(n * c):
+    out_h = out.shape[1]
+    out_w = out.shape[2]
+    for job in range(j0, j1):
         b = job // c
         k = job - b * c
         c2 = k % small_c
@@ -99,19 +129,23 @@ def reorg(x, stride, reverse):
                     iy = t % h
                     ik = t // h
                     out[b, oy, ox, ok] = x[b, iy, ix, ik]
-    return out
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def pixel_shuffle(x, r):
     """(h, w, c*r*r) -> (h*r, w*r, c): input channel cc*r*r + i*r + j goes to output pixel
     (y*r + i, x*r + j), channel cc -- the channel order of torch.nn.PixelShuffle."""
     n, h, w, c_in = x.shape
-    c = c_in // (r * r)
-    out_h = h * r
-    out_w = w * r
-    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
-    for row in prange(n * out_h):
+    out = np.empty((n, h * r, w * r, c_in // (r * r)), dtype=x.dtype)
+    run_rows(n * h * r, x.size, lambda r0, r1: _pixel_shuffle_rows(x, r, r0, r1, out))
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _pixel_shuffle_rows(x, r, r0, r1, out):
+    out_h = out.shape[1]
+    out_w = out.shape[2]
+    c = out.shape[3]
+    for row in range(r0, r1):
         b = row // out_h
         oy = row - b * out_h
         y = oy // r
@@ -124,7 +158,6 @@ def pixel_shuffle(x, r):
             base = i * r + j
             for cc in range(c):
                 dst[cc] = src[cc * r * r + base]
-    return out
 
 
 # --- gradients --------------------------------------------------------------------------------

@@ -26,6 +26,17 @@ Algorithms (same result up to rounding): 3x3 stride-1 convolutions over enough p
 Winograd F(4x4, 3x3) (kernels/winograd.py; set `Convolutional.winograd = False` or
 DARKPY_WINOGRAD=0 to turn it off); groups of very few channels (depthwise) use a direct
 kernel; everything else is im2col + GEMM in bounded blocks (kernels/conv2d.py).
+
+Training (train=True) computes z = conv(x) with the unfolded weights (by the same algorithms
+in float32; kernels/conv_train.py in float64), then darknet's training batch norm
+(kernels/batchnorm.py: batch statistics, rolling values updated) or nothing, then + biases
+and the activation. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch norm's backward
+of it:
+
+    dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
+
+and for 3x3 stride-1 convolutions dL/dx is itself a convolution of dL/dz with the flipped,
+transposed weights (padding 2 - padding), which runs through Winograd like forward.
 """
 from __future__ import annotations
 
@@ -35,10 +46,11 @@ import numpy as np
 
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations, conv2d, winograd
+from darkpy.kernels import activations, conv2d, conv_train, winograd
+from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.im2col import grouped_conv_direct
 from darkpy.kernels.normalize import fold_batchnorm
-from darkpy.layers.base import Layer
+from darkpy.layers.base import Layer, compute_dtype
 
 _U = dict(used=False)
 
@@ -49,9 +61,9 @@ LAYER_COMMON_KEYS: dict[str, Key] = {
     "onlyforward": Key("int", 0, **_U, doc="training"),
     "dont_update": Key("int", 0, **_U, doc="training"),
     "burnin_update": Key("int", 0, **_U, doc="training"),
-    "stopbackward": Key("int", 0, **_U, doc="training"),
+    "stopbackward": Key("int", 0, doc="training: no backward through this layer or before it"),
     "train_only_bn": Key("int", 0, **_U, doc="training"),
-    "learning_rate": Key("float", 1.0, **_U, doc="training: learning-rate scale"),
+    "learning_rate": Key("float", 1.0, doc="training: learning-rate scale"),
     "dontload": Key("int", 0, doc="skip this layer in .weights files (not supported)"),
     "dontloadscales": Key("int", 0, doc="no batch-norm values in .weights (not supported)"),
 }
@@ -157,6 +169,7 @@ class Convolutional(Layer):
         self._init_params()
         self._cache_key = None
         self._folded = None
+        self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
 
     # --- geometry ------------------------------------------------------------------------
     def output_shape(self, input_shapes):
@@ -200,7 +213,7 @@ class Convolutional(Layer):
 
     def set_param(self, name, value):
         shape = self.param_shape(name)
-        value = np.asarray(value, dtype=np.float32)
+        value = np.asarray(value, dtype=self.param_dtype())
         if value.size != int(np.prod(shape)):
             raise ValueError(f"{name}: expected {shape}, got {value.shape}")
         if name == "weights":
@@ -258,6 +271,8 @@ class Convolutional(Layer):
         return "gemm"
 
     def forward(self, inputs, train=False):
+        if train or compute_dtype(inputs[0]) != np.float32:
+            return self._forward_general(inputs[0], train)
         x = np.ascontiguousarray(inputs[0], dtype=np.float32)
         n_img, h, w, c = x.shape
         if c != self.channels:
@@ -281,7 +296,99 @@ class Convolutional(Layer):
                                self.dilation, self.groups, out)
         return out
 
-    # backward (training) is not implemented yet; it will sit here, next to forward.
+    # --- training (and float64) ------------------------------------------------------------
+    def _forward_general(self, x, train):
+        """Training forward in any float dtype, and inference in float64."""
+        dtype = compute_dtype(x)
+        x = np.ascontiguousarray(x, dtype)
+        n_img, h, w, c = x.shape
+        if c != self.channels:
+            raise InputError(f"{self.origin}: [{self.kind}] layer {self.index} was built for "
+                             f"{self.channels} channels, got {c}")
+        out_h, out_w, cout = self.output_shape([(h, w, c)])
+        z = np.empty((n_img, out_h, out_w, cout), dtype)
+        p = self.params
+        if not train:
+            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
+                                  p["biases"]) if self.batch_normalize else (1.0, p["biases"])
+            self._raw_conv(x, np.ascontiguousarray(p["weights"].astype(np.float64) * a, dtype),
+                           z)
+            activations.bias_activate(z.reshape(-1, cout), b.astype(dtype), self.code)
+            return z
+        self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z)
+        z2d = z.reshape(-1, cout)
+        state = None
+        if self.batch_normalize:
+            if z2d.shape[0] < 2:
+                raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
+                                 "in training needs at least 2 output values per channel")
+            z2d, state = bn.train_forward(z2d, p["scales"].astype(dtype), p["rolling_mean"],
+                                          p["rolling_variance"])
+            self.invalidate()  # the rolling values changed in place
+        biases = p["biases"].astype(dtype)
+        pre = z2d + biases if self.code in activations.NEEDS_INPUT else None
+        activations.bias_activate(z2d, biases, self.code)
+        self._saved = (state, pre)
+        return z2d.reshape(n_img, out_h, out_w, cout)
+
+    def _raw_conv(self, x, weights, out):
+        """out = conv(x, weights), no bias or activation: in float32 by the algorithm
+        inference would pick, otherwise by the dtype-generic training kernels."""
+        pad = self.padding * self.dilation
+        if x.dtype != np.float32:
+            conv_train.conv_forward(x, weights, self.groups, self.stride_y, self.stride_x, pad,
+                                    self.dilation, out)
+            return
+        algorithm = self.algorithm(x.shape)
+        if algorithm == "winograd":
+            conv2d.conv2d_winograd(x, winograd.transform_filters(weights), None,
+                                   activations.LINEAR, self.padding, out)
+        elif algorithm == "direct":
+            grouped_conv_direct(x, weights, self.groups, self.stride_y, self.stride_x, pad,
+                                self.dilation, out)
+        else:
+            conv2d.conv2d_gemm(x, weights.reshape(-1, self.filters), None, activations.LINEAR,
+                               self.size, self.stride_y, self.stride_x, pad, self.dilation,
+                               self.groups, out)
+
+    def backward(self, delta, inputs, output):
+        if self._saved is None:
+            raise self.error("backward needs a forward with train=True first")
+        state, pre = self._saved
+        dtype = compute_dtype(inputs[0])
+        x = np.ascontiguousarray(inputs[0], dtype)
+        cout = self.filters
+        g = np.array(delta, dtype=dtype, order="C").reshape(-1, cout)
+        activations.activate_gradient(g, np.ascontiguousarray(output, dtype).reshape(-1, cout),
+                                      pre, self.code)
+        self.grad("biases")[...] += bn.channel_sum(g)
+        if state is not None:
+            g, dscales, _ = bn.backward(g, state, self.params["scales"])
+            self.grad("scales")[...] += dscales
+        dz = g.reshape(output.shape)
+        weights = np.ascontiguousarray(self.params["weights"], dtype)
+        fast = self._input_grad_by_winograd(dz, weights, x.shape)
+        dx = conv_train.conv_backward(x, weights, dz, self.groups, self.stride_y, self.stride_x,
+                                      self.padding * self.dilation, self.dilation,
+                                      self.grad("weights"), need_input_grad=fast is None)
+        return [dx if fast is None else fast]
+
+    def _input_grad_by_winograd(self, dz, weights, x_shape):
+        """dL/dx as the convolution of dz with the flipped, transposed weights when that is a
+        3x3 stride-1 convolution Winograd would take; else None."""
+        pad = 2 - self.padding  # (size - 1) * dilation - padding
+        n_img, h, w, c = x_shape
+        tiles = n_img * ((h + 3) // 4) * ((w + 3) // 4)
+        if not (dz.dtype == np.float32 and self.winograd and self.size == 3 and pad >= 0
+                and self.stride_x == 1 and self.stride_y == 1 and self.dilation == 1
+                and self.groups == 1 and tiles >= WINOGRAD_MIN_TILES
+                and self.filters >= WINOGRAD_MIN_CHANNELS):
+            return None
+        flipped = np.ascontiguousarray(weights[::-1, ::-1].transpose(0, 1, 3, 2))
+        dx = np.empty(x_shape, np.float32)
+        conv2d.conv2d_winograd(dz, winograd.transform_filters(flipped), None,
+                               activations.LINEAR, pad, dx)
+        return dx
 
     # --- description ---------------------------------------------------------------------
     def describe(self):

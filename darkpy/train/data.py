@@ -34,6 +34,7 @@ BLUR_SIGMA = 1.0
 # volume slices with less than this fraction of voxels above 5% of the volume's range are
 # background (outside the head) and teach the network nothing
 MIN_FOREGROUND = 0.1
+SSIM_WINDOW = 11  # metrics.ssim's Gaussian window: smaller (shaved) images cannot be scored
 
 
 @dataclass(eq=False)
@@ -277,17 +278,21 @@ class ValidationSet:
         self.shave = scale if shave is None else shave
         self.items: list[ValidationImage] = []
         self.baseline: list[tuple[float, float]] = []
+        self.skipped: list[str] = []
         for image in images:
             hr = np.ascontiguousarray(modcrop(image.pixels, scale))
-            if min(hr.shape[:2]) < 2 * scale + 2 * self.shave + 7:
-                continue  # too small to score
+            if min(hr.shape[:2]) - 2 * self.shave < SSIM_WINDOW:
+                self.skipped.append(image.name)  # too small to score
+                continue
             lr = degrade(hr, scale, blur, image.eight_bit)
             bicubic = metrics.quantize(upscale_bicubic(lr, scale))
             self.items.append(ValidationImage(image.name, hr, lr, bicubic))
             self.baseline.append((metrics.psnr(bicubic, hr, self.shave),
                                   metrics.ssim(bicubic, hr, self.shave)))
         if not self.items:
-            raise InputError("no validation image is large enough to score")
+            side = SSIM_WINDOW + 2 * self.shave
+            raise InputError(f"no validation image is large enough to score (at least {side}x{side} "
+                             f"pixels after cropping to multiples of the scale)")
 
     def upscale(self, network, item: ValidationImage) -> np.ndarray:
         x = upscale_bicubic(item.lr, self.scale) if self.pre_upsample else item.lr
