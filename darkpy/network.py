@@ -78,6 +78,7 @@ class Network:
             sources = [resolve_reference(ref, index, key, section) for ref, key in zip(refs, keys)]
             in_shapes = [self.input_shape if s == INPUT else self.shapes[s] for s in sources]
             layer = cls(opts, in_shapes, index, section.origin)
+            layer.link(self.layers)
             self.layers.append(layer)
             self.sources.append(sources)
             self.shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))

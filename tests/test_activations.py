@@ -64,6 +64,9 @@ NAIVE = {
     "mish": lambda x: x * np.tanh(np.logaddexp(0, x)),
     "swish": lambda x: x / (1 + np.exp(-x)),
     "gelu": _gelu,
+    # AlexeyAB's hard_mish_yashas and revleaky (leaky's forward)
+    "hard_mish": lambda x: np.where(x > 0, x, np.where(x > -2, x * x / 2 + x, 0.0)),
+    "revleaky": lambda x: np.where(x > 0, x, 0.1 * x),
 }
 
 # breakpoints of plse (+-4), lhtan (0, 1), hardtan (+-1), relu6 (6), stair (integers), large |x|
@@ -80,8 +83,10 @@ def naive(name, x32):
 
 
 def test_names_and_codes():
-    assert len(ACTIVATION_NAMES) == 22 and set(NAIVE) == set(ACTIVATION_NAMES)
+    assert len(ACTIVATION_NAMES) == 24 and set(NAIVE) == set(ACTIVATION_NAMES)
     assert activation_code("linear") == 0 and activation_code("gelu") == 21
+    # names added later go at the end, so earlier codes never move
+    assert activation_code("hard_mish") == 22 and activation_code("revleaky") == 23
     assert activation_code("leaky") == ACTIVATION_NAMES.index("leaky")
     with pytest.raises(ValueError, match="mish"):
         activation_code("mesh")
@@ -107,6 +112,9 @@ HAND = [  # (name, x, f(x)) worked out by hand from the definitions
     ("swish", 1.0, 0.7310585786300049), ("swish", -2.0, -0.2384058440442351), ("swish", 30.0, 30.0),
     ("gelu", 1.0, 0.8411919989069876), ("gelu", -1.0, -0.15880800109301235), ("gelu", 30.0, 30.0),
     ("gelu", -30.0, 0.0), ("linear", -30.0, -30.0),
+    ("hard_mish", 3.0, 3.0), ("hard_mish", -1.0, -0.5), ("hard_mish", -0.5, -0.375),
+    ("hard_mish", -2.0, 0.0), ("hard_mish", -3.0, 0.0), ("hard_mish", 0.0, 0.0),
+    ("revleaky", -2.0, -0.2), ("revleaky", 3.0, 3.0),
 ]
 
 
@@ -208,7 +216,7 @@ def test_gradient_shapes_and_missing_input():
         d2 = np.ones_like(x)
         activate_gradient(d2, y, x, activation_code(name))
         np.testing.assert_array_equal(d, d2)
-    for name in ("mish", "swish", "gelu"):
+    for name in ("mish", "swish", "gelu", "hard_mish"):
         with pytest.raises(ValueError, match="input"):
             activate_gradient(np.ones_like(x), x.copy(), None, activation_code(name))
     with pytest.raises(ValueError):
@@ -242,3 +250,125 @@ def test_activation_layer_forward_nhwc():
 def test_activation_layer_rejects_unknown_name():
     with pytest.raises(ConfigError, match="did you mean `leaky`"):
         _layer("leakyy")
+
+
+def test_hard_mish_gradient_hand_worked():
+    # f' = 1 (x > 0), x + 1 (-2 < x <= 0), 0 (x <= -2); at x = 0 darknet takes x + 1 = 1
+    x = np.array([2.0, 0.0, -0.5, -1.5, -2.0, -5.0], np.float32)
+    y = naive("hard_mish", x).astype(np.float32)
+    d = np.ones_like(x)
+    activate_gradient(d, y, x, activation_code("hard_mish"))
+    np.testing.assert_array_equal(d, [1.0, 1.0, 0.5, -0.5, 0.0, 0.0])
+
+
+# --- AlexeyAB's channel-wise activations (kernels/channel_activations.py) ------------------------
+
+from darkpy.kernels.channel_activations import (  # noqa: E402
+    CHANNEL_ACTIVATION_NAMES, activate_channels, channel_activation_code, channel_gradient)
+
+
+EPS32 = float(np.float32(0.0001))  # darknet's `const float eps = 0.0001`
+
+
+def naive_channels(name, x):
+    """darknet's loops, one pixel (row) at a time, in float64."""
+    out = np.zeros(x.shape)
+    for r, row in enumerate(np.asarray(x, np.float64)):
+        if name == "normalize_channels":
+            total = EPS32 + sum(v for v in row if v > 0)
+            out[r] = [v / total if v > 0 else 0.0 for v in row]
+        else:
+            m = row.max() if name.endswith("maxval") else 0.0
+            total = EPS32 + sum(math.exp(v - m) for v in row)
+            out[r] = [math.exp(v - m) / total for v in row]
+    return out
+
+
+def test_channel_activations_hand_worked():
+    x = np.array([[1.0, 2.0, -3.0]], np.float32)
+    y = activate_channels(x, channel_activation_code("normalize_channels"))
+    np.testing.assert_allclose(y, [[1 / 3.0001, 2 / 3.0001, 0.0]], rtol=1e-6)
+    # softmax: the 1e-4 is added to sum e^x without (6.0) and with the max subtracted (2.0)
+    x = np.array([[0.0, math.log(2.0), math.log(3.0)]], np.float32)
+    y = activate_channels(x, channel_activation_code("normalize_channels_softmax"))
+    np.testing.assert_allclose(y, [[1 / 6.0001, 2 / 6.0001, 3 / 6.0001]], rtol=1e-6)
+    y = activate_channels(x, channel_activation_code("normalize_channels_softmax_maxval"))
+    np.testing.assert_allclose(y, [[(1 / 3) / 2.0001, (2 / 3) / 2.0001, 1 / 2.0001]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", CHANNEL_ACTIVATION_NAMES)
+def test_channel_activations_match_naive(name):
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((37, 7)) * 3).astype(np.float32)
+    x[3] = -1.0  # a pixel with no positive channel: all zeros (normalize_channels)
+    code = channel_activation_code(name)
+    np.testing.assert_allclose(activate_channels(x, code), naive_channels(name, x),
+                               rtol=2e-6, atol=1e-7)
+    y = x.copy()
+    activate_channels(y, code, out=y)  # in place
+    np.testing.assert_allclose(y, naive_channels(name, x), rtol=2e-6, atol=1e-7)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(activate_channels(x64, code), naive_channels(name, x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", CHANNEL_ACTIVATION_NAMES)
+def test_channel_gradients_match_finite_differences(name):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((5, 4)) * 2
+    x[np.abs(x) < 0.05] += 0.2  # clear of normalize_channels' kink at 0
+    g = rng.standard_normal(x.shape)
+    code = channel_activation_code(name)
+    y = activate_channels(x, code)
+    analytic = g.copy()
+    channel_gradient(analytic, y, x, code)
+    numeric = np.zeros_like(x)
+    eps = 1e-6
+    for i in np.ndindex(*x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += eps
+        down[i] -= eps
+        numeric[i] = np.sum(g * (naive_channels(name, up) - naive_channels(name, down))) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_channel_activations_are_not_elementwise_names():
+    assert not set(CHANNEL_ACTIVATION_NAMES) & set(ACTIVATION_NAMES)
+    with pytest.raises(ConfigError, match="must be one of"):
+        _layer("normalize_channels")  # only [convolutional] takes them, as in AlexeyAB
+
+
+def _conv(shape, **options):
+    from darkpy.config.common_keys import COMMON_KEYS
+    from darkpy.layers.convolutional import Convolutional
+    section = Section("convolutional", {k: str(v) for k, v in options.items()}, "c.cfg:2")
+    opts = parse_options(section, {**COMMON_KEYS, **Convolutional.keys})
+    return Convolutional(opts, [shape], 1, "c.cfg:2")
+
+
+@pytest.mark.parametrize("name", CHANNEL_ACTIVATION_NAMES)
+def test_convolutional_applies_channel_activation_per_pixel(name):
+    rng = np.random.default_rng(12)
+    layer = _conv((5, 6, 3), filters=4, size=3, pad=1, activation=name)
+    # AlexeyAB starts these layers from weights of 1
+    np.testing.assert_array_equal(layer.get_param("weights"), np.ones((4, 3, 3, 3)))
+    layer.set_param("weights", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    layer.set_param("biases", rng.standard_normal(4).astype(np.float32))
+    x = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
+    linear = _conv((5, 6, 3), filters=4, size=3, pad=1, activation="linear")
+    for pname, _ in layer.param_layout():
+        linear.set_param(pname, layer.get_param(pname))
+    z = linear.forward([x]).astype(np.float64).reshape(-1, 4)
+    expected = naive_channels(name, z).reshape(2, 5, 6, 4)
+    np.testing.assert_allclose(layer.forward([x]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.forward([x.astype(np.float64)]), expected, rtol=1e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("name", CHANNEL_ACTIVATION_NAMES)
+def test_convolutional_channel_activation_gradients(name):
+    from gradcheck import check_layer_gradients
+    rng = np.random.default_rng(13)
+    layer = _conv((4, 3, 2), filters=3, size=3, pad=1, batch_normalize=1, activation=name)
+    layer.set_param("weights", rng.standard_normal((3, 2, 3, 3)).astype(np.float32))
+    x = rng.standard_normal((2, 4, 3, 2))
+    check_layer_gradients(layer, [x], rtol=1e-5, atol=1e-8, max_checks=30)

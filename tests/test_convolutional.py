@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
@@ -14,8 +15,10 @@ from darkpy.layers.convolutional import Convolutional
 
 
 def make(shape, index=0, **options):
+    # the Network merges the keys every section has into each layer's schema; so do the tests
     section = Section("convolutional", {k: str(v) for k, v in options.items()}, "t.cfg:3")
-    return Convolutional(parse_options(section, Convolutional.keys), [shape], index, "t.cfg:3")
+    opts = parse_options(section, {**COMMON_KEYS, **Convolutional.keys})
+    return Convolutional(opts, [shape], index, "t.cfg:3")
 
 
 # --- independent reference: darknet layout, float64, one output pixel at a time ---------------
@@ -307,10 +310,8 @@ def test_describe_and_flops():
 
 
 @pytest.mark.parametrize("options,message", [
-    (dict(xnor=1), "xnor=1 is not supported"),
-    (dict(binary=1), "binary=1 is not supported"),
+    (dict(xnor=1, dilation=2, pad=1), "xnor=1 with dilation=2"),
     (dict(antialiasing=1), "antialiasing=1 is not supported"),
-    (dict(share_index=-2), "share_index"),
     (dict(coordconv=1), "coordconv"),
     (dict(dontload=1), "dontload=1 is not supported"),
     (dict(dilation=2, padding=0), "dilation=2 needs padding"),

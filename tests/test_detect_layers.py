@@ -129,8 +129,8 @@ def test_yolo_errors_name_origin_and_fix(options, shape, words):
 
 
 def test_region_errors():
-    with pytest.raises(ConfigError, match="hierarchical softmax"):
-        make(Region, {"num": "1", "classes": "2", "tree": "data/9k.tree"}, (13, 13, 7))
+    with pytest.raises(ConfigError, match="tree=no/such.tree: the hierarchy file does not exist"):
+        make(Region, {"num": "1", "classes": "2", "tree": "no/such.tree"}, (13, 13, 7))
     with pytest.raises(ConfigError, match="filters=35"):
         make(Region, {"num": "5", "classes": "2"}, (13, 13, 30))
 

@@ -57,6 +57,7 @@ def test_train_then_resume_for_more(tmp_path):
     assert result.exit_code == 0, result.output
     assert "3/3 iterations" in result.output and "best validation PSNR" in result.output
     assert "PSNR" in result.output and "bicubic" in result.output
+    assert "implicit [cost] appended" in result.output
     for name in ("run.json", "log.csv", "checkpoint.json", "best.h5", "model.h5"):
         assert (run / name).is_file(), name
     assert len(_rows(run)) == 3

@@ -112,9 +112,9 @@ class _Bar:
             text += "; loss: implicit [cost] appended"
         if info["skipped"]:
             text += f"; {len(info['skipped'])} image(s) smaller than a patch skipped"
-        self.progress.console.print(text, highlight=False)
+        self.progress.console.print(text, highlight=False, markup=False)
         if iteration:
-            self.progress.console.print(f"resuming after iteration {iteration}", highlight=False)
+            self.progress.console.print(f"resuming after iteration {iteration}", highlight=False, markup=False)
         self.task = self.progress.add_task("train", total=total, completed=iteration,
                                            loss="-", lr="-", speed="-")
 
@@ -127,10 +127,10 @@ class _Bar:
         self.progress.console.print(
             f"iteration {iteration}: PSNR {score.psnr:.3f} dB (bicubic {score.bicubic_psnr:.3f}, "
             f"{score.psnr - score.bicubic_psnr:+.3f}), SSIM {score.ssim:.4f} (bicubic "
-            f"{score.bicubic_ssim:.4f}){mark}", highlight=False)
+            f"{score.bicubic_ssim:.4f}){mark}", highlight=False, markup=False)
 
     def checkpoint(self, iteration, path):
         pass
 
     def message(self, text):
-        self.progress.console.print(text, highlight=False)
+        self.progress.console.print(text, highlight=False, markup=False)

@@ -127,6 +127,12 @@ def detection_layers(network) -> list[tuple[int, object]]:
             "this network has no [yolo] or [region] layer (nor [Gaussian_yolo] or [detection]), "
             "so it cannot detect objects (detection needs a darknet YOLO cfg)"
         )
+    for i, layer in heads:
+        if isinstance(layer, Region) and layer.tree is not None:
+            raise ConfigError(
+                f"{layer.origin}: [region] layer {i} uses a class tree (tree=, YOLO9000): "
+                "darkpy can run it but cannot decode detections from a hierarchy "
+                "(darknet's hierarchy thresholds are not supported)")
     classes = {layer.classes for _, layer in heads}
     if len(classes) > 1:
         raise ConfigError(

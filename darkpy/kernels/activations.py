@@ -32,6 +32,14 @@ Formulas (f forward, f' derivative; y = f(x) is the output, x the pre-activation
 - swish       f = x sigmoid(x)                        f' = y + sigmoid(x) (1 - y)
 - gelu        f = 0.5 x (1 + tanh(u)),  u = 0.797885 x + 0.035677 x^3  (AlexeyAB's tanh form)
                                                       f' = 0.5 (1 + tanh u) + 0.5 x (0.797885 + 3 0.035677 x^2) (1 - tanh(u)^2)
+- hard_mish   f = x (x > 0),  x^2/2 + x (-2 < x <= 0),  0 (x <= -2)   (AlexeyAB's hard_mish_yashas)
+                                                      f' = 1 (x > 0),  x + 1 (-2 < x <= 0),  0
+- revleaky    f = leaky                               f' = leaky's: 1 (y > 0),  0.1
+              AlexeyAB's GPU training divides delta by leaky' instead (a deliberately
+              "reversed" gradient, not a derivative); his CPU code, and darkpy, use leaky's.
+
+AlexeyAB's normalize_channels* act across the channels of a pixel, not element-wise: they are
+in kernels/channel_activations.py and only [convolutional] accepts them (as in AlexeyAB).
 
 Sources: pjreddie/darknet and AlexeyAB/darknet src/activations.{h,c} for every activation they
 have (mish uses AlexeyAB's softplus threshold 20). softplus, softsign, elliot and symmelliot
@@ -42,9 +50,10 @@ where NumPyNet's forward writes |x + 1|, inconsistent with its own gradient. Wit
 symmelliot and softsign are the same function.
 
 Derivatives use the output y wherever the formula allows (as darknet does, so a backward pass
-needs only the stored output); mish, swish and gelu read x, which darknet stores separately
-for them. gelu's derivative is the exact derivative of its forward, taken at x (darknet applies
-its derivative formula, with constants rounded differently, to the output).
+needs only the stored output); mish, swish, gelu and hard_mish read x, which darknet stores
+separately for them (hard_mish's y = 0 both at x = 0 and at x <= -2). gelu's derivative is the
+exact derivative of its forward, taken at x (darknet applies its derivative formula, with
+constants rounded differently, to the output).
 
 Numerics differ from darknet's by float32 rounding only: the logistic family (logistic, loggy,
 swish, mish, gelu) is computed from one vectorisable exp (`exp_f32`), mish as
@@ -66,13 +75,16 @@ ACTIVATION_NAMES: tuple[str, ...] = (
     "linear", "logistic", "loggy", "relu", "relu6", "elu", "selu", "relie", "ramp", "tanh",
     "plse", "leaky", "stair", "hardtan", "lhtan", "softplus", "softsign", "elliot",
     "symmelliot", "mish", "swish", "gelu",
+    # appended later (codes are indices: new names go at the end)
+    "hard_mish", "revleaky",
 )
 
 (LINEAR, LOGISTIC, LOGGY, RELU, RELU6, ELU, SELU, RELIE, RAMP, TANH, PLSE, LEAKY, STAIR, HARDTAN,
- LHTAN, SOFTPLUS, SOFTSIGN, ELLIOT, SYMMELLIOT, MISH, SWISH, GELU) = range(len(ACTIVATION_NAMES))
+ LHTAN, SOFTPLUS, SOFTSIGN, ELLIOT, SYMMELLIOT, MISH, SWISH, GELU,
+ HARD_MISH, REVLEAKY) = range(len(ACTIVATION_NAMES))
 
 # Derivatives of these read the pre-activation input x; all others need only the output y.
-NEEDS_INPUT = frozenset({MISH, SWISH, GELU})
+NEEDS_INPUT = frozenset({MISH, SWISH, GELU, HARD_MISH})
 
 # float32 constants, so that numba never promotes the arithmetic to float64
 _F = np.float32
@@ -219,6 +231,15 @@ def _stair(x):
 
 
 @njit(cache=True, error_model="numpy")
+def _hard_mish(x):
+    if x > ZERO:
+        return x
+    if x > -TWO:
+        return x * x / TWO + x
+    return ZERO
+
+
+@njit(cache=True, error_model="numpy")
 def act_scalar(x, code):
     """f(x) for one float32 value; the if-chain is only used off the fast paths."""
     if code == LINEAR:
@@ -271,6 +292,10 @@ def act_scalar(x, code):
         return _swish(x)
     if code == GELU:
         return _gelu(x)
+    if code == HARD_MISH:
+        return _hard_mish(x)
+    if code == REVLEAKY:
+        return _leaky(x)
     return x
 
 
@@ -303,6 +328,15 @@ def _gelu_grad(x):
 @njit(cache=True, error_model="numpy")
 def _swish_grad(y, x):
     return y + _logistic(x) * (ONE - y)
+
+
+@njit(cache=True, error_model="numpy")
+def _hard_mish_grad(x):
+    if x > ZERO:
+        return ONE
+    if x > -TWO:
+        return x + ONE
+    return ZERO
 
 
 @njit(cache=True, error_model="numpy")
@@ -353,6 +387,10 @@ def grad_scalar(y, x, code):
         return _swish_grad(y, x)
     if code == GELU:
         return _gelu_grad(x)
+    if code == HARD_MISH:
+        return _hard_mish_grad(x)
+    if code == REVLEAKY:
+        return ONE if y > ZERO else LEAKY_SLOPE
     return ONE
 
 
@@ -521,7 +559,7 @@ def bias_activate(y: np.ndarray, bias: np.ndarray | None, code: int) -> None:
 def activate_gradient(delta: np.ndarray, y: np.ndarray, x: np.ndarray | None, code: int) -> None:
     """delta *= f'(x) in place; y = f(x) is the output, x the pre-activation input.
 
-    x may be None for activations whose derivative needs only y (all but mish, swish, gelu).
+    x may be None for activations whose derivative needs only y (all but NEEDS_INPUT).
     """
     code = _check_code(code)
     _check_array(delta, "delta")

@@ -10,14 +10,16 @@ calls, and alternating them (parallel im2col, then parallel GEMM, then parallel 
 them fight for the cores. Here the numba kernels are serial and release the GIL, BLAS runs
 single-threaded inside each worker (threadpoolctl), and only the workers run in parallel.
 BLAS stays single-threaded even for a single block: OpenBLAS splits a product with few rows
-(a 13x13 map) badly, 4-5x slower than one thread on this kind of machine, and its idle
-threads spin on cores the workers need. Such convolutions are instead split by output
-channels across the workers (_gemm_by_columns).
+(a 13x13 map) badly, several times slower than one thread on the 2-core development machine,
+and its idle threads spin on cores the workers need. Such convolutions are instead split by
+output channels across the workers (_gemm_by_columns, _winograd_by_columns).
 
 Jobs go to whichever thread asks first and the caller only waits for jobs, not for idle
 threads, so a worker whose core is busy elsewhere delays nothing (shared machines). The
-other kernels of a forward pass (pooling, resampling, the detection heads) use the same
-workers through run_blocks, so numba's own thread pool stays asleep during inference.
+forward kernels of pooling, resampling, shortcut and the detection heads use the same
+workers through run_rows (and stay on the calling thread when small), so a detector's
+forward pass never wakes numba's own thread pool: with the machine shared, every parallel
+region that must wait for a descheduled thread costs a scheduler time slice.
 """
 from __future__ import annotations
 
@@ -48,8 +50,10 @@ MIN_SPLIT_FLOPS = 1 << 21
 # an im2col copy at least this big is split across the workers
 PARALLEL_COPY_BYTES = 1 << 20
 # run_rows: jobs smaller than this (element operations) stay on the calling thread
-SERIAL_WORK = 1 << 18
+SERIAL_WORK = 1 << 19
 ROW_CHUNKS = 4
+# bias_activate_block: rows narrower than this many values are processed several at a time
+WIDE_ROW = 64
 
 _state = threading.local()
 _pool_lock = threading.Lock()
@@ -210,7 +214,26 @@ def run_rows(rows: int, work: int, kernel) -> None:
 
 @njit(nogil=True, cache=True)
 def bias_activate_block(y, bias, code):
-    """y = f(y + bias) for a (rows, C) block, serial, without the GIL (for the workers)."""
+    """y = f(y + bias) for a C-contiguous (rows, C) block, serial, without the GIL.
+
+    With few channels (16 in a first layer) a loop over one row's C values is too short
+    to vectorise, so consecutive rows are taken as one wide row against the bias repeated.
+    """
+    rows, cols = y.shape
+    reps = -(-WIDE_ROW // cols)
+    wide_rows = rows // reps if reps > 1 else 0
+    if wide_rows > 0:
+        tiled = np.empty(reps * cols, dtype=bias.dtype)
+        for r in range(reps):
+            tiled[r * cols:(r + 1) * cols] = bias
+        _activate_rows(y[:wide_rows * reps].reshape(wide_rows, reps * cols), tiled, 0,
+                       wide_rows, code)
+    _activate_rows(y, bias, wide_rows * reps, rows, code)
+
+
+@njit(nogil=True, cache=True)
+def bias_activate_columns(y, bias, code):
+    """bias_activate_block for a run of columns of a wider array (any strides)."""
     _activate_rows(y, bias, 0, y.shape[0], code)
 
 
@@ -238,7 +261,7 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     """out = f(conv(x, w) + bias) by im2col and GEMM, block by block.
 
     x: (N, H, W, C) float32 C-contiguous; w2d: (K*K*C/groups, Cout) float32, the weights
-    (K, K, C/groups, Cout) reshaped; out: (N, out_h, out_w, Cout) float32 C-contiguous,
+    (K, K, C/groups, Cout) reshaped (rows may be padded: see gemm_weights); out: (N, out_h, out_w, Cout) float32 C-contiguous,
     overwritten. 1x1 stride-1 unpadded convolutions GEMM the input in place (no im2col).
     Too few output pixels for one block per worker (13x13 maps): the workers share one
     im2col matrix and split the GEMM by output channels instead.
@@ -282,6 +305,22 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     run_blocks(jobs, work)
 
 
+def gemm_weights(w2d: np.ndarray) -> np.ndarray:
+    """w2d as conv2d_gemm multiplies it fastest; callers keep the result with the weights.
+
+    OpenBLAS reads a right-hand matrix whose rows are a multiple of 1 KiB apart (Cout a
+    multiple of 256: 512 and 1024 in YOLO heads) 10-15% slower, its rows competing for the
+    same cache sets; a copy with rows 64 bytes longer, returned as a view of the first Cout
+    columns, avoids that. Other shapes come back as they are.
+    """
+    rows, cout = w2d.shape
+    if (cout * 4) % 1024:
+        return w2d
+    padded = np.zeros((rows, cout + 16), dtype=w2d.dtype)
+    padded[:, :cout] = w2d
+    return padded[:, :cout]
+
+
 def _column_ranges(cout: int, parts: int) -> list:
     """`parts` runs of output channels, each starting on a 64-byte boundary."""
     step = -(-cout // (parts * 16)) * 16
@@ -320,7 +359,7 @@ def _gemm_by_columns(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilatio
         j0, j1 = cols
         y = out2d[:, j0:j1]
         np.matmul(a, w2d[:, j0:j1], out=y)
-        bias_activate_block(y, bias[j0:j1], code)
+        bias_activate_columns(y, bias[j0:j1], code)
 
     run_blocks(_column_ranges(cout, workers), work)
 
@@ -348,6 +387,10 @@ def conv2d_winograd(x, u, bias, code, pad, out):
     total = n_img * tiles_h * tiles_w
     cap = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
     workers = num_threads()
+    if (workers > 1 and total < workers * MIN_BLOCK_TILES and total >= MIN_SPLIT_TILES
+            and cout >= 2 * MIN_SPLIT_COLUMNS):
+        _winograd_by_columns(x, u, bias, code, pad, out)
+        return
     n_blocks = max(-(-total // cap), workers if total >= 2 * MIN_SPLIT_TILES else 1)
     n_blocks = -(-n_blocks // workers) * workers if n_blocks > 1 else 1
     per_block = -(-total // n_blocks)
@@ -381,3 +424,43 @@ def conv2d_winograd(x, u, bias, code, pad, out):
         winograd.output_transform(m, segments, tmp, edge, bias, code, out)
 
     run_blocks(blocks, work)
+
+
+def _winograd_by_columns(x, u, bias, code, pad, out):
+    """conv2d_winograd for few tiles (26x26 maps): split by tiles, every worker would run 36
+    GEMMs of a few rows and read all of U (4x the weights). Instead the calling thread
+    transforms every tile once, and each worker multiplies by its own run of U's columns,
+    transforms those output channels into a buffer of its own and copies them into place."""
+    n_img, _, width, chans = x.shape
+    _, out_h, out_w, cout = out.shape
+    tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
+    total = n_img * tiles_h * tiles_w
+    segments = np.array([(n, ty, 0, tiles_w) for n in range(n_img) for ty in range(tiles_h)],
+                        dtype=np.int64)
+    plane_v = _plane(total, chans)
+    v = scratch("wino_v_shared", 36 * plane_v * chans).reshape(36, plane_v, chans)
+    rows = scratch("wino_rows", 6 * (4 * tiles_w + 2) * chans).reshape(6, -1)
+    winograd.input_transform(x, pad, segments, zeros(width * chans), rows, v)
+
+    def work(cols):
+        j0, j1 = cols
+        part = j1 - j0
+        plane_m = _plane(total, part)
+        m = scratch("wino_m", 36 * plane_m * part).reshape(36, plane_m, part)
+        tmp = scratch("wino_tmp", 24 * part).reshape(4, 6, part)
+        edge = scratch("wino_edge", 4 * part).reshape(4, part)
+        y = scratch("wino_out", out.size // cout * part).reshape(n_img, out_h, out_w, part)
+        np.matmul(v[:, :total], u[:, :, j0:j1], out=m[:, :total])
+        winograd.output_transform(m, segments, tmp, edge, bias[j0:j1], code, y)
+        copy_columns(y.reshape(-1, part), out.reshape(-1, cout), j0)
+
+    run_blocks(_column_ranges(cout, num_threads()), work)
+
+
+@njit(nogil=True, cache=True)
+def copy_columns(src, dst, j0):
+    """dst[:, j0:j0 + src.shape[1]] = src, without the GIL."""
+    part = src.shape[1]
+    for r in range(src.shape[0]):
+        for j in range(part):
+            dst[r, j0 + j] = src[r, j]

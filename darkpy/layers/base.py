@@ -76,6 +76,11 @@ class Layer:
     def output_shape(self, input_shapes: list[Shape]) -> Shape:
         return tuple(input_shapes[0])
 
+    def link(self, layers: list["Layer"]) -> None:
+        """Called by the Network right after building this layer, with the layers before it
+        (index order). A layer that uses another layer's parameters rather than data (AlexeyAB's
+        share_index) finds that layer here; most layers need nothing."""
+
     # --- parameters ----------------------------------------------------------------------
     def param_layout(self) -> list[tuple[str, tuple]]:
         """(name, darknet shape) in the order darknet's .weights file stores them."""

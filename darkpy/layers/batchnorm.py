@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.errors import InputError
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.normalize import fold_batchnorm, scale_shift
 from darkpy.layers.base import Layer, compute_dtype
-from darkpy.layers.convolutional import LAYER_COMMON_KEYS, reject_weight_loading_keys
 
 
 class BatchNorm(Layer):
     kind = "batchnorm"
-    keys = dict(LAYER_COMMON_KEYS)
+    keys: dict = {}  # only the keys every section has (config/common_keys.py)
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
 from darkpy.kernels import activations
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.normalize import fold_batchnorm
 from darkpy.layers.base import Layer, compute_dtype
-from darkpy.layers.convolutional import LAYER_COMMON_KEYS, reject_weight_loading_keys
 
 
 class Connected(Layer):
@@ -38,7 +38,6 @@ class Connected(Layer):
         "output": Key("int", 1, doc="output size"),
         "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
         "batch_normalize": Key("int", 0),
-        **LAYER_COMMON_KEYS,
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -22,6 +22,21 @@ through get_param/set_param. For inference the batch norm is folded into the wei
 per-channel shift (cached until parameters change), which moves float rounding by about
 1e-7 relative.
 
+activation= is an element-wise function (kernels/activations.py) or one of AlexeyAB's
+normalize_channels, normalize_channels_softmax, normalize_channels_softmax_maxval, which
+normalise each pixel's channels together (kernels/channel_activations.py; like AlexeyAB, only
+[convolutional] accepts them, and their weights start at 1).
+
+binary=1 / xnor=1 binarise the weights (and for xnor the input) at inference; the float weights
+stay the parameters. Inference only; see layers/conv_binary.py for the formulas and where
+pjreddie's and AlexeyAB's darknet differ (the darkpy key `flavor` picks one).
+
+share_index=i (AlexeyAB): the layer computes with layer i's parameters (weights, biases and,
+with batch_normalize, its batch-norm values; i absolute, or relative when negative), found by
+link() when the Network builds it. It has no parameters of its own, so it reads and writes
+nothing in .weights files (darknet's load_weights skips layers with a share_layer); in
+training its gradients add to layer i's.
+
 Algorithms (same result up to rounding): 3x3 stride-1 convolutions over enough pixels use
 Winograd F(4x4, 3x3) (kernels/winograd.py; set `Convolutional.winograd = False` or
 DARKPY_WINOGRAD=0 to turn it off); groups of very few channels (depthwise) use a direct
@@ -44,36 +59,19 @@ import os
 
 import numpy as np
 
+from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
 from darkpy.kernels import activations, conv2d, conv_train, winograd
 from darkpy.kernels import batchnorm as bn
+from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
+                                                channel_activation_code, channel_gradient)
 from darkpy.kernels.im2col import grouped_conv_direct
 from darkpy.kernels.normalize import fold_batchnorm
+from darkpy.layers import conv_binary
 from darkpy.layers.base import Layer, compute_dtype
 
 _U = dict(used=False)
-
-# Keys darknet (AlexeyAB) reads for every layer section. None changes inference except
-# dontload/dontloadscales, which change what a .weights file holds; those are rejected.
-LAYER_COMMON_KEYS: dict[str, Key] = {
-    "clip": Key("float", 0.0, **_U, doc="training: clip weights"),
-    "onlyforward": Key("int", 0, **_U, doc="training"),
-    "dont_update": Key("int", 0, **_U, doc="training"),
-    "burnin_update": Key("int", 0, **_U, doc="training"),
-    "stopbackward": Key("int", 0, doc="training: no backward through this layer or before it"),
-    "train_only_bn": Key("int", 0, **_U, doc="training"),
-    "learning_rate": Key("float", 1.0, doc="training: learning-rate scale"),
-    "dontload": Key("int", 0, doc="skip this layer in .weights files (not supported)"),
-    "dontloadscales": Key("int", 0, doc="no batch-norm values in .weights (not supported)"),
-}
-
-
-def reject_weight_loading_keys(layer: Layer) -> None:
-    for name in ("dontload", "dontloadscales"):
-        if layer.opts.get(name):
-            raise layer.error(f"{name}={layer.opts[name]} is not supported (it changes which "
-                              "values a .weights file holds)")
 
 
 def _c_div(a: int, b: int) -> int:
@@ -107,15 +105,24 @@ class Convolutional(Layer):
         "padding": Key("int", 0, doc="zero padding on each side when pad=0"),
         "groups": Key("int", 1),
         "dilation": Key("int", 1, doc="AlexeyAB; ignored for size=1 as darknet does"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
+        "activation": Key("str", "logistic",
+                          choices=activations.ACTIVATION_NAMES + CHANNEL_ACTIVATION_NAMES,
+                          doc="element-wise, or AlexeyAB's normalize_channels* across channels"),
         "batch_normalize": Key("int", 0),
         "cbn": Key("int", 0, doc="AlexeyAB cross-iteration BN: inference is plain BN"),
         "flipped": Key("int", 0, doc="weights stored transposed in .weights files"),
-        "binary": Key("int", 0, doc="binarised weights (not supported)"),
-        "xnor": Key("int", 0, doc="XNOR network (not supported)"),
-        "bin_output": Key("int", 0, **_U, doc="AlexeyAB, with xnor only"),
+        "binary": Key("int", 0, doc="binarised weights: mean |w| times sign, per filter "
+                                    "(inference only; see layers/conv_binary.py)"),
+        "xnor": Key("int", 0, doc="binarised weights and inputs (inference only)"),
+        "bin_output": Key("int", 0, doc="AlexeyAB, with xnor: linear activation at inference "
+                                        "(flavor=alexeyab)"),
+        "flavor": Key("str", "auto", choices=conv_binary.FLAVORS,
+                      doc="darkpy: whose CPU xnor computation to follow; auto = alexeyab when "
+                          "bin_output is set, else pjreddie (see layers/conv_binary.py)"),
         "antialiasing": Key("int", 0, doc="AlexeyAB blur after the convolution (not supported)"),
-        "share_index": Key("int", None, doc="AlexeyAB weights shared with another layer (not supported)"),
+        "share_index": Key("int", None, doc="AlexeyAB: use the parameters of that "
+                                            "[convolutional] layer (absolute, or relative when "
+                                            "negative); this layer has none in .weights files"),
         "coordconv": Key("int", 0, doc="AlexeyAB coordinate channels (not supported)"),
         "assisted_excitation": Key("float", 0.0, **_U, doc="AlexeyAB, training only"),
         "sway": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
@@ -128,16 +135,13 @@ class Convolutional(Layer):
         "reverse": Key("float", 0.0, **_U, doc="AlexeyAB, training"),
         "stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
         "wait_stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
-        **LAYER_COMMON_KEYS,
     }
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
-        for name in ("binary", "xnor", "antialiasing", "coordconv"):
+        for name in ("antialiasing", "coordconv"):
             if opts[name]:
                 raise self.error(f"{name}={opts[name]} is not supported")
-        if opts.share_index is not None:
-            raise self.error("share_index (weights shared with another layer) is not supported")
         reject_weight_loading_keys(self)
         self.filters = opts.filters
         self.size = opts.size
@@ -148,7 +152,17 @@ class Convolutional(Layer):
         self.padding = self.size // 2 if opts.pad else opts.padding
         self.batch_normalize = bool(opts.batch_normalize or opts.cbn)
         self.flipped = bool(opts.flipped)
-        self.code = activations.activation_code(opts.activation)
+        # the element-wise activation (fused into the convolution kernels) and, for AlexeyAB's
+        # normalize_channels*, a channel-wise one applied after it (the element-wise is linear)
+        if opts.activation in CHANNEL_ACTIVATION_NAMES:
+            self.code = activations.LINEAR
+            self.channel_code = channel_activation_code(opts.activation)
+        else:
+            self.code = activations.activation_code(opts.activation)
+            self.channel_code = None
+        self.binary = conv_binary.BinarySetup.from_layer(self)  # None unless binary/xnor
+        if self.binary is not None and self.binary.groups is not None:
+            self.groups = self.binary.groups  # AlexeyAB's XNOR ignores groups
         if min(self.filters, self.size, self.groups, self.stride_x, self.stride_y, self.dilation) < 1:
             raise self.error(
                 f"filters, size, groups, strides and dilation must be >= 1 (filters={self.filters} "
@@ -166,10 +180,49 @@ class Convolutional(Layer):
             raise self.error(f"groups={self.groups} must divide both the input channels "
                              f"({self.channels}) and filters ({self.filters})")
         self.output_shape(self.input_shapes)
-        self._init_params()
+        # AlexeyAB's share_index: the parameters are another layer's (`owner`, set by link())
+        self.shares = opts.share_index is not None
+        self.owner: Convolutional | None = None
+        if not self.shares:
+            self._init_params()
+        self._version = 0  # counts invalidate() calls: a sharing layer's cache watches it
         self._cache_key = None
         self._folded = None
         self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
+
+    def link(self, layers):
+        """Find the layer whose parameters this one shares (darknet's share_layer)."""
+        if not self.shares:
+            return
+        ref = self.opts.share_index
+        target = ref if ref >= 0 else self.index + ref
+        if not 0 <= target < self.index:
+            raise self.error(f"share_index={ref} (= layer {target}) must name an earlier layer "
+                             f"(0..{self.index - 1})")
+        owner = layers[target]
+        if not isinstance(owner, Convolutional):
+            raise self.error(f"share_index={ref}: layer {target} is [{owner.kind}], not "
+                             "[convolutional]")
+        owner = owner.owner if owner.owner is not None else owner  # a chain shares the first
+        mine = (self.size, self.size, self.channels // self.groups, self.filters)
+        if owner.params["weights"].shape != mine or owner.channels != self.channels:
+            raise self.error(
+                f"share_index={ref}: layer {target} has {owner.filters} filters of "
+                f"{owner.size}x{owner.size}x{owner.channels // owner.groups} on {owner.channels} "
+                f"channels, this layer {self.filters} of {self.size}x{self.size}x"
+                f"{self.channels // self.groups} on {self.channels}: they must match")
+        if self.batch_normalize and not owner.batch_normalize:
+            raise self.error(f"share_index={ref}: this layer has batch_normalize=1 but layer "
+                             f"{target} has no batch-norm values to share")
+        self.owner = owner
+
+    @property
+    def source(self) -> "Convolutional":
+        """The layer holding the parameters this one computes with (itself unless shared)."""
+        if self.shares and self.owner is None:
+            raise self.error("share_index: the shared layer is not linked (build the layer "
+                             "through a Network)")
+        return self.owner if self.owner is not None else self
 
     # --- geometry ------------------------------------------------------------------------
     def output_shape(self, input_shapes):
@@ -185,10 +238,13 @@ class Convolutional(Layer):
     # --- parameters ----------------------------------------------------------------------
     def _init_params(self):
         n, cg, k = self.filters, self.channels // self.groups, self.size
-        # darknet's initialisation, drawn in darknet's (Cout, Cin/groups, K, K) order
+        # darknet's initialisation, drawn in darknet's (Cout, Cin/groups, K, K) order; AlexeyAB
+        # starts the normalize_channels* convolutions from weights of 1
         scale = np.sqrt(2.0 / (k * k * cg))
         rng = np.random.default_rng(self.index)
         darknet_w = (scale * rng.uniform(-1.0, 1.0, size=(n, cg, k, k))).astype(np.float32)
+        if self.channel_code is not None:
+            darknet_w[...] = 1
         self.params["biases"] = np.zeros(n, np.float32)
         if self.batch_normalize:
             self.params["scales"] = np.ones(n, np.float32)
@@ -197,6 +253,8 @@ class Convolutional(Layer):
         self.params["weights"] = np.ascontiguousarray(darknet_w.transpose(2, 3, 1, 0))
 
     def param_layout(self):
+        if self.shares:
+            return []  # darknet neither loads nor saves a sharing layer's values
         n, cg, k = self.filters, self.channels // self.groups, self.size
         layout = [("biases", (n,))]
         if self.batch_normalize:
@@ -230,14 +288,21 @@ class Convolutional(Layer):
 
     def invalidate(self):
         """Forget the folded inference weights; call after changing `params` in place."""
+        self._version += 1
         self._cache_key = None
         self._folded = None
 
+    def cache_key(self, *extra):
+        """Identifies the parameters derived tensors were computed from: their arrays and,
+        for a sharing layer, the owner's invalidate() count."""
+        src = self.source
+        return (tuple(id(a) for a in src.params.values()), src._version) + extra
+
     def _inference_params(self):
         """(weights (K,K,cg,n) with batch norm folded in, per-channel shift), cached."""
-        key = tuple(id(a) for a in self.params.values())
+        key = self.cache_key()
         if self._cache_key != key or self._folded is None:
-            p = self.params
+            p = self.source.params
             if self.batch_normalize:
                 a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
                                       p["biases"])
@@ -270,16 +335,30 @@ class Convolutional(Layer):
             return "winograd"
         return "gemm"
 
+    def _checked_input(self, x, dtype):
+        x = np.ascontiguousarray(x, dtype)
+        if x.shape[3] != self.channels:
+            raise InputError(f"{self.origin}: [{self.kind}] layer {self.index} was built for "
+                             f"{self.channels} channels, got {x.shape[3]}")
+        return x
+
+    def _output(self, x):
+        n_img, h, w, c = x.shape
+        return np.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
+
+    def _activate_channels(self, y2d):
+        """The channel-wise activation (normalize_channels*) in place, if the layer has one."""
+        if self.channel_code is not None:
+            activate_channels(y2d, self.channel_code, out=y2d)
+
     def forward(self, inputs, train=False):
+        if self.binary is not None:
+            return conv_binary.forward(self, inputs[0], train)
         if train or compute_dtype(inputs[0]) != np.float32:
             return self._forward_general(inputs[0], train)
-        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
-        n_img, h, w, c = x.shape
-        if c != self.channels:
-            raise InputError(f"{self.origin}: [{self.kind}] layer {self.index} was built for "
-                             f"{self.channels} channels, got {c}")
-        out_h, out_w, cout = self.output_shape([(h, w, c)])
-        out = np.empty((n_img, out_h, out_w, cout), dtype=np.float32)
+        x = self._checked_input(inputs[0], np.float32)
+        out = self._output(x)
+        cout = self.filters
         folded = self._inference_params()
         weights, shift = folded["weights"], folded["shift"]
         algorithm = self.algorithm(x.shape)
@@ -294,26 +373,25 @@ class Convolutional(Layer):
             conv2d.conv2d_gemm(x, weights.reshape(-1, cout), shift, self.code, self.size,
                                self.stride_y, self.stride_x, self.padding * self.dilation,
                                self.dilation, self.groups, out)
+        self._activate_channels(out.reshape(-1, cout))
         return out
 
     # --- training (and float64) ------------------------------------------------------------
     def _forward_general(self, x, train):
         """Training forward in any float dtype, and inference in float64."""
         dtype = compute_dtype(x)
-        x = np.ascontiguousarray(x, dtype)
-        n_img, h, w, c = x.shape
-        if c != self.channels:
-            raise InputError(f"{self.origin}: [{self.kind}] layer {self.index} was built for "
-                             f"{self.channels} channels, got {c}")
-        out_h, out_w, cout = self.output_shape([(h, w, c)])
-        z = np.empty((n_img, out_h, out_w, cout), dtype)
-        p = self.params
+        x = self._checked_input(x, dtype)
+        z = self._output(x)
+        cout = self.filters
+        src = self.source
+        p = src.params
         if not train:
             a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
                                   p["biases"]) if self.batch_normalize else (1.0, p["biases"])
             self._raw_conv(x, np.ascontiguousarray(p["weights"].astype(np.float64) * a, dtype),
                            z)
             activations.bias_activate(z.reshape(-1, cout), b.astype(dtype), self.code)
+            self._activate_channels(z.reshape(-1, cout))
             return z
         self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z)
         z2d = z.reshape(-1, cout)
@@ -324,23 +402,28 @@ class Convolutional(Layer):
                                  "in training needs at least 2 output values per channel")
             z2d, state = bn.train_forward(z2d, p["scales"].astype(dtype), p["rolling_mean"],
                                           p["rolling_variance"])
-            self.invalidate()  # the rolling values changed in place
+            src.invalidate()  # the rolling values changed in place
+            self.invalidate()
         biases = p["biases"].astype(dtype)
-        pre = z2d + biases if self.code in activations.NEEDS_INPUT else None
+        keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
+        pre = z2d + biases if keep_input else None
         activations.bias_activate(z2d, biases, self.code)
+        self._activate_channels(z2d)
         self._saved = (state, pre)
-        return z2d.reshape(n_img, out_h, out_w, cout)
+        return z2d.reshape(z.shape)
 
-    def _raw_conv(self, x, weights, out):
+    def _raw_conv(self, x, weights, out, exact=False):
         """out = conv(x, weights), no bias or activation: in float32 by the algorithm
-        inference would pick, otherwise by the dtype-generic training kernels."""
+        inference would pick, otherwise by the dtype-generic training kernels. exact=True
+        avoids Winograd, whose transforms round: sums of small integers (binarised
+        convolutions) then come out exact."""
         pad = self.padding * self.dilation
         if x.dtype != np.float32:
             conv_train.conv_forward(x, weights, self.groups, self.stride_y, self.stride_x, pad,
                                     self.dilation, out)
             return
         algorithm = self.algorithm(x.shape)
-        if algorithm == "winograd":
+        if algorithm == "winograd" and not exact:
             conv2d.conv2d_winograd(x, winograd.transform_filters(weights), None,
                                    activations.LINEAR, self.padding, out)
         elif algorithm == "direct":
@@ -352,25 +435,32 @@ class Convolutional(Layer):
                                self.groups, out)
 
     def backward(self, delta, inputs, output):
+        if self.binary is not None:
+            raise self.error("binary=1 / xnor=1 convolutions are inference only: darkpy has "
+                             "no backward for binarised weights or inputs")
         if self._saved is None:
             raise self.error("backward needs a forward with train=True first")
         state, pre = self._saved
         dtype = compute_dtype(inputs[0])
         x = np.ascontiguousarray(inputs[0], dtype)
         cout = self.filters
+        src = self.source  # a sharing layer adds its gradients to the owner's
         g = np.array(delta, dtype=dtype, order="C").reshape(-1, cout)
-        activations.activate_gradient(g, np.ascontiguousarray(output, dtype).reshape(-1, cout),
-                                      pre, self.code)
-        self.grad("biases")[...] += bn.channel_sum(g)
+        y2d = np.ascontiguousarray(output, dtype).reshape(-1, cout)
+        if self.channel_code is not None:
+            channel_gradient(g, y2d, pre, self.channel_code)
+        else:
+            activations.activate_gradient(g, y2d, pre, self.code)
+        src.grad("biases")[...] += bn.channel_sum(g)
         if state is not None:
-            g, dscales, _ = bn.backward(g, state, self.params["scales"])
-            self.grad("scales")[...] += dscales
+            g, dscales, _ = bn.backward(g, state, src.params["scales"])
+            src.grad("scales")[...] += dscales
         dz = g.reshape(output.shape)
-        weights = np.ascontiguousarray(self.params["weights"], dtype)
+        weights = np.ascontiguousarray(src.params["weights"], dtype)
         fast = self._input_grad_by_winograd(dz, weights, x.shape)
         dx = conv_train.conv_backward(x, weights, dz, self.groups, self.stride_y, self.stride_x,
                                       self.padding * self.dilation, self.dilation,
-                                      self.grad("weights"), need_input_grad=fast is None)
+                                      src.grad("weights"), need_input_grad=fast is None)
         return [dx if fast is None else fast]
 
     def _input_grad_by_winograd(self, dz, weights, x_shape):
@@ -398,6 +488,10 @@ class Convolutional(Layer):
         if self.dilation > 1:
             size += f" d{self.dilation}"
         filters = str(self.filters) if self.groups == 1 else f"{self.filters}/{self.groups}"
+        if self.binary is not None:
+            size += " xnor" if self.binary.xnor else " bin"
+        if self.shares:
+            size += f" shares {self.source.index}" if self.owner is not None else " shared"
         return {"filters": filters, "size": size}
 
     def flops(self, input_shapes):

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import Key, Options
 from darkpy.errors import InputError
 from darkpy.layers.base import Layer
 from darkpy.layers.connected import Connected
-from darkpy.layers.convolutional import Convolutional, reject_weight_loading_keys
+from darkpy.layers.convolutional import Convolutional
 
 FLAVORS = ("auto", "pjreddie", "alexeyab")
 FLAVOR_KEY = Key("str", "auto", choices=FLAVORS,

@@ -10,7 +10,13 @@ coords objectness, coords+1.. class scores. The forward leaves what darknet leav
     classes     softmax over the classes of each anchor (softmax=1), else sigma(t)
 
 With background=1 the softmax spans the objectness slot and the classes (classes + 1 entries).
-Hierarchical softmax (`tree=`, YOLO9000) is not supported.
+
+tree=<file> (YOLO9000): the classes of each anchor and cell get the hierarchical softmax
+instead (one softmax per group of siblings, temperature 1; layers/tree.py), the first n class
+entries for a tree of n nodes, further entries left raw. This is darknet's GPU computation
+(softmax_tree); its CPU code offsets the groups without the w*h stride and divides by an unset
+temperature, which darkpy does not reproduce. Decoding boxes from a tree (hierarchy
+thresholds) is not supported by darkpy's detect.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import numpy as np
 from darkpy.config.schema import Key
 from darkpy.kernels.yolo import region_activate
 from darkpy.layers.base import Layer
+from darkpy.layers.tree import load_tree, tree_softmax
 from darkpy.layers.yolo import _anchor_pairs
 
 _U = dict(used=False)
@@ -33,7 +40,8 @@ class Region(Layer):
         "anchors": Key("floats", None, doc="w,h pairs in grid cells of this layer"),
         "softmax": Key("int", 0, choices=(0, 1)),
         "background": Key("int", 0, choices=(0, 1)),
-        "tree": Key("str", None, doc="hierarchical softmax tree file (not supported)"),
+        "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax per "
+                                     "group of sibling classes"),
         # read by darknet for training; kept for round trips
         "map": Key("str", None, **_U),
         "max": Key("int", 30, **_U),
@@ -57,10 +65,8 @@ class Region(Layer):
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
-        if opts.tree:
-            raise self.error(
-                f"tree={opts.tree}: hierarchical softmax (YOLO9000) is not supported by darkpy"
-            )
+        self.tree = (load_tree(opts.tree, origin, f"{origin}: [{self.kind}] layer {index}")
+                     if opts.tree else None)
         self.classes = int(opts.classes)
         self.coords = int(opts.coords)
         self.n = int(opts.num)
@@ -74,6 +80,9 @@ class Region(Layer):
         self.softmax = int(opts.softmax)
         self.background = int(opts.background)
         self.entries = self.coords + self.classes + 1
+        if self.tree is not None and self.tree.n > self.classes:
+            raise self.error(f"the tree {self.tree.path} has {self.tree.n} nodes but the layer "
+                             f"has classes={self.classes}")
         channels = self.input_shapes[0][2]
         if channels != self.n * self.entries:
             raise self.error(
@@ -87,9 +96,20 @@ class Region(Layer):
         x = np.ascontiguousarray(inputs[0], dtype=np.float32)
         out = np.empty_like(x)
         if x.size:
+            softmax = self.softmax if self.tree is None else 0
             region_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
-                            self.n, self.coords, self.classes, self.background, self.softmax)
+                            self.n, self.coords, self.classes, self.background, softmax)
+        if self.tree is not None:
+            self._tree_classes(x, out)
         return out
+
+    def _tree_classes(self, x, out):
+        """Class entries of every anchor and cell: the tree softmax of the raw values."""
+        first = self.coords + 1
+        raw = x.reshape(-1, self.n, self.entries)[..., first:]
+        classes = out.reshape(-1, self.n, self.entries)[..., first:]
+        classes[...] = raw  # entries past the tree stay raw
+        classes[..., :self.tree.n] = tree_softmax(raw, self.tree)[..., :self.tree.n]
 
     def backward(self, delta, inputs, output):
         raise self.error(f"[{self.kind}] is inference only: detector training is not supported yet")

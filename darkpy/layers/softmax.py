@@ -8,9 +8,13 @@ a run of the CHW buffer, so when h*w > 1 it spans whole channel planes, not pixe
 
 spatial=1 is a softmax over channels at every pixel (temperature 1). darknet computes it only
 on the GPU, its CPU path ignoring `spatial`; darkpy follows the GPU, the intended meaning.
-A `tree` (hierarchical softmax of YOLO9000) is not supported.
 
-Backward, per chunk (or per pixel with spatial=1, where T = 1):
+tree=<file> (YOLO9000's data/9k.tree) replaces all that by darknet's hierarchical softmax: the
+CHW buffer's first n values (n = the tree's nodes) get one softmax per group of siblings, with
+the temperature; values past n are 0 (layers/tree.py, which also says where the file is looked
+for). `groups` and `spatial` are then ignored, as in darknet.
+
+Backward, per chunk (or per pixel with spatial=1, where T = 1; per tree group with a tree):
     dx_i = y_i (delta_i - sum_j delta_j y_j) / T
 """
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from darkpy.config.schema import Key
 from darkpy.layers.base import Layer
+from darkpy.layers.tree import load_tree, tree_softmax, tree_softmax_grad
 
 
 def _softmax_last_axis(x: np.ndarray, temperature: np.float32) -> np.ndarray:
@@ -39,7 +44,8 @@ class Softmax(Layer):
     keys = {
         "groups": Key("int", 1, doc="independent softmaxes over consecutive CHW chunks"),
         "temperature": Key("float", 1.0),
-        "tree": Key("str", None, doc="hierarchy file (YOLO9000; not supported)"),
+        "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax "
+                                     "per group of siblings"),
         "spatial": Key("float", 0.0, doc="1: softmax over channels at each pixel"),
         "noloss": Key("int", 0, used=False, doc="training only: no cost from this layer"),
     }
@@ -49,18 +55,23 @@ class Softmax(Layer):
         self.groups = opts.groups
         self.temperature = np.float32(opts.temperature)
         self.spatial = bool(opts.spatial)
-        if opts.tree:
-            raise self.error("hierarchical softmax (`tree`) is not supported")
+        self.tree = (load_tree(opts.tree, origin, f"{origin}: [{self.kind}] layer {index}")
+                     if opts.tree else None)
         if self.groups < 1:
             raise self.error(f"groups must be >= 1, got {self.groups}")
         if self.temperature == 0:
             raise self.error("temperature must not be 0")
-        if self.spatial and (self.groups != 1 or self.temperature != 1):
+        if self.spatial and self.tree is None and (self.groups != 1 or self.temperature != 1):
             raise self.error("spatial softmax takes neither groups nor temperature")
         self.output_shape(self.input_shapes)
 
     def output_shape(self, input_shapes):
         h, w, c = input_shapes[0]
+        if self.tree is not None:
+            if h * w * c < self.tree.n:
+                raise self.error(f"the tree {self.tree.path} has {self.tree.n} nodes but the "
+                                 f"layer gets {h}x{w}x{c} = {h * w * c} values")
+            return (h, w, c)
         if not self.spatial and (h * w * c) % self.groups:
             raise self.error(f"{h}x{w}x{c} = {h * w * c} inputs are not divisible by groups={self.groups}")
         return (h, w, c)
@@ -68,6 +79,8 @@ class Softmax(Layer):
     def forward(self, inputs, train=False):
         x = inputs[0]
         self.output_shape([x.shape[1:]])
+        if self.tree is not None:
+            return self._chw(tree_softmax(self._flat(x), self.tree, self.temperature), x.shape)
         if self.spatial:
             return np.ascontiguousarray(_softmax_last_axis(x, np.float32(1)))
         n, h, w, c = x.shape
@@ -75,7 +88,21 @@ class Softmax(Layer):
         out = _softmax_last_axis(chunks, self.temperature)
         return np.ascontiguousarray(out.reshape(n, c, h, w).transpose(0, 2, 3, 1))
 
+    @staticmethod
+    def _flat(a):
+        """Each image's CHW buffer, (n, h*w*c)."""
+        return a.transpose(0, 3, 1, 2).reshape(a.shape[0], -1)
+
+    @staticmethod
+    def _chw(flat, shape):
+        n, h, w, c = shape
+        return np.ascontiguousarray(flat.reshape(n, c, h, w).transpose(0, 2, 3, 1))
+
     def backward(self, delta, inputs, output):
+        if self.tree is not None:
+            grad = tree_softmax_grad(self._flat(delta), self._flat(output), self.tree,
+                                     self.temperature)
+            return [self._chw(grad, output.shape)]
         if self.spatial:
             return [np.ascontiguousarray(_softmax_grad_last_axis(delta, output, 1))]
         n, h, w, c = output.shape

@@ -1,0 +1,148 @@
+"""The threaded paths of the forward kernels (conv2d.run_blocks / run_rows), forced on small
+inputs, against naive numpy: GEMM and Winograd split by output channels, row kernels split in
+chunks, narrow-row bias + activation, and the job runner itself."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from darkpy.kernels import conv2d, elementwise, pooling, resample, winograd, yolo
+from darkpy.kernels.activations import LEAKY, LINEAR
+
+LOWEST = np.float32(-np.finfo(np.float32).max)
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    """Three workers (odd splits) and no size below which work stays on one thread."""
+    saved = conv2d.num_threads()
+    conv2d.set_num_threads(3)
+    monkeypatch.setattr(conv2d, "SERIAL_WORK", 0)
+    monkeypatch.setattr(conv2d, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(conv2d, "PARALLEL_COPY_BYTES", 0)
+    monkeypatch.setattr(conv2d, "MIN_SPLIT_TILES", 1)
+    yield
+    conv2d.set_num_threads(saved)
+
+
+def naive_conv(x, w, bias, stride, pad, leaky):
+    """NHWC x, (K, K, C, F) w, zero padding; float64, one output pixel at a time."""
+    n, h, wd, _ = x.shape
+    k = w.shape[0]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out_h = (h + 2 * pad - k) // stride + 1
+    out_w = (wd + 2 * pad - k) // stride + 1
+    out = np.empty((n, out_h, out_w, w.shape[3]))
+    for oy in range(out_h):
+        for ox in range(out_w):
+            patch = xp[:, oy * stride:oy * stride + k, ox * stride:ox * stride + k, :]
+            out[:, oy, ox] = np.einsum("nijc,ijcf->nf", patch, w.astype(np.float64)) + bias
+    return np.where(out > 0, out, 0.1 * out) if leaky else out
+
+
+@pytest.mark.parametrize("n,h,w,c,f,k,stride", [
+    (1, 5, 6, 8, 40, 3, 1),   # one block, 3 column runs (16, 16, 8)
+    (2, 4, 3, 5, 33, 3, 2),   # two images, fewer jobs than workers
+    (1, 7, 5, 12, 35, 1, 1),  # 1x1: the input is the GEMM's left matrix
+])
+def test_gemm_split_by_output_channels(threaded, n, h, w, c, f, k, stride):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, h, w, c), dtype=np.float32)
+    wt = rng.standard_normal((k, k, c, f), dtype=np.float32)
+    bias = rng.standard_normal(f, dtype=np.float32)
+    pad = k // 2
+    out = np.full((n, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1, f), np.nan,
+                  np.float32)
+    conv2d.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out)
+    np.testing.assert_allclose(out, naive_conv(x, wt, bias, stride, pad, True), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("n,h,w,c,f", [(1, 9, 11, 6, 40), (2, 5, 7, 4, 33)])
+def test_winograd_split_by_output_channels(threaded, n, h, w, c, f):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, h, w, c), dtype=np.float32)
+    wt = rng.standard_normal((3, 3, c, f), dtype=np.float32)
+    bias = rng.standard_normal(f, dtype=np.float32)
+    tiles = n * winograd.tiles_for(h, w)[0] * winograd.tiles_for(h, w)[1]
+    assert tiles < 3 * conv2d.MIN_BLOCK_TILES  # the column split
+    out = np.full((n, h, w, f), np.nan, np.float32)
+    conv2d.conv2d_winograd(x, winograd.transform_filters(wt), bias, LEAKY, 1, out)
+    np.testing.assert_allclose(out, naive_conv(x, wt, bias, 1, 1, True), rtol=1e-4, atol=1e-4)
+
+
+def naive_maxpool(x, size, stride, offset, out_h, out_w):
+    n, h, w, c = x.shape
+    out = np.full((n, out_h, out_w, c), LOWEST, np.float32)
+    for oy in range(out_h):
+        for ox in range(out_w):
+            for dy in range(size):
+                for dx in range(size):
+                    iy, ix = offset + oy * stride + dy, offset + ox * stride + dx
+                    if 0 <= iy < h and 0 <= ix < w:
+                        out[:, oy, ox] = np.maximum(out[:, oy, ox], x[:, iy, ix])
+    return out
+
+
+@pytest.mark.parametrize("size,stride,offset,out_hw", [
+    (2, 2, 0, (4, 5)),    # yolov3-tiny's pools, the last window half outside
+    (2, 1, 0, (9, 11)),   # 2x2/1 with darknet's padding 1
+    (2, 1, -1, (10, 12)), # windows hanging over the top-left edge
+    (2, 1, -2, (11, 13)), # the first windows entirely outside: -FLT_MAX
+    (3, 2, -1, (5, 6)),
+])
+def test_maxpool_in_row_chunks(threaded, size, stride, offset, out_hw):
+    x = np.random.default_rng(2).standard_normal((2, 9, 11, 19), dtype=np.float32)
+    out = pooling.maxpool2d(x, size, stride, stride, offset, offset, *out_hw)
+    np.testing.assert_array_equal(out, naive_maxpool(x, size, stride, offset, *out_hw))
+
+
+def test_upsample_and_shortcut_in_row_chunks(threaded):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 3, 7), dtype=np.float32)
+    up = resample.upsample_nearest(x, 2, np.float32(1.5))
+    np.testing.assert_array_equal(up, 1.5 * x.repeat(2, axis=1).repeat(2, axis=2))
+    other = rng.standard_normal(x.shape, dtype=np.float32)
+    out = elementwise.shortcut(x, other, np.float32(0.5), np.float32(2.0), LINEAR)
+    np.testing.assert_allclose(out, 0.5 * x + 2.0 * other, rtol=1e-6)
+
+
+def test_yolo_activation_in_row_chunks(threaded):
+    x = (np.random.default_rng(4).standard_normal((37, 2 * 7)) * 4).astype(np.float32)
+    out = np.empty_like(x)
+    yolo.yolo_activate(x, out, 2, 7, np.float32(1.1), np.float32(-0.05), True)
+    expected = 1 / (1 + np.exp(-x.astype(np.float64)))
+    for a in range(2):
+        expected[:, 7 * a + 2:7 * a + 4] = x[:, 7 * a + 2:7 * a + 4]
+        expected[:, 7 * a:7 * a + 2] = expected[:, 7 * a:7 * a + 2] * 1.1 - 0.05
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("rows,cols", [(50, 3), (7, 16), (3, 100)])
+def test_bias_activate_block_narrow_rows(rows, cols):
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((rows, cols), dtype=np.float32)
+    bias = rng.standard_normal(cols, dtype=np.float32)
+    expected = y.astype(np.float64) + bias
+    conv2d.bias_activate_block(y, bias, LEAKY)
+    np.testing.assert_allclose(y, np.where(expected > 0, expected, 0.1 * expected), rtol=1e-6)
+
+
+def test_run_blocks_runs_every_job_once_and_reraises(threaded):
+    seen = []
+    lock = threading.Lock()
+
+    def work(job):
+        with lock:
+            seen.append(job)
+
+    conv2d.run_blocks(list(range(50)), work)
+    assert sorted(seen) == list(range(50))
+
+    def failing(job):
+        if job == 3:
+            raise ValueError("job 3")
+
+    with pytest.raises(ValueError, match="job 3"):
+        conv2d.run_blocks(list(range(8)), failing)
