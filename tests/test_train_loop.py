@@ -253,3 +253,65 @@ def test_errors_users_can_hit(tmp_path, images):
     assert not (tmp_path / "other").exists()
     with pytest.raises(DarkpyError):
         loop.start(tmp_path / "missing.cfg", [folder], tmp_path / "other")
+
+
+def test_pre_upsampling_network_trains_on_bicubic_inputs(tmp_path, images):
+    """An SRCNN-style network keeps the size: it gets the bicubic upscaling of the LR patch."""
+    folder, valid = images
+    cfg = _write(tmp_path, "pre.cfg", """
+[net]
+batch=2
+width=8
+height=8
+channels=3
+adam=1
+
+[mean_shift]
+scale=127.5
+
+[convolutional]
+filters=4
+size=3
+pad=1
+activation=relu
+
+[convolutional]
+filters=3
+size=3
+pad=1
+activation=linear
+
+[mean_shift]
+scale=127.5
+reverse=1
+
+[cost]
+type=sse
+""")
+    trainer = loop.start(cfg, [folder], tmp_path / "run", valid=[valid], max_batches=3, checkpoint_every=3)
+    assert trainer.info["pre_upsample"] and trainer.info["scale"] == 2 and not trainer.info["implicit_cost"]
+    x, y = trainer.sampler.batch(0, 2)
+    assert x.shape == y.shape == (2, 8, 8, 3)
+    result = trainer.run()
+    assert result.iteration == 3 and result.best_psnr is not None
+    assert darkpy.load(tmp_path / "run" / "model.h5").layers[-1].kind == "cost"  # the user's own cost stays
+
+
+@pytest.mark.parametrize("name", ["srcnn", "darkpy_sr_x2"])
+def test_training_cfgs_and_their_yaml_twins_agree(name):
+    from pathlib import Path
+
+    from darkpy.config.cfg import read_cfg
+    from darkpy.config.yaml import read_yaml
+
+    folder = Path(__file__).resolve().parents[1] / "cfg"
+    as_cfg = [(s.kind, dict(s.options)) for s in read_cfg(folder / f"{name}.cfg")]
+    as_yaml = [(s.kind, dict(s.options)) for s in read_yaml(folder / f"{name}.yaml")]
+    assert as_cfg == as_yaml
+    net = darkpy.load(folder / f"{name}.cfg")
+    scale, pre = loop.network_scale(net, (net.input_shape[0], net.input_shape[1]), None)
+    assert (scale, pre) == ((2, True) if name == "srcnn" else (2, False))
+    if name == "srcnn":  # 8 convolutions of 64 3x3 filters with ReLU, then one to RGB
+        convs = [layer for layer in net.layers if layer.kind == "convolutional"]
+        assert [(c.filters, c.size, c.opts.activation) for c in convs] == [(64, 3, "relu")] * 8 + [(3, 3, "linear")]
+        assert net.layers[-1].kind == "cost" and net.layers[-1].opts.type == "sse"

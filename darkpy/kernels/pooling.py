@@ -73,7 +73,6 @@ def _maxpool2d_rows(x, size, stride_y, stride_x, offset_y, offset_x, r0, r1, out
                         v = xf[src + k]
                         m = of[d + k]
                         of[d + k] = v if v > m else m
-    return out
 
 
 @njit(nogil=True, cache=True, fastmath=False)

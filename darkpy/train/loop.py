@@ -317,11 +317,11 @@ class _Log:
             with open(self.path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= keep_until]
         with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS)
+            writer = csv.DictWriter(f, LOG_COLUMNS, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
-        self.file = open(self.path, "a", newline="")
-        self.writer = csv.DictWriter(self.file, LOG_COLUMNS)
+        self.file = open(self.path, "a", newline="", buffering=1)  # a line per iteration, visible at once
+        self.writer = csv.DictWriter(self.file, LOG_COLUMNS, lineterminator="\n")
 
     def write(self, row: dict) -> None:
         self.writer.writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
@@ -447,9 +447,9 @@ class Trainer:
         reporter.validation(state.iteration, score, best)
         return score
 
-    def run(self, reporter: Reporter | None = None, stop_after: int | None = None) -> RunResult:
-        """Train from the newest checkpoint (or the start) to max_batches. `stop_after` ends
-        the session early after that many iterations (with a checkpoint), as Ctrl-C would."""
+    def run(self, reporter: Reporter | None = None) -> RunResult:
+        """Train from the newest checkpoint (or the start) to max_batches, or until SIGINT or
+        SIGTERM (then with a checkpoint at the iteration reached)."""
         from darkpy.io.h5 import save_h5
 
         reporter = reporter or Reporter()
@@ -459,7 +459,6 @@ class Trainer:
         reporter.start(state.iteration, self.total, self.info)
         flag: dict = {}
         score = None
-        session_start = state.iteration
         try:
             with _stop_on_signals(flag):
                 while state.iteration < self.total:
@@ -483,14 +482,13 @@ class Trainer:
                     log.write(row)
                     reporter.iteration(Progress(state.iteration, self.total, loss, rate,
                                                 row["images_per_s"], state.elapsed_s))
-                    session_done = stop_after is not None and state.iteration - session_start >= stop_after
                     if (state.iteration % self.options.checkpoint_every == 0 or flag.get("stop")
-                            or state.iteration == self.total or session_done):
+                            or state.iteration == self.total):
                         log.flush()
                         path = save_checkpoint(self.run_dir, state, self.network, self.model_view,
                                                self.optimizer, self.options.keep_checkpoints)
                         reporter.checkpoint(state.iteration, path)
-                    if flag.get("stop") or session_done:
+                    if flag.get("stop"):
                         break
         finally:
             log.close()
