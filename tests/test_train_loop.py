@@ -138,12 +138,12 @@ def test_tiny_network_overfits_tiny_data(tmp_path):
     io.write_image(folder / "ramp.png", np.clip(rgb, 0, 255).astype(np.uint8))
     cfg = _write(tmp_path, "t.cfg", TINY.replace("[dropout]\nprobability=0.25\n", ""))
     trainer = loop.start(cfg, [folder], tmp_path / "run", loss="sse", augment=False, patch=8,
-                         max_batches=300, learning_rate=0.01, batch=2, subdivisions=1,
-                         checkpoint_every=300)
+                         max_batches=150, learning_rate=0.01, batch=1, subdivisions=1,
+                         checkpoint_every=150)
     result = trainer.run()
-    assert result.iteration == 300 and not result.interrupted
+    assert result.iteration == 150 and not result.interrupted
     losses = [float(r["loss"]) for r in _log(tmp_path / "run")]
-    assert len(losses) == 300
+    assert len(losses) == 150
     assert losses[-1] < losses[0] / 100, (losses[0], losses[-1])
 
 

@@ -175,3 +175,15 @@ def test_h5_shape_mismatch_and_non_darkpy(tmp_path):
         f["layers/002_convolutional/weights"] = np.zeros((5, 4, 3, 3), np.float32)
     with pytest.raises(WeightsError, match=r"002_convolutional/weights has shape \(5, 4, 3, 3\)"):
         darkpy.load(path)
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    net = make_net()
+    path = tmp_path / "m.h5"
+    darkpy.save(net, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
