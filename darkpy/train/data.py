@@ -16,7 +16,8 @@ their range (0..1 when they fit in it, else their own min..max), volumes (NIfTI)
 volume's min..max, one slice at a time across an axis.
 
 Patches are drawn as EDSR does: an image uniformly at random, a position uniformly at random,
-and (with `augment`) one of the 8 flips/quarter turns. The batch of iteration `i` is a pure
+and (with `augment`) one of the 8 flips/quarter turns (a quarter turn of a non-square patch
+crops the patch on its side, or becomes a half turn where only one orientation fits). The batch of iteration `i` is a pure
 function of (seed, i): nothing about the sampler needs saving for a resumed run to see the
 same data in the same order.
 """

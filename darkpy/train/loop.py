@@ -29,6 +29,9 @@ alone, so a resumed run computes exactly the weights of an uninterrupted one.
 Random initialisation is darknet's: weights uniform in +-sqrt(2 / fan_in), biases 0,
 batch-norm scales 1, drawn from a generator seeded by ([net] seed, layer index); dropout's
 generators are seeded from the same seed. `darkpy train` seeds with [net] seed (default 0).
+`bicubic_skip`/`zero_layers` then start a WDSR-style skip convolution as OpenCV's bicubic and
+the deep branch's last convolution at zero (darkpy.train.bicubic); initial weights (`weights`,
+or an .h5 given as the model) replace all of this.
 """
 from __future__ import annotations
 
