@@ -73,9 +73,8 @@ class Network:
                 keys = cls.reference_keys(opts)
             except ConfigError as exc:
                 raise ConfigError(f"{section.origin}: [{section.kind}] layer {index}: {exc}") from None
-            if len(keys) != len(refs):  # a layer that lists references but not their keys
-                keys = [None] + [None] * (len(refs) - 1)
-            sources = [resolve_reference(ref, index, key, section) for ref, key in zip(refs, keys)]
+            sources = [resolve_reference(ref, index, key, section)
+                       for ref, key in zip(refs, keys, strict=True)]
             in_shapes = [self.input_shape if s == INPUT else self.shapes[s] for s in sources]
             layer = cls(opts, in_shapes, index, section.origin)
             layer.link(self.layers)

@@ -397,7 +397,7 @@ def grad_scalar(y, x, code):
 # --- row-block workers: the code is tested once per block, so hot loops are branch-free ----------
 
 @njit(cache=True, error_model="numpy")
-def _activate_rows(y, bias, r0, r1, code):
+def activate_rows(y, bias, r0, r1, code):
     cols = y.shape[1]
     if code == LINEAR:
         for r in range(r0, r1):
@@ -478,7 +478,7 @@ def _bias_activate_kernel(y, bias, code):
     chunks = (rows + step - 1) // step
     for k in prange(chunks):
         r0 = k * step
-        _activate_rows(y, bias, r0, min(rows, r0 + step), code)
+        activate_rows(y, bias, r0, min(rows, r0 + step), code)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

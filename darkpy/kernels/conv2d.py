@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from darkpy.kernels import winograd
-from darkpy.kernels.activations import _activate_rows
+from darkpy.kernels.activations import activate_rows
 from darkpy.kernels.im2col import im2col_pixels
 
 # im2col buffer per worker: small enough to stay in L2 next to the GEMM's packed panels.
@@ -226,15 +226,15 @@ def bias_activate_block(y, bias, code):
         tiled = np.empty(reps * cols, dtype=bias.dtype)
         for r in range(reps):
             tiled[r * cols:(r + 1) * cols] = bias
-        _activate_rows(y[:wide_rows * reps].reshape(wide_rows, reps * cols), tiled, 0,
+        activate_rows(y[:wide_rows * reps].reshape(wide_rows, reps * cols), tiled, 0,
                        wide_rows, code)
-    _activate_rows(y, bias, wide_rows * reps, rows, code)
+    activate_rows(y, bias, wide_rows * reps, rows, code)
 
 
 @njit(nogil=True, cache=True)
 def bias_activate_columns(y, bias, code):
     """bias_activate_block for a run of columns of a wider array (any strides)."""
-    _activate_rows(y, bias, 0, y.shape[0], code)
+    activate_rows(y, bias, 0, y.shape[0], code)
 
 
 def _bias_or_zeros(bias, cout):

@@ -96,39 +96,42 @@ def reorg(x, stride, reverse):
     return out
 
 
+@njit(inline="always", cache=True)
+def _reorg_pair(j, i, k, h, w, s, small_c, out_h, out_w, reverse):
+    """The one (input cell, output cell) pair `reorg` links for input index (j, i, k): returns
+    (iy, ix, ik, oy, ox, ok). Shared by the forward copy and its inverse in the backward."""
+    c2 = k % small_c
+    o = k // small_c
+    h2 = j * s + o // s
+    w2 = i * s + o % s
+    if reverse:
+        return j, i, k, h2, w2, c2
+    p = i + w * (j + h * k)
+    q = w2 + w * s * (h2 + h * s * c2)
+    ox = p % out_w
+    t = p // out_w
+    oy = t % out_h
+    ok = t // out_h
+    ix = q % w
+    t = q // w
+    return t % h, ix, t // h, oy, ox, ok
+
+
 @njit(nogil=True, cache=True, fastmath=False)
 def _reorg_jobs(x, stride, reverse, j0, j1, out):
     """reorg for jobs [j0, j1), one per (image, input channel)."""
     _, h, w, c = x.shape
-    s = stride
-    small_c = c // (s * s)
-    big_h = h * s
-    big_w = w * s
+    small_c = c // (stride * stride)
     out_h = out.shape[1]
     out_w = out.shape[2]
     for job in range(j0, j1):
         b = job // c
         k = job - b * c
-        c2 = k % small_c
-        o = k // small_c
         for j in range(h):
-            h2 = j * s + o // s
             for i in range(w):
-                w2 = i * s + o % s
-                if reverse:
-                    out[b, h2, w2, c2] = x[b, j, i, k]
-                else:
-                    p = i + w * (j + h * k)
-                    q = w2 + big_w * (h2 + big_h * c2)
-                    ox = p % out_w
-                    t = p // out_w
-                    oy = t % out_h
-                    ok = t // out_h
-                    ix = q % w
-                    t = q // w
-                    iy = t % h
-                    ik = t // h
-                    out[b, oy, ox, ok] = x[b, iy, ix, ik]
+                iy, ix, ik, oy, ox, ok = _reorg_pair(j, i, k, h, w, stride, small_c,
+                                                     out_h, out_w, reverse)
+                out[b, oy, ox, ok] = x[b, iy, ix, ik]
 
 
 def pixel_shuffle(x, r):
@@ -171,36 +174,18 @@ def reorg_backward(delta, h, w, c, stride, reverse):
     """Gradient of `reorg` for an (n, h, w, c) input: every output cell's delta goes back to the
     single input cell `reorg` copied it from (the same index pairs, read the other way)."""
     n = delta.shape[0]
-    s = stride
-    small_c = c // (s * s)
-    big_h = h * s
-    big_w = w * s
+    small_c = c // (stride * stride)
     out_h = delta.shape[1]
     out_w = delta.shape[2]
     dx = np.empty((n, h, w, c), dtype=delta.dtype)
     for job in prange(n * c):
         b = job // c
         k = job - b * c
-        c2 = k % small_c
-        o = k // small_c
         for j in range(h):
-            h2 = j * s + o // s
             for i in range(w):
-                w2 = i * s + o % s
-                if reverse:
-                    dx[b, j, i, k] = delta[b, h2, w2, c2]
-                else:
-                    p = i + w * (j + h * k)
-                    q = w2 + big_w * (h2 + big_h * c2)
-                    ox = p % out_w
-                    t = p // out_w
-                    oy = t % out_h
-                    ok = t // out_h
-                    ix = q % w
-                    t = q // w
-                    iy = t % h
-                    ik = t // h
-                    dx[b, iy, ix, ik] = delta[b, oy, ox, ok]
+                iy, ix, ik, oy, ox, ok = _reorg_pair(j, i, k, h, w, stride, small_c,
+                                                     out_h, out_w, reverse)
+                dx[b, iy, ix, ik] = delta[b, oy, ox, ok]
     return dx
 
 

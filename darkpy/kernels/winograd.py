@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.activations import _activate_rows
+from darkpy.kernels.activations import activate_rows
 
 TILE = 4  # outputs per tile side
 SPAN = 6  # inputs per tile side
@@ -197,4 +197,4 @@ def output_transform(m, segments, tmp, edge, bias, code, out):
         ox_end = min(tx1 * TILE, out_w)
         for oy in range(oy0, min(oy0 + TILE, out_h)):
             r0 = (image * out_h + oy) * out_w
-            _activate_rows(pixels, bias, r0 + tx0 * TILE, r0 + ox_end, code)
+            activate_rows(pixels, bias, r0 + tx0 * TILE, r0 + ox_end, code)
