@@ -1,5 +1,6 @@
-"""Kernels for training convolutions, any float dtype: im2col and its adjoint col2im over a
-block of output rows, and direct kernels for convolutions with many tiny groups.
+"""Kernels for training convolutions, any float dtype: col2im, the adjoint of
+kernels/im2col.py's im2col_pixels over a block of output
+rows, and direct kernels for convolutions with many tiny groups.
 
 Layout as kernels/im2col.py: x is NHWC, weights (K, K, cg, cout), and the column row of
 output pixel (oy, ox) is K*K runs of cg channels ordered (ky, kx, c), where tap (ky, kx)
@@ -18,45 +19,12 @@ from numba import njit, prange, uint64
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def im2col_rows(x, image, c0, cg, oy0, oy1, out_w, ksize, stride_y, stride_x, pad, dilation,
-                col):
-    """col[(oy-oy0)*out_w + ox, (ky*K + kx)*cg + c] = x[image, iy, ix, c0 + c] for oy in
-    [oy0, oy1); col (2-D, C-contiguous) must hold at least (oy1-oy0)*out_w rows of K*K*cg.
-
-    Serial: training runs it between multithreaded GEMMs, and numba's (spinning) thread pool
-    would compete with BLAS's. Copies use unsigned flat offsets so that LLVM vectorises them
-    (numba's wraparound checks on signed indices prevent it).
-    """
-    height, width, chans = x.shape[1], x.shape[2], x.shape[3]
-    xf = x.reshape(x.size)
-    cf = col.reshape(col.size)
-    kcols = ksize * ksize * cg
-    image_base = image * height * width * chans
-    zero = xf[0] * 0
-    for p in range((oy1 - oy0) * out_w):
-        oy = oy0 + p // out_w
-        ox = p % out_w
-        for ky in range(ksize):
-            iy = oy * stride_y - pad + ky * dilation
-            for kx in range(ksize):
-                ix = ox * stride_x - pad + kx * dilation
-                dst = uint64(p * kcols + (ky * ksize + kx) * cg)
-                if 0 <= iy < height and 0 <= ix < width:
-                    src = uint64(image_base + (iy * width + ix) * chans + c0)
-                    for c in range(uint64(cg)):
-                        cf[dst + c] = xf[src + c]
-                else:
-                    for c in range(uint64(cg)):
-                        cf[dst + c] = zero
-
-
-@njit(nogil=True, cache=True, fastmath=False)
 def col2im_rows(col, image, c0, cg, oy0, oy1, out_w, ksize, stride_y, stride_x, pad, dilation,
                 dx):
-    """dx[image, iy, ix, c0 + c] += every col entry im2col_rows would read from there.
+    """dx[image, iy, ix, c0 + c] += every col entry im2col_pixels would read from there.
 
-    Gathers input row by input row, taps in a fixed order: deterministic. Serial (see
-    im2col_rows)."""
+    Gathers input row by input row, taps in a fixed order: deterministic. Serial, like
+    im2col_pixels."""
     height, width, chans = dx.shape[1], dx.shape[2], dx.shape[3]
     cf = col.reshape(col.size)
     df = dx.reshape(dx.size)

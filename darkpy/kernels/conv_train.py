@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.kernels.col2im import (col2im_rows, grouped_forward, grouped_input_grad,
-                                   grouped_weight_grad, im2col_rows)
+                                   grouped_weight_grad)
+from darkpy.kernels.im2col import im2col_pixels
 
 # column buffer per block: 2M values (8 MB in float32)
 COL_ELEMENTS = 1 << 21
@@ -67,7 +68,7 @@ def conv_forward(x, weights, groups, stride_y, stride_x, pad, dilation, out):
             rows = (oy1 - oy0) * out_w
             out_block = out[image, oy0:oy1].reshape(rows, cout)
             for g in range(groups):
-                im2col_rows(x, image, g * cg, cg, oy0, oy1, out_w, ksize, stride_y, stride_x,
+                im2col_pixels(x, image, g * cg, cg, oy0 * out_w, oy1 * out_w, out_w, ksize, stride_y, stride_x,
                             pad, dilation, col)
                 out_block[:, g * cog:(g + 1) * cog] = col[:rows] @ w2d[:, g * cog:(g + 1) * cog]
     return out
@@ -110,7 +111,7 @@ def conv_backward(x, weights, dz, groups, stride_y, stride_x, pad, dilation, dw,
             dz_block = dz[image, oy0:oy1].reshape(rows, cout)
             for g in range(groups):
                 os_ = slice(g * cog, (g + 1) * cog)
-                im2col_rows(x, image, g * cg, cg, oy0, oy1, out_w, ksize, stride_y, stride_x,
+                im2col_pixels(x, image, g * cg, cg, oy0 * out_w, oy1 * out_w, out_w, ksize, stride_y, stride_x,
                             pad, dilation, col)
                 dw2d[:, os_] += col[:rows].T @ dz_block[:, os_]
                 if dx is not None:

@@ -26,7 +26,8 @@ def im2col_pixels(x, image, c0, cg, p0, p1, out_w, ksize, stride_y, stride_x, pa
                   col):
     """Fill col[: p1-p0, : ksize*ksize*cg] for output pixels [p0, p1) of x[image].
 
-    x: (N, H, W, C) float32 C-contiguous; col: 2-D float32 C-contiguous, large enough.
+    x: (N, H, W, C) C-contiguous; col: 2-D C-contiguous of the same float dtype, large enough
+    (float32 for inference, float64 too for training's gradient checks).
     The copies index flat arrays with unsigned offsets: numba's negative-index wraparound
     on signed indices keeps LLVM from vectorising them (4-5x slower for few channels).
     """
