@@ -1,9 +1,11 @@
 """Write the images the shipped super-resolution model was trained and scored on.
 
     python tools/make_sr_data.py OUT_DIR [--mri PATH/mni152_t1_1mm.nii.gz]
+                                         [--photos ../shared/images]
 
-OUT_DIR/train/        scikit-image's bundled photos (public domain or CC0, see PHOTOS) and,
-                      with --mri, the axial slices z = 56, 72, 88, 104 of the volume
+OUT_DIR/train/        scikit-image's bundled photos (public domain or CC0, see PHOTOS); with
+                      --mri, the axial slices z = 56, 72, 88, 104 of the volume; with
+                      --photos, every JPEG/PNG of that folder (darknet's sample photos)
 OUT_DIR/valid/        held-out photos: chelsea (CC0, Stefan van der Walt) and coffee (CC0,
                       Rachel Michetti)
 OUT_DIR/valid_mri/    with --mri, held-out sagittal slices x = 60, 80, 100, 120, 140 (the
@@ -22,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from darkpy.upscale.io import read_volume, write_image  # noqa: E402
+from darkpy.upscale.io import read_image, read_volume, write_image  # noqa: E402
 
 # name in skimage.data -> licence as skimage's docstrings give it
 PHOTOS = {
@@ -37,6 +39,9 @@ PHOTOS = {
     "immunohistochemistry": "no known copyright restrictions (CMMI)",
     "text": "public domain (Wikipedia)",
     "page": "scikit-image sample (scanned page)",
+    "clock": "public domain (Stefan van der Walt)",
+    "cell": "CC0 (Stefan van der Walt)",
+    "retina": "CC0 (Mikael Häggström)",
 }
 HELD_OUT = {"chelsea": "CC0 (Stefan van der Walt)", "coffee": "CC0 (Rachel Michetti)"}
 MRI_TRAIN_AXIAL = (56, 72, 88, 104)
@@ -54,11 +59,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--mri", type=Path, help="a NIfTI T1 volume (e.g. ../shared/data/mri/mni152_t1_1mm.nii.gz)")
+    parser.add_argument("--photos", type=Path, help="a folder of extra training photos (e.g. ../shared/images)")
     args = parser.parse_args(argv)
     for folder, table in (("train", PHOTOS), ("valid", HELD_OUT)):
         for name in table:
             image = getattr(skimage.data, name)()
             write_image(args.out / folder / f"{name}.png", image)
+    if args.photos:
+        for path in sorted(args.photos.iterdir()):
+            if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                # decoded and rewritten losslessly: training reads PNGs only, like the rest
+                write_image(args.out / "train" / f"{path.stem}.png", read_image(path))
     if args.mri:
         data = np.asarray(read_volume(args.mri).data)
         lo, hi = float(data.min()), float(data.max())

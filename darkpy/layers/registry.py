@@ -36,8 +36,11 @@ from darkpy.layers import (  # noqa: E402
     empty,
     gaussian_yolo,
     implicit,
+    iseg,
+    l2norm,
     local,
     local_avgpool,
+    logistic,
     normalization,
     reorg3d,
     sam,
@@ -84,6 +87,9 @@ LAYER_CLASSES += [
     empty.Empty,
     contrastive.Contrastive,
     normalization.Normalization,
+    l2norm.L2Norm,
+    logistic.Logistic,
+    iseg.ISeg,
 ]
 
 REGISTRY = {name: cls for cls in LAYER_CLASSES for name in (cls.kind, *cls.aliases)}
