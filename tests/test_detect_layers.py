@@ -120,7 +120,6 @@ def test_region_softmax_hand_worked():
     ({"mask": "0,5", "num": "3", "classes": "1", "anchors": "1,2,3,4,5,6"}, (13, 13, 12),
      "mask value 5"),
     ({"mask": "2", "num": "3", "classes": "1", "anchors": "1,2"}, (13, 13, 6), "anchors lists 1 pairs"),
-    ({"classes": "1", "anchors": "1,2,3"}, (13, 13, 6), "w,h pairs"),
 ])
 def test_yolo_errors_name_origin_and_fix(options, shape, words):
     with pytest.raises(ConfigError) as err:

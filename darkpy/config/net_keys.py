@@ -65,4 +65,6 @@ NET_KEYS: dict[str, Key] = {
     "mosaic_bound": Key("int", 0, **_U),
     # read by neither darknet (it warns "Unused field") but present in cfgs shipped with it
     "max_epochs": Key("int", 0, doc="not read by darknet (Gaussian_yolov3_BDD.cfg)", **_U),
+    "seen": Key("int", 0, doc="not read by darknet (pjreddie's jnet-conv.cfg, vgg-conv.cfg, "
+                              "writing.cfg)", **_U),
 }

@@ -45,6 +45,10 @@ class Detection(Layer):
         "random": Key("float", 0.0, **_U),
         "reorg": Key("int", 0, **_U),
         "resize": Key("float", 1.0, doc="AlexeyAB", **_U),
+        # read by neither darknet (it warns "Unused field") but present in the original
+        # YOLOv1 yolo.cfg kept in AlexeyAB's cfg folder
+        "joint": Key("int", 0, doc="not read by darknet", **_U),
+        "objectness": Key("int", 0, doc="not read by darknet", **_U),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -14,6 +14,8 @@ no logistic is applied here; the scale_x_y step still is, and decoding reads w, 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from darkpy.config.schema import Key
@@ -61,6 +63,10 @@ class Yolo(Layer):
         "dets_for_show": Key("int", 1, **_U),
         "track_ciou_norm": Key("float", 0.01, **_U),
         "embedding_layer": Key("int", 999999, **_U),
+        # read by [Gaussian_yolo] but not by darknet's [yolo] parser (it warns "Unused field");
+        # AlexeyAB's yolov4-sam-mish-csp-reorg-bfm.cfg sets both in [yolo]
+        "uc_normalizer": Key("float", 1.0, doc="not read by darknet's [yolo]", **_U),
+        "beta1": Key("float", 0.6, doc="not read by darknet", **_U),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
@@ -72,9 +78,21 @@ class Yolo(Layer):
         if self.total < 1:
             raise self.error(f"num={self.total}: needs at least one anchor")
         self.mask = list(opts.mask) if opts.mask else list(range(self.total))
+        listed = len(opts.anchors or []) // 2
+        beyond = [m for m in self.mask if m >= self.total]
+        if beyond and max(beyond) < listed:
+            # darknet keeps only num anchors and reads past them (undefined behaviour; in
+            # practice the listed values that follow in memory); AlexeyAB's cspx-p7-mish.cfg
+            # lists 20 anchors with num=16 and masks 16..19: use the anchors as listed
+            warnings.warn(
+                f"{self.origin}: [{self.kind}] layer {self.index}: mask uses anchor "
+                f"{max(beyond)} but num={self.total}; using the {listed} anchors listed "
+                f"(set num={listed} to silence this)", stacklevel=2)
+            self.total = listed
         for m in self.mask:
             if not 0 <= m < self.total:
-                raise self.error(f"mask value {m} is not an anchor index 0..{self.total - 1} (num={self.total})")
+                raise self.error(f"mask value {m} is not an anchor index 0..{self.total - 1} "
+                                 f"(num={self.total}) and anchors lists {listed} pairs")
         self.all_anchors = _anchor_pairs(self, opts.anchors, self.total, self.mask)
         # the anchors this head predicts, in its channel order, (n, 2) in network-input pixels
         self.anchors = self.all_anchors[self.mask]
@@ -108,12 +126,23 @@ class Yolo(Layer):
 
 
 def _anchor_pairs(layer: Layer, values, total: int, mask: list[int]) -> np.ndarray:
-    """(total, 2) anchors; darknet's 0.5 default fills pairs a cfg leaves out."""
+    """(total, 2) anchors; darknet's 0.5 default fills pairs a cfg leaves out.
+
+    An odd count is read as darknet reads it: the numbers fill w, h, w, h, ... in order and
+    the last height keeps the 0.5 default. darknet strips all whitespace first, so a missing
+    comma (`61,45  61,45`) merges two numbers; AlexeyAB's cspx-p7-mish_hp.cfg has one.
+    """
     anchors = np.full((total, 2), 0.5, dtype=np.float32)
     if values is None:
         return anchors
     if len(values) % 2:
-        raise layer.error(f"anchors has {len(values)} numbers; it must list w,h pairs")
+        warnings.warn(
+            f"{layer.origin}: [{layer.kind}] layer {layer.index}: anchors has {len(values)} "
+            "numbers, not w,h pairs (a missing comma merges two numbers once whitespace is "
+            "removed); they are paired in order and the last height is 0.5, as in darknet",
+            stacklevel=2,
+        )
+        values = list(values) + [0.5]
     given = min(len(values) // 2, total)
     anchors[:given] = np.asarray(values[: 2 * given], dtype=np.float32).reshape(given, 2)
     missing = [m for m in mask if m >= given]
