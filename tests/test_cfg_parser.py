@@ -136,3 +136,21 @@ def test_format_and_write_round_trip(tmp_path):
     assert [(s.kind, list(s.options.items())) for s in back] == \
         [(s.kind, list(s.options.items())) for s in sections]
     assert format_cfg(back) == text
+
+
+@pytest.mark.parametrize("section, key, value, minimum", [
+    ("shuffler", "scale", "0", 1),
+    ("route", "groups", "-2", 1),
+    ("reorg", "extra", "-1", 0),
+    ("local", "pad", "-1", 0),
+])
+def test_key_minimum_names_file_line_and_key(tmp_path, section, key, value, minimum):
+    from darkpy.api import load
+
+    extra = "layers=-1\n" if section == "route" else ""
+    path = tmp_path / "m.cfg"
+    path.write_text(f"[net]\nwidth=8\nheight=8\nchannels=4\n\n[{section}]\n{extra}{key}={value}\n")
+    line = 7 + (1 if extra else 0)
+    with pytest.raises(ConfigError, match=rf"m\.cfg:{line}: key `{key}` in \[{section}\] "
+                                          rf"must be >= {minimum}, got '{value}'"):
+        load(path)

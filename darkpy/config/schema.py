@@ -26,7 +26,8 @@ class Key:
     """One option: its type (int, float, str, ints, floats), default and allowed values.
 
     `used=False` marks keys darknet reads (training, augmentation, GPU tuning) that darkpy
-    accepts and keeps for round trips but does not act on yet.
+    accepts and keeps for round trips but does not act on yet. `minimum` rejects smaller
+    values where the cfg sets the key (darknet would crash or loop on them).
     """
 
     type: str
@@ -34,6 +35,7 @@ class Key:
     choices: tuple | None = None
     used: bool = True
     doc: str = ""
+    minimum: int | None = None  # the smallest value an int key accepts (sizes, counts)
 
 
 def _parse_value(raw: str, key: Key) -> Any:
@@ -99,6 +101,11 @@ def parse_options(section: Section, keys: dict[str, Key]) -> Options:
             raise ConfigError(
                 f"{section.where(name)}: key `{name}` in [{section.kind}] must be one of "
                 f"{', '.join(map(str, key.choices))}; got '{raw}'{tip}"
+            )
+        if key.minimum is not None and value < key.minimum:
+            raise ConfigError(
+                f"{section.where(name)}: key `{name}` in [{section.kind}] must be >= "
+                f"{key.minimum}, got '{raw}'"
             )
         out[name] = value
     for name, key in keys.items():

@@ -35,7 +35,7 @@ class Connected(Layer):
     kind = "connected"
     aliases = ("conn",)
     keys = {
-        "output": Key("int", 1, doc="output size"),
+        "output": Key("int", 1, minimum=1, doc="output size"),
         "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
         "batch_normalize": Key("int", 0),
     }
@@ -43,8 +43,6 @@ class Connected(Layer):
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         reject_weight_loading_keys(self)
-        if opts.output < 1:
-            raise self.error(f"output must be >= 1, got {opts.output}")
         self.outputs = opts.output
         self.in_shape = tuple(self.input_shapes[0])
         self.inputs = int(np.prod(self.in_shape))

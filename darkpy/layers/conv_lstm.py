@@ -43,7 +43,7 @@ _U = dict(used=False)
 class ConvLSTM(Recurrent):
     kind = "conv_lstm"
     keys = {
-        "output": Key("int", 1, doc="output (state) channels"),
+        "output": Key("int", 1, minimum=1, doc="output (state) channels"),
         "size": Key("int", 3),
         "stride": Key("int", 1),
         "dilation": Key("int", 1),
@@ -67,8 +67,6 @@ class ConvLSTM(Recurrent):
         if opts.xnor:
             raise self.error("xnor=1 (XNOR convolutions) is not supported")
         self.outputs = opts.output
-        if self.outputs < 1:
-            raise self.error(f"output must be >= 1, got {self.outputs}")
         self.peephole = bool(opts.peephole)
         self.bottleneck = bool(opts.bottleneck)
         self.shortcut = bool(opts.shortcut)

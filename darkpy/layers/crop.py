@@ -25,8 +25,8 @@ _U = dict(used=False)
 class Crop(Layer):
     kind = "crop"
     keys = {
-        "crop_height": Key("int", 1),
-        "crop_width": Key("int", 1),
+        "crop_height": Key("int", 1, minimum=1),
+        "crop_width": Key("int", 1, minimum=1),
         "flip": Key("int", 0, doc="training: mirror half the crops"),
         "noadjust": Key("int", 0, doc="1: keep values; 0: map 0..1 to -1..1"),
         "angle": Key("float", 0.0, doc="darknet GPU-only augmentation", **_U),
@@ -39,9 +39,6 @@ class Crop(Layer):
         super().__init__(opts, input_shapes, index, origin)
         self.crop_h, self.crop_w = opts.crop_height, opts.crop_width
         h = self.input_shapes[0][0]
-        if self.crop_h < 1 or self.crop_w < 1:
-            raise self.error(f"crop_height and crop_width must be >= 1, got "
-                             f"{self.crop_h}x{self.crop_w}")
         self.ratio = np.float32(self.crop_h) / np.float32(h)  # darknet's l.scale
         self.a, self.b = (1.0, 0.0) if opts.noadjust else (2.0, -1.0)
         self.flip = bool(opts.flip)

@@ -30,9 +30,9 @@ class Deconvolutional(Layer):
     kind = "deconvolutional"
     aliases = ("deconv",)
     keys = {
-        "filters": Key("int", 1, doc="output channels"),
-        "size": Key("int", 1, doc="kernel size"),
-        "stride": Key("int", 1),
+        "filters": Key("int", 1, minimum=1, doc="output channels"),
+        "size": Key("int", 1, minimum=1, doc="kernel size"),
+        "stride": Key("int", 1, minimum=1),
         "pad": Key("int", 0, doc="1: padding = size/2"),
         "padding": Key("int", 0, doc="cropping on each side when pad=0"),
         "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
@@ -43,10 +43,8 @@ class Deconvolutional(Layer):
         super().__init__(opts, input_shapes, index, origin)
         self.filters, self.size, self.stride = opts.filters, opts.size, opts.stride
         self.padding = self.size // 2 if opts.pad else opts.padding
-        if min(self.filters, self.size, self.stride) < 1 or self.padding < 0:
-            raise self.error(f"filters, size and stride must be >= 1 and padding >= 0 (filters="
-                             f"{self.filters} size={self.size} stride={self.stride} "
-                             f"padding={self.padding})")
+        if self.padding < 0:
+            raise self.error(f"padding must be >= 0, got {self.padding}")
         self.batch_normalize = bool(opts.batch_normalize)
         self.code = activations.activation_code(opts.activation)
         self.channels = self.input_shapes[0][2]

@@ -33,7 +33,7 @@ _GATES = ("z", "r", "h")
 class GRU(Recurrent):
     kind = "gru"
     keys = {
-        "output": Key("int", 1, doc="output (state) size"),
+        "output": Key("int", 1, minimum=1, doc="output (state) size"),
         "batch_normalize": Key("int", 0),
         "tanh": Key("int", 0, doc="pjreddie: tanh instead of logistic for the candidate state"),
         "flavor": FLAVOR_KEY,
@@ -42,8 +42,6 @@ class GRU(Recurrent):
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.outputs = opts.output
-        if self.outputs < 1:
-            raise self.error(f"output must be >= 1, got {self.outputs}")
         self.flavor = self._resolve_flavor(False)
         use_tanh = bool(opts.tanh) and self.flavor == "pjreddie"
         self.code = activations.TANH if use_tanh else activations.LOGISTIC

@@ -25,14 +25,12 @@ from darkpy.layers.recurrent import Recurrent, from_chw_flat, to_chw_flat
 class History(Recurrent):
     kind = "history"
     keys = {
-        "history_size": Key("int", 4, doc="number of inputs kept (output channels = C * this)"),
+        "history_size": Key("int", 4, minimum=1, doc="number of inputs kept (output channels = C * this)"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.history_size = opts.history_size
-        if self.history_size < 1:
-            raise self.error(f"history_size must be >= 1, got {self.history_size}")
 
     def output_shape(self, input_shapes):
         h, w, c = input_shapes[0]

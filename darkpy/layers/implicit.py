@@ -23,8 +23,8 @@ from darkpy.layers.base import Layer
 class Implicit(Layer):
     kind = "implicit"
     keys = {
-        "filters": Key("int", 128, doc="output channels"),
-        "atoms": Key("int", 1, doc="output height"),
+        "filters": Key("int", 128, minimum=1, doc="output channels"),
+        "atoms": Key("int", 1, minimum=1, doc="output height"),
         "mean": Key("float", 0.0, doc="initial value"),
         "std": Key("float", 0.2, doc="half-width of the uniform initial noise"),
     }
@@ -32,8 +32,6 @@ class Implicit(Layer):
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.filters, self.atoms = opts.filters, opts.atoms
-        if self.filters < 1 or self.atoms < 1:
-            raise self.error(f"filters and atoms must be >= 1, got {self.filters} and {self.atoms}")
         rng = np.random.default_rng(index)
         init = opts.mean + rng.uniform(-opts.std, opts.std, size=self.filters * self.atoms)
         self.params["weights"] = np.empty((self.atoms, 1, self.filters), np.float32)

@@ -26,16 +26,13 @@ from darkpy.layers.base import Layer, compute_dtype
 class ISeg(Layer):
     kind = "iseg"
     keys = {
-        "classes": Key("int", 20, doc="mask channels (sigmoid)"),
-        "ids": Key("int", 32, doc="embedding channels after them (passed unchanged)"),
+        "classes": Key("int", 20, minimum=0, doc="mask channels (sigmoid)"),
+        "ids": Key("int", 32, minimum=0, doc="embedding channels after them (passed unchanged)"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.classes, self.ids = opts.classes, opts.ids
-        if self.classes < 0 or self.ids < 0:
-            raise self.error(f"classes and ids must be >= 0, got classes={self.classes} "
-                             f"ids={self.ids}")
         self.output_shape(self.input_shapes)
 
     def output_shape(self, input_shapes):

@@ -32,19 +32,16 @@ from darkpy.layers.scale_channels import activation_gradient, activation_with_ca
 class Local(Layer):
     kind = "local"
     keys = {
-        "filters": Key("int", 1),
-        "size": Key("int", 1),
-        "stride": Key("int", 1),
-        "pad": Key("int", 0, doc="zero padding in pixels (darknet uses it as given)"),
+        "filters": Key("int", 1, minimum=1),
+        "size": Key("int", 1, minimum=1),
+        "stride": Key("int", 1, minimum=1),
+        "pad": Key("int", 0, minimum=0, doc="zero padding in pixels (darknet uses it as given)"),
         "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.filters, self.size, self.stride, self.pad = opts.filters, opts.size, opts.stride, opts.pad
-        if min(self.filters, self.size, self.stride) < 1 or self.pad < 0:
-            raise self.error(f"filters, size and stride must be >= 1 and pad >= 0 (filters="
-                             f"{self.filters} size={self.size} stride={self.stride} pad={self.pad})")
         self.in_shape = tuple(self.input_shapes[0])
         self.out_shape = self._geometry(self.in_shape)
         self.code = activations.activation_code(opts.activation)

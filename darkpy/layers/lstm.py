@@ -34,7 +34,7 @@ _ORDERS = {
 class LSTM(Recurrent):
     kind = "lstm"
     keys = {
-        "output": Key("int", 1, doc="output (state) size"),
+        "output": Key("int", 1, minimum=1, doc="output (state) size"),
         "batch_normalize": Key("int", 0),
         "flavor": FLAVOR_KEY,
     }
@@ -42,8 +42,6 @@ class LSTM(Recurrent):
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.outputs = opts.output
-        if self.outputs < 1:
-            raise self.error(f"output must be >= 1, got {self.outputs}")
         self.flavor = self._resolve_flavor(False)
         bn = opts.batch_normalize
         for gate in "figo":

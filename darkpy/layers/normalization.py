@@ -39,7 +39,7 @@ class Normalization(Layer):
     kind = "normalization"
     aliases = ("lrn",)
     keys = {
-        "size": Key("int", 5, doc="channels in the window"),
+        "size": Key("int", 5, minimum=1, doc="channels in the window"),
         "alpha": Key("float", 0.0001),
         "beta": Key("float", 0.75),
         "kappa": Key("float", 1.0),
@@ -47,8 +47,6 @@ class Normalization(Layer):
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
-        if opts.size < 1:
-            raise self.error(f"size must be >= 1, got {opts.size}")
         self.size, self.alpha, self.beta, self.kappa = opts.size, opts.alpha, opts.beta, opts.kappa
         self._matrices: dict[int, np.ndarray] = {}
         self.output_shape(self.input_shapes)

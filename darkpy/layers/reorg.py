@@ -27,10 +27,10 @@ from darkpy.layers.base import Layer
 class Reorg(Layer):
     kind = "reorg"
     keys = {
-        "stride": Key("int", 1),
+        "stride": Key("int", 1, minimum=1),
         "reverse": Key("int", 0, doc="1: depth-to-space"),
         "flatten": Key("int", 0, doc="1: only reorder CHW <-> HWC"),
-        "extra": Key("int", 0, doc="append this many zeros to the flat output"),
+        "extra": Key("int", 0, minimum=0, doc="append this many zeros to the flat output"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
@@ -39,10 +39,6 @@ class Reorg(Layer):
         self.reverse = bool(opts.reverse)
         self.flatten = bool(opts.flatten)
         self.extra = opts.extra
-        if self.stride < 1:
-            raise self.error(f"stride must be >= 1, got {self.stride}")
-        if self.extra < 0:
-            raise self.error(f"extra must be >= 0, got {self.extra}")
         if self.flatten and self.extra:
             # darknet would copy h*w*c + extra floats from an h*w*c input
             raise self.error("flatten and extra cannot be combined")

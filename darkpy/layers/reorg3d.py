@@ -79,7 +79,7 @@ def reorg3d_reverse_backward(delta: np.ndarray, s: int) -> np.ndarray:
 class Reorg3d(Layer):
     kind = "reorg3d"
     keys = {
-        "stride": Key("int", 1),
+        "stride": Key("int", 1, minimum=1),
         "reverse": Key("int", 0, doc="1: depth-to-space (darknet's buffer reading; see docs)"),
     }
 
@@ -87,8 +87,6 @@ class Reorg3d(Layer):
         super().__init__(opts, input_shapes, index, origin)
         self.stride = opts.stride
         self.reverse = bool(opts.reverse)
-        if self.stride < 1:
-            raise self.error(f"stride must be >= 1, got {self.stride}")
         self.output_shape(self.input_shapes)
 
     def output_shape(self, input_shapes):

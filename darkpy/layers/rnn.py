@@ -29,8 +29,8 @@ from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
 class RNN(Recurrent):
     kind = "rnn"
     keys = {
-        "output": Key("int", 1, doc="output size"),
-        "hidden": Key("int", None, doc="AlexeyAB: hidden state size (his default 1); "
+        "output": Key("int", 1, minimum=1, doc="output size"),
+        "hidden": Key("int", None, minimum=1, doc="AlexeyAB: hidden state size (his default 1); "
                                        "pjreddie ignores it (hidden = output)"),
         "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
         "batch_normalize": Key("int", 0),
@@ -43,8 +43,6 @@ class RNN(Recurrent):
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.outputs = opts.output
-        if self.outputs < 1:
-            raise self.error(f"output must be >= 1, got {self.outputs}")
         self.flavor = self._resolve_flavor(
             bool(opts.logistic) or (opts.hidden is not None and opts.hidden != opts.output))
         self_activation = opts.activation
@@ -56,8 +54,6 @@ class RNN(Recurrent):
                 self_activation = "loggy"
         else:
             self.hidden = self.outputs
-        if self.hidden < 1:
-            raise self.error(f"hidden must be >= 1, got {self.hidden}")
         self.shortcut = bool(opts.shortcut)
         bn = opts.batch_normalize
         self._add_connected("input_layer", self.input_shapes[0], self.hidden, opts.activation, bn)

@@ -23,7 +23,7 @@ class Route(Layer):
     kind = "route"
     keys = {
         "layers": Key("ints", None, doc="layer indices (negative: relative to this layer)"),
-        "groups": Key("int", 1),
+        "groups": Key("int", 1, minimum=1),
         "group_id": Key("int", 0),
         "stream": Key("int", -1, used=False, doc="AlexeyAB CUDA stream"),
         "wait_stream": Key("int", -1, used=False, doc="AlexeyAB CUDA stream"),
@@ -43,8 +43,6 @@ class Route(Layer):
         super().__init__(opts, input_shapes, index, origin)
         self.groups = opts.groups
         self.group_id = opts.group_id
-        if self.groups < 1:
-            raise self.error(f"groups must be >= 1, got {self.groups}")
         if not 0 <= self.group_id < self.groups:
             raise self.error(f"group_id must be in 0..{self.groups - 1}, got {self.group_id}")
         self.output_shape(self.input_shapes)

@@ -14,13 +14,11 @@ from darkpy.layers.base import Layer
 
 class Shuffler(Layer):
     kind = "shuffler"
-    keys = {"scale": Key("int", 2, doc="upscaling factor r")}
+    keys = {"scale": Key("int", 2, minimum=1, doc="upscaling factor r")}
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.scale = opts.scale
-        if self.scale < 1:
-            raise self.error(f"scale must be >= 1, got {self.scale}")
         self.output_shape(self.input_shapes)
 
     def output_shape(self, input_shapes):

@@ -42,7 +42,7 @@ class Softmax(Layer):
     kind = "softmax"
     aliases = ("soft",)
     keys = {
-        "groups": Key("int", 1, doc="independent softmaxes over consecutive CHW chunks"),
+        "groups": Key("int", 1, minimum=1, doc="independent softmaxes over consecutive CHW chunks"),
         "temperature": Key("float", 1.0),
         "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax "
                                      "per group of siblings"),
@@ -57,8 +57,6 @@ class Softmax(Layer):
         self.spatial = bool(opts.spatial)
         self.tree = (load_tree(opts.tree, origin, f"{origin}: [{self.kind}] layer {index}")
                      if opts.tree else None)
-        if self.groups < 1:
-            raise self.error(f"groups must be >= 1, got {self.groups}")
         if self.temperature == 0:
             raise self.error("temperature must not be 0")
         if self.spatial and self.tree is None and (self.groups != 1 or self.temperature != 1):
