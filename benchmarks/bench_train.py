@@ -9,11 +9,12 @@ PyTorch module is built layer by layer from the same darkpy network with the sam
 (benchmarks/bench_sr.torch_module), with torch.optim.Adam and an L1 loss summed like
 darknet's cost. Both get a warm-up iteration on a small batch (numba compiles on first use)
 and one on the full batch (the first full iterations of both run slower while memory is first
-touched), then --runs timed iterations each (one by default; the best is kept); the losses of
-the first timed iteration are compared as a check that both train the same thing.
+touched), then --runs timed iterations each (one by default; the best is kept), alternating
+between the two; the losses of the first timed iteration are compared as a check that both
+train the same thing.
 
-PyTorch runs with as many threads as the machine has cores; darkpy with numba's and BLAS's
-defaults.
+PyTorch runs with as many threads as the machine has cores; darkpy with its own worker
+threads (DARKPY_NUM_THREADS, default one per usable core; kernels/conv2d.py).
 """
 from __future__ import annotations
 
@@ -98,28 +99,36 @@ def main(argv=None) -> int:
     small = 12
     darkpy_iteration(network, optimizer, x[:2, :small, :small], y[:2, :2 * small, :2 * small], 1)
     darkpy_iteration(network, optimizer, x, y, 2)
-    t_dark, loss_dark = float("inf"), None
+    if torch is not None:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        tx = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        ty = torch.from_numpy(np.ascontiguousarray(y.transpose(0, 3, 1, 2)))
+        torch_iteration(torch, module, torch_opt, tx[:2, :, :small, :small],
+                        ty[:2, :, :2 * small, :2 * small])
+        torch_iteration(torch, module, torch_opt, tx, ty)
+    # timed runs alternate between the two, so that a change in the machine's load (a shared
+    # machine) affects both alike
+    t_dark = t_torch = float("inf")
+    loss_dark = loss_torch = None
     for run in range(args.runs):
         start = time.perf_counter()
         loss = darkpy_iteration(network, optimizer, x, y, run + 3)
-        t_dark = min(t_dark, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        t_dark = min(t_dark, elapsed)
         loss_dark = loss if loss_dark is None else loss_dark
+        line = f"run {run + 1}: darkpy {elapsed:7.3f} s"
+        if torch is not None:
+            start = time.perf_counter()
+            loss = torch_iteration(torch, module, torch_opt, tx, ty)
+            elapsed = time.perf_counter() - start
+            t_torch = min(t_torch, elapsed)
+            loss_torch = loss if loss_torch is None else loss_torch
+            line += f"   torch {elapsed:7.3f} s"
+        print(line, flush=True)
     print(f"darkpy  {t_dark:8.3f} s / iteration  ({n / t_dark:6.2f} images/s)  first loss {loss_dark:.6e}")
-
     if torch is None:
         print("torch is not installed: timing darkpy only")
         return 0
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    tx = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    ty = torch.from_numpy(np.ascontiguousarray(y.transpose(0, 3, 1, 2)))
-    torch_iteration(torch, module, torch_opt, tx[:2, :, :small, :small], ty[:2, :, :2 * small, :2 * small])
-    torch_iteration(torch, module, torch_opt, tx, ty)
-    t_torch, loss_torch = float("inf"), None
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        loss = torch_iteration(torch, module, torch_opt, tx, ty)
-        t_torch = min(t_torch, time.perf_counter() - start)
-        loss_torch = loss if loss_torch is None else loss_torch
     print(f"torch   {t_torch:8.3f} s / iteration  ({n / t_torch:6.2f} images/s)  first loss {loss_torch:.6e}")
     print(f"losses agree to {abs(loss_dark - loss_torch) / abs(loss_torch):.1e} (relative; both after "
           "the same two warm-up updates)")

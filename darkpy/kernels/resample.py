@@ -189,25 +189,33 @@ def reorg_backward(delta, h, w, c, stride, reverse):
     return dx
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def pixel_unshuffle(x, r):
     """(h*r, w*r, c) -> (h, w, c*r*r), the inverse of pixel_shuffle (and so its gradient):
-    out[b, y, ix, cc*r*r + i*r + j] = x[b, y*r + i, ix*r + j, cc]."""
+    out[b, y, ix, cc*r*r + i*r + j] = x[b, y*r + i, ix*r + j, cc]. On the convolution
+    workers, as the forward kernels."""
+    x = np.ascontiguousarray(x)
     n, big_h, big_w, c = x.shape
-    h = big_h // r
-    w = big_w // r
-    out = np.empty((n, h, w, c * r * r), dtype=x.dtype)
-    for row in prange(n * big_h):
-        b = row // big_h
-        oy = row - b * big_h
-        y = oy // r
-        i = oy - y * r
-        for ox in range(big_w):
-            ix = ox // r
-            j = ox - ix * r
-            src = x[b, oy, ox]
-            dst = out[b, y, ix]
-            base = i * r + j
-            for cc in range(c):
-                dst[cc * r * r + base] = src[cc]
+    out = np.empty((n, big_h // r, big_w // r, c * r * r), dtype=x.dtype)
+    run_rows(n * (big_h // r), x.size, lambda r0, r1: _pixel_unshuffle_rows(x, r, r0, r1, out))
     return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _pixel_unshuffle_rows(x, r, r0, r1, out):
+    """pixel_unshuffle for output rows [r0, r1): each output pixel gathers its r*r input
+    pixels, writing every r*r-th channel."""
+    h = out.shape[1]
+    w = out.shape[2]
+    c = x.shape[3]
+    rr = r * r
+    for row in range(r0, r1):
+        b = row // h
+        y = row - b * h
+        for ix in range(w):
+            dst = out[b, y, ix]
+            for i in range(r):
+                for j in range(r):
+                    src = x[b, y * r + i, ix * r + j]
+                    base = i * r + j
+                    for cc in range(c):
+                        dst[cc * rr + base] = src[cc]

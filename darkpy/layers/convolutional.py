@@ -43,15 +43,18 @@ DARKPY_WINOGRAD=0 to turn it off); groups of very few channels (depthwise) use a
 kernel; everything else is im2col + GEMM in bounded blocks (kernels/conv2d.py).
 
 Training (train=True) computes z = conv(x) with the unfolded weights (by the same algorithms
-in float32; kernels/conv_train.py in float64), then darknet's training batch norm
-(kernels/batchnorm.py: batch statistics, rolling values updated) or nothing, then + biases
-and the activation. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch norm's backward
-of it:
+in float32, bias and activation fused in when there is no batch norm; kernels/conv_train.py
+in float64), then darknet's training batch norm (kernels/batchnorm.py: batch statistics,
+rolling values updated) or nothing, then + biases and the activation. Backward, with
+g = dL/dy * f'(.) and dL/dz = g or batch norm's backward of it:
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
 
-and for 3x3 stride-1 convolutions dL/dx is itself a convolution of dL/dz with the flipped,
-transposed weights (padding 2 - padding), which runs through Winograd like forward.
+In float32 (kernels/conv_grad.py, on the worker threads) dL/dW goes through the Winograd
+transforms where forward used Winograd (kernels/winograd_grad.py), and for stride 1 dL/dx is
+itself a convolution of dL/dz with the flipped, transposed weights (padding
+(size-1)*dilation - padding), run by the forward drivers (Winograd or im2col + GEMM). float64
+(gradient checks) and the direct grouped kernels keep the plain formulas above.
 """
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ import numpy as np
 from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations, conv2d, conv_train, winograd
+from darkpy.kernels import activations, conv2d, conv_grad, conv_train, winograd, winograd_grad
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
@@ -238,19 +241,23 @@ class Convolutional(Layer):
     # --- parameters ----------------------------------------------------------------------
     def _init_params(self):
         n, cg, k = self.filters, self.channels // self.groups, self.size
-        # darknet's initialisation, drawn in darknet's (Cout, Cin/groups, K, K) order; AlexeyAB
-        # starts the normalize_channels* convolutions from weights of 1
-        scale = np.sqrt(2.0 / (k * k * cg))
-        rng = np.random.default_rng(self.index)
-        darknet_w = (scale * rng.uniform(-1.0, 1.0, size=(n, cg, k, k))).astype(np.float32)
+        # darknet's initialisation (uniform in +-sqrt(2 / fan_in)), drawn in float32 straight
+        # into darkpy's layout: a weights file or `darkpy train`'s seeded initialise() usually
+        # replaces it, and drawing in float64 in darknet's order then transposing made
+        # `darkpy info` on a big cfg take seconds. AlexeyAB starts the normalize_channels*
+        # convolutions from weights of 1.
+        scale = np.float32(np.sqrt(2.0 / (k * k * cg)))
+        weights = np.random.default_rng(self.index).random((k, k, cg, n), dtype=np.float32)
+        weights *= np.float32(2.0) * scale
+        weights -= scale
         if self.channel_code is not None:
-            darknet_w[...] = 1
+            weights[...] = 1
         self.params["biases"] = np.zeros(n, np.float32)
         if self.batch_normalize:
             self.params["scales"] = np.ones(n, np.float32)
             self.params["rolling_mean"] = np.zeros(n, np.float32)
             self.params["rolling_variance"] = np.ones(n, np.float32)
-        self.params["weights"] = np.ascontiguousarray(darknet_w.transpose(2, 3, 1, 0))
+        self.params["weights"] = weights
 
     def param_layout(self):
         if self.shares:
@@ -393,6 +400,13 @@ class Convolutional(Layer):
             activations.bias_activate(z.reshape(-1, cout), b.astype(dtype), self.code)
             self._activate_channels(z.reshape(-1, cout))
             return z
+        keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
+        if dtype == np.float32 and not self.batch_normalize and not keep_input:
+            # bias and activation inside the convolution's blocks, while they are in cache
+            self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z, bias=p["biases"],
+                           code=self.code)
+            self._saved = (None, None)
+            return z
         self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z)
         z2d = z.reshape(-1, cout)
         state = None
@@ -405,18 +419,17 @@ class Convolutional(Layer):
             src.invalidate()  # the rolling values changed in place
             self.invalidate()
         biases = p["biases"].astype(dtype)
-        keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
         pre = z2d + biases if keep_input else None
         activations.bias_activate(z2d, biases, self.code)
         self._activate_channels(z2d)
         self._saved = (state, pre)
         return z2d.reshape(z.shape)
 
-    def _raw_conv(self, x, weights, out, exact=False):
-        """out = conv(x, weights), no bias or activation: in float32 by the algorithm
-        inference would pick, otherwise by the dtype-generic training kernels. exact=True
-        avoids Winograd, whose transforms round: sums of small integers (binarised
-        convolutions) then come out exact."""
+    def _raw_conv(self, x, weights, out, exact=False, bias=None, code=activations.LINEAR):
+        """out = conv(x, weights), no bias or activation unless given (float32 only): in
+        float32 by the algorithm inference would pick, otherwise by the dtype-generic
+        training kernels. exact=True avoids Winograd, whose transforms round: sums of small
+        integers (binarised convolutions) then come out exact."""
         pad = self.padding * self.dilation
         if x.dtype != np.float32:
             conv_train.conv_forward(x, weights, self.groups, self.stride_y, self.stride_x, pad,
@@ -424,15 +437,17 @@ class Convolutional(Layer):
             return
         algorithm = self.algorithm(x.shape)
         if algorithm == "winograd" and not exact:
-            conv2d.conv2d_winograd(x, winograd.transform_filters(weights), None,
-                                   activations.LINEAR, self.padding, out)
+            conv2d.conv2d_winograd(x, winograd_grad.transform_filters(weights), bias, code,
+                                   self.padding, out)
         elif algorithm == "direct":
             grouped_conv_direct(x, weights, self.groups, self.stride_y, self.stride_x, pad,
                                 self.dilation, out)
+            if bias is not None or code != activations.LINEAR:
+                activations.bias_activate(out.reshape(-1, self.filters), bias, code)
         else:
-            conv2d.conv2d_gemm(x, weights.reshape(-1, self.filters), None, activations.LINEAR,
-                               self.size, self.stride_y, self.stride_x, pad, self.dilation,
-                               self.groups, out)
+            conv2d.conv2d_gemm(x, weights.reshape(-1, self.filters), bias, code, self.size,
+                               self.stride_y, self.stride_x, pad, self.dilation, self.groups,
+                               out)
 
     def backward(self, delta, inputs, output):
         if self.binary is not None:
@@ -445,39 +460,64 @@ class Convolutional(Layer):
         x = np.ascontiguousarray(inputs[0], dtype)
         cout = self.filters
         src = self.source  # a sharing layer adds its gradients to the owner's
-        g = np.array(delta, dtype=dtype, order="C").reshape(-1, cout)
         y2d = np.ascontiguousarray(output, dtype).reshape(-1, cout)
-        if self.channel_code is not None:
-            channel_gradient(g, y2d, pre, self.channel_code)
+        if self.channel_code is not None or dtype != np.float32:
+            g = np.array(delta, dtype=dtype, order="C").reshape(-1, cout)
+            if self.channel_code is not None:
+                channel_gradient(g, y2d, pre, self.channel_code)
+            else:
+                activations.activate_gradient(g, y2d, pre, self.code)
+            bias_grad = bn.channel_sum(g)
         else:
-            activations.activate_gradient(g, y2d, pre, self.code)
-        src.grad("biases")[...] += bn.channel_sum(g)
+            g, bias_grad = conv_grad.activation_gradient_sum(
+                np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code)
+        src.grad("biases")[...] += bias_grad
         if state is not None:
             g, dscales, _ = bn.backward(g, state, src.params["scales"])
             src.grad("scales")[...] += dscales
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
-        fast = self._input_grad_by_winograd(dz, weights, x.shape)
-        dx = conv_train.conv_backward(x, weights, dz, self.groups, self.stride_y, self.stride_x,
-                                      self.padding * self.dilation, self.dilation,
-                                      src.grad("weights"), need_input_grad=fast is None)
-        return [dx if fast is None else fast]
+        pad = self.padding * self.dilation
+        if dtype != np.float32 or self.algorithm(x.shape) == "direct":
+            # float64 (gradient checks) and many tiny groups: the simple kernels
+            return [conv_train.conv_backward(x, weights, dz, self.groups, self.stride_y,
+                                             self.stride_x, pad, self.dilation,
+                                             src.grad("weights"))]
+        return [self._backward_float32(x, weights, dz, src.grad("weights"))]
 
-    def _input_grad_by_winograd(self, dz, weights, x_shape):
-        """dL/dx as the convolution of dz with the flipped, transposed weights when that is a
-        3x3 stride-1 convolution Winograd would take; else None."""
-        pad = 2 - self.padding  # (size - 1) * dilation - padding
-        n_img, h, w, c = x_shape
+    def _backward_float32(self, x, weights, dz, dw):
+        """dw += dL/dw and return dL/dx, on the worker threads (kernels/conv_grad.py):
+        dL/dw through Winograd when forward used it, else im2col + GEMM; for stride 1,
+        dL/dx as the convolution of dz with the flipped weights (Winograd or GEMM, as a
+        forward would), else by col2im."""
+        pad = self.padding * self.dilation
+        if self.algorithm(x.shape) == "winograd":
+            conv_grad.weight_grad_winograd(x, dz, self.padding, dw)
+            weights_done = True
+        else:
+            weights_done = False
+        back_pad = conv_grad.input_grad_padding(self.size, pad, self.dilation)
+        if self.stride_x != 1 or self.stride_y != 1 or back_pad < 0:
+            dx = np.zeros_like(x)
+            conv_grad.conv_backward_gemm(x, weights, dz, self.groups, self.stride_y,
+                                         self.stride_x, pad, self.dilation,
+                                         dw if not weights_done else np.zeros_like(dw), dx)
+            return dx
+        if not weights_done:
+            conv_grad.conv_backward_gemm(x, weights, dz, self.groups, 1, 1, pad,
+                                         self.dilation, dw)
+        flipped = conv_grad.flipped_weights(weights, self.groups)
+        dx = np.empty_like(x)
+        n_img, h, w, _ = x.shape
         tiles = n_img * ((h + 3) // 4) * ((w + 3) // 4)
-        if not (dz.dtype == np.float32 and self.winograd and self.size == 3 and pad >= 0
-                and self.stride_x == 1 and self.stride_y == 1 and self.dilation == 1
-                and self.groups == 1 and tiles >= WINOGRAD_MIN_TILES
-                and self.filters >= WINOGRAD_MIN_CHANNELS):
-            return None
-        flipped = np.ascontiguousarray(weights[::-1, ::-1].transpose(0, 1, 3, 2))
-        dx = np.empty(x_shape, np.float32)
-        conv2d.conv2d_winograd(dz, winograd.transform_filters(flipped), None,
-                               activations.LINEAR, pad, dx)
+        if (self.winograd and self.size == 3 and self.dilation == 1 and self.groups == 1
+                and tiles >= WINOGRAD_MIN_TILES and self.filters >= WINOGRAD_MIN_CHANNELS):
+            conv2d.conv2d_winograd(dz, winograd_grad.transform_filters(flipped), None,
+                                   activations.LINEAR, back_pad, dx)
+        else:
+            conv2d.conv2d_gemm(dz, flipped.reshape(-1, self.channels), None,
+                               activations.LINEAR, self.size, 1, 1, back_pad, self.dilation,
+                               self.groups, dx)
         return dx
 
     # --- description ---------------------------------------------------------------------

@@ -81,6 +81,11 @@ class Shortcut(Layer):
 
     def backward(self, delta, inputs, output):
         prev, other = inputs
+        if self.code == activations.LINEAR and prev.shape == other.shape:
+            # the plain residual sum: delta itself goes back to both inputs (backward passes
+            # never write to the delta they are given), scaled where alpha or beta is not 1
+            return [delta if self.alpha == 1 else delta * self.alpha.astype(delta.dtype),
+                    delta if self.beta == 1 else delta * self.beta.astype(delta.dtype)]
         pre = output  # never read unless the derivative needs the input of f
         if self.code in activations.NEEDS_INPUT:
             pre = elementwise.shortcut(prev, other, self.alpha, self.beta, activations.LINEAR)

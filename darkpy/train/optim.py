@@ -24,14 +24,32 @@ back, so a resumed run continues bit for bit.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from darkpy.errors import ConfigError
+from darkpy.kernels.conv2d import SERIAL_WORK, run_blocks
 from darkpy.kernels.update import adam_update, sgd_update
 from darkpy.train.schedule import learning_rate
 
 # parameters SGD decays (darknet: weights only; biases and scales are left alone)
 DECAYED = frozenset({"weights"})
+# elements per job of the update (every parameter of the network goes in one batch of jobs)
+UPDATE_CHUNK = 1 << 16
+
+
+def _run_updates(updates) -> None:
+    """Run every update kernel over its whole parameter: big parameters in chunks, all in
+    one batch on darkpy's workers (serially when there is little to do). Each element is
+    updated on its own, so the result does not depend on the split."""
+    jobs = [(kernel, i0, min(size, i0 + UPDATE_CHUNK))
+            for kernel, size in updates for i0 in range(0, size, UPDATE_CHUNK)]
+    if sum(size for _, size in updates) < SERIAL_WORK:
+        for kernel, i0, i1 in jobs:
+            kernel(i0, i1)
+        return
+    run_blocks(jobs, lambda job: job[0](job[1], job[2]))
 
 
 class Optimizer:
@@ -72,16 +90,17 @@ class Optimizer:
         rate = self.learning_rate(batch_num)
         self.t += 1
         touched = []
+        updates = []  # (update kernel with its arguments but the element range, size)
         for layer, name, param, grad in network.parameters():
             scale = layer.opts.get("learning_rate", 1.0)
             layer_rate = float(np.float32(rate) * np.float32(1.0 if scale is None else scale))
             if self.adam:
-                self._adam(layer, name, param, grad, layer_rate)
+                updates.append((self._adam(layer, name, param, grad, layer_rate), param.size))
             else:
-                self._sgd(layer, name, param, grad, layer_rate)
-            grad.fill(0)
+                updates.append((self._sgd(layer, name, param, grad, layer_rate), param.size))
             if not touched or touched[-1] is not layer:
                 touched.append(layer)
+        _run_updates(updates)
         for layer in touched:
             layer.invalidate()
         return rate
@@ -96,8 +115,8 @@ class Optimizer:
     def _sgd(self, layer, name, param, grad, rate):
         t = param.dtype.type
         updates = self._buffer("updates", layer, name, param)
-        sgd_update(param, grad, updates, t(t(rate) / t(self.batch)),
-                   t(-t(self.decay) * t(self.batch)), t(self.momentum), name in DECAYED)
+        return partial(sgd_update, param, grad, updates, t(t(rate) / t(self.batch)),
+                       t(-t(self.decay) * t(self.batch)), t(self.momentum), name in DECAYED)
 
     def _adam(self, layer, name, param, grad, rate):
         t = param.dtype.type
@@ -106,8 +125,8 @@ class Optimizer:
         b1, b2 = t(self.b1), t(self.b2)
         correction1 = t(t(1) - b1 ** self.t)
         correction2 = t(t(1) - b2 ** self.t)
-        adam_update(param, grad, m, v, t(rate), t(-t(self.decay) * t(self.batch)), b1,
-                    t(t(1) - b1), b2, t(t(1) - b2), correction1, correction2, t(self.eps))
+        return partial(adam_update, param, grad, m, v, t(rate), t(-t(self.decay) * t(self.batch)),
+                       b1, t(t(1) - b1), b2, t(t(1) - b2), correction1, correction2, t(self.eps))
 
     # --- resume ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
