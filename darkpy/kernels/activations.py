@@ -434,7 +434,9 @@ def activate_rows(y, bias, r0, r1, code):
 
 
 @njit(cache=True, error_model="numpy")
-def _gradient_rows(delta, y, x, r0, r1, code):
+def gradient_rows(delta, y, x, r0, r1, code):
+    """delta *= f'(x) on rows r0..r1, in place (f the activation `code`, y = f(x) and x the
+    pre-activation values: each derivative uses whichever of the two it needs)."""
     cols = delta.shape[1]
     if code == LINEAR:
         return
@@ -488,7 +490,7 @@ def _gradient_kernel(delta, y, x, code):
     chunks = (rows + step - 1) // step
     for k in prange(chunks):
         r0 = k * step
-        _gradient_rows(delta, y, x, r0, min(rows, r0 + step), code)
+        gradient_rows(delta, y, x, r0, min(rows, r0 + step), code)
 
 
 # --- public API ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from darkpy.kernels import conv2d, winograd
-from darkpy.kernels.activations import _gradient_rows
+from darkpy.kernels.activations import gradient_rows
 from darkpy.kernels.col2im import col2im_rows
 from darkpy.kernels.conv2d import run_blocks, run_rows, scratch
 from darkpy.kernels.im2col import im2col_pixels
@@ -227,7 +227,7 @@ def _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial):
     """g[r0:r1] = delta * f'; partial = its column sums (float64), rows in order."""
     for r in range(r0, r1):
         g[r] = delta[r]
-    _gradient_rows(g, y, pre, r0, r1, code)
+    gradient_rows(g, y, pre, r0, r1, code)
     partial[:] = 0.0
     for r in range(r0, r1):
         for c in range(g.shape[1]):

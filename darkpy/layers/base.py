@@ -20,7 +20,9 @@ Conventions (read these before writing a layer):
   With train=True a layer may keep on `self` what its backward needs (batch statistics,
   masks, pre-activation values); batch norm uses batch statistics and dropout is active.
 - `backward(delta, inputs, output)` gets dL/d(output) and the forward's inputs and output and
-  returns dL/d(input) for every input (None where an input provably needs none). Parameter
+  returns dL/d(input) for every input (None where an input provably needs none). It must
+  not write into `delta`: a layer may hand the same array back as an input gradient (a
+  plain shortcut gives `delta` itself to both of its inputs). Parameter
   gradients are ADDED to `self.grads[name]` (same shape and layout as `params[name]`; create
   them with `zero_grads()`): true gradients, not darknet's negated "delta"; the optimiser
   applies darknet's update rule. Training and inference keep the dtype of the input
