@@ -394,20 +394,7 @@ def conv2d_winograd(x, u, bias, code, pad, out):
     n_blocks = max(-(-total // cap), workers if total >= 2 * MIN_SPLIT_TILES else 1)
     n_blocks = -(-n_blocks // workers) * workers if n_blocks > 1 else 1
     per_block = -(-total // n_blocks)
-    blocks, current, count = [], [], 0
-    for n in range(n_img):
-        for ty in range(tiles_h):
-            tx = 0
-            while tx < tiles_w:
-                take = min(tiles_w - tx, per_block - count)
-                current.append((n, ty, tx, tx + take))
-                count += take
-                tx += take
-                if count == per_block:
-                    blocks.append(np.array(current, dtype=np.int64))
-                    current, count = [], 0
-    if current:
-        blocks.append(np.array(current, dtype=np.int64))
+    blocks = winograd.tile_blocks(n_img, tiles_h, tiles_w, per_block)
     zero_row = zeros(width * chans)
     plane_v = _plane(per_block, chans)
     plane_m = _plane(per_block, cout)

@@ -74,26 +74,6 @@ def _add_partials(flat, i0, i1, total):
 
 # --- Winograd ---------------------------------------------------------------------------------
 
-def _tile_blocks(n_img: int, tiles_h: int, tiles_w: int, per_block: int) -> list[np.ndarray]:
-    """Tiles in row-major order, cut into blocks of per_block tiles as segment arrays
-    (image, tile row, first tile, end tile) for the Winograd transforms."""
-    blocks, current, count = [], [], 0
-    for n in range(n_img):
-        for ty in range(tiles_h):
-            tx = 0
-            while tx < tiles_w:
-                take = min(tiles_w - tx, per_block - count)
-                current.append((n, ty, tx, tx + take))
-                count += take
-                tx += take
-                if count == per_block:
-                    blocks.append(np.array(current, dtype=np.int64))
-                    current, count = [], 0
-    if current:
-        blocks.append(np.array(current, dtype=np.int64))
-    return blocks
-
-
 def weight_grad_winograd(x, dz, pad, dw) -> None:
     """dw += dL/dw of the 3x3 stride-1 convolution out = conv(x, w) padded by `pad`.
 
@@ -103,7 +83,7 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
     _, out_h, out_w, cout = dz.shape
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     per_block = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
-    blocks = _tile_blocks(n_img, tiles_h, tiles_w, per_block)
+    blocks = winograd.tile_blocks(n_img, tiles_h, tiles_w, per_block)
     runs = _runs(len(blocks))
     partials = scratch("grad_partials", len(runs) * 36 * chans * cout).reshape(
         len(runs), 36, chans, cout)

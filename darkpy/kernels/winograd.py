@@ -59,6 +59,26 @@ def tiles_for(out_h: int, out_w: int) -> tuple[int, int]:
     return (out_h + TILE - 1) // TILE, (out_w + TILE - 1) // TILE
 
 
+def tile_blocks(n_img: int, tiles_h: int, tiles_w: int, per_block: int) -> list[np.ndarray]:
+    """Tiles in row-major order, cut into blocks of per_block tiles as segment arrays
+    (image, tile row, first tile, end tile) for the Winograd transforms."""
+    blocks, current, count = [], [], 0
+    for n in range(n_img):
+        for ty in range(tiles_h):
+            tx = 0
+            while tx < tiles_w:
+                take = min(tiles_w - tx, per_block - count)
+                current.append((n, ty, tx, tx + take))
+                count += take
+                tx += take
+                if count == per_block:
+                    blocks.append(np.array(current, dtype=np.int64))
+                    current, count = [], 0
+    if current:
+        blocks.append(np.array(current, dtype=np.int64))
+    return blocks
+
+
 @njit(nogil=True, cache=True, fastmath=False, inline="always")
 def _bt_pass(e0, e1, e2, e3, e4, e5, w0, w1, w2, w3, w4, w5):
     """w = B^T e over channel vectors, in three loops of two outputs: a loop over twelve
