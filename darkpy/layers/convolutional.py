@@ -335,12 +335,16 @@ class Convolutional(Layer):
         cg, cog = c // self.groups, self.filters // self.groups
         if self.groups > 1 and cg * cog < DIRECT_GROUP_SIZE:
             return "direct"
+        return "winograd" if self._winograd_pays(n_img, out_h, out_w, c) else "gemm"
+
+    def _winograd_pays(self, n_img, out_h, out_w, in_channels) -> bool:
+        """Whether this layer's 3x3 stride-1 geometry suits Winograd F(4x4,3x3) for an output
+        of n_img x out_h x out_w from in_channels (forward, and the backward's dL/dx, which
+        is the same kind of convolution of dz)."""
         tiles = n_img * ((out_h + 3) // 4) * ((out_w + 3) // 4)
-        if (self.winograd and self.size == 3 and self.stride_x == 1 and self.stride_y == 1
+        return (self.winograd and self.size == 3 and self.stride_x == 1 and self.stride_y == 1
                 and self.dilation == 1 and self.groups == 1 and tiles >= WINOGRAD_MIN_TILES
-                and c >= WINOGRAD_MIN_CHANNELS):
-            return "winograd"
-        return "gemm"
+                and in_channels >= WINOGRAD_MIN_CHANNELS)
 
     def _checked_input(self, x, dtype):
         x = np.ascontiguousarray(x, dtype)
@@ -491,27 +495,22 @@ class Convolutional(Layer):
         dL/dx as the convolution of dz with the flipped weights (Winograd or GEMM, as a
         forward would), else by col2im."""
         pad = self.padding * self.dilation
-        if self.algorithm(x.shape) == "winograd":
-            conv_grad.weight_grad_winograd(x, dz, self.padding, dw)
-            weights_done = True
-        else:
-            weights_done = False
         back_pad = conv_grad.input_grad_padding(self.size, pad, self.dilation)
         if self.stride_x != 1 or self.stride_y != 1 or back_pad < 0:
+            # dL/dx is no plain convolution of dz: col2im, with dL/dw from the same GEMMs
             dx = np.zeros_like(x)
             conv_grad.conv_backward_gemm(x, weights, dz, self.groups, self.stride_y,
-                                         self.stride_x, pad, self.dilation,
-                                         dw if not weights_done else np.zeros_like(dw), dx)
+                                         self.stride_x, pad, self.dilation, dw, dx)
             return dx
-        if not weights_done:
+        if self.algorithm(x.shape) == "winograd":
+            conv_grad.weight_grad_winograd(x, dz, self.padding, dw)
+        else:
             conv_grad.conv_backward_gemm(x, weights, dz, self.groups, 1, 1, pad,
                                          self.dilation, dw)
         flipped = conv_grad.flipped_weights(weights, self.groups)
         dx = np.empty_like(x)
         n_img, h, w, _ = x.shape
-        tiles = n_img * ((h + 3) // 4) * ((w + 3) // 4)
-        if (self.winograd and self.size == 3 and self.dilation == 1 and self.groups == 1
-                and tiles >= WINOGRAD_MIN_TILES and self.filters >= WINOGRAD_MIN_CHANNELS):
+        if self._winograd_pays(n_img, h, w, self.filters):
             conv2d.conv2d_winograd(dz, winograd_grad.transform_filters(flipped), None,
                                    activations.LINEAR, back_pad, dx)
         else:
