@@ -14,22 +14,24 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _row_norm(x, r, zero):
+    """sqrt of the sum of row r's squares, accumulated in channel order in x's precision."""
+    total = zero
+    for k in range(x.shape[1]):
+        total += x[r, k] * x[r, k]
+    return math.sqrt(total)
+
+
 @njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 def _normalize_kernel(x, out, zero):
     # `zero` is 0 in x's dtype: it keeps the sum in x's precision (float32, or float64 in
     # gradient checks)
     rows, channels = x.shape
     for r in prange(rows):
-        total = zero
+        norm = _row_norm(x, r, zero)
         for k in range(channels):
-            total += x[r, k] * x[r, k]
-        norm = math.sqrt(total)
-        if norm == 0:
-            for k in range(channels):
-                out[r, k] = zero
-        else:
-            for k in range(channels):
-                out[r, k] = x[r, k] / norm
+            out[r, k] = zero if norm == 0 else x[r, k] / norm
 
 
 @njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
@@ -37,18 +39,12 @@ def _gradient_kernel(x, y, g, out, zero):
     # dx = (g - y (g . y)) / n, the derivative of x / |x|; 0 where n = 0 (no direction there)
     rows, channels = x.shape
     for r in prange(rows):
-        total = zero
+        norm = _row_norm(x, r, zero)
         dot = zero
         for k in range(channels):
-            total += x[r, k] * x[r, k]
             dot += g[r, k] * y[r, k]
-        norm = math.sqrt(total)
-        if norm == 0:
-            for k in range(channels):
-                out[r, k] = zero
-        else:
-            for k in range(channels):
-                out[r, k] = (g[r, k] - y[r, k] * dot) / norm
+        for k in range(channels):
+            out[r, k] = zero if norm == 0 else (g[r, k] - y[r, k] * dot) / norm
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
