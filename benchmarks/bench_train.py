@@ -14,7 +14,7 @@ between the two; the losses of the first timed iteration are compared as a check
 train the same thing.
 
 PyTorch runs with as many threads as the machine has cores; darkpy with its own worker
-threads (DARKPY_NUM_THREADS, default one per usable core; kernels/conv2d.py).
+threads (DARKPY_NUM_THREADS, default one per usable core; kernels/workers.py).
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
-from darkpy.kernels import activations, conv2d, conv_grad
+from darkpy.kernels import activations, conv_grad, workers
 from darkpy.layers.convolutional import Convolutional
 
 
@@ -48,10 +48,10 @@ def make_conv(input_shape, **options):
 
 @pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
 def threads(request):
-    saved = conv2d.num_threads()
-    conv2d.set_num_threads(request.param)
+    saved = workers.num_threads()
+    workers.set_num_threads(request.param)
     yield request.param
-    conv2d.set_num_threads(saved)
+    workers.set_num_threads(saved)
 
 
 @pytest.mark.parametrize("shape, cout, pad", [
@@ -204,7 +204,7 @@ def _derivative(code, x):
 @pytest.mark.parametrize("name", ["linear", "relu", "leaky", "mish"])
 def test_activation_gradient_sum_matches_numpy(name, threads, monkeypatch):
     monkeypatch.setattr(conv_grad, "GRADIENT_CHUNK_VALUES", 50)  # several ragged chunks
-    monkeypatch.setattr(conv2d, "SERIAL_WORK", 0)
+    monkeypatch.setattr(workers, "SERIAL_WORK", 0)
     rng = np.random.default_rng(4)
     code = activations.activation_code(name)
     pre = rng.uniform(-3, 3, (37, 7)).astype(np.float32)
@@ -237,17 +237,17 @@ def test_backward_does_not_depend_on_thread_count():
     layer.params["weights"][...] = rng.standard_normal(layer.params["weights"].shape)
     x = rng.standard_normal((3, 12, 10, 8)).astype(np.float32)
     delta = rng.standard_normal((3, 12, 10, 8)).astype(np.float32)
-    saved = conv2d.num_threads()
+    saved = workers.num_threads()
     results = []
     try:
         for n in (1, 2, 3):
-            conv2d.set_num_threads(n)
+            workers.set_num_threads(n)
             layer.zero_grads()
             y = layer.forward([x], train=True)
             dx = layer.backward(delta, [x], y)[0]
             results.append((dx, layer.grads["weights"].copy(), layer.grads["biases"].copy()))
     finally:
-        conv2d.set_num_threads(saved)
+        workers.set_num_threads(saved)
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)

@@ -9,7 +9,7 @@ from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
-from darkpy.kernels import conv2d
+from darkpy.kernels import conv2d, workers
 from darkpy.layers import convolutional
 from darkpy.layers.convolutional import Convolutional
 
@@ -183,7 +183,7 @@ def test_blocks_and_workers_cover_every_pixel(monkeypatch):
     monkeypatch.setattr(conv2d, "MIN_BLOCK_PIXELS", 5)
     monkeypatch.setattr(conv2d, "WINOGRAD_BLOCK_BYTES", 64)
     monkeypatch.setattr(conv2d, "MIN_BLOCK_TILES", 3)
-    conv2d.set_num_threads(2)
+    workers.set_num_threads(2)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 13, 17, 4)).astype(np.float32)
     for algorithm, options in [("gemm", dict(stride=2)), ("gemm", dict(stride=1)),

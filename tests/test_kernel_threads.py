@@ -1,4 +1,4 @@
-"""The threaded paths of the forward kernels (conv2d.run_blocks / run_rows), forced on small
+"""The threaded paths of the forward kernels (workers.run_blocks / run_rows), forced on small
 inputs, against naive numpy: GEMM and Winograd split by output channels, row kernels split in
 chunks, narrow-row bias + activation, and the job runner itself."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from darkpy.kernels import conv2d, elementwise, pooling, resample, winograd, yolo
+from darkpy.kernels import conv2d, elementwise, pooling, resample, winograd, workers, yolo
 from darkpy.kernels.activations import LEAKY, LINEAR
 
 LOWEST = np.float32(-np.finfo(np.float32).max)
@@ -17,14 +17,14 @@ LOWEST = np.float32(-np.finfo(np.float32).max)
 @pytest.fixture
 def threaded(monkeypatch):
     """Three workers (odd splits) and no size below which work stays on one thread."""
-    saved = conv2d.num_threads()
-    conv2d.set_num_threads(3)
-    monkeypatch.setattr(conv2d, "SERIAL_WORK", 0)
+    saved = workers.num_threads()
+    workers.set_num_threads(3)
+    monkeypatch.setattr(workers, "SERIAL_WORK", 0)
     monkeypatch.setattr(conv2d, "MIN_SPLIT_FLOPS", 0)
     monkeypatch.setattr(conv2d, "PARALLEL_COPY_BYTES", 0)
     monkeypatch.setattr(conv2d, "MIN_SPLIT_TILES", 1)
     yield
-    conv2d.set_num_threads(saved)
+    workers.set_num_threads(saved)
 
 
 def naive_conv(x, w, bias, stride, pad, leaky):
@@ -137,7 +137,7 @@ def test_run_blocks_runs_every_job_once_and_reraises(threaded):
         with lock:
             seen.append(job)
 
-    conv2d.run_blocks(list(range(50)), work)
+    workers.run_blocks(list(range(50)), work)
     assert sorted(seen) == list(range(50))
 
     def failing(job):
@@ -145,4 +145,4 @@ def test_run_blocks_runs_every_job_once_and_reraises(threaded):
             raise ValueError("job 3")
 
     with pytest.raises(ValueError, match="job 3"):
-        conv2d.run_blocks(list(range(8)), failing)
+        workers.run_blocks(list(range(8)), failing)
