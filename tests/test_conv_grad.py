@@ -11,7 +11,8 @@ import pytest
 from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
-from darkpy.kernels import activations, conv_grad, workers
+from darkpy.kernels import activations, workers
+from darkpy.kernels.conv import training as conv_grad
 from darkpy.layers.convolutional import Convolutional
 
 

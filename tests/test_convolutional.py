@@ -9,7 +9,8 @@ from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
-from darkpy.kernels import conv2d, workers
+from darkpy.kernels import workers
+from darkpy.kernels.conv import inference as conv2d
 from darkpy.layers import convolutional
 from darkpy.layers.convolutional import Convolutional
 

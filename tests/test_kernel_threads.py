@@ -8,7 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from darkpy.kernels import conv2d, elementwise, pooling, resample, winograd, workers, yolo
+from darkpy.kernels import elementwise, pooling, resample, workers, yolo
+from darkpy.kernels.conv import inference as conv2d
+from darkpy.kernels.conv import winograd
 from darkpy.kernels.activations import LEAKY, LINEAR
 
 LOWEST = np.float32(-np.finfo(np.float32).max)

@@ -9,8 +9,9 @@ import pytest
 from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
-from darkpy.kernels import resample, winograd, winograd_grad, workers
-from darkpy.kernels.winograd_grad import filter_gradient
+from darkpy.kernels import resample, workers
+from darkpy.kernels.conv import winograd, winograd_grad
+from darkpy.kernels.conv.winograd_grad import filter_gradient
 from darkpy.layers.shortcut import Shortcut
 from darkpy.train import optim
 from darkpy.train.optim import Optimizer

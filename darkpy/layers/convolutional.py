@@ -65,11 +65,15 @@ import numpy as np
 from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations, conv2d, conv_grad, conv_train, winograd, winograd_grad
+from darkpy.kernels import activations
+from darkpy.kernels.conv import inference as conv2d
+from darkpy.kernels.conv import reference as conv_train
+from darkpy.kernels.conv import training as conv_grad
+from darkpy.kernels.conv import winograd, winograd_grad
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
-from darkpy.kernels.im2col import grouped_conv_direct
+from darkpy.kernels.conv.im2col import grouped_conv_direct
 from darkpy.kernels.normalize import fold_batchnorm
 from darkpy.layers import conv_binary
 from darkpy.layers.base import Layer, compute_dtype

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.kernels.col2im import (col2im_rows, grouped_forward, grouped_input_grad,
+from darkpy.kernels.conv.col2im import (col2im_rows, grouped_forward, grouped_input_grad,
                                    grouped_weight_grad)
-from darkpy.kernels.im2col import im2col_pixels
+from darkpy.kernels.conv.im2col import im2col_pixels
 
 # column buffer per block: 2M values (8 MB in float32)
 COL_ELEMENTS = 1 << 21

@@ -24,11 +24,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels import conv2d, winograd, workers
+from darkpy.kernels import workers
+from darkpy.kernels.conv import inference, winograd
 from darkpy.kernels.activations import gradient_rows
-from darkpy.kernels.col2im import col2im_rows
-from darkpy.kernels.im2col import im2col_pixels
-from darkpy.kernels.winograd_grad import filter_gradient, output_gradient_transform
+from darkpy.kernels.conv.col2im import col2im_rows
+from darkpy.kernels.conv.im2col import im2col_pixels
+from darkpy.kernels.conv.winograd_grad import filter_gradient, output_gradient_transform
 from darkpy.kernels.workers import run_blocks, run_rows, scratch, zeros
 
 # weight-gradient partial sums: at most this many (one per run of consecutive jobs), which
@@ -89,8 +90,8 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
         len(runs), 36, chans, cout)
     longest = max(int((b[:, 3] - b[:, 2]).max()) for b in blocks)
     per_block = max(int((b[:, 3] - b[:, 2]).sum()) for b in blocks)
-    plane_v = conv2d._plane(per_block, chans)
-    plane_m = conv2d._plane(per_block, cout)
+    plane_v = inference._plane(per_block, chans)
+    plane_m = inference._plane(per_block, cout)
     zero_row = zeros(max(width * chans, out_w * cout))
 
     def work(k):

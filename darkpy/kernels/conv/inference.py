@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels import winograd
+from darkpy.kernels.conv import winograd
 from darkpy.kernels.activations import activate_rows
-from darkpy.kernels.im2col import im2col_pixels
+from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
 
 # im2col buffer per worker: small enough to stay in L2 next to the GEMM's packed panels.

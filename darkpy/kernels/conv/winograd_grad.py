@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.winograd import _G, SPAN, TILE
+from darkpy.kernels.conv.winograd import _G, SPAN, TILE
 
 _G_KRON = np.kron(_G, _G)  # [6a + b, 3i + j] = G[a, i] G[b, j]
 _G_KRON_T = np.ascontiguousarray(_G_KRON.T)

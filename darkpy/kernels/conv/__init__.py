@@ -1,0 +1,1 @@
+"""Convolution kernels (see kernels/conv/dispatch.py for how one is chosen)."""
