@@ -1,4 +1,4 @@
-"""The float32 convolution backward (kernels/conv_grad.py, winograd_grad.py, and the layer's
+"""The float32 convolution backward (kernels/conv/training.py, winograd_grad.py, and the layer's
 choice between them) against a naive numpy backward written here: Winograd weight gradients
 with ragged tiles and both paddings, im2col + GEMM with strides, groups, dilation and 1x1,
 dL/dx as a convolution of dz with flipped weights, the fused activation derivative and bias
@@ -12,7 +12,7 @@ from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
 from darkpy.kernels import activations, workers
-from darkpy.kernels.conv import training as conv_grad
+from darkpy.kernels.conv import training
 from darkpy.layers.convolutional import Convolutional
 
 
@@ -62,16 +62,16 @@ def threads(request):
     ((2, 13, 6, 16), 16, 1),
 ])
 def test_winograd_weight_grad_matches_naive(shape, cout, pad, threads, monkeypatch):
-    monkeypatch.setattr(conv_grad, "MIN_BLOCK_TILES", 2)  # many blocks and partial sums
-    monkeypatch.setattr(conv_grad, "WINOGRAD_BLOCK_BYTES", 1)
-    monkeypatch.setattr(conv_grad, "MAX_PARTIALS", 3)
+    monkeypatch.setattr(training, "MIN_BLOCK_TILES", 2)  # many blocks and partial sums
+    monkeypatch.setattr(training, "WINOGRAD_BLOCK_BYTES", 1)
+    monkeypatch.setattr(training, "MAX_PARTIALS", 3)
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape).astype(np.float32)
     n, h, w, c = shape
     dz = rng.standard_normal((n, h + 2 * pad - 2, w + 2 * pad - 2, cout)).astype(np.float32)
     _, want = naive_conv_grads(x, np.zeros((3, 3, c, cout)), dz, 1, 1, pad, 1)
     dw = np.full((3, 3, c, cout), 0.5, np.float32)  # gradients add to what is there
-    conv_grad.weight_grad_winograd(x, dz, pad, dw)
+    training.weight_grad_winograd(x, dz, pad, dw)
     np.testing.assert_allclose(dw - 0.5, want, rtol=1e-4, atol=2e-5 * np.abs(want).max())
 
 
@@ -89,8 +89,8 @@ GEMM_CASES = {
 
 @pytest.mark.parametrize("case", list(GEMM_CASES))
 def test_gemm_backward_matches_naive(case, threads, monkeypatch):
-    monkeypatch.setattr(conv_grad, "COL_BLOCK_BYTES", 1)  # one output row per block
-    monkeypatch.setattr(conv_grad, "MAX_PARTIALS", 2)
+    monkeypatch.setattr(training, "COL_BLOCK_BYTES", 1)  # one output row per block
+    monkeypatch.setattr(training, "MAX_PARTIALS", 2)
     shape, k, cout, groups, stride, pad, dilation = GEMM_CASES[case]
     rng = np.random.default_rng(2)
     n, h, w, c = shape
@@ -103,7 +103,7 @@ def test_gemm_backward_matches_naive(case, threads, monkeypatch):
     for with_dx in (True, False):
         dw = np.zeros_like(wt)
         dx = np.zeros_like(x) if with_dx else None
-        conv_grad.conv_backward_gemm(x, wt, dz, groups, stride, stride, pad, dilation, dw, dx)
+        training.conv_backward_gemm(x, wt, dz, groups, stride, stride, pad, dilation, dw, dx)
         np.testing.assert_allclose(dw, want_dw, rtol=1e-5, atol=1e-4)
         if with_dx:
             np.testing.assert_allclose(dx, want_dx, rtol=1e-5, atol=1e-4)
@@ -204,7 +204,7 @@ def _derivative(code, x):
 
 @pytest.mark.parametrize("name", ["linear", "relu", "leaky", "mish"])
 def test_activation_gradient_sum_matches_numpy(name, threads, monkeypatch):
-    monkeypatch.setattr(conv_grad, "GRADIENT_CHUNK_VALUES", 50)  # several ragged chunks
+    monkeypatch.setattr(training, "GRADIENT_CHUNK_VALUES", 50)  # several ragged chunks
     monkeypatch.setattr(workers, "SERIAL_WORK", 0)
     rng = np.random.default_rng(4)
     code = activations.activation_code(name)
@@ -212,7 +212,7 @@ def test_activation_gradient_sum_matches_numpy(name, threads, monkeypatch):
     y = pre.copy()
     activations.activate(y, code)
     delta = rng.standard_normal((37, 7)).astype(np.float32)
-    g, sums = conv_grad.activation_gradient_sum(delta, y, pre, code)
+    g, sums = training.activation_gradient_sum(delta, y, pre, code)
     want = delta * _derivative(code, pre.astype(np.float64))
     np.testing.assert_allclose(g, want, rtol=2e-6, atol=1e-6)
     np.testing.assert_allclose(sums, want.sum(axis=0), rtol=1e-6, atol=1e-5)
@@ -222,7 +222,7 @@ def test_activation_gradient_sum_matches_numpy(name, threads, monkeypatch):
 def test_flipped_weights_hand_worked():
     # 2x2 kernel, 2 groups of one input and two output channels: cg=1, cout=4
     w = np.arange(2 * 2 * 1 * 4, dtype=np.float32).reshape(2, 2, 1, 4)
-    f = conv_grad.flipped_weights(w, 2)  # (2, 2, cog=2, groups*cg=2)
+    f = training.flipped_weights(w, 2)  # (2, 2, cog=2, groups*cg=2)
     assert f.shape == (2, 2, 2, 2)
     # f[ky, kx, o, g] = w[1-ky, 1-kx, 0, 2g + o]
     for ky in range(2):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from darkpy.kernels import elementwise, pooling, resample, workers, yolo
-from darkpy.kernels.conv import inference as conv2d
+from darkpy.kernels.conv import inference
 from darkpy.kernels.conv import winograd
 from darkpy.kernels.activations import LEAKY, LINEAR
 
@@ -22,9 +22,9 @@ def threaded(monkeypatch):
     saved = workers.num_threads()
     workers.set_num_threads(3)
     monkeypatch.setattr(workers, "SERIAL_WORK", 0)
-    monkeypatch.setattr(conv2d, "MIN_SPLIT_FLOPS", 0)
-    monkeypatch.setattr(conv2d, "PARALLEL_COPY_BYTES", 0)
-    monkeypatch.setattr(conv2d, "MIN_SPLIT_TILES", 1)
+    monkeypatch.setattr(inference, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(inference, "PARALLEL_COPY_BYTES", 0)
+    monkeypatch.setattr(inference, "MIN_SPLIT_TILES", 1)
     yield
     workers.set_num_threads(saved)
 
@@ -57,7 +57,7 @@ def test_gemm_split_by_output_channels(threaded, n, h, w, c, f, k, stride):
     pad = k // 2
     out = np.full((n, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1, f), np.nan,
                   np.float32)
-    conv2d.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out)
+    inference.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out)
     np.testing.assert_allclose(out, naive_conv(x, wt, bias, stride, pad, True), rtol=1e-4, atol=1e-4)
 
 
@@ -68,9 +68,9 @@ def test_winograd_split_by_output_channels(threaded, n, h, w, c, f):
     wt = rng.standard_normal((3, 3, c, f), dtype=np.float32)
     bias = rng.standard_normal(f, dtype=np.float32)
     tiles = n * winograd.tiles_for(h, w)[0] * winograd.tiles_for(h, w)[1]
-    assert tiles < 3 * conv2d.MIN_BLOCK_TILES  # the column split
+    assert tiles < 3 * inference.MIN_BLOCK_TILES  # the column split
     out = np.full((n, h, w, f), np.nan, np.float32)
-    conv2d.conv2d_winograd(x, winograd.transform_filters(wt), bias, LEAKY, 1, out)
+    inference.conv2d_winograd(x, winograd.transform_filters(wt), bias, LEAKY, 1, out)
     np.testing.assert_allclose(out, naive_conv(x, wt, bias, 1, 1, True), rtol=1e-4, atol=1e-4)
 
 
@@ -127,7 +127,7 @@ def test_bias_activate_block_narrow_rows(rows, cols):
     y = rng.standard_normal((rows, cols), dtype=np.float32)
     bias = rng.standard_normal(cols, dtype=np.float32)
     expected = y.astype(np.float64) + bias
-    conv2d.bias_activate_block(y, bias, LEAKY)
+    inference.bias_activate_block(y, bias, LEAKY)
     np.testing.assert_allclose(y, np.where(expected > 0, expected, 0.1 * expected), rtol=1e-6)
 
 

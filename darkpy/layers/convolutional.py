@@ -37,28 +37,30 @@ link() when the Network builds it. It has no parameters of its own, so it reads 
 nothing in .weights files (darknet's load_weights skips layers with a share_layer); in
 training its gradients add to layer i's.
 
-Algorithms (same result up to rounding): 3x3 stride-1 convolutions over enough pixels use
-Winograd F(4x4, 3x3) (kernels/winograd.py; set `Convolutional.winograd = False` or
-DARKPY_WINOGRAD=0 to turn it off); groups of very few channels (depthwise) use a direct
-kernel; everything else is im2col + GEMM in bounded blocks (kernels/conv2d.py).
+Algorithms (same result up to rounding): kernels/conv/dispatch.py picks one rule for every
+convolution the layer runs: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions over enough
+pixels (set `Convolutional.winograd = False` or DARKPY_WINOGRAD=0 to turn it off), a direct
+kernel for groups of very few channels (depthwise), im2col + GEMM in bounded blocks for
+everything else. Inference convolves with the batch-norm-folded weights, the bias and the
+activation fused in; those weights and their Winograd transform are derived tensors, cached
+until the parameters change (`derived`, `invalidate`).
 
-Training (train=True) computes z = conv(x) with the unfolded weights (by the same algorithms
-in float32, bias and activation fused in when there is no batch norm; kernels/conv_train.py
-in float64), then darknet's training batch norm (kernels/batchnorm.py: batch statistics,
-rolling values updated) or nothing, then + biases and the activation. Backward, with
-g = dL/dy * f'(.) and dL/dz = g or batch norm's backward of it:
+Training (train=True) computes z = conv(x) with the unfolded weights (the same algorithms in
+float32, bias and activation fused in when there is no batch norm; the plain formulas of
+kernels/conv/reference.py in float64), then darknet's training batch norm
+(kernels/batchnorm.py: batch statistics, rolling values updated) or nothing, then + biases
+and the activation. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch norm's backward
+of it:
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
 
-In float32 (kernels/conv_grad.py, on the worker threads) dL/dW goes through the Winograd
-transforms where forward used Winograd (kernels/winograd_grad.py), and for stride 1 dL/dx is
-itself a convolution of dL/dz with the flipped, transposed weights (padding
-(size-1)*dilation - padding), run by the forward drivers (Winograd or im2col + GEMM). float64
-(gradient checks) and the direct grouped kernels keep the plain formulas above.
+In float32 (kernels/conv/training.py, on the worker threads) dL/dW goes through the Winograd
+transforms where forward used Winograd (kernels/conv/winograd_grad.py), and for stride 1
+dL/dx is itself a convolution of dL/dz with the flipped, transposed weights (padding
+(size-1)*dilation - padding), chosen and run as a forward would be. float64 (gradient
+checks) and the direct grouped kernels keep the plain formulas above.
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
@@ -66,14 +68,11 @@ from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
 from darkpy.kernels import activations
-from darkpy.kernels.conv import inference as conv2d
-from darkpy.kernels.conv import reference as conv_train
-from darkpy.kernels.conv import training as conv_grad
-from darkpy.kernels.conv import winograd, winograd_grad
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
-from darkpy.kernels.conv.im2col import grouped_conv_direct
+from darkpy.kernels.conv import dispatch, winograd
+from darkpy.kernels.conv import training as conv_training
 from darkpy.kernels.normalize import fold_batchnorm
 from darkpy.layers import conv_binary
 from darkpy.layers.base import Layer, compute_dtype
@@ -87,21 +86,10 @@ def _c_div(a: int, b: int) -> int:
     return q if (a >= 0) == (b >= 0) else -q
 
 
-def _winograd_default() -> bool:
-    return os.environ.get("DARKPY_WINOGRAD", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-# Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
-WINOGRAD_MIN_TILES = 32
-WINOGRAD_MIN_CHANNELS = 8
-# groups with fewer (input x output) channels than this use the direct kernel
-DIRECT_GROUP_SIZE = 64
-
-
 class Convolutional(Layer):
     kind = "convolutional"
     aliases = ("conv",)
-    winograd = _winograd_default()
+    winograd = dispatch.winograd_enabled_by_default()  # DARKPY_WINOGRAD=0 turns it off
     keys = {
         "filters": Key("int", 1, doc="output channels"),
         "size": Key("int", 1, doc="kernel size"),
@@ -187,14 +175,16 @@ class Convolutional(Layer):
             raise self.error(f"groups={self.groups} must divide both the input channels "
                              f"({self.channels}) and filters ({self.filters})")
         self.output_shape(self.input_shapes)
+        self.geometry = dispatch.Geometry(self.size, self.stride_y, self.stride_x,
+                                          self.padding * self.dilation, self.dilation, self.groups)
         # AlexeyAB's share_index: the parameters are another layer's (`owner`, set by link())
         self.shares = opts.share_index is not None
         self.owner: Convolutional | None = None
         if not self.shares:
             self._init_params()
         self._version = 0  # counts invalidate() calls: a sharing layer's cache watches it
-        self._cache_key = None
-        self._folded = None
+        self._derived_key = None
+        self._derived: dict = {}
         self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
 
     def link(self, layers):
@@ -298,10 +288,11 @@ class Convolutional(Layer):
         return dict(self.param_layout())[name]
 
     def invalidate(self):
-        """Forget the folded inference weights; call after changing `params` in place."""
+        """Forget the derived tensors (folded batch norm, Winograd filters, binarised weights);
+        call after changing `params` in place."""
         self._version += 1
-        self._cache_key = None
-        self._folded = None
+        self._derived_key = None
+        self._derived = {}
 
     def cache_key(self, *extra):
         """Identifies the parameters derived tensors were computed from: their arrays and,
@@ -309,57 +300,64 @@ class Convolutional(Layer):
         src = self.source
         return (tuple(id(a) for a in src.params.values()), src._version) + extra
 
-    def _inference_params(self):
-        """(weights (K,K,cg,n) with batch norm folded in, per-channel shift), cached."""
+    def derived(self, name, compute):
+        """The tensor `compute()` derives from the parameters, cached under `name` until they
+        change (folded batch norm, Winograd filters, layers/conv_binary.py's binarised
+        weights)."""
         key = self.cache_key()
-        if self._cache_key != key or self._folded is None:
-            p = self.source.params
-            if self.batch_normalize:
-                a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                      p["biases"])
-                w = (p["weights"].astype(np.float64) * a).astype(np.float32)
-                shift = b.astype(np.float32)
-            else:
-                w, shift = p["weights"], p["biases"].astype(np.float32)
-            self._folded = {"weights": np.ascontiguousarray(w), "shift": shift}
-            self._cache_key = key
-        return self._folded
+        if self._derived_key != key:
+            self._derived, self._derived_key = {}, key
+        value = self._derived.get(name)
+        if value is None:
+            value = self._derived[name] = compute()
+        return value
 
-    def _winograd_filters(self, folded):
-        u = folded.get("winograd")
-        if u is None:
-            u = folded["winograd"] = winograd.transform_filters(folded["weights"])
-        return u
+    def _folded(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(weights (K,K,cg,n) with inference batch norm folded in, per-channel shift)."""
+
+        def fold():
+            p = self.source.params
+            if not self.batch_normalize:
+                return np.ascontiguousarray(p["weights"], dtype), p["biases"].astype(dtype)
+            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
+                                  p["biases"])
+            return np.ascontiguousarray(p["weights"].astype(np.float64) * a, dtype), b.astype(dtype)
+
+        return self.derived(("folded", np.dtype(dtype).str), fold)
 
     # --- compute -------------------------------------------------------------------------
     def algorithm(self, input_shape) -> str:
-        """'winograd', 'direct' or 'gemm': how forward computes an input of this shape."""
-        n_img, h, w, c = input_shape
-        out_h, out_w, _ = self.output_shape([(h, w, c)])
-        cg, cog = c // self.groups, self.filters // self.groups
-        if self.groups > 1 and cg * cog < DIRECT_GROUP_SIZE:
-            return "direct"
-        return "winograd" if self._winograd_pays(n_img, out_h, out_w, c) else "gemm"
+        """'winograd', 'direct' or 'gemm': how this layer convolves an NHWC input of this
+        shape (kernels/conv/dispatch.py's one rule)."""
+        return dispatch.choose(self.geometry, input_shape, self.filters, self.winograd)
 
-    def _winograd_pays(self, n_img, out_h, out_w, in_channels) -> bool:
-        """Whether this layer's 3x3 stride-1 geometry suits Winograd F(4x4,3x3) for an output
-        of n_img x out_h x out_w from in_channels (forward, and the backward's dL/dx, which
-        is the same kind of convolution of dz)."""
-        tiles = n_img * ((out_h + 3) // 4) * ((out_w + 3) // 4)
-        return (self.winograd and self.size == 3 and self.stride_x == 1 and self.stride_y == 1
-                and self.dilation == 1 and self.groups == 1 and tiles >= WINOGRAD_MIN_TILES
-                and in_channels >= WINOGRAD_MIN_CHANNELS)
-
-    def _checked_input(self, x, dtype):
-        x = np.ascontiguousarray(x, dtype)
+    def checked_input(self, x, dtype=None) -> np.ndarray:
+        """x as a C-contiguous array of `dtype` (default: the dtype the layer computes in for
+        it); InputError unless it has the channels the layer was built for."""
+        x = np.ascontiguousarray(x, compute_dtype(np.asarray(x)) if dtype is None else dtype)
         if x.shape[3] != self.channels:
             raise InputError(f"{self.origin}: [{self.kind}] layer {self.index} was built for "
                              f"{self.channels} channels, got {x.shape[3]}")
         return x
 
-    def _output(self, x):
+    def new_output(self, x) -> np.ndarray:
+        """An uninitialised output array for input x, in x's dtype."""
         n_img, h, w, c = x.shape
         return np.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
+
+    def convolve(self, x, weights, out, bias=None, code=activations.LINEAR, exact=False,
+                 cached=None) -> np.ndarray:
+        """out = f(conv(x, weights) + bias) with this layer's geometry and algorithm(), for
+        any weights of the layer's shape (K, K, cg, n); returns out. exact=True avoids
+        Winograd, whose transforms round: sums of small integers (binarised convolutions)
+        then come out exact. `cached` names `weights` among the derived tensors, so that
+        their Winograd transform is kept with them."""
+        algorithm = self.algorithm(x.shape)
+        filters = None
+        if cached is not None and algorithm == "winograd" and x.dtype == np.float32 and not exact:
+            filters = self.derived((cached, "winograd"), lambda: winograd.transform_filters(weights))
+        return dispatch.forward(x, weights, out, self.geometry, algorithm, bias, code, filters,
+                                exact)
 
     def _activate_channels(self, y2d):
         """The channel-wise activation (normalize_channels*) in place, if the layer has one."""
@@ -369,53 +367,31 @@ class Convolutional(Layer):
     def forward(self, inputs, train=False):
         if self.binary is not None:
             return conv_binary.forward(self, inputs[0], train)
-        if train or compute_dtype(inputs[0]) != np.float32:
-            return self._forward_general(inputs[0], train)
-        x = self._checked_input(inputs[0], np.float32)
-        out = self._output(x)
-        cout = self.filters
-        folded = self._inference_params()
-        weights, shift = folded["weights"], folded["shift"]
-        algorithm = self.algorithm(x.shape)
-        if algorithm == "winograd":
-            conv2d.conv2d_winograd(x, self._winograd_filters(folded), shift, self.code,
-                                   self.padding, out)
-        elif algorithm == "direct":
-            grouped_conv_direct(x, weights, self.groups, self.stride_y, self.stride_x,
-                                self.padding * self.dilation, self.dilation, out)
-            activations.bias_activate(out.reshape(-1, cout), shift, self.code)
-        else:
-            conv2d.conv2d_gemm(x, weights.reshape(-1, cout), shift, self.code, self.size,
-                               self.stride_y, self.stride_x, self.padding * self.dilation,
-                               self.dilation, self.groups, out)
-        self._activate_channels(out.reshape(-1, cout))
+        x = self.checked_input(inputs[0])
+        if train:
+            return self._train_forward(x)
+        weights, shift = self._folded(x.dtype)
+        out = self.convolve(x, weights, self.new_output(x), shift, self.code,
+                            cached=("folded", x.dtype.str))
+        self._activate_channels(out.reshape(-1, self.filters))
         return out
 
-    # --- training (and float64) ------------------------------------------------------------
-    def _forward_general(self, x, train):
-        """Training forward in any float dtype, and inference in float64."""
-        dtype = compute_dtype(x)
-        x = self._checked_input(x, dtype)
-        z = self._output(x)
-        cout = self.filters
+    # --- training --------------------------------------------------------------------------
+    def _train_forward(self, x):
+        """Training forward (any float dtype): batch statistics, and what backward needs."""
+        dtype = x.dtype
         src = self.source
         p = src.params
-        if not train:
-            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                  p["biases"]) if self.batch_normalize else (1.0, p["biases"])
-            self._raw_conv(x, np.ascontiguousarray(p["weights"].astype(np.float64) * a, dtype),
-                           z)
-            activations.bias_activate(z.reshape(-1, cout), b.astype(dtype), self.code)
-            self._activate_channels(z.reshape(-1, cout))
-            return z
+        z = self.new_output(x)
+        cout = self.filters
+        weights = np.ascontiguousarray(p["weights"], dtype)
         keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
-            self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z, bias=p["biases"],
-                           code=self.code)
+            self.convolve(x, weights, z, p["biases"], self.code)
             self._saved = (None, None)
             return z
-        self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z)
+        self.convolve(x, weights, z)
         z2d = z.reshape(-1, cout)
         state = None
         if self.batch_normalize:
@@ -432,30 +408,6 @@ class Convolutional(Layer):
         self._activate_channels(z2d)
         self._saved = (state, pre)
         return z2d.reshape(z.shape)
-
-    def _raw_conv(self, x, weights, out, exact=False, bias=None, code=activations.LINEAR):
-        """out = conv(x, weights), no bias or activation unless given (float32 only): in
-        float32 by the algorithm inference would pick, otherwise by the dtype-generic
-        training kernels. exact=True avoids Winograd, whose transforms round: sums of small
-        integers (binarised convolutions) then come out exact."""
-        pad = self.padding * self.dilation
-        if x.dtype != np.float32:
-            conv_train.conv_forward(x, weights, self.groups, self.stride_y, self.stride_x, pad,
-                                    self.dilation, out)
-            return
-        algorithm = self.algorithm(x.shape)
-        if algorithm == "winograd" and not exact:
-            conv2d.conv2d_winograd(x, winograd_grad.transform_filters(weights), bias, code,
-                                   self.padding, out)
-        elif algorithm == "direct":
-            grouped_conv_direct(x, weights, self.groups, self.stride_y, self.stride_x, pad,
-                                self.dilation, out)
-            if bias is not None or code != activations.LINEAR:
-                activations.bias_activate(out.reshape(-1, self.filters), bias, code)
-        else:
-            conv2d.conv2d_gemm(x, weights.reshape(-1, self.filters), bias, code, self.size,
-                               self.stride_y, self.stride_x, pad, self.dilation, self.groups,
-                               out)
 
     def backward(self, delta, inputs, output):
         if self.binary is not None:
@@ -477,7 +429,7 @@ class Convolutional(Layer):
                 activations.activate_gradient(g, y2d, pre, self.code)
             bias_grad = bn.channel_sum(g)
         else:
-            g, bias_grad = conv_grad.activation_gradient_sum(
+            g, bias_grad = conv_training.activation_gradient_sum(
                 np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code)
         src.grad("biases")[...] += bias_grad
         if state is not None:
@@ -485,43 +437,8 @@ class Convolutional(Layer):
             src.grad("scales")[...] += dscales
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
-        pad = self.padding * self.dilation
-        if dtype != np.float32 or self.algorithm(x.shape) == "direct":
-            # float64 (gradient checks) and many tiny groups: the simple kernels
-            return [conv_train.conv_backward(x, weights, dz, self.groups, self.stride_y,
-                                             self.stride_x, pad, self.dilation,
-                                             src.grad("weights"))]
-        return [self._backward_float32(x, weights, dz, src.grad("weights"))]
-
-    def _backward_float32(self, x, weights, dz, dw):
-        """dw += dL/dw and return dL/dx, on the worker threads (kernels/conv_grad.py):
-        dL/dw through Winograd when forward used it, else im2col + GEMM; for stride 1,
-        dL/dx as the convolution of dz with the flipped weights (Winograd or GEMM, as a
-        forward would), else by col2im."""
-        pad = self.padding * self.dilation
-        back_pad = conv_grad.input_grad_padding(self.size, pad, self.dilation)
-        if self.stride_x != 1 or self.stride_y != 1 or back_pad < 0:
-            # dL/dx is no plain convolution of dz: col2im, with dL/dw from the same GEMMs
-            dx = np.zeros_like(x)
-            conv_grad.conv_backward_gemm(x, weights, dz, self.groups, self.stride_y,
-                                         self.stride_x, pad, self.dilation, dw, dx)
-            return dx
-        if self.algorithm(x.shape) == "winograd":
-            conv_grad.weight_grad_winograd(x, dz, self.padding, dw)
-        else:
-            conv_grad.conv_backward_gemm(x, weights, dz, self.groups, 1, 1, pad,
-                                         self.dilation, dw)
-        flipped = conv_grad.flipped_weights(weights, self.groups)
-        dx = np.empty_like(x)
-        n_img, h, w, _ = x.shape
-        if self._winograd_pays(n_img, h, w, self.filters):
-            conv2d.conv2d_winograd(dz, winograd_grad.transform_filters(flipped), None,
-                                   activations.LINEAR, back_pad, dx)
-        else:
-            conv2d.conv2d_gemm(dz, flipped.reshape(-1, self.channels), None,
-                               activations.LINEAR, self.size, 1, 1, back_pad, self.dilation,
-                               self.groups, dx)
-        return dx
+        return [dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),
+                                  src.grad("weights"), self.winograd)]
 
     # --- description ---------------------------------------------------------------------
     def describe(self):
