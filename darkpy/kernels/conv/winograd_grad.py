@@ -15,7 +15,7 @@ stage in reverse order gives
 The middle step sums over every tile of the batch as GEMMs with a quarter of im2col's
 multiplies (36 per 16 outputs instead of 144). The transforms are numba loops over
 contiguous channel vectors, serial and without the GIL (the caller runs blocks of tiles
-on darkpy's workers, as conv2d.conv2d_winograd does).
+on darkpy's workers, as inference.conv2d_winograd does).
 
 With the points 0, +-1, +-2, infinity, A (6x4) is the transpose of winograd.py's A^T:
 
