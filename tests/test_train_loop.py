@@ -11,7 +11,7 @@ import pytest
 import darkpy
 from darkpy.errors import ConfigError, DarkpyError, InputError
 from darkpy.train import loop
-from darkpy.upscale import io
+from darkpy.io import image as io
 
 TINY = """
 [net]

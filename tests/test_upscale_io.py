@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import darkpy
-from darkpy.upscale import io
+from darkpy.io import image as io
 from darkpy.upscale.pipeline import upscale_file, upscale_volume
 from upscale_nets import nearest, nearest_network
 

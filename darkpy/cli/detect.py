@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         """
         from darkpy.api import load
         from darkpy.detect.api import Detector
-        from darkpy.detect.inputs import collect_sources
+        from darkpy.io.inputs import collect_sources
 
         if model is not None and cfg is not None:
             fail("give either --model or --cfg/--weights, not both")

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from darkpy.detect.jpeg import decode_jpeg
+from darkpy.io.jpeg import decode_jpeg
 from darkpy.errors import InputError
 from darkpy.kernels.resize import darknet_resize
 

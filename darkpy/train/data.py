@@ -90,7 +90,7 @@ def image_from_array(array: np.ndarray, name: str = "<array>", channels: int = 3
 
 def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
     """The slices of a NIfTI volume across `axis` that hold enough foreground."""
-    from darkpy.upscale.io import read_volume
+    from darkpy.io.image import read_volume
     from darkpy.upscale.pipeline import volume_value_range
 
     volume = read_volume(path)
@@ -117,7 +117,7 @@ def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
 
 def load_images(items, channels: int = 3, volume_axis: int = 2) -> list[HRImage]:
     """Images from files, folders, glob patterns (images and NIfTI volumes) or arrays."""
-    from darkpy.upscale import io
+    from darkpy.io import image as io
 
     arrays = [(i, x) for i, x in enumerate(items) if isinstance(x, np.ndarray)]
     paths_in = [x for x in items if not isinstance(x, np.ndarray)]

@@ -17,7 +17,7 @@ import numpy as np
 
 from darkpy.errors import DarkpyError, InputError
 from darkpy.network import Network
-from darkpy.upscale import io
+from darkpy.io import image as io
 from darkpy.upscale.ensemble import TRANSFORMS, self_ensemble
 from darkpy.upscale.halo import Geometry, NotTileable, analyse, infer_scale
 from darkpy.upscale.tiling import DEFAULT_MEMORY, peak_bytes, plan_tiles, run_tiled
