@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from darkpy.cli.common import fail, user_errors
+from darkpy.cli.progress import RichReporter
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
         """
         from darkpy.api import load
         from darkpy.detect.api import Detector
-        from darkpy.io.inputs import collect_sources
+        from darkpy.detect.files import collect_sources
 
         if model is not None and cfg is not None:
             fail("give either --model or --cfg/--weights, not both")
@@ -56,12 +57,11 @@ def register(app: typer.Typer) -> None:
         detector = Detector(network, names, thresh=thresh, hier_thresh=hier_thresh, nms=nms,
                             agnostic=agnostic, letterbox=letterbox)
         run = _Run(detector, out, max_frames, quiet)
-        with _progress(sum(s.kind == "image" for s in sources) > 1) as progress:
-            task = progress.add_task("detect", total=len(sources))
-            for source in sources:
-                progress.update(task, description=Path(source.label).name)
+        with RichReporter(transient=True, min_files=2) as reporter:
+            for index, source in enumerate(sources):
+                reporter.start_file(source.label, index, len(sources))
                 run.process(source)
-                progress.advance(task)
+                reporter.end_file(source.label, None)
         if json_path is not None:
             from darkpy.detect.output import write_json
 
@@ -110,7 +110,7 @@ class _Run:
             self.failed.append((source.label, str(exc).removeprefix(f"{source.location}: ")))
 
     def _image(self, location: str) -> None:
-        from darkpy.detect.letterbox import load_image
+        from darkpy.io.image import load_image
         from darkpy.detect.output import annotated_path, write_annotated
 
         image = load_image(location)
@@ -133,32 +133,3 @@ class _Run:
             self.detections.extend(detections)
 
         detect_video(self.detector, location, target, self.max_frames, on_frame)
-
-
-def _progress(show: bool):
-    """A rich progress bar on stderr (stdout stays darknet's text); a silent stand-in otherwise."""
-    if not show:
-        return _NoProgress()
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                    redirect_stdout=False, redirect_stderr=False)
-
-
-class _NoProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *args, **kwargs):
-        return 0
-
-    def update(self, *args, **kwargs):
-        pass
-
-    def advance(self, *args, **kwargs):
-        pass

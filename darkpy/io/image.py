@@ -1,100 +1,63 @@
-"""Reading and writing what `upscale` works on: images (OpenCV) and NIfTI volumes (nibabel).
+"""Reading and writing images: the one image reader of every pipeline (OpenCV, and darknet's
+own JPEG arithmetic where detection needs darknet's pixels).
 
-Images keep their dtype and channel layout: uint8 and uint16 PNG/TIFF, 8-bit JPEG/BMP,
-float32 TIFF; grayscale stays 2-D. OpenCV stores colour as BGR(A); these functions return
-and take RGB(A), the order the networks were trained on. Every failure to read raises
-InputError naming the file, so a batch can report it and go on.
+`read_image` returns the file's pixels as stored: dtype kept (uint8 and uint16 PNG/TIFF,
+8-bit JPEG/BMP, float32 TIFF), grayscale 2-D, colour as RGB(A) (OpenCV's BGR is turned
+around: RGB is the order the networks were trained on). With darknet=True it reads as
+darknet's load_image_color does instead: 8-bit RGB, JPEGs decoded with stb_image's arithmetic
+(io/jpeg.py), so the network input is bit-identical to darknet's. `load_image` is that as
+float32 0..1, detection's input. Every failure raises InputError naming the file, so a batch
+can report it and go on; writes are atomic.
 """
 from __future__ import annotations
 
-import glob
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from darkpy.errors import InputError
-from darkpy.io.atomic import atomic_path, atomic_write_bytes
+from darkpy.io.atomic import atomic_write_bytes
+from darkpy.io.inputs import full_suffix
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-VOLUME_SUFFIXES = (".nii", ".nii.gz")
-
-
-def full_suffix(path: Path) -> str:
-    """'.nii.gz' for gzipped NIfTI, else the lower-case suffix."""
-    name = path.name.lower()
-    if name.endswith(".nii.gz"):
-        return ".nii.gz"
-    return path.suffix.lower()
+# what darkpy reads as images (anything OpenCV decodes is tried when named directly)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm",
+                  ".pnm")
+# what write_image writes: upscale keeps each input's format, so it collects only these
+WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def is_volume(path: Path) -> bool:
-    return full_suffix(Path(path)) in VOLUME_SUFFIXES
+def _read_bytes(path: Path) -> np.ndarray:
+    try:
+        return np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such image file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read image ({exc.strerror or exc})") from None
 
 
-def is_supported(path: Path) -> bool:
-    return full_suffix(Path(path)) in IMAGE_SUFFIXES + VOLUME_SUFFIXES
+def read_image(path, *, darknet: bool = False) -> np.ndarray:
+    """(H, W) grayscale or (H, W, 3|4) RGB(A) in the file's dtype (uint8, uint16 or float32).
 
-
-def stem(path: Path) -> str:
-    """The name without its (possibly double) suffix."""
-    path = Path(path)
-    return path.name[: len(path.name) - len(full_suffix(path))] if full_suffix(path) else path.name
-
-
-def collect_inputs(items) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand files, folders (their supported files, not recursive) and glob patterns.
-
-    Returns (paths in order without duplicates, [(item, why it gave nothing)]).
+    darknet=True: darknet's load_image_color instead: (H, W, 3) uint8 RGB, JPEGs decoded as
+    stb_image decodes them (other formats, and JPEG kinds stb_image does not cover, through
+    OpenCV: lossless formats decode identically anyway), gray repeated to three channels,
+    alpha dropped, 16 bits reduced to 8, EXIF orientation ignored as darknet ignores it.
     """
-    paths: list[Path] = []
-    missing: list[tuple[str, str]] = []
-    seen: set[Path] = set()
-
-    def add(path: Path):
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            paths.append(path)
-
-    for item in items:
-        item = str(item)
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and is_supported(p)
-                           and not p.name.startswith("."))
-            if not found:
-                missing.append((item, "folder holds no supported image or volume"))
-            for p in found:
-                add(p)
-        elif path.is_file():
-            add(path)
-        elif glob.has_magic(item):
-            found = sorted(Path(p) for p in glob.glob(item, recursive=True)
-                           if Path(p).is_file() and is_supported(Path(p)))
-            if not found:
-                missing.append((item, "pattern matches no supported image or volume"))
-            for p in found:
-                add(p)
-        else:
-            missing.append((item, "no such file or folder"))
-    return paths, missing
-
-
-# --- images ------------------------------------------------------------------------------
-
-def read_image(path) -> np.ndarray:
-    """(H, W) grayscale or (H, W, 3|4) RGB(A), in the file's dtype (uint8, uint16 or float32)."""
     import cv2
 
+    from darkpy.io.jpeg import decode_jpeg
+
     path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    data = _read_bytes(path)
+    if darknet:
+        rgb = decode_jpeg(data)
+        if rgb is not None:
+            return rgb
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION if darknet else cv2.IMREAD_UNCHANGED
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise InputError(f"{path}: not a readable image (corrupt or unsupported format)")
+        raise InputError(f"{path}: cannot decode it as an image (corrupt, or not a format "
+                         "OpenCV reads: JPEG, PNG, BMP, TIFF, ...)")
     if image.dtype not in (np.uint8, np.uint16, np.float32):
         raise InputError(f"{path}: unsupported pixel type {image.dtype} (expected 8 or 16 bit, or float)")
     if image.ndim == 3 and image.shape[2] == 1:
@@ -109,13 +72,59 @@ def read_image(path) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def load_image(path) -> np.ndarray:
+    """darknet's load_image_color: 8-bit RGB divided by 255, as (H, W, 3) float32."""
+    return to_float_rgb(read_image(path, darknet=True))
+
+
+def to_float_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB as float32 0..1: uint8 is divided by 255, floats are taken as they are."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
+        raise InputError(f"expected an (H, W, 3) RGB image, got an array of shape {image.shape}")
+    image = image[:, :, :3]
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image, dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def image_value_range(image: np.ndarray) -> tuple[float, float]:
+    """The range a file's pixels are read in: the dtype's for integers; for floats 0..1 when
+    the values fit in it, else their own min..max."""
+    if image.dtype.kind != "f":
+        return default_value_range(image.dtype)
+    finite = image[np.isfinite(image)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi)
+
+
+def default_value_range(dtype) -> tuple[float, float]:
+    """uint8 0..255, uint16 0..65535; floats are taken as already on 0..255."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 0.0, 255.0
+    if dtype == np.uint16:
+        return 0.0, 65535.0
+    if dtype.kind == "f":
+        return 0.0, 255.0
+    raise InputError(f"unsupported pixel type {dtype} (expected uint8, uint16 or float)")
+
+
+def to_255(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """values on lo..hi mapped linearly to float32 0..255 (the networks' scale)."""
+    span = (hi - lo) or 1.0
+    return ((values.astype(np.float32) - np.float32(lo)) * np.float32(255.0 / span)).astype(np.float32)
+
+
 def write_image(path, image: np.ndarray, jpeg_quality: int = 95) -> None:
     """Write an (H, W) or (H, W, 3|4) RGB(A) array atomically; the format follows the suffix."""
     import cv2
 
     path = Path(path)
     suffix = full_suffix(path)
-    if suffix not in IMAGE_SUFFIXES:
+    if suffix not in WRITE_SUFFIXES:
         raise InputError(f"{path}: cannot write images as '{suffix}'")
     if image.dtype == np.uint16 and suffix in (".jpg", ".jpeg", ".bmp"):
         raise InputError(f"{path}: {suffix} cannot hold 16-bit pixels; write .png or .tiff")
@@ -129,78 +138,3 @@ def write_image(path, image: np.ndarray, jpeg_quality: int = 95) -> None:
     if not ok:
         raise InputError(f"{path}: OpenCV could not encode a {image.dtype} {image.shape} image")
     atomic_write_bytes(path, encoded.tobytes())
-
-
-# --- volumes -----------------------------------------------------------------------------
-
-@dataclass
-class Volume:
-    data: np.ndarray          # the voxel values after the header's scaling (float or int)
-    affine: np.ndarray        # 4x4 voxel -> world
-    header: object            # nibabel header (copied), for everything else
-    disk_dtype: np.dtype      # the dtype stored in the file
-    scaled: bool              # the file applies scl_slope/scl_inter
-
-
-def read_volume(path) -> Volume:
-    import nibabel as nib
-
-    path = Path(path)
-    try:
-        image = nib.load(str(path))
-        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
-            raise InputError(f"{path}: not a NIfTI image")
-        header = image.header.copy()
-        slope, inter = header.get_slope_inter()
-        scaled = not ((slope is None or slope == 1) and (inter is None or inter == 0))
-        data = np.asanyarray(image.dataobj)
-        data = np.asarray(data)
-    except InputError:
-        raise
-    except Exception as exc:  # nibabel raises many kinds (ImageFileError, EOFError, zlib.error)
-        raise InputError(f"{path}: not a readable NIfTI volume ({type(exc).__name__}: {exc})") from None
-    if data.ndim < 2:
-        raise InputError(f"{path}: volume has {data.ndim} dimension(s); need at least 2")
-    return Volume(data=data, affine=np.array(image.affine, dtype=np.float64), header=header,
-                  disk_dtype=header.get_data_dtype(), scaled=scaled)
-
-
-def upscaled_affine(affine: np.ndarray, axes: tuple[int, ...], scale: int) -> np.ndarray:
-    """The affine of a volume upscaled by `scale` along `axes`.
-
-    New voxel i covers old voxel coordinates [i/scale - 1/2, (i+1)/scale - 1/2): its centre is
-    old coordinate (i + 1/2)/scale - 1/2, so each axis is scaled by 1/scale and shifted by
-    (1/scale - 1)/2 (the new grid spans the same field of view).
-    """
-    to_old = np.eye(4)
-    for axis in axes:
-        to_old[axis, axis] = 1.0 / scale
-        to_old[axis, 3] = (1.0 / scale - 1.0) / 2.0
-    return np.asarray(affine, dtype=np.float64) @ to_old
-
-
-def write_volume(path, data: np.ndarray, like: Volume, axes: tuple[int, ...], scale: int) -> None:
-    """Write `data` with `like`'s header, the affine and voxel sizes updated for `axes`."""
-    import nibabel as nib
-
-    path = Path(path)
-    header = like.header.copy()
-    affine = upscaled_affine(like.affine, axes, scale)
-    cls = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
-    header.set_data_dtype(data.dtype)
-    zooms = list(header.get_zooms())
-    for axis in axes:
-        zooms[axis] = zooms[axis] / scale
-    image = cls(data, affine, header=header)
-    # keep the file's coordinate-system codes; the constructor may have changed them
-    image.set_qform(affine, code=int(like.header["qform_code"]))
-    image.set_sform(affine, code=int(like.header["sform_code"]))
-    image.header.set_zooms(zooms[: data.ndim])
-    suffix = ".nii.gz" if full_suffix(path) == ".nii.gz" else ".nii"
-    with atomic_path(path) as tmp:
-        target = tmp.with_name(tmp.name + suffix)
-        try:
-            nib.save(image, str(target))
-            target.replace(tmp)
-        finally:
-            target.unlink(missing_ok=True)

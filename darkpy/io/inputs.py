@@ -1,72 +1,69 @@
-"""What `darkpy detect` was given: image files, folders, glob patterns, videos, a camera index."""
+"""What a batch command was given: files, folders, glob patterns (and for `detect` cameras),
+expanded by one collector, with the file-name helpers the pipelines share."""
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+
+def full_suffix(path) -> str:
+    """'.nii.gz' for gzipped NIfTI, else the lower-case suffix."""
+    name = Path(path).name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return Path(name).suffix
 
 
-@dataclass(frozen=True)
-class Source:
-    kind: str              # "image", "video" or "camera"
-    location: str          # the path, or the camera index as text
-
-    @property
-    def label(self) -> str:
-        return f"camera {self.location}" if self.kind == "camera" else self.location
+def stem(path) -> str:
+    """The name without its (possibly double) suffix."""
+    path = Path(path)
+    suffix = full_suffix(path)
+    return path.name[: len(path.name) - len(suffix)] if suffix else path.name
 
 
-def _kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    return None
+def collect_inputs(items, suffixes, what: str,
+                   cameras: bool = False) -> tuple[list, list[tuple[str, str]]]:
+    """Expand the inputs in order, without duplicates.
 
-
-def collect_sources(items) -> tuple[list[Source], list[tuple[str, str]]]:
-    """Expand the command line's inputs, in order, without duplicates.
-
-    A file is taken whatever its suffix (an unknown one is tried as an image); folders give
-    their images and videos (not recursive), patterns their matching images and videos; an
-    argument of digits only that names no file is a camera index. Returns (sources,
-    [(item, why it gave nothing)]).
+    A file is taken whatever its suffix; folders give their files whose suffix is in
+    `suffixes` (not recursive, hidden files skipped), patterns the matching files with those
+    suffixes. With `cameras`, an argument of digits only that names no file is a camera index
+    (returned as an int). `what` names the files looked for, in the reasons. Returns
+    (paths and camera indices, [(item, why it gave nothing)]).
     """
-    sources: list[Source] = []
+    suffixes = tuple(suffixes)
+    found: list = []
     problems: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    seen: set[Path] = set()
 
-    def add(path: Path, kind: str):
-        key = str(path.resolve())
+    def wanted(path: Path) -> bool:
+        return path.is_file() and full_suffix(path) in suffixes
+
+    def add(path: Path):
+        key = path.resolve()
         if key not in seen:
             seen.add(key)
-            sources.append(Source(kind, str(path)))
+            found.append(path)
 
     for item in items:
         item = str(item)
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.is_file() and _kind(p) and not p.name.startswith("."))
-            if not found:
-                problems.append((item, "folder holds no image or video"))
-            for p in found:
-                add(p, _kind(p))
+            files = sorted(p for p in path.iterdir() if wanted(p) and not p.name.startswith("."))
+            if not files:
+                problems.append((item, f"folder holds no {what}"))
+            for p in files:
+                add(p)
         elif path.is_file():
-            add(path, _kind(path) or "image")
-        elif item.isdigit():
-            sources.append(Source("camera", item))
+            add(path)
+        elif cameras and item.isdigit():
+            found.append(int(item))
         elif glob.has_magic(item):
-            found = sorted(Path(p) for p in glob.glob(item, recursive=True)
-                           if Path(p).is_file() and _kind(Path(p)))
-            if not found:
-                problems.append((item, "pattern matches no image or video"))
-            for p in found:
-                add(p, _kind(p))
+            files = sorted(Path(p) for p in glob.glob(item, recursive=True) if wanted(Path(p)))
+            if not files:
+                problems.append((item, f"pattern matches no {what}"))
+            for p in files:
+                add(p)
         else:
             problems.append((item, "no such file or folder"))
-    return sources, problems
+    return found, problems

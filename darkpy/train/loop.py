@@ -51,6 +51,7 @@ from darkpy.config.cfg import format_cfg
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, InputError
 from darkpy.io.atomic import atomic_path, atomic_write_text
+from darkpy.reporting import Reporter
 
 RUN_FILE = "run.json"
 LOG_FILE = "log.csv"
@@ -111,20 +112,6 @@ class RunResult:
     best_psnr: float | None
     best_iteration: int | None
     last_score: object = None  # data.Score of the last validation, if any
-
-
-class Reporter:
-    """Hooks the CLI draws progress from; every method is optional."""
-
-    def start(self, iteration: int, total: int, info: dict) -> None: ...
-
-    def iteration(self, progress: Progress) -> None: ...
-
-    def validation(self, iteration: int, score, best: bool) -> None: ...
-
-    def checkpoint(self, iteration: int, path: Path) -> None: ...
-
-    def message(self, text: str) -> None: ...
 
 
 # --- building the network -----------------------------------------------------------------------
