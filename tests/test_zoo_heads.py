@@ -7,7 +7,7 @@ import pytest
 from darkpy.detect.decode_detection import decode_detection
 from darkpy.detect.decode_gaussian import decode_gaussian
 from darkpy.errors import ConfigError
-from darkpy.layers.detection import Detection
+from darkpy.layers.detection import DetectionLayer
 from darkpy.layers.gaussian_yolo import GaussianYolo
 from tests.zoo_util import chw_flat, make
 
@@ -20,10 +20,10 @@ def test_detection_forward_is_the_flat_buffer_with_cell_softmax():
     side, num, classes, coords = 2, 2, 3, 4
     size = side * side * ((1 + coords) * num + classes)
     x = np.random.default_rng(0).standard_normal((2, 1, 1, size)).astype(np.float32)
-    raw = make(Detection, {"side": side, "num": num, "classes": classes, "coords": coords},
+    raw = make(DetectionLayer, {"side": side, "num": num, "classes": classes, "coords": coords},
                [(1, 1, size)])
     np.testing.assert_array_equal(raw.forward([x]), x)
-    soft = make(Detection, {"side": side, "num": num, "classes": classes, "coords": coords,
+    soft = make(DetectionLayer, {"side": side, "num": num, "classes": classes, "coords": coords,
                             "softmax": 1}, [(1, 1, size)])
     out = soft.forward([x]).reshape(2, -1)
     flat = x.reshape(2, -1)
@@ -39,13 +39,13 @@ def test_detection_reads_a_spatial_input_in_chw_order():
     x = np.random.default_rng(1).standard_normal((1, 2, 2, 11)).astype(np.float32)  # 44 = 4*11
     # side=2, num=1 -> 4 * (5 + 1) = 24 != 44: refused with the numbers
     with pytest.raises(ConfigError, match="need 24 inputs"):
-        make(Detection, {"side": 2, "num": 1, "classes": 1, "coords": 4}, [(2, 2, 11)])
-    layer = make(Detection, {"side": 2, "num": 1, "classes": 6, "coords": 4}, [(2, 2, 11)])
+        make(DetectionLayer, {"side": 2, "num": 1, "classes": 1, "coords": 4}, [(2, 2, 11)])
+    layer = make(DetectionLayer, {"side": 2, "num": 1, "classes": 6, "coords": 4}, [(2, 2, 11)])
     np.testing.assert_array_equal(layer.forward([x]).reshape(1, -1), chw_flat(x))
 
 
 def test_detection_and_gaussian_are_inference_only():
-    layer = make(Detection, {"side": 1, "num": 1, "classes": 1, "coords": 4}, [(1, 1, 6)])
+    layer = make(DetectionLayer, {"side": 1, "num": 1, "classes": 1, "coords": 4}, [(1, 1, 6)])
     out = layer.forward([np.zeros((1, 1, 1, 6), np.float32)])
     with pytest.raises(ConfigError, match="inference only"):
         layer.backward(out, [out], out)

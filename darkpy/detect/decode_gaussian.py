@@ -16,16 +16,9 @@ darkpy.detect.decode.correct_boxes maps them to the image as for [yolo].
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from darkpy.detect.decode import Candidates
-
-
-@dataclass
-class GaussianCandidates(Candidates):
-    uncertainty: np.ndarray  # (M, 4) float32: the x, y, w, h uncertainties of each box
+from darkpy.detect.candidates import GaussianCandidates
 
 
 def decode_gaussian(output: np.ndarray, anchors: np.ndarray, classes: int, net_w: int,

@@ -24,7 +24,7 @@ from darkpy.layers.base import Layer, compute_dtype
 _U = dict(used=False)
 
 
-class Detection(Layer):
+class DetectionLayer(Layer):
     kind = "detection"
     keys = {
         "classes": Key("int", 1),
