@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from darkpy.api import read_sections  # noqa: E402
 from darkpy.network import Network  # noqa: E402
-from darkpy.train.loop import TrainOptions, initialise, training_sections  # noqa: E402
+from darkpy.train.model import initialise, training_sections  # noqa: E402
+from darkpy.train.options import TrainOptions  # noqa: E402
 from darkpy.train.optim import Optimizer  # noqa: E402
 
 ADAM = {"adam": "1", "B1": "0.9", "B2": "0.999", "eps": "0.00000001", "decay": "0",

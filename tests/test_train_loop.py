@@ -10,7 +10,10 @@ import pytest
 
 import darkpy
 from darkpy.errors import ConfigError, DarkpyError, InputError
+from darkpy.reporting import Reporter
 from darkpy.train import loop
+from darkpy.train.model import initialise, network_scale, training_sections
+from darkpy.train.options import TrainOptions
 from darkpy.io import image as io
 
 TINY = """
@@ -92,9 +95,9 @@ def _log(run):
 def test_initialisation_is_seeded_darknet_scaled_uniform(tmp_path):
     cfg = _write(tmp_path, "t.cfg", TINY)
     a, b, c = (darkpy.load(cfg) for _ in range(3))
-    loop.initialise(a, 1)
-    loop.initialise(b, 1)
-    loop.initialise(c, 2)
+    initialise(a, 1)
+    initialise(b, 1)
+    initialise(c, 2)
     w_a, w_b, w_c = (n.layers[1].get_param("weights") for n in (a, b, c))
     assert np.array_equal(w_a, w_b) and not np.array_equal(w_a, w_c)
     bound = np.sqrt(2.0 / (3 * 3 * 3))  # fan_in = Cin*K*K of the first convolution
@@ -106,26 +109,26 @@ def test_initialisation_is_seeded_darknet_scaled_uniform(tmp_path):
 def test_implicit_cost_is_appended_and_not_saved(tmp_path):
     cfg = _write(tmp_path, "t.cfg", TINY)
     sections = darkpy.api.read_sections(cfg)
-    out, added = loop.training_sections(sections, loop.TrainOptions(loss="l1", batch=8))
+    out, added = training_sections(sections, TrainOptions(loss="l1", batch=8))
     assert added and out[-1].kind == "cost" and out[-1].options == {"type": "L1"}
     assert out[0].options["batch"] == "8" and sections[0].options["batch"] == "4"  # not mutated
-    out2, added2 = loop.training_sections(sections, loop.TrainOptions(loss="mse"))
+    out2, added2 = training_sections(sections, TrainOptions(loss="mse"))
     assert out2[-1].options == {"type": "sse"}
-    again, added3 = loop.training_sections(out2, loop.TrainOptions())
+    again, added3 = training_sections(out2, TrainOptions())
     assert not added3 and len(again) == len(out2)
     with pytest.raises(ConfigError, match="unknown loss"):
-        loop.training_sections(sections, loop.TrainOptions(loss="huber"))
+        training_sections(sections, TrainOptions(loss="huber"))
 
 
 def test_scale_is_read_from_the_network_or_given_for_pre_upsampling(tmp_path):
     net = darkpy.load(_write(tmp_path, "t.cfg", TINY))
-    assert loop.network_scale(net, (6, 6), None) == (2, False)
+    assert network_scale(net, (6, 6), None) == (2, False)
     with pytest.raises(ConfigError, match="does not match"):
-        loop.network_scale(net, (6, 6), 3)
+        network_scale(net, (6, 6), 3)
     same = darkpy.load(_write(tmp_path, "s.cfg", TINY.replace("filters=12", "filters=3")
                               .replace("[shuffler]\nscale=2", "")))
-    assert loop.network_scale(same, (8, 8), None) == (2, True)
-    assert loop.network_scale(same, (9, 9), 3) == (3, True)
+    assert network_scale(same, (8, 8), None) == (2, True)
+    assert network_scale(same, (9, 9), 3) == (3, True)
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -161,7 +164,7 @@ def test_resume_after_ctrl_c_and_after_a_crash_is_bit_exact(tmp_path, images):
     reference = _h5_params(tmp_path / "straight" / "model.h5")
     ref_log = _log(tmp_path / "straight")
 
-    class CtrlC(loop.Reporter):  # SIGINT in the middle of iteration 6's bookkeeping
+    class CtrlC(Reporter):  # SIGINT in the middle of iteration 6's bookkeeping
         def iteration(self, progress):
             if progress.iteration == 6:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -173,7 +176,7 @@ def test_resume_after_ctrl_c_and_after_a_crash_is_bit_exact(tmp_path, images):
     done = loop.resume(tmp_path / "stopped")
     assert done.iteration == 12 and not done.interrupted
 
-    class Crash(loop.Reporter):  # dies after iteration 10: the checkpoint of 8 survives
+    class Crash(Reporter):  # dies after iteration 10: the checkpoint of 8 survives
         def iteration(self, progress):
             if progress.iteration == 10:
                 raise RuntimeError("power cut")
@@ -309,7 +312,7 @@ def test_training_cfgs_and_their_yaml_twins_agree(name):
     as_yaml = [(s.kind, dict(s.options)) for s in read_yaml(folder / f"{name}.yaml")]
     assert as_cfg == as_yaml
     net = darkpy.load(folder / f"{name}.cfg")
-    scale, pre = loop.network_scale(net, (net.input_shape[0], net.input_shape[1]), None)
+    scale, pre = network_scale(net, (net.input_shape[0], net.input_shape[1]), None)
     assert (scale, pre) == ((2, True) if name == "srcnn" else (2, False))
     if name == "srcnn":  # 8 convolutions of 64 3x3 filters with ReLU, then one to RGB
         convs = [layer for layer in net.layers if layer.kind == "convolutional"]
