@@ -38,13 +38,12 @@ def load(model, weights=None, max_layers: int | None = None) -> Network:
     if model.suffix.lower() in H5_SUFFIXES:
         from darkpy.io.h5 import load_h5_params, read_h5_cfg
 
-        sections, extras = read_h5_cfg(model)
+        sections, metadata = read_h5_cfg(model)
         network = Network(sections, source=str(model))
-        network.extras = extras
+        network.metadata.update(metadata)
         load_h5_params(network, model)
     else:
         network = Network(read_sections(model), source=str(model))
-        network.extras = {}
     if weights is not None:
         load_weights(network, weights, max_layers=max_layers)
     return network
@@ -65,7 +64,10 @@ def load_weights(network: Network, weights, max_layers: int | None = None) -> No
 
 
 def save(network: Network, path, source: str = "", extras: dict | None = None) -> None:
-    """Write `network` (cfg and weights) as a darkpy .h5, or darknet .weights by suffix."""
+    """Write `network` (cfg and weights) as a darkpy .h5, or darknet .weights by suffix.
+
+    An .h5 also keeps the network's metadata, updated by `extras`, and `source` (default:
+    the metadata's)."""
     path = Path(path)
     if path.suffix.lower() == ".weights":
         from darkpy.io.darknet_weights import save_darknet_weights
@@ -74,7 +76,7 @@ def save(network: Network, path, source: str = "", extras: dict | None = None) -
         return
     from darkpy.io.h5 import save_h5
 
-    merged = dict(getattr(network, "extras", {}) or {})
-    merged.pop("source", None)
-    merged.update(extras or {})
-    save_h5(network, path, source=source or str(getattr(network, "extras", {}).get("source", "")), extras=merged)
+    metadata = dict(getattr(network, "metadata", {}))  # a Network, or a view of one
+    previous_source = str(metadata.pop("source", ""))
+    metadata.update(extras or {})
+    save_h5(network, path, source=source or previous_source, extras=metadata)

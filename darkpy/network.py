@@ -86,6 +86,10 @@ class Network:
         self._last_use = self._compute_last_use()
         self.dtype = np.dtype(np.float32)
         self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
+        # what a model file carries besides the cfg and the weights (an .h5's attributes:
+        # `source`, a detector's class `names`, `converted`, `training`); darkpy.load fills
+        # it, darkpy.save writes it back
+        self.metadata: dict = {}
 
     def _net_input_shape(self) -> Shape:
         h, w, c = self.net.height, self.net.width, self.net.channels

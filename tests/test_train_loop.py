@@ -216,7 +216,7 @@ def test_best_model_and_final_model_are_usable_without_the_implicit_cost(tmp_pat
     assert [r["iteration"] for r in rows] == ["4", "8", "12"]
     psnrs = [float(r["valid_psnr"]) for r in rows]
     assert result.best_psnr == pytest.approx(max(psnrs), abs=1e-4)
-    assert best.extras["training"]["iteration"] == result.best_iteration
+    assert best.metadata["training"]["iteration"] == result.best_iteration
     assert all(float(r["bicubic_psnr"]) == float(rows[0]["bicubic_psnr"]) for r in rows)
     out = best.forward(np.zeros((1, 5, 7, 3), np.float32))
     assert out.shape == (1, 10, 14, 3)

@@ -261,7 +261,6 @@ class Converted:
             layer = network.layers[index]
             for name, value in params.items():
                 layer.set_param(name, value)
-        network.extras = {}
         return network
 
 

@@ -31,7 +31,7 @@ class Detector:
         self.network = network
         self.heads = detection_layers(network)
         self.classes = self.heads[0][1].classes
-        carried = (getattr(network, "extras", None) or {}).get("names")  # from a converted .h5
+        carried = getattr(network, "metadata", {}).get("names")  # from a converted .h5
         self.names = resolve_names(names, carried, self.classes)
         self.net_w, self.net_h = int(network.net["width"]), int(network.net["height"])
         channels = int(network.net["channels"])

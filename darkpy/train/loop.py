@@ -78,7 +78,6 @@ class Trainer:
         sections, self.implicit_cost = training_sections(user_sections, options)
         self.user_sections = sections[:-1] if self.implicit_cost else sections
         self.network = Network(sections, source=source)
-        self.network.extras = {}
         net = self.network.net
         self.seed = int(net.seed)
         self.total = int(net.max_batches)
