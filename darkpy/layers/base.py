@@ -140,6 +140,17 @@ class Layer:
         """Forget anything derived from `params` (folded weights...); call after changing
         parameters in place, as the optimiser does."""
 
+    # --- random numbers drawn in training (dropout's masks; most layers draw none) ---------
+    def reseed(self, seed) -> None:
+        """Restart the layer's generator from `seed` (an int or a sequence of ints)."""
+
+    def rng_state(self) -> dict | None:
+        """The generator's state, a plain dict to store in a checkpoint; None: no generator."""
+        return None
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue drawing exactly where the run that produced `state` was."""
+
     # --- compute -------------------------------------------------------------------------
     def forward(self, inputs: list[np.ndarray], train: bool = False) -> np.ndarray:
         raise NotImplementedError

@@ -59,8 +59,7 @@ def initialise(network, seed: int) -> None:
     convolution, the inputs of a connected layer); other parameters keep their defaults.
     Layers that draw random numbers in training (dropout) are reseeded from the same seed."""
     for layer in network.layers:
-        if hasattr(layer, "reseed"):
-            layer.reseed([int(seed) & 0xFFFFFFFF, layer.index, 1])
+        layer.reseed([int(seed) & 0xFFFFFFFF, layer.index, 1])
         for name, shape in layer.param_layout():
             if name != "weights":
                 continue

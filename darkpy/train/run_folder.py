@@ -49,12 +49,13 @@ def write_json(path: Path, value) -> None:
 
 
 def _rng_states(network) -> dict:
-    return {str(layer.index): layer.rng_state() for layer in network.layers if hasattr(layer, "rng_state")}
+    states = {str(layer.index): layer.rng_state() for layer in network.layers}
+    return {index: state for index, state in states.items() if state is not None}
 
 
 def _set_rng_states(network, states: dict) -> None:
     for layer in network.layers:
-        if hasattr(layer, "set_rng_state") and str(layer.index) in states:
+        if str(layer.index) in states:
             layer.set_rng_state(states[str(layer.index)])
 
 
@@ -124,8 +125,7 @@ def load_checkpoint(run_dir: Path, network, optimizer) -> "State":
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{run_dir}: the checkpoint cannot be read ({exc})") from None
     for layer in network.layers:
-        if hasattr(layer, "invalidate"):
-            layer.invalidate()
+        layer.invalidate()
     _set_rng_states(network, meta.get("rng", {}))
     return State(iteration=int(meta["iteration"]), elapsed_s=float(meta["elapsed_s"]),
                   best_psnr=meta.get("best_psnr"), best_iteration=meta.get("best_iteration"))
