@@ -13,6 +13,8 @@ darkpy.train.optim zeroes them after each update, so subdivisions simply accumul
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from darkpy.config.cfg import format_cfg
@@ -21,7 +23,7 @@ from darkpy.config.net_keys import NET_KEYS
 from darkpy.config.schema import Options, closest_key, parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, InputError
-from darkpy.layers.base import Layer, Shape
+from darkpy.layers.base import Layer, Shape, deferred_params
 
 INPUT = -1  # resolved source index meaning "the network input"
 
@@ -46,9 +48,14 @@ def resolve_reference(ref: int, index: int, key: str | None, section: Section) -
 
 
 class Network:
-    """Layers built from sections, with their resolved sources and inferred shapes."""
+    """Layers built from sections, with their resolved sources and inferred shapes.
 
-    def __init__(self, sections: list[Section], source: str = "<memory>"):
+    init=False allocates no parameters: for a network whose weights come from a file next
+    (darkpy.load does this), or whose shapes and sizes alone are wanted (`darkpy info`).
+    `init_params` gives the layers still without values darknet's initial ones.
+    """
+
+    def __init__(self, sections: list[Section], source: str = "<memory>", init: bool = True):
         if not sections:
             raise ConfigError(f"{source}: empty network description")
         self.source = source
@@ -58,8 +65,22 @@ class Network:
         self.layers: list[Layer] = []
         self.sources: list[list[int]] = []
         self.shapes: list[Shape] = []
+        with nullcontext() if init else deferred_params():
+            self._build(sections[1:])
+        if not self.layers:
+            raise ConfigError(f"{source}: the network has no layers after [net]")
+        self._last_use = self._compute_last_use()
+        self.dtype = np.dtype(np.float32)
+        self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
+        self._params_ready = init
+        # what a model file carries besides the cfg and the weights (an .h5's attributes:
+        # `source`, a detector's class `names`, `converted`, `training`); darkpy.load fills
+        # it, darkpy.save writes it back
+        self.metadata: dict = {}
+
+    def _build(self, sections: list[Section]) -> None:
         registry = _registry()
-        for index, section in enumerate(sections[1:]):
+        for index, section in enumerate(sections):
             cls = registry.get(section.kind)
             if cls is None:
                 hint = closest_key(section.kind, registry)
@@ -81,15 +102,18 @@ class Network:
             self.layers.append(layer)
             self.sources.append(sources)
             self.shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
-        if not self.layers:
-            raise ConfigError(f"{source}: the network has no layers after [net]")
-        self._last_use = self._compute_last_use()
-        self.dtype = np.dtype(np.float32)
-        self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
-        # what a model file carries besides the cfg and the weights (an .h5's attributes:
-        # `source`, a detector's class `names`, `converted`, `training`); darkpy.load fills
-        # it, darkpy.save writes it back
-        self.metadata: dict = {}
+
+    def init_params(self, seed=None, only_missing: bool = False) -> None:
+        """darknet's initial values for every layer's parameters, each layer seeded by its
+        index (with seed given: by (seed, index), as `darkpy train` seeds). only_missing: just
+        the layers without values yet (those a partial darknet .weights file, such as a
+        backbone's darknet53.conv.74, did not reach)."""
+        for layer in self.layers:
+            names = layer.missing_params() if only_missing else None
+            if names != []:
+                layer.init_params(layer.index if seed is None
+                                  else [int(seed) & 0xFFFFFFFF, layer.index], names)
+        self._params_ready = True
 
     def _net_input_shape(self) -> Shape:
         h, w, c = self.net.height, self.net.width, self.net.channels
@@ -159,6 +183,14 @@ class Network:
         return {i: live[i] for i in wanted}
 
     def _check_input(self, x) -> np.ndarray:
+        if not self._params_ready:
+            missing = [layer for layer in self.layers if layer.missing_params()]
+            if missing:
+                layer = missing[0]
+                raise InputError(f"{layer.origin}: [{layer.kind}] layer {layer.index} has no "
+                                 "parameter values: the network was built without them (load "
+                                 "weights into it, or call init_params())")
+            self._params_ready = True
         x = np.asarray(x)
         if x.ndim != 4:
             raise InputError(f"forward expects an NHWC array (N, H, W, C), got shape {x.shape}")

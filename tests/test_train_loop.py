@@ -104,6 +104,10 @@ def test_initialisation_is_seeded_darknet_scaled_uniform(tmp_path):
     assert np.abs(w_a).max() <= bound and np.abs(w_a).max() > 0.9 * bound
     assert abs(float(w_a.mean())) < 0.1 * bound
     assert np.array_equal(a.layers[1].get_param("biases"), np.zeros(6))
+    # the very draw darkpy train has always made (runs and shipped models stay reproducible):
+    # one generator per layer seeded by (seed, index), darknet's (Cout, Cin, K, K) order
+    want = bound * np.random.default_rng([1, 1]).uniform(-1.0, 1.0, size=w_a.shape)
+    assert np.array_equal(w_a, want.astype(np.float32))
 
 
 def test_implicit_cost_is_appended_and_not_saved(tmp_path):

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         from darkpy.api import load
         from darkpy.info import human, shape_text, summarize
 
-        network = load(model)
+        network = load(model, params=False)
         rows = summarize(network, height=height, width=width)
         table = Table(title=str(model), show_lines=False, box=None, pad_edge=False)
         for column, justify in (("#", "right"), ("layer", "left"), ("filters", "right"),

@@ -30,11 +30,8 @@ class BatchNorm(Layer):
         super().__init__(opts, input_shapes, index, origin)
         reject_weight_loading_keys(self)
         self.channels = self.input_shapes[0][2]
-        c = self.channels
-        self.params["scales"] = np.ones(c, np.float32)
-        self.params["rolling_mean"] = np.zeros(c, np.float32)
-        self.params["rolling_variance"] = np.ones(c, np.float32)
         self._saved = None  # training forward -> backward: the batch-norm state
+        self.initialise_params()
 
     def param_layout(self):
         c = self.channels

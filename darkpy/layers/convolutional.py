@@ -180,12 +180,11 @@ class Convolutional(Layer):
         # AlexeyAB's share_index: the parameters are another layer's (`owner`, set by link())
         self.shares = opts.share_index is not None
         self.owner: Convolutional | None = None
-        if not self.shares:
-            self._init_params()
         self._version = 0  # counts invalidate() calls: a sharing layer's cache watches it
         self._derived_key = None
         self._derived: dict = {}
         self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
+        self.initialise_params()
 
     def link(self, layers):
         """Find the layer whose parameters this one shares (darknet's share_layer)."""
@@ -202,7 +201,8 @@ class Convolutional(Layer):
                              "[convolutional]")
         owner = owner.owner if owner.owner is not None else owner  # a chain shares the first
         mine = (self.size, self.size, self.channels // self.groups, self.filters)
-        if owner.params["weights"].shape != mine or owner.channels != self.channels:
+        theirs = (owner.size, owner.size, owner.channels // owner.groups, owner.filters)
+        if theirs != mine or owner.channels != self.channels:
             raise self.error(
                 f"share_index={ref}: layer {target} has {owner.filters} filters of "
                 f"{owner.size}x{owner.size}x{owner.channels // owner.groups} on {owner.channels} "
@@ -233,25 +233,10 @@ class Convolutional(Layer):
         return (out_h, out_w, self.filters)
 
     # --- parameters ----------------------------------------------------------------------
-    def _init_params(self):
-        n, cg, k = self.filters, self.channels // self.groups, self.size
-        # darknet's initialisation (uniform in +-sqrt(2 / fan_in)), drawn in float32 straight
-        # into darkpy's layout: a weights file or `darkpy train`'s seeded initialise() usually
-        # replaces it, and drawing in float64 in darknet's order then transposing made
-        # `darkpy info` on a big cfg take seconds. AlexeyAB starts the normalize_channels*
-        # convolutions from weights of 1.
-        scale = np.float32(np.sqrt(2.0 / (k * k * cg)))
-        weights = np.random.default_rng(self.index).random((k, k, cg, n), dtype=np.float32)
-        weights *= np.float32(2.0) * scale
-        weights -= scale
-        if self.channel_code is not None:
-            weights[...] = 1
-        self.params["biases"] = np.zeros(n, np.float32)
-        if self.batch_normalize:
-            self.params["scales"] = np.ones(n, np.float32)
-            self.params["rolling_mean"] = np.zeros(n, np.float32)
-            self.params["rolling_variance"] = np.ones(n, np.float32)
-        self.params["weights"] = weights
+    def initial_value(self, name, shape, rng):
+        if name == "weights" and self.channel_code is not None:
+            return np.ones(shape, np.float32)  # AlexeyAB starts normalize_channels* from 1
+        return super().initial_value(name, shape, rng)
 
     def param_layout(self):
         if self.shares:
@@ -271,17 +256,14 @@ class Convolutional(Layer):
         return np.ascontiguousarray(w.transpose(3, 2, 0, 1))
 
     def set_param(self, name, value):
-        shape = self.param_shape(name)
-        value = np.asarray(value, dtype=self.param_dtype())
-        if value.size != int(np.prod(shape)):
-            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
-        if name == "weights":
-            n, cg, k, _ = shape
-            if self.flipped:
+        value = self.checked_value(name, value)
+        if name == "weights":  # darknet (n, cg, K, K) -> darkpy (K, K, cg, n)
+            n, cg, k, _ = value.shape
+            if self.flipped:  # the file holds the (cg*K*K, n) matrix
                 value = value.reshape(cg, k, k, n).transpose(1, 2, 0, 3)
             else:
-                value = value.reshape(shape).transpose(2, 3, 1, 0)
-        self.params[name] = np.ascontiguousarray(value.reshape(self.params[name].shape))
+                value = value.transpose(2, 3, 1, 0)
+        self.params[name] = np.ascontiguousarray(value)
         self.invalidate()
 
     def param_shape(self, name):

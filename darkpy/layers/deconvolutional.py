@@ -50,15 +50,7 @@ class Deconvolutional(Layer):
         self.channels = self.input_shapes[0][2]
         self._pre = None
         self.output_shape(self.input_shapes)
-        n, c, k = self.filters, self.channels, self.size
-        # darknet's initialisation: normal(0, 1) * .02, drawn in its (c, n, k, k) order
-        darknet_w = 0.02 * np.random.default_rng(index).standard_normal((c, n, k, k))
-        self.params["biases"] = np.zeros(n, np.float32)
-        if self.batch_normalize:
-            self.params["scales"] = np.ones(n, np.float32)
-            self.params["rolling_mean"] = np.zeros(n, np.float32)
-            self.params["rolling_variance"] = np.ones(n, np.float32)
-        self.params["weights"] = self._from_darknet(darknet_w.astype(np.float32))
+        self.initialise_params()
 
     def output_shape(self, input_shapes):
         h, w, c = input_shapes[0]
@@ -83,6 +75,11 @@ class Deconvolutional(Layer):
             layout += [("scales", (n,)), ("rolling_mean", (n,)), ("rolling_variance", (n,))]
         return layout + [("weights", (self.channels, n, self.size, self.size))]
 
+    def initial_value(self, name, shape, rng):
+        if name == "weights":  # darknet's: normal(0, 1) * .02, in its (c, n, k, k) order
+            return (0.02 * rng.standard_normal(shape)).astype(np.float32)
+        return super().initial_value(name, shape, rng)
+
     def get_param(self, name):
         if name != "weights":
             return self.params[name]
@@ -91,14 +88,8 @@ class Deconvolutional(Layer):
         return np.ascontiguousarray(w)
 
     def set_param(self, name, value):
-        shape = dict(self.param_layout())[name]
-        value = np.asarray(value, dtype=self.param_dtype())
-        if value.size != int(np.prod(shape)):
-            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
-        if name == "weights":
-            self.params[name] = self._from_darknet(value)
-        else:
-            self.params[name] = np.ascontiguousarray(value.reshape(shape))
+        value = self.checked_value(name, value)
+        self.params[name] = self._from_darknet(value) if name == "weights" else np.ascontiguousarray(value)
 
     # --- compute -------------------------------------------------------------------------
     def _scatter(self, cols, n_img, h, w, out_h, out_w):

@@ -77,7 +77,7 @@ class Trainer:
         user_sections = parse_cfg_text(cfg_text, source)
         sections, self.implicit_cost = training_sections(user_sections, options)
         self.user_sections = sections[:-1] if self.implicit_cost else sections
-        self.network = Network(sections, source=source)
+        self.network = Network(sections, source=source, init=False)  # initialise() gives them
         net = self.network.net
         self.seed = int(net.seed)
         self.total = int(net.max_batches)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from darkpy.config.cfg import format_cfg
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
@@ -54,19 +52,14 @@ def training_sections(sections: list[Section], options: TrainOptions) -> tuple[l
 
 
 def initialise(network, seed: int) -> None:
-    """darknet's random initialisation, reproducibly: every `weights` parameter uniform in
-    +-sqrt(2 / fan_in) (fan_in = the weights feeding one output: Cin/groups*K*K for a
-    convolution, the inputs of a connected layer); other parameters keep their defaults.
-    Layers that draw random numbers in training (dropout) are reseeded from the same seed."""
+    """darknet's random initialisation, reproducibly: every layer's Layer.init_params (weights
+    uniform in +-sqrt(2 / fan_in), fan_in = the weights feeding one output: Cin/groups*K*K for
+    a convolution, the inputs of a connected layer; biases 0, batch-norm scales 1) seeded by
+    ([net] seed, layer index). Layers that draw random numbers in training (dropout) are
+    reseeded from the same seed."""
+    network.init_params(seed)
     for layer in network.layers:
         layer.reseed([int(seed) & 0xFFFFFFFF, layer.index, 1])
-        for name, shape in layer.param_layout():
-            if name != "weights":
-                continue
-            fan_in = int(np.prod(shape[1:])) or 1
-            rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, layer.index])
-            scale = np.sqrt(2.0 / fan_in)
-            layer.set_param(name, (scale * rng.uniform(-1.0, 1.0, size=shape)).astype(np.float32))
 
 
 class ModelView:
