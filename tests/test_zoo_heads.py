@@ -148,6 +148,17 @@ def test_decode_gaussian_order_and_empty():
     assert len(none) == 0 and none.uncertainty.shape == (0, 4)
 
 
+def test_decode_gaussian_scales_each_box_by_its_own_objectness():
+    """Several boxes of several classes (found by the fuzz tests: objectness was broadcast
+    along the classes instead of the boxes)."""
+    classes = 3
+    cells = {(0, 0, 0): [0] * 8 + [.5, .8, .6, 1.0], (0, 1, 0): [0] * 8 + [1.0, .5, .1, .9]}
+    c = decode_gaussian(gaussian_output(1, 2, 1, classes, cells), np.ones((1, 2), np.float32),
+                        classes, 8, 8, 0.3)
+    # uncertainties 0: prob = objectness * class score, kept when > .3
+    np.testing.assert_allclose(c.probs, [[.4, 0, .5], [.5, 0, .9]], rtol=1e-6)
+
+
 GAUSS_NET = """[net]
 width=64
 height=64

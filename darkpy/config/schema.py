@@ -38,27 +38,31 @@ class Key:
     minimum: int | None = None  # the smallest value an int key accepts (sizes, counts)
 
 
+# darknet reads integers with atoi into C ints: anything beyond 32 bits is a mistake
+INT_LIMIT = 1 << 31
+
+
+def _parse_int(text: str) -> int:
+    # "1.0" in a cfg is a user slip worth accepting
+    value = float(text)
+    if value != int(value):
+        raise ValueError(text)
+    if not -INT_LIMIT <= value < INT_LIMIT:
+        raise OverflowError(text)
+    return int(value)
+
+
 def _parse_value(raw: str, key: Key) -> Any:
     text = raw.strip()
     if key.type == "int":
-        # darknet reads ints with atoi, but "1.0" in a cfg is a user slip worth accepting
-        value = float(text)
-        if value != int(value):
-            raise ValueError(text)
-        return int(value)
+        return _parse_int(text)
     if key.type == "float":
         return float(text)
     if key.type == "str":
         return text
     parts = [p.strip() for p in text.split(",") if p.strip() != ""]
     if key.type == "ints":
-        out = []
-        for p in parts:
-            v = float(p)
-            if v != int(v):
-                raise ValueError(p)
-            out.append(int(v))
-        return out
+        return [_parse_int(p) for p in parts]
     if key.type == "floats":
         return [float(p) for p in parts]
     raise AssertionError(f"unknown schema type {key.type}")
@@ -90,7 +94,12 @@ def parse_options(section: Section, keys: dict[str, Key]) -> Options:
             raise ConfigError(f"{section.where(name)}: unknown key `{name}` in [{section.kind}]{tip}")
         try:
             value = _parse_value(raw, key)
-        except (ValueError, OverflowError):
+        except OverflowError:
+            raise ConfigError(
+                f"{section.where(name)}: key `{name}` in [{section.kind}] expects "
+                f"{_TYPE_WORDS[key.type]} of at most 32 bits (darknet's C int), got '{raw}'"
+            ) from None
+        except ValueError:
             raise ConfigError(
                 f"{section.where(name)}: key `{name}` in [{section.kind}] expects "
                 f"{_TYPE_WORDS[key.type]}, got '{raw}'"

@@ -55,7 +55,12 @@ def _open(path: Path) -> h5py.File:
     if f.attrs.get("format") != FORMAT:
         f.close()
         raise WeightsError(f"{path}: HDF5 file is not a darkpy model (missing format='darkpy')")
-    version = int(f.attrs.get("format_version", 0))
+    try:
+        version = int(f.attrs.get("format_version", 0))
+    except (TypeError, ValueError):
+        value = f.attrs.get("format_version")
+        f.close()
+        raise WeightsError(f"{path}: format_version {value!r} is not a version number") from None
     if version > FORMAT_VERSION:
         f.close()
         raise WeightsError(f"{path}: format_version {version} is newer than this darkpy reads ({FORMAT_VERSION})")
@@ -66,6 +71,8 @@ def read_h5_cfg(path) -> tuple[list, dict]:
     """The sections embedded in an h5 and its extra attributes (decoded)."""
     path = Path(path)
     with _open(path) as f:
+        if "cfg" not in f.attrs:
+            raise WeightsError(f"{path}: a darkpy model without its cfg (no `cfg` attribute)")
         text = str(f.attrs["cfg"])
         extras = {}
         for key, value in f.attrs.items():

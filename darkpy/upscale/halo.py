@@ -37,8 +37,9 @@ PER_PIXEL_KINDS = frozenset({
 })
 
 
-class NotTileable(Exception):
-    """The network cannot be split into tiles; the message says which layer and why."""
+class NotTileable(ConfigError):
+    """The network cannot be split into tiles; the message says which layer and why (the
+    pipelines then run images whole)."""
 
 
 @dataclass(frozen=True)
