@@ -168,5 +168,5 @@ def test_integers_beyond_32_bits_are_refused(value):
     with pytest.raises(ConfigError, match=r"big\.cfg:5: key `padding` in \[convolutional\] "
                                           r"expects an integer of at most 32 bits"):
         parse_options(sections[1], Convolutional.keys)
-    assert parse_options(parse_cfg_text("[c]\npadding=2147483647\n", "ok.cfg")[0],
-                         Convolutional.keys).padding == 2**31 - 1
+    largest = parse_cfg_text("[net]\n[convolutional]\npadding=2147483647\n", "ok.cfg")[1]
+    assert parse_options(largest, Convolutional.keys).padding == 2**31 - 1
