@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.head_keys import GRID_TRAINING_KEYS
 from darkpy.config.schema import Key
 from darkpy.layers.base import Layer, compute_dtype
 
@@ -34,17 +35,10 @@ class DetectionLayer(Layer):
         "softmax": Key("int", 0, choices=(0, 1)),
         "sqrt": Key("int", 0, choices=(0, 1), doc="w, h predicted as square roots"),
         # darknet's training and loss options, kept for round trips
-        "rescore": Key("int", 0, **_U),
+        **GRID_TRAINING_KEYS,
         "max": Key("int", 90, doc="pjreddie 90, AlexeyAB 200", **_U),
-        "coord_scale": Key("float", 1.0, **_U),
         "forced": Key("int", 0, **_U),
-        "object_scale": Key("float", 1.0, **_U),
-        "noobject_scale": Key("float", 1.0, **_U),
-        "class_scale": Key("float", 1.0, **_U),
-        "jitter": Key("float", 0.2, **_U),
-        "random": Key("float", 0.0, **_U),
         "reorg": Key("int", 0, **_U),
-        "resize": Key("float", 1.0, doc="AlexeyAB", **_U),
         # read by neither darknet (it warns "Unused field") but present in the original
         # YOLOv1 yolo.cfg kept in AlexeyAB's cfg folder
         "joint": Key("int", 0, doc="not read by darknet", **_U),

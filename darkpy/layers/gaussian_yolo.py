@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.head_keys import YOLO_TRAINING_KEYS
 from darkpy.config.schema import Key
 from darkpy.layers.base import Layer, compute_dtype
 from darkpy.layers.yolo import _anchor_pairs
@@ -45,27 +46,9 @@ class GaussianYolo(Layer):
         "yolo_point": Key("str", "center", doc="center, left_top or right_bottom (darknet "
                           "treats any other word as center)"),
         # read by darknet for training or its own NMS; kept for round trips
+        **YOLO_TRAINING_KEYS,
         "max": Key("int", 200, **_U),
-        "max_delta": Key("float", float(np.finfo(np.float32).max), **_U),
-        "counters_per_class": Key("ints", None, **_U),
-        "label_smooth_eps": Key("float", 0.0, **_U),
-        "objectness_smooth": Key("int", 0, **_U),
         "uc_normalizer": Key("float", 1.0, **_U),
-        "iou_normalizer": Key("float", 0.75, **_U),
-        "obj_normalizer": Key("float", 1.0, **_U),
-        "cls_normalizer": Key("float", 1.0, **_U),
-        "delta_normalizer": Key("float", 1.0, **_U),
-        "iou_loss": Key("str", "mse", **_U),
-        "iou_thresh_kind": Key("str", "iou", **_U),
-        "beta_nms": Key("float", 0.6, **_U),
-        "nms_kind": Key("str", "default", **_U),
-        "jitter": Key("float", 0.2, **_U),
-        "resize": Key("float", 1.0, **_U),
-        "ignore_thresh": Key("float", 0.5, **_U),
-        "truth_thresh": Key("float", 1.0, **_U),
-        "iou_thresh": Key("float", 1.0, **_U),
-        "random": Key("float", 0.0, **_U),
-        "map": Key("str", None, **_U),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

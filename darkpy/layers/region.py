@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.head_keys import GRID_TRAINING_KEYS
 from darkpy.config.schema import Key
 from darkpy.kernels.yolo import region_activate
 from darkpy.layers.base import Layer
@@ -43,23 +44,16 @@ class Region(Layer):
         "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax per "
                                      "group of sibling classes"),
         # read by darknet for training; kept for round trips
+        **GRID_TRAINING_KEYS,
         "map": Key("str", None, **_U),
         "max": Key("int", 30, **_U),
         "log": Key("int", 0, **_U),
         "sqrt": Key("int", 0, **_U),
         "focal_loss": Key("int", 0, **_U),
-        "jitter": Key("float", 0.2, **_U),
-        "resize": Key("float", 1.0, **_U),
-        "rescore": Key("int", 0, **_U),
         "thresh": Key("float", 0.5, **_U),
         "classfix": Key("int", 0, **_U),
         "absolute": Key("int", 0, **_U),
-        "random": Key("float", 0.0, **_U),
-        "coord_scale": Key("float", 1.0, **_U),
-        "object_scale": Key("float", 1.0, **_U),
-        "noobject_scale": Key("float", 1.0, **_U),
         "mask_scale": Key("float", 1.0, **_U),
-        "class_scale": Key("float", 1.0, **_U),
         "bias_match": Key("int", 0, **_U),
     }
 

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from darkpy.config.head_keys import YOLO_TRAINING_KEYS
 from darkpy.config.schema import Key
 from darkpy.kernels.yolo import yolo_activate
 from darkpy.layers.base import Layer
@@ -35,27 +36,9 @@ class Yolo(Layer):
         "scale_x_y": Key("float", 1.0),
         "new_coords": Key("int", 0, choices=(0, 1)),
         # read by darknet for training, tracking or its own NMS; kept for round trips
+        **YOLO_TRAINING_KEYS,
         "max": Key("int", 90, **_U),
-        "jitter": Key("float", 0.2, **_U),
-        "ignore_thresh": Key("float", 0.5, **_U),
-        "truth_thresh": Key("float", 1.0, **_U),
-        "iou_thresh": Key("float", 1.0, **_U),
-        "random": Key("float", 0.0, **_U),
-        "resize": Key("float", 1.0, **_U),
-        "map": Key("str", None, **_U),
         "show_details": Key("int", 1, **_U),
-        "max_delta": Key("float", float(np.finfo(np.float32).max), **_U),
-        "counters_per_class": Key("ints", None, **_U),
-        "label_smooth_eps": Key("float", 0.0, **_U),
-        "objectness_smooth": Key("int", 0, **_U),
-        "iou_normalizer": Key("float", 0.75, **_U),
-        "obj_normalizer": Key("float", 1.0, **_U),
-        "cls_normalizer": Key("float", 1.0, **_U),
-        "delta_normalizer": Key("float", 1.0, **_U),
-        "iou_loss": Key("str", "mse", **_U),
-        "iou_thresh_kind": Key("str", "iou", **_U),
-        "beta_nms": Key("float", 0.6, **_U),
-        "nms_kind": Key("str", "default", **_U),
         "focal_loss": Key("int", 0, **_U),
         "track_history_size": Key("int", 5, **_U),
         "sim_thresh": Key("float", 0.8, **_U),
