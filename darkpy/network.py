@@ -91,11 +91,9 @@ class Network:
                 opts[name] = self.net[name]
             try:
                 refs = cls.references(opts)
-                keys = cls.reference_keys(opts)
             except ConfigError as exc:
                 raise ConfigError(f"{section.origin}: [{section.kind}] layer {index}: {exc}") from None
-            sources = [resolve_reference(ref, index, key, section)
-                       for ref, key in zip(refs, keys, strict=True)]
+            sources = [resolve_reference(ref, index, key, section) for ref, key in refs]
             in_shapes = [self.input_shape if s == INPUT else self.shapes[s] for s in sources]
             layer = cls(opts, in_shapes, index, section.origin)
             layer.link(self.layers)

@@ -5,10 +5,11 @@ Conventions (read these before writing a layer):
 - `keys` is the schema: every key darknet's parsers read for the section. Unused ones carry
   `used=False`; they are accepted and kept so real cfgs load and round-trip.
 - `references(opts)` lists the raw layer references the section makes, in the order the layer
-  wants its inputs: `[-1]` (the previous layer) by default, `[-1, from]` for a shortcut,
-  `layers` for a route. The Network turns them into absolute indices (negative = relative to
-  this layer, non-negative = absolute) and checks them; -1 as a resolved index is the network
-  input itself.
+  wants its inputs, each with the key it came from: `[(-1, None)]` (the previous layer,
+  implicitly) by default, `[(-1, None), (from, "from")]` for a shortcut, `layers` for a
+  route. The Network turns them into absolute indices (negative = relative to this layer,
+  non-negative = absolute) and checks them, naming the key; -1 as a resolved implicit index
+  is the network input itself.
 - `__init__(opts, input_shapes, index, origin)` checks the options and works out the
   geometry. `input_shapes` are for the [net] default size; parameters may depend only on
   channels, spatial sizes may change later (super-resolution networks run on any image
@@ -103,16 +104,10 @@ class Layer:
 
     # --- graph -------------------------------------------------------------------------
     @classmethod
-    def references(cls, opts: Options) -> list[int]:
-        return [-1]
-
-    @classmethod
-    def reference_keys(cls, opts: Options) -> list[str | None]:
-        """The option each reference came from (None = the implicit previous layer).
-
-        Used for error messages and to allow the network input as an implicit source.
-        """
-        return [None]
+    def references(cls, opts: Options) -> list[tuple[int, str | None]]:
+        """(layer reference, the option it came from) per input; None for the implicit
+        previous layer, which may be the network input itself."""
+        return [(-1, None)]
 
     def output_shape(self, input_shapes: list[Shape]) -> Shape:
         return tuple(input_shapes[0])

@@ -30,11 +30,7 @@ class Contrastive(Layer):
 
     @classmethod
     def references(cls, opts):
-        return [-1] + ([opts.yolo_layer] if opts.yolo_layer else [])
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return [None] + (["yolo_layer"] if opts.yolo_layer else [])
+        return [(-1, None)] + ([(opts.yolo_layer, "yolo_layer")] if opts.yolo_layer else [])
 
     def forward(self, inputs, train=False):
         if train:

@@ -33,11 +33,7 @@ class Route(Layer):
     def references(cls, opts):
         if not opts.layers:
             raise ConfigError("[route] needs `layers = ...` (one or more layer indices)")
-        return list(opts.layers)
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return ["layers"] * len(opts.layers)
+        return [(ref, "layers") for ref in opts.layers]
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)

@@ -55,11 +55,7 @@ class ScaleChannels(Layer):
     def references(cls, opts):
         if opts["from"] is None:
             raise ConfigError(f"[{cls.kind}] needs `from = ...` (the layer to scale)")
-        return [-1, opts["from"]]
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return [None, "from"]
+        return [(-1, None), (opts["from"], "from")]
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)

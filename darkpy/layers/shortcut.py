@@ -47,11 +47,7 @@ class Shortcut(Layer):
         sources = opts["from"]
         if not sources:
             raise ConfigError("[shortcut] needs `from = ...` (the layer to add)")
-        return [-1, *sources]
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return [None] + ["from"] * len(opts["from"])
+        return [(-1, None)] + [(ref, "from") for ref in sources]
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
