@@ -29,15 +29,7 @@ def main(
     """darknet-style networks in Python."""
 
 
-from darkpy.cli import info as _info  # noqa: E402
+from darkpy.cli import convert, convert_cfg, detect, info, train, upscale  # noqa: E402
 
-_info.register(app)
-
-for _name in ("convert_cfg", "convert", "detect", "upscale", "train"):
-    try:
-        _module = __import__(f"darkpy.cli.{_name}", fromlist=["register"])
-    except ModuleNotFoundError as _exc:  # a command not built yet in this checkout
-        if _exc.name != f"darkpy.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+for _command in (info, convert_cfg, convert, detect, upscale, train):
+    _command.register(app)
