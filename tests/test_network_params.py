@@ -35,12 +35,12 @@ activation=linear
 """
 
 HUGE = """[net]
-width=1
-height=1
-channels=4
+width=1000
+height=1000
+channels=100
 
 [connected]
-output=1000000000000
+output=100000
 activation=linear
 """
 
@@ -53,14 +53,14 @@ def _write(tmp_path, name, text):
 
 def test_an_enormous_layer_is_a_config_error_naming_file_line_and_bytes(tmp_path):
     cfg = _write(tmp_path, "huge.cfg", HUGE)
-    # 10^12 biases + 4 * 10^12 weights, float32
+    # 10^5 biases + 10^5 x 10^8 weights, float32
     with pytest.raises(ConfigError, match=r"huge\.cfg:6: \[connected\] layer 0: its parameters "
-                                          r"need 20\.0 TB \(5,000,000,000,000 float32 values\)"):
+                                          r"need 40\.0 TB \(10,000,000,100,000 float32 values\)"):
         darkpy.load(cfg)
     net = darkpy.load(cfg, params=False)  # shapes and counts need no memory
-    assert net.num_params() == 5 * 10**12
+    assert net.num_params() == 10**13 + 10**5
     result = CliRunner().invoke(app, ["info", str(cfg)])
-    assert result.exit_code == 0 and "5,000,000,000,000" in result.stdout
+    assert result.exit_code == 0 and "10,000,000,100,000" in result.stdout
 
 
 def test_an_enormous_layer_with_a_weights_file_fails_on_the_file_not_in_numpy(tmp_path):
