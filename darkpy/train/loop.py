@@ -51,6 +51,7 @@ from darkpy.config.cfg import format_cfg
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, InputError
 from darkpy.io.atomic import atomic_path, atomic_write_text
+from darkpy.train.data import check_degradation
 
 RUN_FILE = "run.json"
 LOG_FILE = "log.csv"
@@ -73,7 +74,7 @@ class TrainOptions:
     weights: str | None = None                    # initial weights (.h5 or .weights)
     scale: int | None = None                      # for pre-upsampling networks (default 2)
     patch: int | None = None                      # input patch side (default [net] width/height)
-    blur: bool = False                            # Gaussian 3x3 sigma 1 before downscaling
+    degradation: str = "matlab"                   # how LR is made: data.DEGRADATIONS
     augment: bool = True                          # random flips and quarter turns
     loss: str = "l1"                              # implicit [cost] when the cfg has none
     checkpoint_every: int = 100
@@ -395,7 +396,8 @@ class Trainer:
         if options.bicubic_skip is not None or options.zero_layers:
             from darkpy.train.bicubic import bicubic_skip
 
-            bicubic_skip(self.network, options.bicubic_skip, options.zero_layers)
+            bicubic_skip(self.network, options.bicubic_skip, options.zero_layers,
+                         cubic_a=data.CUBIC_A[options.degradation])
         if init_weights:
             from darkpy.api import load_weights
 
@@ -407,13 +409,13 @@ class Trainer:
         self.scale, pre_upsample = network_scale(self.network, patch, options.scale)
         channels = self.network.input_shape[2]
         train_images = data.load_images(options.data, channels, options.volume_axis)
-        self.sampler = data.PatchSampler(train_images, self.scale, patch, blur=options.blur,
+        self.sampler = data.PatchSampler(train_images, self.scale, patch, degradation=options.degradation,
                                          augment=options.augment, pre_upsample=pre_upsample,
                                          seed=self.seed)
         self.validation = None
         if options.valid:
             valid_images = data.load_images(options.valid, channels, options.volume_axis)
-            self.validation = data.ValidationSet(valid_images, self.scale, blur=options.blur,
+            self.validation = data.ValidationSet(valid_images, self.scale, degradation=options.degradation,
                                                  pre_upsample=pre_upsample)
         self.info = {"scale": self.scale, "pre_upsample": pre_upsample, "patch": patch,
                      "batch": self.optimizer.batch, "subdivisions": self.optimizer.subdivisions,
@@ -527,6 +529,7 @@ def start(model, data, out, valid=None, weights=None, **options) -> Trainer:
     opts = TrainOptions(data=_absolute(data), valid=_absolute(valid), **options)
     if not opts.data:
         raise InputError("no training data given (--data)")
+    check_degradation(opts.degradation)
     if opts.checkpoint_every < 1:
         raise InputError("checkpoint interval must be >= 1")
     sections, h5_weights = _read_model(model)
@@ -548,7 +551,13 @@ def open_run(run_dir, max_batches: int | None = None) -> Trainer:
         raise InputError(f"{run_dir}: not a darkpy training run (no {RUN_FILE})")
     try:
         spec = json.loads(path.read_text())
-        opts = TrainOptions(**spec["options"])
+        options = dict(spec["options"])
+        if "blur" in options:  # runs made before --degrade used OpenCV's bicubic
+            if options.pop("blur"):
+                raise InputError(f"{path}: this run blurred before OpenCV's bicubic, which darkpy no "
+                                 "longer offers (--degrade blur uses MATLAB's); start a new run")
+            options["degradation"] = "opencv"
+        opts = TrainOptions(**options)
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: unreadable run description ({exc})") from None
     if max_batches is not None and max_batches != opts.max_batches:
