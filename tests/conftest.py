@@ -18,8 +18,8 @@ def shared_path(*parts: str) -> Path:
     if path.exists():
         return path
     if SHARED.is_dir() or os.environ.get("CI"):
-        pytest.fail(f"reference file {path} is missing (../shared {'is present' if SHARED.is_dir() else 'is absent'}"
-                    f"{', CI is set' if os.environ.get('CI') else ''})", pytrace=False)
+        why = "../shared is present" if SHARED.is_dir() else "../shared is absent, but CI is set"
+        pytest.fail(f"reference file {path} is missing ({why})", pytrace=False)
     pytest.skip(f"reference data {SHARED} not present (../shared is only on the developers' machines)")
 
 
