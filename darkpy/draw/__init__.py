@@ -1,15 +1,17 @@
 """Pictures of networks: `darkpy draw MODEL OUT.svg|png|pdf` and `darkpy.draw.draw(...)`.
 
 graph.py turns a Network into nodes and reference links, repeats.py finds runs of identical
-blocks, layout.py places everything in one column with side tracks for skips, and svg.py /
-raster.py write the result. Pure Python: SVG needs nothing, PNG and PDF need Pillow.
+blocks, layout.py places the layers in one column and routing.py the arrows between them
+(picture.py holds the resulting shapes); svg.py and raster.py write them. Pure Python: SVG
+needs nothing, PNG and PDF need Pillow.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from darkpy.draw.graph import nodes_and_links, signature
-from darkpy.draw.layout import Drawing, layout
+from darkpy.draw.layout import layout
+from darkpy.draw.picture import Drawing
 from darkpy.draw.repeats import find_repeats
 from darkpy.errors import InputError
 

@@ -56,7 +56,10 @@ def _detail(network: Network, index: int) -> str:
     layer = network.layers[index]
     section = network.sections[index + 1]
     desc = layer.describe()
-    parts = [str(desc.get("filters", "")), str(desc.get("size", ""))]
+    size = str(desc.get("size", ""))
+    if layer.kind == "route" and size:
+        size = f"group {size}"  # group_id/groups of each input's channels
+    parts = [str(desc.get("filters", "")), size]
     cls = type(layer)
     if "activation" in cls.keys:
         activation = layer.opts.get("activation")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 
-from darkpy.draw.layout import FONT_SIZE, SMALL_FONT_SIZE, Drawing
+from darkpy.draw.picture import FONT_SIZE, SMALL_FONT_SIZE, Drawing
 from darkpy.errors import InputError
 
 SCALE = 2  # pixels per layout unit: sharp text at the sizes the layout uses

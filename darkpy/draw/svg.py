@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from darkpy.draw.layout import FONT_SIZE, SMALL_FONT_SIZE, Drawing
+from darkpy.draw.picture import FONT_SIZE, SMALL_FONT_SIZE, Drawing
 
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 
