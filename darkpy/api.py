@@ -26,11 +26,12 @@ def read_sections(path) -> list:
     raise ConfigError(f"{path}: unknown model description type '{suffix}' (expected .cfg, .yaml or .h5)")
 
 
-def load(model, weights=None, max_layers: int | None = None) -> Network:
+def load(model, weights=None, max_layers: int | None = None, fork: str | None = None) -> Network:
     """A `Network` from an `.h5`, or from a cfg/yaml plus optional weights.
 
     `weights` may be a darknet `.weights` file or a darkpy `.h5` (its parameters are used, its
     cfg is ignored). `max_layers` loads only the first N layers of a darknet weights file.
+    `fork` ("pjreddie" or "AlexeyAB") makes anything that darknet would not read an error.
     """
     model = Path(model)
     if not model.exists():
@@ -39,11 +40,11 @@ def load(model, weights=None, max_layers: int | None = None) -> Network:
         from darkpy.io.h5 import load_h5_params, read_h5_cfg
 
         sections, extras = read_h5_cfg(model)
-        network = Network(sections, source=str(model))
+        network = Network(sections, source=str(model), fork=fork)
         network.extras = extras
         load_h5_params(network, model)
     else:
-        network = Network(read_sections(model), source=str(model))
+        network = Network(read_sections(model), source=str(model), fork=fork)
         network.extras = {}
     if weights is not None:
         load_weights(network, weights, max_layers=max_layers)
