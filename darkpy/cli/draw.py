@@ -20,11 +20,8 @@ def register(app: typer.Typer) -> None:
         collapse: bool = typer.Option(False, "--collapse", help="Draw a run of identical consecutive blocks as its first and last block and one dashed box for the rest (default: every block, on alternating shaded bands)."),
         fork: Optional[str] = typer.Option(None, "--fork", help="pjreddie or AlexeyAB: the darknet the cfg is for; a section kind or key that darknet would not read is then an error."),
     ):
-        """Draw a network: one box per layer with its index, kind, the keys that matter
-        (filters, size/stride, activation, references) and its output shape (width x height
-        x channels, for the input size the cfg sets); an arrow for every reference, with
-        route and shortcut references on tracks to the right; the input, heads and outputs
-        marked; identical consecutive blocks on shaded bands."""
+        """Draw a network: one box per layer with its index, kind, the keys that matter (filters, size/stride, activation, references) and its output shape (width x height x channels, for the input size the cfg sets); an arrow for every reference, with route and shortcut references on tracks to the right; the input, heads and outputs marked; identical consecutive blocks on shaded bands.
+        """  # noqa: E501  (one line: typer's help keeps line breaks)
         from darkpy.draw import draw as draw_network
 
         path = draw_network(model, out, first=first, last=last, collapse=collapse, fork=fork)

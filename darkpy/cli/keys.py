@@ -20,10 +20,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
         fork: Optional[str] = typer.Option(None, "--fork", help="pjreddie or AlexeyAB: show only the keys that darknet reads."),
     ):
-        """The cfg key reference: without SECTION, every section kind with its aliases, the
-        darknet that has it and its purpose; with SECTION, a table of its keys (type, default,
-        allowed values, which darknet reads it, inference or training, whether darkpy acts on
-        it, and what it means). docs/cfg-reference.md holds the same tables."""
+        """The cfg key reference: without SECTION, every section kind with its aliases, the darknet that has it and its purpose; with SECTION, a table of its keys (type, default, allowed values, which darknet reads it, inference or training, whether darkpy acts on it, and what it means). docs/cfg-reference.md holds the same tables.
+        """  # noqa: E501  (one line: typer's help keeps line breaks)
         from darkpy.config import reference
         from darkpy.config.forks import normalise_fork
 
