@@ -8,7 +8,7 @@ from darkpy import __version__
 
 app = typer.Typer(
     name="darkpy",
-    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, detect objects.",
+    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, evaluate super-resolution, detect objects.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,7 +33,7 @@ from darkpy.cli import info as _info  # noqa: E402
 
 _info.register(app)
 
-for _name in ("convert_cfg", "convert", "detect", "upscale", "models", "train", "keys", "draw"):
+for _name in ("convert_cfg", "convert", "detect", "upscale", "evaluate", "models", "train", "keys", "draw"):
     try:
         _module = __import__(f"darkpy.cli.{_name}", fromlist=["register"])
     except ModuleNotFoundError as _exc:  # a command not built yet in this checkout

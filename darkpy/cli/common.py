@@ -28,3 +28,33 @@ def user_errors(func):
             sys.exit(130)
 
     return wrapper
+
+
+def progress_bar(show: bool = True):
+    """A rich progress bar on stderr (stdout keeps the command's results); a silent stand-in
+    with the same methods when `show` is false."""
+    if not show:
+        return _NoProgress()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                    redirect_stdout=False, redirect_stderr=False)
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        pass
+
+    def advance(self, *args, **kwargs):
+        pass

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from darkpy.cli.common import fail, user_errors
+from darkpy.cli.common import fail, progress_bar, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         detector = Detector(network, names, thresh=thresh, hier_thresh=hier_thresh, nms=nms,
                             agnostic=agnostic, letterbox=letterbox)
         run = _Run(detector, out, max_frames, quiet)
-        with _progress(sum(s.kind == "image" for s in sources) > 1) as progress:
+        with progress_bar(sum(s.kind == "image" for s in sources) > 1) as progress:
             task = progress.add_task("detect", total=len(sources))
             for source in sources:
                 progress.update(task, description=Path(source.label).name)
@@ -133,32 +133,3 @@ class _Run:
             self.detections.extend(detections)
 
         detect_video(self.detector, location, target, self.max_frames, on_frame)
-
-
-def _progress(show: bool):
-    """A rich progress bar on stderr (stdout stays darknet's text); a silent stand-in otherwise."""
-    if not show:
-        return _NoProgress()
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                    redirect_stdout=False, redirect_stderr=False)
-
-
-class _NoProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *args, **kwargs):
-        return 0
-
-    def update(self, *args, **kwargs):
-        pass
-
-    def advance(self, *args, **kwargs):
-        pass

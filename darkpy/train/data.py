@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from darkpy.errors import InputError
+from darkpy.metrics import SSIM_WINDOW  # smaller (shaved) images cannot be scored
 
 DEGRADATIONS = ("matlab", "blur", "opencv")
 CUBIC_A = {"matlab": -0.5, "blur": -0.5, "opencv": -0.75}  # Keys' a of each bicubic
@@ -40,7 +41,6 @@ BLUR_SIGMA = 1.0
 # volume slices with less than this fraction of voxels above 5% of the volume's range are
 # background (outside the head) and teach the network nothing
 MIN_FOREGROUND = 0.1
-SSIM_WINDOW = 11  # metrics.ssim's Gaussian window: smaller (shaved) images cannot be scored
 
 
 @dataclass(eq=False)
@@ -50,6 +50,7 @@ class HRImage:
     pixels: np.ndarray
     name: str
     eight_bit: bool = True  # the source held 0..255 integers: LR images get rounded too
+    index: int | None = None  # a volume slice's position across its axis
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
     threshold = lo + 0.05 * (hi - lo)
     out = []
     for i in range(data.shape[axis]):
-        plane = np.take(data, i, axis=axis)
+        plane = data[(slice(None),) * axis + (i,)]  # np.take copies the volume each time
         if data.dtype.kind == "f":
             plane = np.where(np.isfinite(plane), plane, lo)
         if np.mean(plane > threshold) < MIN_FOREGROUND:
@@ -116,6 +117,7 @@ def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
         image = image_from_array(plane.astype(np.float32), f"{Path(path).name}[{'xyz'[axis]}={i}]",
                                  channels, value_range=(lo, hi))
         image.eight_bit = data.dtype == np.uint8
+        image.index = i
         out.append(image)
     return out
 
