@@ -91,8 +91,9 @@ def _names(network, names, heads) -> list[str] | None:
     from darkpy.detect.names import check_names, read_names
 
     if names is None:
-        carried = (getattr(network, "extras", None) or {}).get("names")
-        return list(carried) if carried else None
+        # what a converted .h5 carries (Network.metadata; `extras` in older darkpy)
+        carried = getattr(network, "metadata", None) or getattr(network, "extras", None) or {}
+        return list(carried["names"]) if carried.get("names") else None
     if isinstance(names, (str, Path)):
         names = read_names(names)
     names = [str(n) for n in names]

@@ -10,60 +10,56 @@ from __future__ import annotations
 
 from darkpy.errors import ExportError
 from darkpy.export import emit_conv, emit_elementwise, emit_heads, emit_pool, emit_reshape
-from darkpy.layers import (activation, avgpool, batchnorm, connected, contrastive,
-                           convolutional, cost, crop, deconvolutional, detection, dropout, empty,
-                           gaussian_yolo, implicit, iseg, l2norm, local, local_avgpool, logistic,
-                           maxpool, mean_shift, normalization, recurrent, region, reorg, reorg3d,
-                           route, sam, scale_channels, shortcut, shuffler, softmax, upsample,
-                           yolo)
+from darkpy.layers.recurrent import Recurrent
+from darkpy.layers.registry import REGISTRY
 
-EMITTERS = {
-    convolutional.Convolutional: emit_conv.convolutional,
-    deconvolutional.Deconvolutional: emit_conv.deconvolutional,
-    connected.Connected: emit_conv.connected,
-    batchnorm.BatchNorm: emit_conv.batchnorm,
-    maxpool.MaxPool: emit_pool.maxpool,
-    avgpool.AvgPool: emit_pool.avgpool,
-    local_avgpool.LocalAvgPool: emit_pool.local_avgpool,
-    upsample.Upsample: emit_reshape.upsample,
-    reorg.Reorg: emit_reshape.reorg,
-    reorg3d.Reorg3d: emit_reshape.reorg3d,
-    shuffler.Shuffler: emit_reshape.shuffler,
-    route.Route: emit_reshape.route,
-    crop.Crop: emit_reshape.crop,
-    shortcut.Shortcut: emit_elementwise.shortcut,
-    scale_channels.ScaleChannels: emit_elementwise.multiply,
-    sam.Sam: emit_elementwise.multiply,
-    implicit.Implicit: emit_elementwise.implicit,
-    mean_shift.MeanShift: emit_elementwise.mean_shift,
-    activation.Activation: emit_elementwise.activation,
-    logistic.Logistic: emit_elementwise.logistic,
-    iseg.ISeg: emit_elementwise.iseg,
-    l2norm.L2Norm: emit_elementwise.l2norm,
-    normalization.Normalization: emit_elementwise.normalization,
-    softmax.Softmax: emit_elementwise.softmax,
-    dropout.Dropout: emit_elementwise.identity,
-    empty.Empty: emit_elementwise.identity,
-    contrastive.Contrastive: emit_elementwise.identity,
-    cost.Cost: emit_elementwise.identity,
-}
+# keyed by the registry's class for each section name, so the table follows the one registry
+EMITTERS = {REGISTRY[kind]: emit for kind, emit in {
+    "convolutional": emit_conv.convolutional,
+    "deconvolutional": emit_conv.deconvolutional,
+    "connected": emit_conv.connected,
+    "batchnorm": emit_conv.batchnorm,
+    "maxpool": emit_pool.maxpool,
+    "avgpool": emit_pool.avgpool,
+    "local_avgpool": emit_pool.local_avgpool,
+    "upsample": emit_reshape.upsample,
+    "reorg": emit_reshape.reorg,
+    "reorg3d": emit_reshape.reorg3d,
+    "shuffler": emit_reshape.shuffler,
+    "route": emit_reshape.route,
+    "crop": emit_reshape.crop,
+    "shortcut": emit_elementwise.shortcut,
+    "scale_channels": emit_elementwise.multiply,
+    "sam": emit_elementwise.multiply,
+    "implicit": emit_elementwise.implicit,
+    "mean_shift": emit_elementwise.mean_shift,
+    "activation": emit_elementwise.activation,
+    "logistic": emit_elementwise.logistic,
+    "iseg": emit_elementwise.iseg,
+    "l2norm": emit_elementwise.l2norm,
+    "normalization": emit_elementwise.normalization,
+    "softmax": emit_elementwise.softmax,
+    "dropout": emit_elementwise.identity,
+    "empty": emit_elementwise.identity,
+    "contrastive": emit_elementwise.identity,
+    "cost": emit_elementwise.identity,
+}.items()}
 
 # detection heads: their outputs are what a raw export returns (decode.py decodes them)
-HEAD_EMITTERS = {
-    yolo.Yolo: emit_heads.yolo,
-    gaussian_yolo.GaussianYolo: emit_heads.gaussian_yolo,
-    region.Region: emit_heads.region,
-    detection.Detection: emit_heads.detection,
-}
+HEAD_EMITTERS = {REGISTRY[kind]: emit for kind, emit in {
+    "yolo": emit_heads.yolo,
+    "Gaussian_yolo": emit_heads.gaussian_yolo,
+    "region": emit_heads.region,
+    "detection": emit_heads.detection,
+}.items()}
 EMITTERS.update(HEAD_EMITTERS)
 
 # why these have no ONNX equivalent
 NO_EQUIVALENT = {
-    recurrent.Recurrent: "a recurrent layer carries its state from one call to the next "
-                         "(darknet's time steps), which an ONNX graph of one forward pass "
-                         "cannot hold",
-    local.Local: "a locally connected layer (a different filter at every output pixel) has "
-                 "no ONNX operator",
+    Recurrent: "a recurrent layer carries its state from one call to the next (darknet's "
+               "time steps), which an ONNX graph of one forward pass cannot hold",
+    REGISTRY["local"]: "a locally connected layer (a different filter at every output pixel) "
+                       "has no ONNX operator",
 }
 
 
