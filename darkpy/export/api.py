@@ -7,20 +7,15 @@ dependency (pip install 'darkpy[onnx]'); ONNX Runtime is not needed to export.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from darkpy.errors import ExportError
 from darkpy.export import metadata as meta
 from darkpy.export.build import INPUT_NAME, build_graph
 from darkpy.export.emitters import heads_of
+from darkpy.export.options import (DEFAULT_OPSET, DYNAMIC, HEADS, MIN_OPSET, parse_batch,
+                                   parse_size)
 from darkpy.export.sizes import dynamic_shapes
-
-DEFAULT_OPSET = 17
-MIN_OPSET = 13  # single-axis Softmax, ReduceSum/Split/Unsqueeze taking axes as inputs
-HEADS = ("raw", "decoded")
-DYNAMIC = "dynamic"
-
 
 def _onnx():
     try:
@@ -29,39 +24,6 @@ def _onnx():
         raise ExportError("ONNX export needs the onnx package: pip install 'darkpy[onnx]' "
                           "(or pip install onnx)") from None
     return onnx
-
-
-def parse_batch(value) -> int | None:
-    """--batch: a positive int, or 'dynamic' (None)."""
-    if value is None or str(value).strip().lower() == DYNAMIC:
-        return None
-    try:
-        batch = int(value)
-    except (TypeError, ValueError):
-        batch = 0
-    if batch < 1:
-        raise ExportError(f"batch {value!r}: expected a positive number or 'dynamic'")
-    return batch
-
-
-def parse_size(value):
-    """--size: None (the [net] size), 'dynamic', or width x height ('416x416', (w, h), 416)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == DYNAMIC:
-            return DYNAMIC
-        match = re.fullmatch(r"(\d+)\s*(?:x\s*(\d+))?", text)
-        if not match:
-            raise ExportError(f"size {value!r}: expected WIDTHxHEIGHT (e.g. 416x416), one "
-                              "number for a square, or 'dynamic'")
-        w = int(match.group(1))
-        return (w, int(match.group(2) or w))
-    if isinstance(value, int):
-        return (value, value)
-    w, h = (int(v) for v in value)
-    return (w, h)
 
 
 def _check_opset(opset: int, onnx) -> int:
@@ -183,4 +145,4 @@ def _model(onnx, spec, opset: int, network, props: dict):
     return model
 
 
-__all__ = ["export_onnx", "parse_batch", "parse_size", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx"]

@@ -1,0 +1,54 @@
+"""`darkpy export MODEL OUT.onnx`: a darkpy network as an ONNX model (darkpy.export_onnx)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from darkpy.cli.common import fail, user_errors
+from darkpy.export.options import DEFAULT_OPSET, MIN_OPSET
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    @user_errors
+    def export(
+        model: Path = typer.Argument(..., help="A darkpy .h5, or a darknet .cfg / .yaml (with --weights)."),
+        out: Path = typer.Argument(..., metavar="OUT.onnx", help="The ONNX file to write (atomically)."),
+        weights: Optional[Path] = typer.Option(None, "--weights", "-w",
+                                               help="darknet .weights or darkpy .h5 for a .cfg/.yaml (overrides an .h5's own)."),
+        opset: int = typer.Option(DEFAULT_OPSET, "--opset", help=f"ONNX opset to write ({MIN_OPSET} or newer)."),
+        batch: str = typer.Option("dynamic", "--batch", metavar="N|dynamic",
+                                  help="A fixed batch size, or 'dynamic' for any."),
+        size: Optional[str] = typer.Option(None, "--size", metavar="WxH|dynamic",
+                                           help="Input width x height, or 'dynamic' for any size the network takes (default: the \\[net] size)."),
+        heads: str = typer.Option("raw", "--heads", metavar="raw|decoded",
+                                  help="Detection heads as raw maps (darknet's layer outputs), or decoded: boxes, objectness and scores in the image's pixels (adds an image_size input)."),
+        names: Optional[Path] = typer.Option(None, "--names", "-n",
+                                             help="Class names file (one a line) for the metadata (default: the names an .h5 carries)."),
+        letterbox: Optional[bool] = typer.Option(None, "--letterbox/--no-letterbox",
+                                                 help="Record (and decode boxes for) letterboxed or stretched inputs (default: as darkpy detect)."),
+    ):
+        """Export a network to ONNX: the exact darkpy computation, batch norm folded, NCHW float32 input.
+
+        The model's metadata records the input, darknet's preprocessing (scale, RGB, letterbox or resize), the class names and the heads' anchors. A layer with no ONNX equivalent (recurrent, local, xnor) is an error naming its cfg line.
+        """
+        from darkpy.api import H5_SUFFIXES, load
+        from darkpy.export import export_onnx
+
+        if model.suffix.lower() not in H5_SUFFIXES and weights is None:
+            fail(f"{model}: a network description needs --weights (darknet .weights or darkpy .h5)")
+        network = load(model, weights)
+        result = export_onnx(network, out, opset=opset, batch=batch, size=size, heads=heads,
+                             names=names, letterbox=letterbox)
+        graph = result.graph
+        inputs = ", ".join(f"{v.name} {_shape(v)}" for v in graph.input)
+        outputs = ", ".join(f"{v.name} {_shape(v)}" for v in graph.output)
+        typer.echo(f"{out}: {len(graph.node)} nodes, opset {opset}; inputs {inputs}; "
+                   f"outputs {outputs}")
+
+
+def _shape(value) -> str:
+    dims = value.type.tensor_type.shape.dim
+    return "x".join(d.dim_param or (str(d.dim_value) if d.dim_value else "?") for d in dims)
