@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import darkpy
+from darkpy.cli import app
 from tests.onnx_util import network, randomize, run_onnx
-
-import darkpy  # noqa: E402
-from darkpy.cli import app  # noqa: E402
 
 runner = CliRunner()
 
@@ -49,7 +48,7 @@ def h5(tmp_path):
 
 
 def test_export_an_h5_with_decoded_heads(h5, tmp_path):
-    path, net = h5
+    path, _ = h5
     out = tmp_path / "det.onnx"
     result = runner.invoke(app, ["export", str(path), str(out), "--heads", "decoded",
                                  "--size", "64x48", "--batch", "1", "--opset", "13"])
@@ -68,7 +67,7 @@ def test_export_an_h5_with_decoded_heads(h5, tmp_path):
 
 
 def test_export_a_cfg_with_weights_raw(h5, tmp_path):
-    path, net = h5
+    path, _ = h5
     cfg = tmp_path / "det.cfg"
     cfg.write_text(DETECTOR)
     out = tmp_path / "raw.onnx"
@@ -76,6 +75,16 @@ def test_export_a_cfg_with_weights_raw(h5, tmp_path):
                                  "--size", "dynamic"])
     assert result.exit_code == 0, result.output
     assert "inputs input batchx3xheightxwidth; outputs yolo_2 batchx14x?x?" in result.output
+
+
+def test_verify_runs_onnxruntime_against_darkpy(h5, tmp_path):
+    path, _ = h5
+    for heads in ("raw", "decoded"):
+        result = runner.invoke(app, ["export", str(path), str(tmp_path / f"{heads}.onnx"),
+                                     "--heads", heads, "--verify"])
+        assert result.exit_code == 0, result.output
+        assert "ONNX Runtime vs darkpy: largest difference" in result.output
+        assert "(yolo_2)" in result.output
 
 
 @pytest.mark.parametrize("args,message", [
@@ -108,3 +117,13 @@ def test_help_explains_every_option():
     for option in ("--weights", "--opset", "--batch", "--size", "--heads", "--names",
                    "--letterbox"):
         assert option in result.output
+
+
+def test_verify_fails_when_the_graph_differs(h5, tmp_path, monkeypatch):
+    import darkpy.export.verify as verify
+
+    monkeypatch.setattr(verify, "compare_with_onnxruntime", lambda net, model: {"yolo_2": 0.5})
+    path, _ = h5
+    result = runner.invoke(app, ["export", str(path), str(tmp_path / "x.onnx"), "--verify"])
+    assert result.exit_code == 1
+    assert "differs from darkpy by more than 0.0001" in result.output

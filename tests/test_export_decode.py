@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from darkpy.detect.decode import detection_layers, network_candidates
+from darkpy.export import export_onnx
 from tests.onnx_util import assert_close, network, randomize, run_onnx
-
-from darkpy.detect.decode import detection_layers, network_candidates  # noqa: E402
-from darkpy.export import export_onnx  # noqa: E402
 
 
 def net(w, h):

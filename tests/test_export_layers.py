@@ -10,11 +10,10 @@ import json
 import numpy as np
 import pytest
 
+from darkpy.errors import ExportError
+from darkpy.export import export_onnx
+from darkpy.kernels.activations import ACTIVATION_NAMES
 from tests.onnx_util import compare, network, randomize, run_onnx
-
-from darkpy.errors import ExportError  # noqa: E402  (after the importorskip in onnx_util)
-from darkpy.export import export_onnx  # noqa: E402
-from darkpy.kernels.activations import ACTIVATION_NAMES  # noqa: E402
 
 
 def net(w=16, h=16, c=4):
@@ -264,3 +263,14 @@ def test_unused_layers_are_pruned_and_outputs_can_be_chosen():
     compare(net_, model, _input(net_), layers=[0, 3])
     # layer 4 (the last) is past both outputs: none of its nodes is left
     assert len(model.graph.node) < len(export_onnx(net_).graph.node)
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+@pytest.mark.parametrize("case", ["maxpool_depth", "conv_normalize_channels", "misc", "region"])
+def test_newer_opsets(case, opset):
+    """From opset 18 the reductions take their axes as an input, not an attribute."""
+    net_ = randomize(network(CASES[case], f"{case}.cfg"))
+    every = list(range(len(net_.layers)))
+    model = export_onnx(net_, opset=opset, outputs=every)
+    assert model.opset_import[0].version == opset
+    compare(net_, model, _input(net_), layers=every)

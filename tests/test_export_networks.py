@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import darkpy
+from darkpy.export import export_onnx
 from tests.conftest import REPO, shared_path
 from tests.onnx_util import compare, randomize
-
-import darkpy  # noqa: E402
-from darkpy.export import export_onnx  # noqa: E402
 
 
 def _x(shape, seed=0, low=0.0, high=1.0):

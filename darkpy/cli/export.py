@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
                                              help="Class names file (one a line) for the metadata (default: the names an .h5 carries)."),
         letterbox: Optional[bool] = typer.Option(None, "--letterbox/--no-letterbox",
                                                  help="Record (and decode boxes for) letterboxed or stretched inputs (default: as darkpy detect)."),
+        verify: bool = typer.Option(False, "--verify",
+                                    help="Run the graph (its raw outputs) with ONNX Runtime on a random input and compare with darkpy; exit 1 if they differ by more than 1e-4 relative."),
     ):
         """Export a network to ONNX: the exact darkpy computation, batch norm folded, NCHW float32 input.
 
@@ -47,6 +49,25 @@ def register(app: typer.Typer) -> None:
         outputs = ", ".join(f"{v.name} {_shape(v)}" for v in graph.output)
         typer.echo(f"{out}: {len(graph.node)} nodes, opset {opset}; inputs {inputs}; "
                    f"outputs {outputs}")
+        if verify:
+            _verify(network, result if heads == "raw" else
+                    export_onnx(network, opset=opset, batch=batch, size=size, check=False))
+
+
+VERIFY_TOLERANCE = 1e-4
+
+
+def _verify(network, model) -> None:
+    from darkpy.export.verify import compare_with_onnxruntime
+
+    errors = compare_with_onnxruntime(network, model)
+    worst = max(errors.values())
+    typer.echo(f"ONNX Runtime vs darkpy: largest difference {worst:.2e} of the output's scale "
+               f"({', '.join(errors)})")
+    if worst > VERIFY_TOLERANCE:
+        typer.echo(f"error: the exported graph differs from darkpy by more than "
+                   f"{VERIFY_TOLERANCE:g} (a darkpy bug: please report it)", err=True)
+        raise typer.Exit(1)
 
 
 def _shape(value) -> str:

@@ -13,9 +13,16 @@ from darkpy.errors import ExportError
 from darkpy.export import metadata as meta
 from darkpy.export.build import INPUT_NAME, build_graph
 from darkpy.export.emitters import heads_of
-from darkpy.export.options import (DEFAULT_OPSET, DYNAMIC, HEADS, MIN_OPSET, parse_batch,
-                                   parse_size)
+from darkpy.export.options import (
+    DEFAULT_OPSET,
+    DYNAMIC,
+    HEADS,
+    MIN_OPSET,
+    parse_batch,
+    parse_size,
+)
 from darkpy.export.sizes import dynamic_shapes
+
 
 def _onnx():
     try:

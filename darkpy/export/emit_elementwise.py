@@ -28,7 +28,7 @@ def shortcut(g: GraphBuilder, layer, inputs: list[Value], out_shape) -> str:
     read every `stride` cells and added at every `sample`-th cell of prev's first
     min(h) x min(w) x min(c); cells it never reaches keep prev unscaled."""
     prev, other = inputs
-    (_, c2, h2, w2), (_, c1, h1, w1) = prev.ref, other.ref
+    (h2, w2), (h1, w1) = prev.ref[2:], other.ref[2:]
     if prev.ref[1:] == other.ref[1:]:
         y = _scaled_sum(g, prev.name, layer.alpha, other.name, layer.beta)
     elif (h1, w1) == (h2, w2):

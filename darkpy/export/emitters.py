@@ -9,7 +9,13 @@ is an ExportError naming its file:line, never an approximation.
 from __future__ import annotations
 
 from darkpy.errors import ExportError
-from darkpy.export import emit_conv, emit_elementwise, emit_heads, emit_pool, emit_reshape
+from darkpy.export import (
+    emit_conv,
+    emit_elementwise,
+    emit_heads,
+    emit_pool,
+    emit_reshape,
+)
 from darkpy.layers.recurrent import Recurrent
 from darkpy.layers.registry import REGISTRY
 

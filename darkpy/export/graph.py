@@ -3,9 +3,10 @@
 Tensors in the graph are NCHW float32 (darkpy computes NHWC; the emitters translate). A
 `Value` is a tensor name with its NCHW shape, where None marks a dimension only known at run
 time (a dynamic batch or image size), and `ref` the shape at the export's reference size,
-for emitters whose structure depends on sizes (a shortcut of two different grids). Emitters that need a size to reshape ask `dim()`: a
-static size comes back as a Python int (and the graph stays free of shape arithmetic), a
-dynamic one as the name of a 1-element int64 tensor computed from the tensor's Shape.
+for emitters whose structure depends on sizes (a shortcut of two different grids). Emitters
+that need a size to reshape ask `dim()`: a static size comes back as a Python int (and the
+graph stays free of shape arithmetic), a dynamic one as the name of a 1-element int64
+tensor computed from the tensor's Shape.
 """
 from __future__ import annotations
 
