@@ -226,13 +226,15 @@ def test_layers_without_an_onnx_equivalent_name_file_line_and_layer(section, why
 
 
 def test_every_unexportable_layer_is_listed_at_once():
-    text = (net(8, 8, 3) + "[local]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n" +
-            conv(4, 3) + "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nxnor=1\n"
-            "activation=leaky\n")
+    local = "[local]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
+    text = (net(8, 8, 3) + local + conv(4, 3) + "[convolutional]\nfilters=4\nsize=3\n"
+            "stride=1\npad=1\nxnor=1\nactivation=leaky\n\n" + local)
     with pytest.raises(ExportError) as info:
         export_onnx(network(text, "two.cfg"))
     message = str(info.value)
-    assert "two.cfg:6: [local] layer 0" in message and "[convolutional] layer 2" in message
+    assert message.startswith("two.cfg:6: [local] layer 0, two.cfg:28: [local] layer 3 cannot "
+                              "be exported to ONNX: a locally connected layer")
+    assert "; two.cfg:20: [convolutional] layer 2 cannot be exported to ONNX: xnor=1" in message
     assert "\n" not in message
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from darkpy.errors import ExportError
 from darkpy.export.decode import decode_heads
-from darkpy.export.emitters import emitter_for, heads_of
+from darkpy.export.emitters import emitter_for, heads_of, no_export, unsupported
 from darkpy.export.graph import GraphBuilder, Value
 from darkpy.network import INPUT
 
@@ -38,15 +38,16 @@ def _dims(shape, batch_dynamic: bool) -> list:
 
 
 def check_exportable(network) -> None:
-    """Every layer has an emitter; otherwise one ExportError listing all that have none."""
-    problems = []
+    """Every layer has an emitter; otherwise one ExportError naming all that have none,
+    grouped by reason."""
+    problems: dict[str, list] = {}
     for layer in network.layers:
-        try:
-            emitter_for(layer)
-        except ExportError as exc:
-            problems.append(str(exc))
+        why = unsupported(layer)
+        if why is not None:
+            problems.setdefault(why, []).append(layer)
     if problems:
-        raise ExportError("; ".join(problems))
+        raise ExportError("; ".join(str(no_export(layers, why))
+                                    for why, layers in problems.items()))
 
 
 def build_graph(network, *, opset: int, batch: int | None, ref_shapes: list, shapes: list,

@@ -69,19 +69,26 @@ NO_EQUIVALENT = {
 }
 
 
-def emitter_for(layer):
-    """The emitter of `layer`, or an ExportError saying why it has none."""
+def unsupported(layer) -> str | None:
+    """Why `layer` has no ONNX export, or None when it has one."""
     for cls, why in NO_EQUIVALENT.items():
         if isinstance(layer, cls):
-            raise _no_export(layer, why)
+            return why
     binary = getattr(layer, "binary", None)
     if binary is not None and binary.xnor:
-        raise _no_export(layer, "xnor=1 binarises the layer's input (sign bits, XNOR and "
-                                "popcount); ONNX has no such convolution")
-    emit = EMITTERS.get(type(layer))
-    if emit is None:
-        raise _no_export(layer, "darkpy has no ONNX emitter for this layer kind")
-    return emit
+        return ("xnor=1 binarises the layer's input (sign bits, XNOR and popcount); ONNX has "
+                "no such convolution")
+    if type(layer) not in EMITTERS:
+        return "darkpy has no ONNX emitter for this layer kind"
+    return None
+
+
+def emitter_for(layer):
+    """The emitter of `layer`, or an ExportError saying why it has none."""
+    why = unsupported(layer)
+    if why is not None:
+        raise no_export([layer], why)
+    return EMITTERS[type(layer)]
 
 
 def heads_of(network) -> list[tuple[int, object]]:
@@ -90,6 +97,7 @@ def heads_of(network) -> list[tuple[int, object]]:
             if type(layer) in HEAD_EMITTERS]
 
 
-def _no_export(layer, why: str) -> ExportError:
-    return ExportError(f"{layer.origin}: [{layer.kind}] layer {layer.index} cannot be exported "
-                       f"to ONNX: {why}")
+def no_export(layers: list, why: str) -> ExportError:
+    """One error for the layers sharing the reason `why`, each named by file:line."""
+    named = ", ".join(f"{layer.origin}: [{layer.kind}] layer {layer.index}" for layer in layers)
+    return ExportError(f"{named} cannot be exported to ONNX: {why}")
