@@ -80,6 +80,7 @@ def test_decoded_heads_equal_darkpy_candidates(kind):
     model = export_onnx(net_, heads="decoded")
     meta = {p.key: p.value for p in model.metadata_props}
     assert json.loads(meta["preprocess"])["resize"] == ("letterbox" if letterbox else "stretch")
+    assert "width and height" in json.loads(meta["input"])["image_size"]
     check_decoded(net_, model, _input(net_, 2), IMAGE_SIZES, letterbox)
 
 

@@ -114,6 +114,10 @@ def export_onnx(network, path=None, *, opset: int = DEFAULT_OPSET, batch="dynami
                             input_hwc[1][0] or "height", input_hwc[1][1] or "width"]}
     if multiple:
         input_info["size_multiple"] = multiple
+    if heads == "decoded":
+        input_info["image_size"] = ("second input (N, 2) float32: each original image's width "
+                                    "and height, which boxes are mapped to (0, 0: the network "
+                                    "input itself)")
     props = meta.build_metadata(network, input_info=input_info, task=task,
                                 pre=meta.preprocess(network, task, letterbox),
                                 outputs=spec.output_info, heads=head_layers,

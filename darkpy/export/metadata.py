@@ -2,7 +2,8 @@
 
     darkpy_version, source     who wrote it, from which model file
     task                       detector | image-to-image | other
-    input                      {name, layout: NCHW, dtype: float32, shape, size_multiple}
+    input                      {name, layout: NCHW, dtype: float32, shape, size_multiple
+                               (dynamic sizes), image_size (decoded heads' second input)}
     preprocess                 darknet's [net] preprocessing the input expects: color order,
                                scale (1/255: darknet's load_image_color; 1: darkpy's
                                super-resolution networks take 0..255), resize (letterbox with
