@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 
 from darkpy.errors import ExportError
 from darkpy.export.decode import decode_heads
-from darkpy.export.emitters import emitter_for, heads_of, no_export, unsupported
+from darkpy.export.emitters import (HEAD_EMITTERS, emitter_for, heads_of, no_export,
+                                    unsupported)
 from darkpy.export.graph import GraphBuilder, Value
 from darkpy.network import INPUT
 
 INPUT_NAME = "input"
 BATCH = "batch"  # the symbolic batch dimension of a dynamic-batch export
+DECODED_NAMES = ("image_size", "boxes", "objectness", "scores")
 
 
 @dataclass
@@ -66,12 +68,11 @@ def build_graph(network, *, opset: int, batch: int | None, ref_shapes: list, sha
     image = Value(g.reserve(INPUT_NAME), _nchw(input_hwc[1], batch), ref_input)
     spec.inputs.append(helper.make_tensor_value_info(
         INPUT_NAME, TensorProto.FLOAT, _dims(_input_dims(image.shape), dynamic_batch)))
-    wanted = _wanted_outputs(network, heads, outputs)
-    names = {i: g.reserve(_output_name(network, i, heads, outputs)) for i in wanted}
     decoded = heads == "decoded"
-    if decoded:
-        for name in ("image_size", "boxes", "objectness", "scores"):
-            g.reserve(name)
+    wanted = [] if decoded else _wanted_outputs(network, outputs)
+    names = {i: g.reserve(_output_name(network, i, outputs)) for i in wanted}
+    for name in DECODED_NAMES if decoded else ():
+        g.reserve(name)
     values: list[Value] = []
     for i, (layer, sources) in enumerate(zip(network.layers, network.sources)):
         inputs = [image if s == INPUT else values[s] for s in sources]
@@ -96,7 +97,7 @@ def _input_dims(shape):
     return [n, c, "height" if h is None else h, "width" if w is None else w]
 
 
-def _wanted_outputs(network, heads: str, outputs: list[int] | None) -> list[int]:
+def _wanted_outputs(network, outputs: list[int] | None) -> list[int]:
     if outputs:
         n = len(network.layers)
         wanted = []
@@ -112,14 +113,14 @@ def _wanted_outputs(network, heads: str, outputs: list[int] | None) -> list[int]
     return head_indices or [len(network.layers) - 1]
 
 
-def _output_name(network, index: int, heads: str, outputs) -> str:
+def _output_name(network, index: int, outputs) -> str:
     if not outputs and not heads_of(network):
         return "output"
     return f"{network.layers[index].kind.lower()}_{index}"
 
 
 def _holds(layer) -> str:
-    if layer.kind in ("yolo", "Gaussian_yolo", "region", "detection"):
+    if type(layer) in HEAD_EMITTERS:
         return ("the head's activated map as darknet's l.output (NCHW: channel a*entries+e "
                 "is entry e of anchor a)")
     return "the layer's output"
@@ -148,7 +149,7 @@ def _decoded_outputs(g: GraphBuilder, spec: GraphSpec, values, image: Value, hea
         {"name": "scores", "holds": "objectness * class probability per class, not "
                                     "thresholded, before NMS"},
     ]
-    g.prune(["boxes", "objectness", "scores"])
+    g.prune(list(DECODED_NAMES[1:]))
 
 
 def _candidates(heads: list, values) -> int | None:
