@@ -31,3 +31,7 @@ class CheckpointError(DarkpyError):
 
 class InputError(DarkpyError):
     """An input image, volume or tensor cannot be read or has the wrong shape."""
+
+
+class ExportError(DarkpyError):
+    """A network cannot be written in another format (a layer with no exact equivalent)."""

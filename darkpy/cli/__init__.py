@@ -33,7 +33,7 @@ from darkpy.cli import info as _info  # noqa: E402
 
 _info.register(app)
 
-for _name in ("convert_cfg", "convert", "detect", "upscale", "evaluate", "models", "train", "keys", "draw"):
+for _name in ("convert_cfg", "convert", "detect", "upscale", "evaluate", "models", "train", "export", "keys", "draw"):
     try:
         _module = __import__(f"darkpy.cli.{_name}", fromlist=["register"])
     except ModuleNotFoundError as _exc:  # a command not built yet in this checkout

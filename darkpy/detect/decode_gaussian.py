@@ -54,6 +54,6 @@ def decode_gaussian(output: np.ndarray, anchors: np.ndarray, classes: int, net_w
     uncertainty = np.ascontiguousarray(sel[:, [1, 3, 5, 7]])
     # darknet: float sum of the four, divided by 4.0 in double; the product in double, stored float
     mean_uc = uncertainty.sum(axis=1, dtype=np.float32).astype(np.float64) / 4.0
-    probs = ((objectness * sel[:, 9:]).astype(np.float64) * (1.0 - mean_uc)[:, None]).astype(np.float32)
+    probs = ((objectness[:, None] * sel[:, 9:]).astype(np.float64) * (1.0 - mean_uc)[:, None]).astype(np.float32)
     probs[~(probs > np.float32(thresh))] = 0
     return GaussianCandidates(boxes, objectness, probs, uncertainty)
