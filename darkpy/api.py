@@ -26,14 +26,16 @@ def read_sections(path) -> list:
     raise ConfigError(f"{path}: unknown model description type '{suffix}' (expected .cfg, .yaml or .h5)")
 
 
-def load(model, weights=None, max_layers: int | None = None, params: bool = True) -> Network:
+def load(model, weights=None, max_layers: int | None = None, params: bool = True,
+         fork: str | None = None) -> Network:
     """A `Network` from an `.h5`, or from a cfg/yaml plus optional weights.
 
     `weights` may be a darknet `.weights` file or a darkpy `.h5` (its parameters are used, its
     cfg is ignored). `max_layers` loads only the first N layers of a darknet weights file; the
     layers after them start from darknet's initial values. Nothing is allocated for
     parameters a file is about to give. params=False: no parameter values at all (shapes,
-    layouts and counts only, as `darkpy info` needs).
+    layouts and counts only, as `darkpy info` needs). `fork` ("pjreddie" or "AlexeyAB") makes
+    anything that darknet would not read an error.
     """
     model = Path(model)
     if not model.exists():
@@ -42,12 +44,12 @@ def load(model, weights=None, max_layers: int | None = None, params: bool = True
         from darkpy.io.h5 import load_h5_params, read_h5_cfg
 
         sections, metadata = read_h5_cfg(model)
-        network = Network(sections, source=str(model), init=False)
+        network = Network(sections, source=str(model), init=False, fork=fork)
         network.metadata.update(metadata)
         if params:
             load_h5_params(network, model)
     else:
-        network = Network(read_sections(model), source=str(model), init=False)
+        network = Network(read_sections(model), source=str(model), init=False, fork=fork)
     if not params:
         return network
     if weights is not None:

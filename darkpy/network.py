@@ -14,6 +14,7 @@ darkpy.train.optim zeroes them after each update, so subdivisions simply accumul
 from __future__ import annotations
 
 from contextlib import nullcontext
+import warnings
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.net_keys import NET_KEYS
 from darkpy.config.schema import Options, closest_key, parse_options
 from darkpy.config.section import Section
-from darkpy.errors import ConfigError, InputError
+from darkpy.errors import ConfigError, InputError, ShapeMismatchError
 from darkpy.layers.base import Layer, Shape, deferred_params
 
 INPUT = -1  # resolved source index meaning "the network input"
@@ -47,23 +48,56 @@ def resolve_reference(ref: int, index: int, key: str | None, section: Section) -
     return absolute
 
 
+def _check_forks(sections: list[Section], fork: str | None) -> None:
+    from darkpy.config import forks
+
+    if fork is not None:
+        forks.check_fork(sections, fork)
+        return
+    mixed = forks.mixed_forks(sections)
+    if mixed:
+        warnings.warn(f"{sections[0].origin}: {mixed}", stacklevel=3)
+
+
+def shape_mismatch_message(section: Section, index: int, keys, sources, shapes,
+                           reason: str) -> str:
+    """Name the layer, the keys that chose its inputs, every input layer with its shape, and
+    what is wrong: "t.cfg:30: layer 23 [route] layers=-1,8: layer 8 is 26x26x256, layer 22 is
+    13x13x128: spatial sizes differ" (shapes width x height x channels, as `darkpy info`)."""
+    from darkpy.info import shape_text
+
+    named = [k for k in dict.fromkeys(keys) if k is not None and k in section.options]
+    chosen = "".join(f" {k}={section.options[k]}" for k in named)
+    shape_of = dict(zip(sources, shapes))
+    parts = [f"the network input is {shape_text(shape_of[s])}" if s == INPUT else
+             f"layer {s} is {shape_text(shape_of[s])}" for s in sorted(shape_of)]
+    where = section.where(named[0]) if named else section.origin
+    return f"{where}: layer {index} [{section.kind}]{chosen}: {', '.join(parts)}: {reason}"
+
+
 class Network:
     """Layers built from sections, with their resolved sources and inferred shapes.
 
     init=False allocates no parameters: for a network whose weights come from a file next
     (darkpy.load does this), or whose shapes and sizes alone are wanted (`darkpy info`).
-    `init_params` gives the layers still without values darknet's initial ones.
+    `init_params` gives the layers still without values darknet's initial ones. `fork` =
+    "pjreddie" or "AlexeyAB": the darknet this cfg is for; anything in it that darknet would
+    not read (config/forks.py) is then an error. Without it, a cfg that needs both darknets
+    at once gets a warning.
     """
 
-    def __init__(self, sections: list[Section], source: str = "<memory>", init: bool = True):
+    def __init__(self, sections: list[Section], source: str = "<memory>", init: bool = True,
+                 fork: str | None = None):
         if not sections:
             raise ConfigError(f"{source}: empty network description")
+        _check_forks(sections, fork)
         self.source = source
         self.sections = sections
         self.net: Options = parse_options(sections[0], NET_KEYS)
         self.input_shape: Shape = self._net_input_shape()
         self.layers: list[Layer] = []
         self.sources: list[list[int]] = []
+        self.source_keys: list[list[str | None]] = []  # the key each source came from
         self.shapes: list[Shape] = []
         with nullcontext() if init else deferred_params():
             self._build(sections[1:])
@@ -94,11 +128,17 @@ class Network:
             except ConfigError as exc:
                 raise ConfigError(f"{section.origin}: [{section.kind}] layer {index}: {exc}") from None
             sources = [resolve_reference(ref, index, key, section) for ref, key in refs]
+            keys = [key for _, key in refs]
             in_shapes = [self.input_shape if s == INPUT else self.shapes[s] for s in sources]
-            layer = cls(opts, in_shapes, index, section.origin)
+            try:
+                layer = cls(opts, in_shapes, index, section.origin)
+            except ShapeMismatchError as exc:
+                raise ConfigError(shape_mismatch_message(section, index, keys, sources,
+                                                         in_shapes, exc.reason)) from None
             layer.link(self.layers)
             self.layers.append(layer)
             self.sources.append(sources)
+            self.source_keys.append(list(keys))
             self.shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
 
     def init_params(self, seed=None, only_missing: bool = False) -> None:
@@ -142,6 +182,12 @@ class Network:
             in_shapes = [tuple(input_shape) if s == INPUT else shapes[s] for s in sources]
             try:
                 shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
+            except ShapeMismatchError as exc:
+                message = shape_mismatch_message(self.sections[layer.index + 1], layer.index,
+                                                 self.source_keys[layer.index], sources, in_shapes,
+                                                 exc.reason)
+                raise InputError(f"input {input_shape[1]}x{input_shape[0]} does not fit this "
+                                 f"network: {message}") from None
             except ConfigError as exc:
                 raise InputError(
                     f"input {input_shape[1]}x{input_shape[0]} is too small or the wrong size "

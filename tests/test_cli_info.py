@@ -52,17 +52,28 @@ def test_version_and_help():
         assert command in result.stdout
 
 
+def table_rows(output: str) -> list[list[str]]:
+    """The layer rows of `darkpy info`: # layer [filters] size input output params FLOPs."""
+    return [line.split() for line in output.splitlines() if line.split() and line.split()[0].isdigit()]
+
+
 def test_info_rows_params_flops(cfg):
     result = runner.invoke(app, ["info", str(cfg)])
     assert result.exit_code == 0, result.output
-    out = result.stdout
-    # conv 3x3 3->8: 8*27 + 8 = 224 params; 2*27*8*16*16 = 110,592 FLOPs
-    assert "224" in out and "16x16x3" in out and "16x16x8" in out and "8x8x8" in out
-    assert "8x8x4" in out
-    # totals: 224 + (4*8 + 4) = 260
-    assert "parameters: 260" in out
+    # conv 3x3 3->8: 8*27 + 8 = 224 params, 2*27*8 * 16*16 = 110,592 FLOPs; maxpool 2x2:
+    # 4 compares per output, 4*8*8*8 = 2,048; conv 1x1 8->4: 4*8 + 4 = 36, 2*8*4 * 8*8 = 4,096
+    assert table_rows(result.stdout) == [
+        ["0", "convolutional", "8", "3x3/1", "16x16x3", "16x16x8", "224", "110.59k"],
+        ["1", "maxpool", "2x2/2", "16x16x8", "8x8x8", "0", "2.05k"],
+        ["2", "convolutional", "4", "1x1/1", "8x8x8", "8x8x4", "36", "4.10k"],
+    ]
+    assert "parameters: 260" in result.stdout  # 224 + 36
+    # sizes print as width x height x channels, as darknet's summary does: 32 wide, 8 high
     result = runner.invoke(app, ["info", str(cfg), "--width", "32", "--height", "8"])
-    assert "4x16x4" in result.stdout.replace(" ", "") or "16x4x4" in result.stdout
+    assert result.exit_code == 0, result.output
+    assert [row[-4:-1] for row in table_rows(result.stdout)] == [
+        ["32x8x3", "32x8x8", "224"], ["32x8x8", "16x4x8", "0"], ["16x4x8", "16x4x4", "36"]]
+    assert "FLOPs at 32x8" in result.stdout
 
 
 def test_info_bad_cfg_is_one_line_exit_2(tmp_path):

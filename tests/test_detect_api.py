@@ -10,6 +10,10 @@ from darkpy.errors import ConfigError, InputError
 from darkpy.layers.yolo import Yolo
 
 
+def sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-float(v)))
+
+
 def yolo_layer(classes=2, anchors="40,20", channels=None):
     opts = parse_options(Section("yolo", {"classes": str(classes), "anchors": anchors}), Yolo.keys)
     return Yolo(opts, [(2, 2, channels or 5 + classes)], index=0, origin="toy.cfg:9")
@@ -42,7 +46,9 @@ def test_one_object_in_original_pixels(tmp_path):
     (dets,) = detect(net, [image], names=["cat", "dog"])
     (det,) = dets
     # network box (0.75, 0.75, 40/100, 20/100); the 200x100 image sits in rows 25..74
-    assert det.class_name == "dog" and det.confidence == pytest.approx(0.99995, abs=1e-4)
+    # confidence = objectness * class probability = sigmoid(10) * sigmoid(10) = 0.999909;
+    # the class probability alone, sigmoid(10) = 0.999955, is 4.5e-5 away
+    assert det.class_name == "dog" and det.confidence == pytest.approx(sigmoid(10) ** 2, abs=2e-6)
     assert det.center == pytest.approx((150.0, 100.0, 80.0, 40.0), abs=1e-3)
     assert det.bbox == pytest.approx((110.0, 80.0, 80.0, 20.0), abs=1e-3)  # clipped at the bottom
     x = net.inputs[0]
@@ -109,5 +115,7 @@ def test_region_head_through_the_pipeline():
     raw[0, 0, 1] = [0, 0, 0, 0, 10, -5, 5]  # anchor 1 x 0.5 grid cells, class 1
     (det,) = detect(StubNetwork(raw, [layer]), np.zeros((100, 100, 3), np.uint8), names=["a", "b"])[0]
     # x = (1 + 0.5) / 2, y = (0 + 0.5) / 2, w = 1 / 2, h = 0.5 / 2 of a square image
-    assert det.class_name == "b" and det.confidence == pytest.approx(0.99995 * 0.99995, abs=1e-4)
+    # confidence = sigmoid(objectness 10) * softmax(-5, 5)[1], and softmax(-5, 5)[1] = sigmoid(10)
+    class_b = np.exp(5.0) / (np.exp(-5.0) + np.exp(5.0))
+    assert det.class_name == "b" and det.confidence == pytest.approx(sigmoid(10) * class_b, abs=2e-6)
     assert det.center == pytest.approx((75.0, 25.0, 50.0, 25.0), abs=1e-3)

@@ -1,31 +1,27 @@
 """yolov3-tiny with its real weights against darknet's own outputs (../shared/oracle).
 
-Skipped, with the reason, where ../shared is absent (it is not part of the project).
+Skipped, with the reason, where ../shared is absent (it is not part of the project); where it
+is present, or CI is set, a missing file fails (tests/conftest.py::shared_path).
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MODEL = SHARED / "models" / "yolov3-tiny"
-ORACLE = SHARED / "oracle" / "yolov3-tiny"
+from tests.conftest import shared_path
 
 
 @pytest.fixture(scope="module")
 def network():
-    if not (MODEL / "yolov3-tiny.weights").exists() or not ORACLE.exists():
-        pytest.skip(f"reference data {SHARED} not present (../shared is only on the developers' machines)")
     import darkpy
 
-    return darkpy.load(MODEL / "yolov3-tiny.cfg", MODEL / "yolov3-tiny.weights")
+    return darkpy.load(shared_path("models", "yolov3-tiny", "yolov3-tiny.cfg"),
+                       shared_path("models", "yolov3-tiny", "yolov3-tiny.weights"))
 
 
 def chw(name, shape):
-    return np.fromfile(ORACLE / name, "<f4").reshape(shape)
+    return np.fromfile(shared_path("oracle", "yolov3-tiny", name), "<f4").reshape(shape)
 
 
 def test_yolo_layer_outputs_match_darknet(network):
@@ -48,9 +44,11 @@ def iou(a, b):
 def test_detections_match_darknet(network, name):
     from darkpy.detect import detect
 
-    want = [json.loads(line) for line in (ORACLE / f"{name}.detections.jsonl").read_text().splitlines()
+    want = [json.loads(line) for line in
+            shared_path("oracle", "yolov3-tiny", f"{name}.detections.jsonl").read_text().splitlines()
             if line.strip()]
-    (got,) = detect(network, [SHARED / "images" / f"{name}.jpg"], MODEL / "coco.names")
+    (got,) = detect(network, [shared_path("images", f"{name}.jpg")],
+                    shared_path("models", "yolov3-tiny", "coco.names"))
     assert sorted(d.class_id for d in got) == sorted(w["class"] for w in want)
     unmatched = list(got)
     for w in want:

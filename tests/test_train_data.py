@@ -1,4 +1,4 @@
-"""The SR data pipeline: OpenCV bicubic degradation, patches, augmentation, determinism."""
+"""The SR data pipeline: the degradations (MATLAB, blur, OpenCV), patches, augmentation, determinism."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,10 +35,30 @@ def _naive_blur(image):
     return out
 
 
-def test_degrade_is_opencv_bicubic():
+def _naive_matlab_x2(image):
+    """MATLAB's antialiased x2 shrink worked by hand: LR pixel i (0-based) sits at HR
+    coordinate 2i + 0.5 and weighs the 8 HR pixels 2i-3..2i+4 by k(d/2)/2 for their distances
+    d = 3.5 .. 0.5 .. 3.5, edges replicated (a = -0.5; see test_imresize.py for the numbers)."""
+    taps = 0.5 * np.array([-0.0234375, -0.0703125, 0.2265625, 0.8671875,
+                           0.8671875, 0.2265625, -0.0703125, -0.0234375])
+    padded = np.pad(image.astype(np.float64), ((3, 4), (3, 4), (0, 0)), mode="edge")
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    rows = np.stack([np.tensordot(taps, padded[2 * i:2 * i + 8], axes=(0, 0)) for i in range(h)])
+    return np.stack([np.tensordot(taps, rows[:, 2 * j:2 * j + 8], axes=(0, 1)) for j in range(w)], axis=1)
+
+
+def test_degrade_is_matlab_bicubic_by_default():
     rng = np.random.default_rng(0)
     hr = rng.uniform(0, 255, (10, 14, 3)).astype(np.float32)
     lr = data.degrade(hr, 2, eight_bit=False)
+    assert lr.shape == (5, 7, 3) and lr.dtype == np.float32
+    np.testing.assert_allclose(lr, np.clip(_naive_matlab_x2(hr), 0, 255), atol=1e-3)
+
+
+def test_degrade_opencv_is_opencv_bicubic():
+    rng = np.random.default_rng(0)
+    hr = rng.uniform(0, 255, (10, 14, 3)).astype(np.float32)
+    lr = data.degrade(hr, 2, "opencv", eight_bit=False)
     assert lr.shape == (5, 7, 3) and lr.dtype == np.float32
     np.testing.assert_allclose(lr, np.clip(_naive_downscale_x2(hr), 0, 255), atol=1e-3)
 
@@ -46,11 +66,17 @@ def test_degrade_is_opencv_bicubic():
 def test_degrade_with_blur_blurs_first_and_eight_bit_rounds():
     rng = np.random.default_rng(1)
     hr = rng.uniform(0, 255, (12, 8, 1)).astype(np.float32)
-    expected = np.clip(_naive_downscale_x2(_naive_blur(hr)), 0, 255)
-    np.testing.assert_allclose(data.degrade(hr, 2, blur=True, eight_bit=False), expected, atol=1e-3)
-    rounded = data.degrade(hr, 2, blur=True, eight_bit=True)
+    expected = np.clip(_naive_matlab_x2(_naive_blur(hr)), 0, 255)
+    np.testing.assert_allclose(data.degrade(hr, 2, "blur", eight_bit=False), expected, atol=1e-3)
+    rounded = data.degrade(hr, 2, "blur", eight_bit=True)
     assert np.array_equal(rounded, np.rint(rounded))
-    assert np.abs(rounded - expected).max() <= 0.5 + 1e-3
+    # 8-bit: the blurred image and each axis's pass are rounded, as MATLAB's uint8 passes are
+    assert np.abs(rounded - expected).max() <= 1.5
+
+
+def test_unknown_degradation_is_a_clear_error():
+    with pytest.raises(InputError, match="unknown degradation 'bilinear'.*matlab, blur, opencv"):
+        data.degrade(np.zeros((8, 8, 3), np.float32), 2, "bilinear")
 
 
 def test_degrade_needs_multiples_of_the_scale():
@@ -184,12 +210,16 @@ def test_validation_scores_bicubic_against_the_hr_image():
     vs = data.ValidationSet([data.image_from_array(hr, "v")], 2)
     item = vs.items[0]
     assert item.hr.shape == (20, 26, 3) and item.lr.shape == (10, 13, 3)  # cropped to even sides
-    bicubic = metrics.quantize(data.upscale_bicubic(item.lr, 2))
+    # MATLAB's baseline upscales the uint8 LR image, rounding after each axis
+    from darkpy.imresize import imresize
+    bicubic = imresize(item.lr.astype(np.uint8), 2).astype(np.float64)
     assert vs.baseline[0][0] == pytest.approx(metrics.psnr(bicubic, item.hr, shave=2))
+    unrounded = metrics.quantize(data.upscale_bicubic(item.lr, 2))
+    assert vs.baseline[0][0] != pytest.approx(metrics.psnr(unrounded, item.hr, shave=2))
 
     class Bicubic:  # a "network" that is bicubic itself scores exactly the baseline
         def forward(self, x):
-            return data.upscale_bicubic(x[0], 2)[None]
+            return data.upscale_bicubic(x[0], 2, eight_bit=True)[None]
 
     mean, rows = vs.evaluate(Bicubic())
     assert mean.psnr == pytest.approx(mean.bicubic_psnr) and mean.ssim == pytest.approx(mean.bicubic_ssim)

@@ -50,15 +50,24 @@ def check_gradients(layer, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, before_forwar
     return grads
 
 
-def check_float32_backward(layer, inputs, forward=None):
-    """The float32 path stays float32 in both directions."""
+def check_float32_backward(layer, inputs, forward=None, rtol=1e-5, atol=1e-6):
+    """The float32 path stays float32 in both directions and computes what the float64 path
+    (checked against finite differences) computes on the same, float32-rounded, values."""
     forward = forward or (lambda xs: layer.forward(xs))
-    inputs = [x.astype(np.float32) for x in inputs]
-    out = forward(inputs)
+    inputs32 = [x.astype(np.float32) for x in inputs]
+    inputs64 = [x.astype(np.float64) for x in inputs32]
+    out64 = forward(inputs64)
+    delta = np.random.default_rng(99).standard_normal(out64.shape)
+    delta[delta == 0] = 1.0
+    want = layer.backward(delta, inputs64, out64)
+    out = forward(inputs32)
     assert out.dtype == np.float32
-    grads = layer.backward(np.ones_like(out), inputs, out)
-    for g, x in zip(grads, inputs):
+    np.testing.assert_allclose(out, out64, rtol=rtol, atol=atol)
+    grads = layer.backward(delta.astype(np.float32), inputs32, out)
+    assert len(grads) == len(inputs32)
+    for g, w, x in zip(grads, want, inputs32):
         assert g.dtype == np.float32 and g.shape == x.shape
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
 
 
 # --- pooling -------------------------------------------------------------------------------------

@@ -90,11 +90,6 @@ def test_bad_model_and_options_are_one_line_errors(tmp_path, inputs):
         assert message in result.output and "Traceback" not in result.output
 
 
-def test_default_model_name_is_a_clear_error_until_shipped(tmp_path):
-    with pytest.raises(darkpy.DarkpyError, match="darkpy-sr-x2.*available models"):
-        resolve_model("darkpy-sr-x2", root=tmp_path)
-
-
 def test_shipped_names_resolve_to_cfg_plus_h5(tmp_path):
     (tmp_path / "cfg").mkdir()
     (tmp_path / "weights").mkdir()

@@ -1,6 +1,9 @@
 """darknet .weights and darkpy .h5: bit-exact round trips and strict, clear failures."""
 from __future__ import annotations
 
+import re
+import struct
+
 import numpy as np
 import pytest
 
@@ -187,3 +190,148 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+# --- error paths: each names the file and what is wrong ------------------------------------------
+
+def saved_weights(tmp_path, header=None):
+    net = make_net()
+    randomise(net)
+    path = tmp_path / "m.weights"
+    save_darknet_weights(net, path, header)
+    return net, path
+
+
+@pytest.mark.parametrize("stray", [1, 2, 3])
+def test_stray_trailing_bytes_are_an_error(tmp_path, stray):
+    _, path = saved_weights(tmp_path)
+    path.write_bytes(path.read_bytes() + b"\x7f" * stray)
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: {stray} stray byte\(s\) after the "
+                                           rf"network's {expected_floats(make_net()):,} floats"):
+        load_darknet_weights(make_net(), path)
+
+
+@pytest.mark.parametrize("length", [16, 17, 18, 19])
+def test_header_with_64_bit_seen_cut_short(tmp_path, length):
+    path = tmp_path / "cut.weights"
+    # major 0, minor 2: darknet reads `seen` as 8 bytes (a size_t), so the header is 20 bytes
+    path.write_bytes(struct.pack("<3i", 0, 2, 0) + b"\1" * (length - 12))
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: header truncated: version 0\.2\.0 "
+                                           rf"stores `seen` as a 64-bit integer, so the header takes 20 "
+                                           rf"bytes, but the file has {length}"):
+        load_darknet_weights(make_net(), path)
+    # the same 16 bytes as a version 0.1 header (32-bit seen) are a whole header: the floats are missing
+    path.write_bytes(struct.pack("<4i", 0, 1, 0, 5))
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: truncated: the network needs"):
+        load_darknet_weights(make_net(), path)
+
+
+@pytest.mark.parametrize("major, minor", [(1001, 0), (0, 1001)])
+def test_transposed_connected_format_by_hand(tmp_path, major, minor):
+    """major or minor > 1000: darknet's oldest files store [connected] weights as (inputs,
+    outputs) and `seen` as 32 bits; convolutions are stored as always."""
+    net = make_net()
+    randomise(net, seed=5)
+    parts = [struct.pack("<4i", major, minor, 0, 321)]
+    for layer in net.layers:
+        for name, _ in layer.param_layout():
+            values = np.asarray(layer.get_param(name), "<f4")
+            if layer.kind == "connected" and name == "weights":
+                values = values.T  # darknet layout (outputs, inputs) -> the old (inputs, outputs)
+            parts.append(np.ascontiguousarray(values).tobytes())
+    path = tmp_path / "old.weights"
+    path.write_bytes(b"".join(parts))
+    loaded = make_net()
+    header = load_darknet_weights(loaded, path)
+    assert header.transposed and not header.seen_is_64bit and header.seen == 321
+    for a, b in zip(params(net), params(loaded)):
+        np.testing.assert_array_equal(a, b)
+    # read as a current file, the same bytes would give the connected weights transposed
+    path.write_bytes(struct.pack("<4i", 0, 1, 0, 321) + b"".join(parts[1:]))
+    wrong = make_net()
+    load_darknet_weights(wrong, path)
+    w = net.layers[3].get_param("weights")
+    np.testing.assert_array_equal(wrong.layers[3].get_param("weights"), w.T.reshape(w.shape))
+
+
+@pytest.mark.parametrize("max_layers", [-1, 5])
+def test_max_layers_out_of_range(tmp_path, max_layers):
+    _, path = saved_weights(tmp_path)
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: max_layers={max_layers} is "
+                                           r"outside 0\.\.4: the network has 4 layers"):
+        load_darknet_weights(make_net(), path, max_layers=max_layers)
+
+
+def saved_h5(tmp_path):
+    net = make_net()
+    randomise(net)
+    path = tmp_path / "m.h5"
+    darkpy.save(net, path)
+    return path
+
+
+def edit_h5(path, edit):
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        edit(f)
+
+
+H5_DAMAGE = {
+    "missing layer group": (lambda f: f["layers"].__delitem__("002_convolutional"),
+                            r"no weights for layer 2 \[convolutional\] \(group layers/002_convolutional\)"),
+    "missing parameter": (lambda f: f["layers/000_convolutional"].__delitem__("rolling_mean"),
+                          r"layers/000_convolutional lacks `rolling_mean`"),
+    "extra layers": (lambda f: f.copy(f["layers/002_convolutional"], "layers/004_convolutional"),
+                     r"weights for layers the network does not have: \['004_convolutional'\]"),
+    "newer format_version": (lambda f: f.attrs.__setitem__("format_version", 2),
+                             r"format_version 2 is newer than this darkpy reads \(1\)"),
+    "non-integer format_version": (lambda f: f.attrs.__setitem__("format_version", "two"),
+                                   r"format_version 'two' is not an integer"),
+    "no cfg": (lambda f: f.attrs.__delitem__("cfg"),
+               r"darkpy model without its network description \(root attribute `cfg`\)"),
+    "not darkpy": (lambda f: f.attrs.__delitem__("format"), r"HDF5 file is not a darkpy model"),
+}
+
+
+@pytest.mark.parametrize("case", list(H5_DAMAGE))
+def test_h5_damage_names_file_and_problem(tmp_path, case):
+    edit, message = H5_DAMAGE[case]
+    path = saved_h5(tmp_path)
+    edit_h5(path, edit)
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: {message}"):
+        darkpy.load(path)
+
+
+def test_h5_params_into_a_network_with_fewer_layers(tmp_path):
+    path = saved_h5(tmp_path)
+    smaller = Network(parse_cfg_text(CFG.split("[connected]")[0], "w.cfg"), source="w.cfg")
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: weights for layers the network "
+                                           r"does not have: \['003_connected'\]"):
+        darkpy.load_weights(smaller, path)
+
+
+def test_unreadable_h5(tmp_path):
+    path = saved_h5(tmp_path)
+    raw = path.read_bytes()
+    cases = {tmp_path / "garbage.h5": b"\x89HDF\r\n" + b"\0" * 100, tmp_path / "cut.h5": raw[:len(raw) // 2]}
+    for bad, data in cases.items():
+        bad.write_bytes(data)
+        with pytest.raises(WeightsError, match=rf"^{re.escape(str(bad))}: not a readable HDF5 file"):
+            darkpy.load(bad)
+    folder = tmp_path / "folder.h5"
+    folder.mkdir()
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(folder))}: not a readable HDF5 file"):
+        darkpy.load_weights(make_net(), folder)
+    with pytest.raises(WeightsError, match="no such file"):
+        darkpy.load_weights(make_net(), tmp_path / "nope.h5")
+    # damage inside a whole file, found by the signatures of HDF5 structures: the global heap
+    # ("GCOL") holds the cfg string; the local heaps ("HEAP") the links of the groups
+    damaged = tmp_path / "damaged.h5"
+    assert b"GCOL" in raw and b"HEAP" in raw
+    damaged.write_bytes(raw.replace(b"GCOL", b"JUNK"))
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(damaged))}: damaged HDF5 file \(.*global heap"):
+        darkpy.load(damaged)
+    damaged.write_bytes(raw.replace(b"HEAP", b"JUNK"))
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(damaged))}: no `layers` group"):
+        darkpy.load_weights(make_net(), damaged)

@@ -191,41 +191,73 @@ side=2
 num=1
 classes=6
 coords=4
+sqrt=1
 """
 
 
-@pytest.mark.parametrize("text", [GAUSS_NET, YOLOV1_NET])
-def test_detector_uses_the_new_heads(tmp_path, text):
-    """darkpy.detect finds [Gaussian_yolo] and [detection] heads and decodes them."""
+def constant_head_input(net, values):
+    """Zero every weight and set the last layer before the head to output `values` (its biases)
+    at every position, whatever the image: the head's input is then known by hand."""
+    for layer in net.layers:
+        for name, shape in layer.param_layout():
+            layer.set_param(name, np.zeros(shape, np.float32))
+    net.layers[-2].set_param("biases", np.asarray(values, np.float32))
+
+
+def detect_hand_set(tmp_path, text, values):
     import darkpy
     from darkpy.detect import Detector
-    from darkpy.detect.decode import correct_boxes
-    from darkpy.detect.letterbox import network_input
 
     cfg = tmp_path / "net.cfg"
     cfg.write_text(text)
     net = darkpy.load(cfg)
-    rng = np.random.default_rng(0)
-    for layer in net.layers:
-        for name, shape in layer.param_layout():
-            layer.set_param(name, rng.standard_normal(shape).astype(np.float32))
-    names = [f"c{i}" for i in range(net.layers[-1].classes)]
-    detector = Detector(net, names, thresh=0.01, nms=0)
-    image = rng.random((40, 50, 3)).astype(np.float32)
-    dets = detector(image)
-    head = net.layers[-1]
-    x = network_input(image, 64 if head.kind == "Gaussian_yolo" else 32,
-                      64 if head.kind == "Gaussian_yolo" else 32, detector.letterbox)[None]
-    out = net.forward(x)[0]
-    if head.kind == "Gaussian_yolo":
-        assert detector.letterbox
-        cands = decode_gaussian(out, head.anchors, 4, 64, 64, 0.01, head.yolo_point)
-        boxes = correct_boxes(cands.boxes, 50, 40, 64, 64, True)
-    else:
-        assert not detector.letterbox  # YOLOv1 stretches, as darknet's `yolo test`
-        cands = decode_detection(out, 2, 1, 6, 4, False, 0.01)
-        boxes = cands.boxes
-    want = sum(int((p > 0.01).sum()) for p in cands.probs)
-    assert len(dets) == want > 0
-    first = next(i for i in range(len(cands)) if (cands.probs[i] > 0.01).any())
-    np.testing.assert_allclose(dets[0].center[0], boxes[first, 0] * 50, rtol=1e-4)
+    constant_head_input(net, values)
+    image = np.random.default_rng(0).random((40, 50, 3)).astype(np.float32)  # 50 wide, 40 high
+    detector = Detector(net, [f"c{i}" for i in range(net.layers[-1].classes)], thresh=0.01, nms=0)
+    return detector, detector(image)
+
+
+def test_detector_decodes_gaussian_yolo_heads(tmp_path):
+    """darkpy.detect finds a [Gaussian_yolo] head and decodes it through the letterbox."""
+    ln4, ln9 = math.log(4), math.log(9)
+    # every cell of the 2x2 grid: x, y at the cell centre (sigmoid 0), uncertainties sigmoid(-ln4)
+    # = 0.2, w = e^ln2 * 20 = 40 and h = e^0 * 30 = 30 network pixels, objectness 0.8, classes
+    # 0.9, 0.5, 0.1 and ~0
+    detector, dets = detect_hand_set(tmp_path, GAUSS_NET, [0, -ln4, 0, -ln4, math.log(2), -ln4, 0, -ln4,
+                                                           ln4, ln9, 0, -ln9, -20])
+    assert detector.letterbox
+    # prob = objectness * class * (1 - mean uncertainty 0.2); class 3's ~1e-9 is under thresh
+    probs = [0.8 * 0.9 * 0.8, 0.8 * 0.5 * 0.8, 0.8 * 0.1 * 0.8]
+    # the 50x40 image is letterboxed to 64x51 at rows 6.5.. of the 64x64 input (darknet's
+    # (64 - 51) / 2.): x_image = x_net * 50/64, y_image = (y_net - 6.5) * 40/51
+    want = []
+    for row in range(2):
+        for col in range(2):
+            center = ((col + 0.5) * 32 * 50 / 64, ((row + 0.5) * 32 - 6.5) * 40 / 51,
+                      40 * 50 / 64, 30 * 40 / 51)
+            want += [(k, p, center) for k, p in enumerate(probs)]
+    assert len(dets) == len(want) == 12
+    for det, (k, p, center) in zip(dets, want):
+        assert det.class_name == f"c{k}"
+        assert det.confidence == pytest.approx(p, rel=1e-5)
+        assert det.center == pytest.approx(center, rel=1e-5)
+
+
+def test_detector_decodes_yolov1_detection_heads(tmp_path):
+    """darkpy.detect finds a [detection] (YOLOv1) head: image stretched, sqrt w and h."""
+    scores = np.zeros((4, 6))
+    conf = np.zeros(4)
+    boxes = np.zeros((4, 4))
+    scores[1, [3, 5]], conf[1], boxes[1] = (0.5, 0.25), 0.8, (0.5, 0.25, 0.3, 0.6)  # row 0, col 1
+    scores[2, 0], conf[2], boxes[2] = 0.6, 0.5, (0.1, 0.9, 0.2, 0.4)  # row 1, col 0
+    detector, dets = detect_hand_set(tmp_path, YOLOV1_NET,
+                                     np.concatenate([scores.ravel(), conf, boxes.ravel()]))
+    assert not detector.letterbox  # YOLOv1 stretches, as darknet's `yolo test`
+    # x = (col + bx) / side of the image width, w = bw^2 (sqrt=1); prob = conf * class
+    want = [(3, 0.8 * 0.5, ((1 + 0.5) / 2 * 50, (0 + 0.25) / 2 * 40, 0.3 ** 2 * 50, 0.6 ** 2 * 40)),
+            (5, 0.8 * 0.25, ((1 + 0.5) / 2 * 50, (0 + 0.25) / 2 * 40, 0.3 ** 2 * 50, 0.6 ** 2 * 40)),
+            (0, 0.5 * 0.6, ((0 + 0.1) / 2 * 50, (1 + 0.9) / 2 * 40, 0.2 ** 2 * 50, 0.4 ** 2 * 40))]
+    assert [(d.class_id, d.box) for d in dets] == [(3, 1), (5, 1), (0, 2)]  # nms=0: box = cell
+    for det, (k, p, center) in zip(dets, want):
+        assert det.confidence == pytest.approx(p, rel=1e-5)
+        assert det.center == pytest.approx(center, rel=1e-5)

@@ -8,7 +8,7 @@ from darkpy import __version__
 
 app = typer.Typer(
     name="darkpy",
-    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, detect objects.",
+    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, evaluate super-resolution, detect objects.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -29,7 +29,9 @@ def main(
     """darknet-style networks in Python."""
 
 
-from darkpy.cli import convert, convert_cfg, detect, info, train, upscale  # noqa: E402
+from darkpy.cli import (  # noqa: E402
+    convert, convert_cfg, detect, draw, evaluate, export, info, keys, models, train, upscale,
+)
 
-for _command in (info, convert_cfg, convert, detect, upscale, train):
+for _command in (info, convert_cfg, convert, detect, upscale, evaluate, models, train, export, keys, draw):
     _command.register(app)

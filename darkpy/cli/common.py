@@ -49,3 +49,4 @@ def user_errors(func):
             sys.exit(130)
 
     return wrapper
+

@@ -33,7 +33,10 @@ def register(app: typer.Typer) -> None:
         scale: Optional[int] = typer.Option(None, "--scale", min=1,
                                             help="Upscaling factor of a network that keeps the size (SRCNN-style; default 2)."),
         patch: Optional[int] = typer.Option(None, "--patch", min=1, help="Input patch side in pixels (default: \\[net] width/height)."),
-        blur: bool = typer.Option(False, "--blur", help="Gaussian blur (3x3, sigma 1) before the bicubic downscaling (MRI protocol)."),
+        degrade: str = typer.Option("matlab", "--degrade",
+                                    help="How LR inputs are made from HR patches: matlab (MATLAB's bicubic imresize, as the "
+                                         "benchmarks make them), blur (3x3 Gaussian, sigma 1, then matlab: the MRI protocol) "
+                                         "or opencv (cv2 INTER_CUBIC)."),
         augment: bool = typer.Option(True, "--augment/--no-augment", help="Random flips and quarter turns of the patches."),
         loss: str = typer.Option("l1", "--loss", help="Loss when the cfg ends without a [cost]: l1 or sse (MSE)."),
         bicubic_skip: Optional[int] = typer.Option(None, "--bicubic-skip", metavar="LAYER",
@@ -45,8 +48,8 @@ def register(app: typer.Typer) -> None:
     ):
         """Train a super-resolution network on random patches of high-resolution images.
 
-        LR inputs are made by OpenCV bicubic downscaling (after a 3x3 Gaussian blur with
-        --blur). Checkpoints are atomic; Ctrl-C stops after the current iteration with a
+        LR inputs are made by MATLAB's bicubic downscaling unless --degrade says otherwise;
+        validation scores use the same degradation and its bicubic. Checkpoints are atomic; Ctrl-C stops after the current iteration with a
         checkpoint, and --resume continues bit for bit. The run folder gets log.csv,
         best.h5 (best validation PSNR) and model.h5 (last iteration).
         """
@@ -57,7 +60,7 @@ def register(app: typer.Typer) -> None:
                 ("MODEL", model), ("--data", data), ("--valid", valid), ("--out", out),
                 ("--weights", weights), ("--batch", batch), ("--subdivisions", subdivisions),
                 ("--lr", learning_rate), ("--seed", seed), ("--scale", scale), ("--patch", patch),
-                ("--blur", blur), ("--no-augment", not augment), ("--loss", loss != "l1"),
+                ("--degrade", degrade != "matlab"), ("--no-augment", not augment), ("--loss", loss != "l1"),
                 ("--checkpoint-every", checkpoint_every != 100), ("--valid-every", valid_every),
                 ("--bicubic-skip", bicubic_skip), ("--zero-layer", zero_layers))
                 if value not in (None, False, [], ())]
@@ -72,7 +75,7 @@ def register(app: typer.Typer) -> None:
             if out is None:
                 fail("give a run folder with --out RUN_DIR")
             trainer = loop.start(model, data, out, valid=valid, weights=weights, scale=scale, patch=patch,
-                                 blur=blur, augment=augment, loss=loss, checkpoint_every=checkpoint_every,
+                                 degradation=degrade, augment=augment, loss=loss, checkpoint_every=checkpoint_every,
                                  valid_every=valid_every, bicubic_skip=bicubic_skip,
                                  zero_layers=list(zero_layers), batch=batch, subdivisions=subdivisions,
                                  max_batches=iterations, learning_rate=learning_rate, seed=seed)

@@ -24,8 +24,10 @@ def register(app: typer.Typer) -> None:
     def upscale(
         inputs: List[str] = typer.Argument(..., metavar="INPUT...",
                                            help="Image files (PNG, JPEG, TIFF, BMP), NIfTI volumes (.nii, .nii.gz), folders or glob patterns."),
-        model: str = typer.Option(DEFAULT_MODEL, "--model", "-m",
-                                  help="A shipped model name, a darkpy .h5, or a .cfg/.yaml with --weights."),
+        model: Optional[str] = typer.Option(None, "--model", "-m",
+                                            help=f"A shipped model name (`darkpy models` lists them), a darkpy .h5, or a .cfg/.yaml with --weights (default: {DEFAULT_MODEL}, or the shipped model of --scale)."),
+        scale: Optional[int] = typer.Option(None, "--scale", "-s", min=2,
+                                            help="Upscaling factor: picks the shipped darkpy-sr-x<N> model; with --model, checks that the model upscales by N."),
         weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights for a .cfg/.yaml model (.h5 or darknet .weights)."),
         out: Path = typer.Option(Path("upscaled"), "--out", "-o", help="Folder for the results (created if needed); inputs are never overwritten."),
         suffix: Optional[str] = typer.Option(None, "--suffix", help="Added to each output's name (default: _x<scale>)."),
@@ -41,13 +43,18 @@ def register(app: typer.Typer) -> None:
 
         Large images run in overlapping tiles (the result equals the untiled one); grayscale runs as three equal channels; volumes are upscaled slice by slice with the voxel size updated. Files that fail are listed at the end and the exit code is 1.
         """  # noqa: E501  (one line per paragraph: typer's help keeps line breaks)
-        from darkpy.upscale.models import load_model
+        from darkpy.upscale.models import load_model, model_for_scale
         from darkpy.upscale.pipeline import upscale_files, upscale_scale
 
         if channel not in CHANNEL_CHOICES:
             fail(f"--channel must be one of {', '.join(CHANNEL_CHOICES)}; got '{channel}'")
+        if model is None:
+            model = model_for_scale(scale) if scale is not None else DEFAULT_MODEL
         network = load_model(model, weights)
-        scale = upscale_scale(network)
+        model_scale = upscale_scale(network)
+        if scale is not None and scale != model_scale:
+            fail(f"--scale {scale}: the model {model} upscales x{model_scale}")
+        scale = model_scale
         with RichReporter() as reporter:
             report = upscale_files(inputs, network, out, suffix=suffix, tile=tile, ensemble=ensemble,
                                    channel=channel, axis=axis, memory=_memory_bytes(memory), reporter=reporter)

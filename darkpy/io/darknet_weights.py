@@ -39,30 +39,32 @@ class WeightsHeader:
 
 
 def _read_header(data: bytes, path: Path) -> WeightsHeader:
-    if len(data) < 16:
-        raise WeightsError(f"{path}: too short for a darknet weights header ({len(data)} bytes)")
+    if len(data) < 12:
+        raise WeightsError(f"{path}: too short for a darknet weights header ({len(data)} bytes; "
+                           "the version alone takes 12)")
     major, minor, revision = (int(v) for v in np.frombuffer(data, "<i4", 3))
     header = WeightsHeader(major, minor, revision)
-    if header.seen_is_64bit:
-        if len(data) < 20:
-            raise WeightsError(f"{path}: header truncated ({len(data)} bytes)")
-        header.seen = int(np.frombuffer(data, "<i8", 1, offset=12)[0])
-    else:
-        header.seen = int(np.frombuffer(data, "<i4", 1, offset=12)[0])
+    if len(data) < header.nbytes:
+        bits = 64 if header.seen_is_64bit else 32
+        raise WeightsError(f"{path}: header truncated: version {major}.{minor}.{revision} stores "
+                           f"`seen` as a {bits}-bit integer, so the header takes {header.nbytes} "
+                           f"bytes, but the file has {len(data)}")
+    header.seen = int(np.frombuffer(data, "<i8" if header.seen_is_64bit else "<i4", 1, offset=12)[0])
     return header
 
 
-def _layers_to_load(network, max_layers):
+def _layers_to_load(network, max_layers, path=None):
     n = len(network.layers)
     if max_layers is None:
         return network.layers
     if not 0 <= max_layers <= n:
-        raise WeightsError(f"max_layers={max_layers} is outside 0..{n} for this network")
+        where = f"{path}: " if path is not None else ""
+        raise WeightsError(f"{where}max_layers={max_layers} is outside 0..{n}: the network has {n} layers")
     return network.layers[:max_layers]
 
 
-def expected_floats(network, max_layers=None) -> int:
-    return sum(int(np.prod(shape)) for layer in _layers_to_load(network, max_layers)
+def expected_floats(network, max_layers=None, path=None) -> int:
+    return sum(int(np.prod(shape)) for layer in _layers_to_load(network, max_layers, path)
                for _, shape in layer.param_layout())
 
 
@@ -73,12 +75,12 @@ def load_darknet_weights(network, path, max_layers: int | None = None) -> Weight
         data = path.read_bytes()
     except OSError as exc:
         raise WeightsError(f"{path}: cannot read weights ({exc.strerror or exc})") from None
+    total = expected_floats(network, max_layers, path)
     header = _read_header(data, path)
     floats = np.frombuffer(data, "<f4", offset=header.nbytes, count=(len(data) - header.nbytes) // 4)
     stray_bytes = (len(data) - header.nbytes) % 4
-    total = expected_floats(network, max_layers)
     pos = 0
-    for layer in _layers_to_load(network, max_layers):
+    for layer in _layers_to_load(network, max_layers, path):
         for name, shape in layer.param_layout():
             count = int(np.prod(shape))
             if pos + count > floats.size:
@@ -92,6 +94,12 @@ def load_darknet_weights(network, path, max_layers: int | None = None) -> Weight
                 values = values.reshape(shape[1], shape[0]).T
             layer.set_param(name, np.array(values, dtype=np.float32).reshape(shape))
             pos += count
+    if max_layers is None and pos == floats.size and stray_bytes:
+        raise WeightsError(
+            f"{path}: {stray_bytes} stray byte(s) after the network's {total:,} floats: a darknet "
+            f"weights file is a {header.nbytes}-byte header and whole 4-byte floats (damaged or "
+            f"appended to?)"
+        )
     if max_layers is None and (pos != floats.size or stray_bytes):
         extra = floats.size - pos
         raise WeightsError(

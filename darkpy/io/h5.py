@@ -8,6 +8,7 @@ the file reads the same to anyone who knows darknet. Writes are atomic.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -45,6 +46,17 @@ def save_h5(network, path, source: str = "", extras: dict | None = None) -> None
                     group.create_dataset(name, data=np.asarray(layer.get_param(name), np.float32).reshape(shape))
 
 
+@contextmanager
+def _reading(path: Path):
+    """h5py reports damage inside a file (bad object headers, heaps, B-trees) as an OSError,
+    RuntimeError or KeyError from whichever read meets it: name the file instead."""
+    try:
+        yield
+    except (OSError, RuntimeError, KeyError) as exc:
+        detail = exc.args[0] if exc.args else type(exc).__name__
+        raise WeightsError(f"{path}: damaged HDF5 file ({detail})") from None
+
+
 def _open(path: Path) -> h5py.File:
     try:
         f = h5py.File(path, "r")
@@ -52,27 +64,30 @@ def _open(path: Path) -> h5py.File:
         raise WeightsError(f"{path}: no such file") from None
     except OSError as exc:
         raise WeightsError(f"{path}: not a readable HDF5 file ({exc})") from None
-    if f.attrs.get("format") != FORMAT:
-        f.close()
-        raise WeightsError(f"{path}: HDF5 file is not a darkpy model (missing format='darkpy')")
     try:
-        version = int(f.attrs.get("format_version", 0))
-    except (TypeError, ValueError):
-        value = f.attrs.get("format_version")
+        with _reading(path):
+            if f.attrs.get("format") != FORMAT:
+                raise WeightsError(f"{path}: HDF5 file is not a darkpy model (missing format='darkpy')")
+            raw_version = f.attrs.get("format_version", 0)
+        try:
+            version = int(raw_version)
+        except (TypeError, ValueError):
+            raise WeightsError(f"{path}: format_version {raw_version!r} is not an integer") from None
+        if version > FORMAT_VERSION:
+            raise WeightsError(f"{path}: format_version {version} is newer than this darkpy reads "
+                               f"({FORMAT_VERSION}): upgrade darkpy")
+    except WeightsError:
         f.close()
-        raise WeightsError(f"{path}: format_version {value!r} is not a version number") from None
-    if version > FORMAT_VERSION:
-        f.close()
-        raise WeightsError(f"{path}: format_version {version} is newer than this darkpy reads ({FORMAT_VERSION})")
+        raise
     return f
 
 
 def read_h5_cfg(path) -> tuple[list, dict]:
     """The sections embedded in an h5 and its extra attributes (decoded)."""
     path = Path(path)
-    with _open(path) as f:
+    with _open(path) as f, _reading(path):
         if "cfg" not in f.attrs:
-            raise WeightsError(f"{path}: a darkpy model without its cfg (no `cfg` attribute)")
+            raise WeightsError(f"{path}: darkpy model without its network description (root attribute `cfg`)")
         text = str(f.attrs["cfg"])
         extras = {}
         for key, value in f.attrs.items():
@@ -91,7 +106,7 @@ def read_h5_cfg(path) -> tuple[list, dict]:
 def load_h5_params(network, path) -> None:
     """Fill `network`'s parameters from an h5 (every parameter must be present, nothing extra)."""
     path = Path(path)
-    with _open(path) as f:
+    with _open(path) as f, _reading(path):
         stored = f.get("layers")
         names_in_file = set(stored.keys()) if stored is not None else set()
         expected = set()
@@ -101,6 +116,10 @@ def load_h5_params(network, path) -> None:
                 continue
             gname = _group_name(layer)
             expected.add(gname)
+            if stored is None:  # darkpy.save always writes it; h5py's get() also gives None
+                # when the root group's links are damaged
+                raise WeightsError(f"{path}: no `layers` group, so no weights (damaged, or not "
+                                   "written by darkpy.save?)")
             if gname not in names_in_file:
                 raise WeightsError(f"{path}: no weights for layer {layer.index} [{layer.kind}] (group layers/{gname})")
             group = stored[gname]

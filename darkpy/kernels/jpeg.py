@@ -279,6 +279,10 @@ def _restart(data, st, dc_pred):
     st[_BUF] = 0
     st[_BITS] = 0
     st[_NOMORE] = 0
+    # forget the RSTn just passed: a last, shorter interval may end the scan before the reader
+    # reaches the next marker, and the scan's end must then be searched for, not taken as here
+    st[_MARKER_POS] = -1
+    st[_MARKER] = 0
     for i in range(dc_pred.size):
         dc_pred[i] = 0
     return True

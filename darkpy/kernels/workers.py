@@ -73,7 +73,7 @@ def set_num_threads(n: int) -> None:
 
 
 @contextmanager
-def _blas_single_threaded():
+def blas_single_threaded():
     """BLAS limited to one thread while any caller is inside (reference-counted, so that
     convolutions running at once from several threads restore the original count once)."""
     global _blas, _blas_users, _blas_limiter
@@ -165,7 +165,7 @@ def run_blocks(jobs: list, work) -> None:
     workers, with BLAS single-threaded throughout: BLAS's own threads would compete with the
     workers (and with numba's), and OpenBLAS splits small-M products badly anyway."""
     workers = min(num_threads(), len(jobs))
-    with _blas_single_threaded():
+    with blas_single_threaded():
         if workers <= 1:
             for job in jobs:
                 work(job)

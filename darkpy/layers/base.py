@@ -4,6 +4,9 @@ Conventions (read these before writing a layer):
 - Activations are NHWC float32, C-contiguous; a shape is (h, w, c) without the batch.
 - `keys` is the schema: every key darknet's parsers read for the section. Unused ones carry
   `used=False`; they are accepted and kept so real cfgs load and round-trip.
+  Every Key has a one-line `doc`, the darknet that reads it (`fork`) and when it matters
+  (`phase`); with the class's `summary` and `fork` they make `darkpy keys` and
+  docs/cfg-reference.md (regenerate it with tools/make_cfg_reference.py).
 - `references(opts)` lists the raw layer references the section makes, in the order the layer
   wants its inputs, each with the key it came from: `[(-1, None)]` (the previous layer,
   implicitly) by default, `[(-1, None), (from, "from")]` for a shortcut, `layers` for a
@@ -45,8 +48,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from darkpy.config.schema import Key, Options
-from darkpy.errors import ConfigError
+from darkpy.config.schema import BOTH, Key, Options
+from darkpy.errors import ConfigError, ShapeMismatchError
 
 Shape = tuple  # (h, w, c)
 
@@ -89,6 +92,8 @@ def compute_dtype(x: np.ndarray) -> np.dtype:
 class Layer:
     kind: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = ""  # one line for `darkpy keys` and docs/cfg-reference.md
+    fork: ClassVar[str] = BOTH  # which darknet has this section kind (config/schema.py FORKS)
     keys: ClassVar[dict[str, Key]] = {}
     # [net] options the layer needs, copied into its `opts` by the Network (as darknet's
     # size_params hands time_steps to the recurrent layers)
@@ -252,3 +257,9 @@ class Layer:
     # --- helpers for subclasses --------------------------------------------------------------
     def error(self, message: str) -> ConfigError:
         return ConfigError(f"{self.origin}: [{self.kind}] layer {self.index}: {message}")
+
+    def mismatch(self, message: str, reason: str) -> ShapeMismatchError:
+        """The error for inputs whose shapes do not fit together: `message` stands alone,
+        `reason` ("spatial sizes differ") is what the Network puts after the layers it names."""
+        return ShapeMismatchError(f"{self.origin}: [{self.kind}] layer {self.index}: {message}",
+                                  reason)

@@ -24,6 +24,7 @@ from darkpy.layers.base import Layer, compute_dtype
 
 class BatchNorm(Layer):
     kind = "batchnorm"
+    summary = "batch normalisation of the previous output"
     keys: dict = {}  # only the keys every section has (config/common_keys.py)
 
     def __init__(self, opts, input_shapes, index, origin):

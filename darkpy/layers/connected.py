@@ -34,10 +34,13 @@ from darkpy.layers.base import Layer, compute_dtype
 class Connected(Layer):
     kind = "connected"
     aliases = ("conn",)
+    summary = "fully connected (dense) layer"
     keys = {
-        "output": Key("int", 1, minimum=1, doc="output size"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
-        "batch_normalize": Key("int", 0),
+        "output": Key("int", 1, minimum=1, doc="number of outputs (neurons) of the dense layer"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          doc="applied to W x + b (after batch norm when on)"),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation of the outputs before the "
+                                             "activation"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -65,7 +65,7 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.common_keys import reject_weight_loading_keys
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, DARKPY, RUNTIME, TRAINING, Key
 from darkpy.errors import InputError
 from darkpy.kernels import activations
 from darkpy.kernels import batchnorm as bn
@@ -77,7 +77,8 @@ from darkpy.kernels.normalize import fold_batchnorm
 from darkpy.layers import conv_binary
 from darkpy.layers.base import Layer, compute_dtype
 
-_U = dict(used=False)
+_T = dict(used=False, phase=TRAINING)  # read by darknet's training only
+_R = dict(used=False, phase=RUNTIME)  # darknet's GPU scheduling
 
 
 def _c_div(a: int, b: int) -> int:
@@ -89,47 +90,74 @@ def _c_div(a: int, b: int) -> int:
 class Convolutional(Layer):
     kind = "convolutional"
     aliases = ("conv",)
+    summary = "2-D convolution, optional batch norm, activation"
     winograd = dispatch.winograd_enabled_by_default()  # DARKPY_WINOGRAD=0 turns it off
     keys = {
-        "filters": Key("int", 1, doc="output channels"),
-        "size": Key("int", 1, doc="kernel size"),
-        "stride": Key("int", 1),
-        "stride_x": Key("int", -1, doc="horizontal stride (default: stride)"),
-        "stride_y": Key("int", -1, doc="vertical stride (default: stride)"),
-        "pad": Key("int", 0, doc="1: padding = size/2"),
+        "filters": Key("int", 1, doc="output channels (number of kernels)"),
+        "size": Key("int", 1, doc="kernel size (size x size)"),
+        "stride": Key("int", 1, doc="step of the kernel in both directions"),
+        "stride_x": Key("int", -1, fork=ALEXEYAB, default_text="stride",
+                        doc="horizontal step of the kernel"),
+        "stride_y": Key("int", -1, fork=ALEXEYAB, default_text="stride",
+                        doc="vertical step of the kernel"),
+        "pad": Key("int", 0, doc="1: zero padding = size/2, so stride 1 keeps the size "
+                                 "(overrides padding)"),
         "padding": Key("int", 0, doc="zero padding on each side when pad=0"),
-        "groups": Key("int", 1),
-        "dilation": Key("int", 1, doc="AlexeyAB; ignored for size=1 as darknet does"),
+        "groups": Key("int", 1, doc="grouped convolution: channels split into this many "
+                                    "independent groups (depthwise when = input channels)"),
+        "dilation": Key("int", 1, fork=ALEXEYAB,
+                        doc="spacing between kernel taps (ignored for size=1, as darknet does)"),
         "activation": Key("str", "logistic",
                           choices=activations.ACTIVATION_NAMES + CHANNEL_ACTIVATION_NAMES,
-                          doc="element-wise, or AlexeyAB's normalize_channels* across channels"),
-        "batch_normalize": Key("int", 0),
-        "cbn": Key("int", 0, doc="AlexeyAB cross-iteration BN: inference is plain BN"),
-        "flipped": Key("int", 0, doc="weights stored transposed in .weights files"),
-        "binary": Key("int", 0, doc="binarised weights: mean |w| times sign, per filter "
-                                    "(inference only; see layers/conv_binary.py)"),
-        "xnor": Key("int", 0, doc="binarised weights and inputs (inference only)"),
-        "bin_output": Key("int", 0, doc="AlexeyAB, with xnor: linear activation at inference "
-                                        "(flavor=alexeyab)"),
-        "flavor": Key("str", "auto", choices=conv_binary.FLAVORS,
-                      doc="darkpy: whose CPU xnor computation to follow; auto = alexeyab when "
-                          "bin_output is set, else pjreddie (see layers/conv_binary.py)"),
-        "antialiasing": Key("int", 0, doc="AlexeyAB blur after the convolution (not supported)"),
-        "share_index": Key("int", None, doc="AlexeyAB: use the parameters of that "
-                                            "[convolutional] layer (absolute, or relative when "
-                                            "negative); this layer has none in .weights files"),
-        "coordconv": Key("int", 0, doc="AlexeyAB coordinate channels (not supported)"),
-        "assisted_excitation": Key("float", 0.0, **_U, doc="AlexeyAB, training only"),
-        "sway": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "rotate": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "stretch": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "stretch_sway": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "angle": Key("float", 15.0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "dot": Key("float", 0.0, **_U, doc="training"),
-        "grad_centr": Key("int", 0, **_U, doc="AlexeyAB gradient centralisation, training"),
-        "reverse": Key("float", 0.0, **_U, doc="AlexeyAB, training"),
-        "stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
-        "wait_stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
+                          doc="applied after bias or batch norm; normalize_channels* (AlexeyAB) "
+                              "normalise across channels"),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation (scales, running mean and "
+                                             "variance) before the activation"),
+        "cbn": Key("int", 0, fork=ALEXEYAB, phase=TRAINING,
+                   doc="1: cross-iteration batch norm statistics in training; inference is "
+                       "plain batch norm"),
+        "flipped": Key("int", 0, doc="1: .weights files store the kernels transposed "
+                                     "(input and output channels swapped)"),
+        "binary": Key("int", 0, doc="1: binarised weights, sign(w) times the mean |w| of the "
+                                    "filter (see layers/conv_binary.py)"),
+        "xnor": Key("int", 0, doc="1: binarised weights and binarised inputs (XNOR-net)"),
+        "bin_output": Key("int", 0, fork=ALEXEYAB,
+                          doc="with xnor: the output stays binary for the next xnor layer "
+                              "(linear activation at inference)"),
+        "flavor": Key("str", "auto", choices=conv_binary.FLAVORS, fork=DARKPY,
+                      doc="whose CPU xnor arithmetic to follow; auto = alexeyab when "
+                          "bin_output is set, else pjreddie"),
+        "antialiasing": Key("int", 0, fork=ALEXEYAB,
+                            doc="1: blur after a strided convolution (anti-aliased "
+                                "downsampling); darkpy: not supported"),
+        "share_index": Key("int", None, fork=ALEXEYAB, default_text="none",
+                           doc="use the weights of that [convolutional] layer (negative: "
+                               "relative); this layer has none in .weights files"),
+        "coordconv": Key("int", 0, fork=ALEXEYAB,
+                         doc="1: output channels 0-2 replaced by x, y and radius coordinates "
+                             "(GPU only); darkpy: not supported"),
+        "assisted_excitation": Key("float", 0.0, fork=ALEXEYAB, **_T,
+                                   doc="boosts activations inside ground-truth boxes early "
+                                       "in training"),
+        "sway": Key("int", 0, fork=ALEXEYAB, **_T,
+                    doc="1: filters trained as rotated copies (sway, flip) of each other"),
+        "rotate": Key("int", 0, fork=ALEXEYAB, **_T,
+                      doc="1: filters trained as 90-degree rotations of each other"),
+        "stretch": Key("int", 0, fork=ALEXEYAB, **_T,
+                       doc="1: filters trained as stretched copies of each other"),
+        "stretch_sway": Key("int", 0, fork=ALEXEYAB, **_T,
+                            doc="1: filters trained as stretched and rotated copies"),
+        "angle": Key("float", 15.0, fork=ALEXEYAB, **_T,
+                     doc="rotation angle in degrees for sway and stretch_sway"),
+        "dot": Key("float", 0.0, **_T, doc="filter-decorrelation penalty (its call is "
+                                           "commented out in both darknets: no effect)"),
+        "grad_centr": Key("int", 0, fork=ALEXEYAB, **_T,
+                          doc="1: gradient centralisation of the weights (with batch norm)"),
+        "reverse": Key("float", 0.0, fork=ALEXEYAB, **_T,
+                       doc="experimental inverse scaling of the weight updates"),
+        "stream": Key("int", -1, fork=ALEXEYAB, **_R, doc="CUDA stream to run this layer on"),
+        "wait_stream": Key("int", -1, fork=ALEXEYAB, **_R,
+                           doc="CUDA stream to wait for before this layer"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

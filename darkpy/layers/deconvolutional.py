@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import PJREDDIE, Key
 from darkpy.kernels import activations, patches
 from darkpy.kernels.normalize import fold_batchnorm
 from darkpy.layers.base import Layer, compute_dtype
@@ -29,14 +29,20 @@ from darkpy.layers.scale_channels import activation_gradient, activation_with_ca
 class Deconvolutional(Layer):
     kind = "deconvolutional"
     aliases = ("deconv",)
+    summary = "transposed convolution (learned upsampling)"
+    fork = PJREDDIE
     keys = {
-        "filters": Key("int", 1, minimum=1, doc="output channels"),
-        "size": Key("int", 1, minimum=1, doc="kernel size"),
-        "stride": Key("int", 1, minimum=1),
-        "pad": Key("int", 0, doc="1: padding = size/2"),
-        "padding": Key("int", 0, doc="cropping on each side when pad=0"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
-        "batch_normalize": Key("int", 0),
+        "filters": Key("int", 1, minimum=1, fork=PJREDDIE, doc="output channels"),
+        "size": Key("int", 1, minimum=1, fork=PJREDDIE, doc="kernel size (size x size)"),
+        "stride": Key("int", 1, minimum=1, fork=PJREDDIE, doc="upsampling step of the "
+                                                              "transposed convolution"),
+        "pad": Key("int", 0, fork=PJREDDIE, doc="1: padding = size/2 (overrides padding)"),
+        "padding": Key("int", 0, fork=PJREDDIE,
+                       doc="rows and columns cropped from each side when pad=0"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          fork=PJREDDIE, doc="applied after bias or batch norm"),
+        "batch_normalize": Key("int", 0, fork=PJREDDIE,
+                               doc="1: batch normalisation before the activation"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.layers.base import Layer
 
 
 class Implicit(Layer):
     kind = "implicit"
+    summary = "learned constant tensor (YOLOR's implicit knowledge)"
+    fork = ALEXEYAB
     keys = {
-        "filters": Key("int", 128, minimum=1, doc="output channels"),
-        "atoms": Key("int", 1, minimum=1, doc="output height"),
-        "mean": Key("float", 0.0, doc="initial value"),
-        "std": Key("float", 0.2, doc="half-width of the uniform initial noise"),
+        "filters": Key("int", 128, minimum=1, fork=ALEXEYAB, doc="output channels"),
+        "atoms": Key("int", 1, minimum=1, fork=ALEXEYAB, doc="output height"),
+        "mean": Key("float", 0.0, fork=ALEXEYAB, phase=TRAINING,
+                    doc="initial value of the weights"),
+        "std": Key("float", 0.2, fork=ALEXEYAB, phase=TRAINING,
+                   doc="half-width of the uniform initial noise"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -31,12 +31,15 @@ from darkpy.layers.scale_channels import activation_gradient, activation_with_ca
 
 class Local(Layer):
     kind = "local"
+    summary = "locally connected layer: a convolution without weight sharing"
     keys = {
-        "filters": Key("int", 1, minimum=1),
-        "size": Key("int", 1, minimum=1),
-        "stride": Key("int", 1, minimum=1),
-        "pad": Key("int", 0, minimum=0, doc="zero padding in pixels (darknet uses it as given)"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
+        "filters": Key("int", 1, minimum=1, doc="output channels"),
+        "size": Key("int", 1, minimum=1, doc="kernel size (size x size)"),
+        "stride": Key("int", 1, minimum=1, doc="step of the kernel"),
+        "pad": Key("int", 0, minimum=0, doc="zero padding in pixels on each side (as given, "
+                                            "not a flag)"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          doc="applied after the bias"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

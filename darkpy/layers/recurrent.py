@@ -30,16 +30,16 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.common_keys import reject_weight_loading_keys
-from darkpy.config.schema import Key, Options
+from darkpy.config.schema import DARKPY, Key, Options
 from darkpy.errors import InputError
 from darkpy.layers.base import Layer, deferred_params
 from darkpy.layers.connected import Connected
 from darkpy.layers.convolutional import Convolutional
 
 FLAVORS = ("auto", "pjreddie", "alexeyab")
-FLAVOR_KEY = Key("str", "auto", choices=FLAVORS,
-                 doc="darkpy: follow pjreddie's or AlexeyAB's darknet where they differ; auto "
-                     "decides from the keys given (see the layer's docstring)")
+FLAVOR_KEY = Key("str", "auto", choices=FLAVORS, fork=DARKPY,
+                 doc="follow pjreddie's or AlexeyAB's darknet where they differ; auto decides "
+                     "from the keys given")
 _STATISTICS = ("rolling_mean", "rolling_variance")
 
 

@@ -19,37 +19,57 @@ import warnings
 import numpy as np
 
 from darkpy.config.head_keys import YOLO_TRAINING_KEYS
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, NEITHER, RUNTIME, TRAINING, Key
 from darkpy.kernels.yolo import yolo_activate
 from darkpy.layers.base import Layer
 
-_U = dict(used=False)
+_T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
 
 class Yolo(Layer):
     kind = "yolo"
+    summary = "YOLOv3/v4 head (anchors in pixels)"
     keys = {
-        "classes": Key("int", 20),
+        "classes": Key("int", 20, doc="object classes"),
         "num": Key("int", 1, doc="number of anchors listed in `anchors`"),
-        "mask": Key("ints", None, doc="indices of the anchors this head predicts; all if absent"),
+        "mask": Key("ints", None, default_text="all",
+                    doc="indices of the anchors this head predicts"),
         "anchors": Key("floats", None, doc="w,h pairs in pixels of the network input"),
-        "scale_x_y": Key("float", 1.0),
-        "new_coords": Key("int", 0, choices=(0, 1)),
+        "scale_x_y": Key("float", 1.0, fork=ALEXEYAB,
+                         doc="box centre = (sigmoid*scale_x_y - (scale_x_y-1)/2 + cell) / grid"),
+        "new_coords": Key("int", 0, choices=(0, 1), fork=ALEXEYAB,
+                          doc="1: scaled-YOLOv4 decoding (inputs already sigmoid, w = "
+                              "(2x)^2 * anchor)"),
         # read by darknet for training, tracking or its own NMS; kept for round trips
         **YOLO_TRAINING_KEYS,
-        "max": Key("int", 90, **_U),
-        "show_details": Key("int", 1, **_U),
-        "focal_loss": Key("int", 0, **_U),
-        "track_history_size": Key("int", 5, **_U),
-        "sim_thresh": Key("float", 0.8, **_U),
-        "dets_for_track": Key("int", 1, **_U),
-        "dets_for_show": Key("int", 1, **_U),
-        "track_ciou_norm": Key("float", 0.01, **_U),
-        "embedding_layer": Key("int", 999999, **_U),
+        "max": Key("int", 90, **_T, doc="most truth boxes per training image (pjreddie 90, "
+                                        "AlexeyAB 200)"),
+        "show_details": Key("int", 1, fork=ALEXEYAB, used=False, phase=RUNTIME,
+                            doc="0: print less about the loss while training"),
+        "focal_loss": Key("int", 0, fork=ALEXEYAB, **_T,
+                          doc="1: focal loss on the class scores"),
+        "track_history_size": Key("int", 5, fork=ALEXEYAB, used=False,
+                                  doc="darknet's video tracker: frames of embeddings kept"),
+        "sim_thresh": Key("float", 0.8, fork=ALEXEYAB, used=False,
+                          doc="darknet's video tracker: embedding similarity for the same "
+                              "track"),
+        "dets_for_track": Key("int", 1, fork=ALEXEYAB, used=False,
+                              doc="darknet's video tracker: detections before a track starts"),
+        "dets_for_show": Key("int", 1, fork=ALEXEYAB, used=False,
+                             doc="darknet's video tracker: detections before a track is shown"),
+        "track_ciou_norm": Key("float", 0.01, fork=ALEXEYAB, used=False,
+                               doc="darknet's video tracker: weight of box overlap vs "
+                                   "embedding"),
+        "embedding_layer": Key("int", 999999, fork=ALEXEYAB, used=False,
+                               default_text="none",
+                               doc="darknet's video tracker: the layer giving per-box "
+                                   "embeddings (negative: relative)"),
         # read by [Gaussian_yolo] but not by darknet's [yolo] parser (it warns "Unused field");
         # AlexeyAB's yolov4-sam-mish-csp-reorg-bfm.cfg sets both in [yolo]
-        "uc_normalizer": Key("float", 1.0, doc="not read by darknet's [yolo]", **_U),
-        "beta1": Key("float", 0.6, doc="not read by darknet", **_U),
+        "uc_normalizer": Key("float", 1.0, fork=NEITHER, **_T,
+                             doc="a [Gaussian_yolo] key; darknet's [yolo] ignores it"),
+        "beta1": Key("float", 0.6, fork=NEITHER, **_T,
+                     doc="in yolov4-sam-mish-csp-reorg-bfm.cfg; read by no darknet"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

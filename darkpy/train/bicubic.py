@@ -2,7 +2,7 @@
 
 A WDSR-style network adds two branches: a deep one (many convolutions) and a shallow skip
 (one convolution of the input followed by a pixel shuffle). With the skip's filters set to
-OpenCV's bicubic kernel and the deep branch's last convolution set to zero, the untrained
+MATLAB's (or OpenCV's) bicubic kernel and the deep branch's last convolution set to zero, the untrained
 network *is* bicubic upscaling (up to the image border, where the convolution pads with
 zeros and OpenCV replicates edge pixels), and training only has to learn the difference.
 
@@ -34,19 +34,20 @@ def cubic(x: float, a: float = CUBIC_A) -> float:
     return 0.0
 
 
-def phase_taps(phase: int, scale: int, size: int) -> np.ndarray:
+def phase_taps(phase: int, scale: int, size: int, a: float = CUBIC_A) -> np.ndarray:
     """1-D weights over input offsets -size//2..size//2 for output phase `phase`."""
     position = (phase + 0.5) / scale - 0.5
     radius = size // 2
-    return np.array([cubic(position - k) for k in range(-radius, radius + 1)])
+    return np.array([cubic(position - k, a) for k in range(-radius, radius + 1)])
 
 
-def bicubic_filters(channels: int, scale: int, size: int) -> np.ndarray:
+def bicubic_filters(channels: int, scale: int, size: int, a: float = CUBIC_A) -> np.ndarray:
     """Convolution weights (darknet layout: channels*scale^2, channels, size, size) that,
-    followed by [shuffler] scale, upscale each channel as OpenCV's INTER_CUBIC does."""
+    followed by [shuffler] scale, upscale each channel as OpenCV's INTER_CUBIC does (a =
+    -0.75), or MATLAB's imresize (a = -0.5: same sample positions, another kernel)."""
     if size % 2 == 0 or size < 3:
         raise ConfigError(f"a bicubic skip needs an odd filter size >= 3, got {size}")
-    taps = [phase_taps(p, scale, size) for p in range(scale)]
+    taps = [phase_taps(p, scale, size, a) for p in range(scale)]
     # the kernel spans 4 input pixels; a window that cuts part of it off loses weight
     if any(abs(t.sum() - 1.0) > 1e-9 for t in taps):
         raise ConfigError(f"a {size}x{size} filter cannot hold the bicubic kernel for x{scale}")
@@ -58,7 +59,8 @@ def bicubic_filters(channels: int, scale: int, size: int) -> np.ndarray:
     return out
 
 
-def bicubic_skip(network, skip: int | None, zero: list[int] | tuple[int, ...] = ()) -> None:
+def bicubic_skip(network, skip: int | None, zero: list[int] | tuple[int, ...] = (),
+                 cubic_a: float = CUBIC_A) -> None:
     """Set convolution `skip` (which must feed a [shuffler]) to bicubic filters with zero
     biases, and the weights and biases of the convolutions in `zero` to zero."""
     layers = network.layers
@@ -83,5 +85,5 @@ def bicubic_skip(network, skip: int | None, zero: list[int] | tuple[int, ...] = 
                           f"batch norm for a x{scale} bicubic skip on {channels} channels")
     if conv.stride_x != 1 or conv.stride_y != 1 or conv.padding != conv.size // 2:
         raise ConfigError(f"layer {skip} needs stride 1 and pad=1 for a bicubic skip")
-    conv.set_param("weights", bicubic_filters(channels, scale, conv.size).astype(np.float32))
+    conv.set_param("weights", bicubic_filters(channels, scale, conv.size, cubic_a).astype(np.float32))
     conv.set_param("biases", np.zeros(shape[0], np.float32))

@@ -1,14 +1,17 @@
 """Super-resolution training data: high-resolution images in, (LR input, HR target) patches out.
 
-The degradation is the one of the EDSR/WDSR literature and of the MRI theses darkpy follows:
+The degradation (`DEGRADATIONS`) is chosen to match the evaluation:
 
-    lr = resize_bicubic(blur(hr), 1/scale)         OpenCV cv2.resize, INTER_CUBIC
-    blur = cv2.GaussianBlur 3x3, sigma 1            (optional: the MRI protocol)
+    matlab   lr = imresize(hr, 1/scale)             MATLAB bicubic (darkpy.imresize): the
+                                                    benchmark tables' LR images, the default
+    blur     lr = imresize(gauss3x3_s1(hr), 1/scale) the MRI theses' protocol
+    opencv   lr = cv2.resize(hr, INTER_CUBIC)        OpenCV's bicubic (darkpy before 0.2)
 
 LR values are clipped to 0..255, and rounded to integers when the source image was 8-bit
-(as an LR image file would hold them). Networks that take an already upscaled input
-(SRCNN-style, `pre_upsample`) get the LR image resized back up to the HR size by the same
-bicubic.
+(as an LR image file would hold them; MATLAB rounds 8-bit images after each axis, and so does
+darkpy.imresize on uint8). The bicubic baseline, and the input of networks that take an
+already upscaled image (SRCNN-style, `pre_upsample`), upscale the LR image by the same
+family's bicubic.
 
 Every image is RGB float32 on 0..255: grayscale becomes three equal channels (or stays one
 channel for a one-channel network), 16-bit images are scaled by 255/65535, float images by
@@ -29,13 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from darkpy.errors import InputError
+from darkpy.metrics import SSIM_WINDOW  # smaller (shaved) images cannot be scored
 
+DEGRADATIONS = ("matlab", "blur", "opencv")
+CUBIC_A = {"matlab": -0.5, "blur": -0.5, "opencv": -0.75}  # Keys' a of each bicubic
 BLUR_KERNEL = (3, 3)
 BLUR_SIGMA = 1.0
 # volume slices with less than this fraction of voxels above 5% of the volume's range are
 # background (outside the head) and teach the network nothing
 MIN_FOREGROUND = 0.1
-SSIM_WINDOW = 11  # metrics.ssim's Gaussian window: smaller (shaved) images cannot be scored
 
 
 @dataclass(eq=False)
@@ -45,6 +50,7 @@ class HRImage:
     pixels: np.ndarray
     name: str
     eight_bit: bool = True  # the source held 0..255 integers: LR images get rounded too
+    index: int | None = None  # a volume slice's position across its axis
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -97,7 +103,7 @@ def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
     threshold = lo + 0.05 * (hi - lo)
     out = []
     for i in range(data.shape[axis]):
-        plane = np.take(data, i, axis=axis)
+        plane = data[(slice(None),) * axis + (i,)]  # np.take copies the volume each time
         if data.dtype.kind == "f":
             plane = np.where(np.isfinite(plane), plane, lo)
         if np.mean(plane > threshold) < MIN_FOREGROUND:
@@ -105,6 +111,7 @@ def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
         image = image_from_array(plane.astype(np.float32), f"{Path(path).name}[{'xyz'[axis]}={i}]",
                                  channels, value_range=(lo, hi))
         image.eight_bit = data.dtype == np.uint8
+        image.index = i
         out.append(image)
     return out
 
@@ -135,31 +142,61 @@ def load_images(items, channels: int = 3, volume_axis: int = 2) -> list[HRImage]
 
 # --- degradation ----------------------------------------------------------------------------
 
-def degrade(hr: np.ndarray, scale: int, blur: bool = False, eight_bit: bool = True) -> np.ndarray:
+def check_degradation(name: str) -> str:
+    if name not in DEGRADATIONS:
+        raise InputError(f"unknown degradation '{name}': choose one of {', '.join(DEGRADATIONS)}")
+    return name
+
+
+def _matlab_resize(image: np.ndarray, size: tuple[int, int], eight_bit: bool) -> np.ndarray:
+    from darkpy.imresize import imresize
+
+    if eight_bit:  # MATLAB works on the uint8 image and rounds after each axis
+        pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+        return imresize(pixels, size=size).astype(np.float32)
+    out = imresize(np.asarray(image, np.float32), size=size)
+    return out.reshape(size[0], size[1], image.shape[2])
+
+
+def degrade(hr: np.ndarray, scale: int, degradation: str = "matlab", eight_bit: bool = True) -> np.ndarray:
     """The LR image of an (H, W, C) HR image whose sides are multiples of `scale`."""
     import cv2
 
+    check_degradation(degradation)
     h, w = hr.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f"{w}x{h} is not a multiple of the scale {scale}")
     src = np.ascontiguousarray(hr, dtype=np.float32)
-    if blur:
-        src = cv2.GaussianBlur(src, BLUR_KERNEL, BLUR_SIGMA)
-    lr = cv2.resize(src, (w // scale, h // scale), interpolation=cv2.INTER_CUBIC)
-    lr = lr.reshape(h // scale, w // scale, hr.shape[2])
+    if degradation == "blur":
+        src = cv2.GaussianBlur(src, BLUR_KERNEL, BLUR_SIGMA).reshape(hr.shape)
+    if degradation == "opencv":
+        lr = cv2.resize(src, (w // scale, h // scale), interpolation=cv2.INTER_CUBIC)
+        lr = lr.reshape(h // scale, w // scale, hr.shape[2])
+    else:
+        lr = _matlab_resize(src, (h // scale, w // scale), eight_bit)
     np.clip(lr, 0.0, 255.0, out=lr)
     if eight_bit:
         np.rint(lr, out=lr)
     return lr
 
 
-def upscale_bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
-    """The bicubic (OpenCV INTER_CUBIC) upscaling of an (h, w, C) image: the baseline."""
+def upscale_bicubic(lr: np.ndarray, scale: int, degradation: str = "matlab",
+                    eight_bit: bool = False) -> np.ndarray:
+    """The bicubic upscaling of an (h, w, C) image that matches `degradation`: the baseline.
+
+    MATLAB's family (matlab, blur) upscales as imresize does: unrounded, or on the uint8
+    image with MATLAB's rounding after each axis when `eight_bit` (how the benchmark tables'
+    bicubic rows are made). opencv upscales with cv2's INTER_CUBIC, unrounded.
+    """
     import cv2
 
+    check_degradation(degradation)
     h, w, c = lr.shape
-    up = cv2.resize(np.ascontiguousarray(lr, dtype=np.float32), (w * scale, h * scale),
-                    interpolation=cv2.INTER_CUBIC)
+    if degradation == "opencv":
+        up = cv2.resize(np.ascontiguousarray(lr, dtype=np.float32), (w * scale, h * scale),
+                        interpolation=cv2.INTER_CUBIC)
+    else:
+        up = _matlab_resize(lr, (h * scale, w * scale), eight_bit)
     return up.reshape(h * scale, w * scale, c)
 
 
@@ -190,7 +227,7 @@ class PatchSampler:
     images: list[HRImage]
     scale: int
     patch: tuple[int, int]
-    blur: bool = False
+    degradation: str = "matlab"
     augment: bool = True
     pre_upsample: bool = False
     seed: int = 0
@@ -232,9 +269,9 @@ class PatchSampler:
         x0 = int(rng.integers(w - cw + 1))
         hr = dihedral(image.pixels[y0:y0 + ch, x0:x0 + cw], transform)
         hr = np.ascontiguousarray(hr)
-        lr = degrade(hr, self.scale, self.blur, image.eight_bit)
+        lr = degrade(hr, self.scale, self.degradation, image.eight_bit)
         if self.pre_upsample:
-            lr = upscale_bicubic(lr, self.scale)
+            lr = upscale_bicubic(lr, self.scale, self.degradation)
         return lr, hr
 
     def batch(self, iteration: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,11 +304,12 @@ class Score:
 class ValidationSet:
     """Whole images scored against bicubic: PSNR/SSIM on Y, border shaved by the scale."""
 
-    def __init__(self, images: list[HRImage], scale: int, blur: bool = False,
+    def __init__(self, images: list[HRImage], scale: int, degradation: str = "matlab",
                  pre_upsample: bool = False, shave: int | None = None):
         from darkpy import metrics
 
         self.scale = scale
+        self.degradation = check_degradation(degradation)
         self.pre_upsample = pre_upsample
         self.shave = scale if shave is None else shave
         self.items: list[ValidationImage] = []
@@ -282,8 +320,8 @@ class ValidationSet:
             if min(hr.shape[:2]) - 2 * self.shave < SSIM_WINDOW:
                 self.skipped.append(image.name)  # too small to score
                 continue
-            lr = degrade(hr, scale, blur, image.eight_bit)
-            bicubic = metrics.quantize(upscale_bicubic(lr, scale))
+            lr = degrade(hr, scale, degradation, image.eight_bit)
+            bicubic = metrics.quantize(upscale_bicubic(lr, scale, degradation, image.eight_bit))
             self.items.append(ValidationImage(image.name, hr, lr, bicubic))
             self.baseline.append((metrics.psnr(bicubic, hr, self.shave),
                                   metrics.ssim(bicubic, hr, self.shave)))
@@ -293,7 +331,7 @@ class ValidationSet:
                              f"pixels after cropping to multiples of the scale)")
 
     def upscale(self, network, item: ValidationImage) -> np.ndarray:
-        x = upscale_bicubic(item.lr, self.scale) if self.pre_upsample else item.lr
+        x = upscale_bicubic(item.lr, self.scale, self.degradation) if self.pre_upsample else item.lr
         return network.forward(np.ascontiguousarray(x[None], dtype=np.float32))[0]
 
     def evaluate(self, network, with_ssim: bool = True) -> tuple[Score, list[tuple[str, Score]]]:

@@ -14,8 +14,9 @@ resumed run computes exactly the weights of an uninterrupted one.
 Random initialisation is darknet's: weights uniform in +-sqrt(2 / fan_in), biases 0,
 batch-norm scales 1, drawn from a generator seeded by ([net] seed, layer index); dropout's
 generators are seeded from the same seed. `darkpy train` seeds with [net] seed (default 0).
-`bicubic_skip`/`zero_layers` then start a WDSR-style skip convolution as OpenCV's bicubic and
-the deep branch's last convolution at zero (darkpy.train.bicubic); initial weights (`weights`,
+`bicubic_skip`/`zero_layers` then start a WDSR-style skip convolution as the bicubic of the
+degradation (MATLAB's, or OpenCV's for --degrade opencv) and the deep branch's last convolution
+at zero (darkpy.train.bicubic); initial weights (`weights`,
 or an .h5 given as the model) replace all of this.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from darkpy.config.cfg import format_cfg
 from darkpy.errors import ConfigError, DarkpyError, InputError
 from darkpy.reporting import Reporter
+from darkpy.train.data import check_degradation
 from darkpy.train.log import TrainingLog, stop_on_signals
 from darkpy.train.model import ModelView, initialise, network_scale, read_model, training_sections
 from darkpy.train.options import TrainOptions
@@ -87,7 +89,8 @@ class Trainer:
         if options.bicubic_skip is not None or options.zero_layers:
             from darkpy.train.bicubic import bicubic_skip
 
-            bicubic_skip(self.network, options.bicubic_skip, options.zero_layers)
+            bicubic_skip(self.network, options.bicubic_skip, options.zero_layers,
+                         cubic_a=data.CUBIC_A[options.degradation])
         if init_weights:
             from darkpy.api import load_weights
 
@@ -99,13 +102,13 @@ class Trainer:
         self.scale, pre_upsample = network_scale(self.network, patch, options.scale)
         channels = self.network.input_shape[2]
         train_images = data.load_images(options.data, channels, options.volume_axis)
-        self.sampler = data.PatchSampler(train_images, self.scale, patch, blur=options.blur,
+        self.sampler = data.PatchSampler(train_images, self.scale, patch, degradation=options.degradation,
                                          augment=options.augment, pre_upsample=pre_upsample,
                                          seed=self.seed)
         self.validation = None
         if options.valid:
             valid_images = data.load_images(options.valid, channels, options.volume_axis)
-            self.validation = data.ValidationSet(valid_images, self.scale, blur=options.blur,
+            self.validation = data.ValidationSet(valid_images, self.scale, degradation=options.degradation,
                                                  pre_upsample=pre_upsample)
         self.info = {"scale": self.scale, "pre_upsample": pre_upsample, "patch": patch,
                      "batch": self.optimizer.batch, "subdivisions": self.optimizer.subdivisions,
@@ -219,6 +222,7 @@ def start(model, data, out, valid=None, weights=None, **options) -> Trainer:
     opts = TrainOptions(data=_absolute(data), valid=_absolute(valid), **options)
     if not opts.data:
         raise InputError("no training data given (--data)")
+    check_degradation(opts.degradation)
     if opts.checkpoint_every < 1:
         raise InputError("checkpoint interval must be >= 1")
     sections, h5_weights = read_model(model)
@@ -240,7 +244,13 @@ def open_run(run_dir, max_batches: int | None = None) -> Trainer:
         raise InputError(f"{run_dir}: not a darkpy training run (no {RUN_FILE})")
     try:
         spec = json.loads(path.read_text())
-        opts = TrainOptions(**spec["options"])
+        options = dict(spec["options"])
+        if "blur" in options:  # runs made before --degrade used OpenCV's bicubic
+            if options.pop("blur"):
+                raise InputError(f"{path}: this run blurred before OpenCV's bicubic, which darkpy no "
+                                 "longer offers (--degrade blur uses MATLAB's); start a new run")
+            options["degradation"] = "opencv"
+        opts = TrainOptions(**options)
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: unreadable run description ({exc})") from None
     if max_batches is not None and max_batches != opts.max_batches:

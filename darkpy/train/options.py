@@ -19,7 +19,7 @@ class TrainOptions:
     weights: str | None = None                    # initial weights (.h5 or .weights)
     scale: int | None = None                      # for pre-upsampling networks (default 2)
     patch: int | None = None                      # input patch side (default [net] width/height)
-    blur: bool = False                            # Gaussian 3x3 sigma 1 before downscaling
+    degradation: str = "matlab"                   # how LR is made: data.DEGRADATIONS
     augment: bool = True                          # random flips and quarter turns
     loss: str = "l1"                              # implicit [cost] when the cfg has none
     checkpoint_every: int = 100
