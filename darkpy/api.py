@@ -55,6 +55,11 @@ def load(model, weights=None, max_layers: int | None = None, params: bool = True
     if weights is not None:
         load_weights(network, weights, max_layers=max_layers)
     network.init_params(only_missing=True)
+    # how to load it again: darkpy.cluster loads the model once on every worker from this
+    # (paths on a shared filesystem), rather than pickling the network into each task
+    network.loaded_from = dict(model=str(model.resolve()),
+                               weights=None if weights is None else str(Path(weights).resolve()),
+                               max_layers=max_layers, fork=fork)
     return network
 
 

@@ -35,3 +35,7 @@ class InputError(DarkpyError):
 
 class ExportError(DarkpyError):
     """A network cannot be written in another format (a layer with no exact equivalent)."""
+
+
+class ClusterError(DarkpyError):
+    """A Dask cluster cannot be reached or used (missing dask, bad address, model unreadable)."""

@@ -50,13 +50,30 @@ def upscale_scale(network: Network) -> int:
     return network_geometry(network)[0]
 
 
+class InProcess:
+    """Where upscale_float and upscale_volume run the network: here, in this process. The
+    other runner, darkpy.cluster.upscale.ClusterRunner, sends the same pieces (groups of tiles
+    of the same plan, slabs of slices) to a cluster's workers, so both give the same bytes."""
+
+    def tiles(self, network: Network, image: np.ndarray, geometry, plan, on_tile=None) -> np.ndarray:
+        return run_tiled(network, image, geometry, plan, on_tile=on_tile)
+
+    def slices(self, network: Network, planes: np.ndarray, lo: float, hi: float, out_dtype,
+               options: dict, progress=None) -> np.ndarray:
+        return upscale_planes(network, planes, lo, hi, out_dtype, options, progress)
+
+
+IN_PROCESS = InProcess()
+
+
 # --- the core: float images on the network's 0..255 scale -----------------------------------
 
 def upscale_float(network: Network, image: np.ndarray, tile: int | None = None,
-                  ensemble: bool = False, memory: int = DEFAULT_MEMORY, progress=None) -> np.ndarray:
+                  ensemble: bool = False, memory: int = DEFAULT_MEMORY, progress=None,
+                  runner: InProcess = IN_PROCESS) -> np.ndarray:
     """(H, W, C) float on 0..255 with C = the network's input channels -> (H*s, W*s, C_out),
     unclipped. `tile`: core size in pixels, None = as large as `memory` allows, 0 = whole image.
-    `progress(done, total)` is called after every tile."""
+    `progress(done, total)` is called after every tile; `runner` runs the tiles."""
     image = np.ascontiguousarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[2] != network.input_shape[2]:
         raise InputError(f"the network takes (H, W, {network.input_shape[2]}) images, got {image.shape}")
@@ -92,7 +109,7 @@ def upscale_float(network: Network, image: np.ndarray, tile: int | None = None,
             progress(done[0], total)
 
     def run(x):
-        return run_tiled(network, x, geometry, plan_for(*x.shape[:2]), on_tile=tick)
+        return runner.tiles(network, x, geometry, plan_for(*x.shape[:2]), on_tile=tick)
 
     return self_ensemble(run, image) if ensemble else run(image)
 
@@ -122,7 +139,8 @@ def _select_channel(rgb: np.ndarray, channel) -> np.ndarray:
 
 def upscale_array(network: Network, image: np.ndarray, *, tile: int | None = None,
                   ensemble: bool = False, channel="mean", value_range=None,
-                  memory: int = DEFAULT_MEMORY, progress=None) -> np.ndarray:
+                  memory: int = DEFAULT_MEMORY, progress=None,
+                  runner: InProcess = IN_PROCESS) -> np.ndarray:
     """Upscale an (H, W) grayscale or (H, W, 3|4) RGB(A) array; the result keeps its dtype.
 
     `value_range` (lo, hi) is mapped to the network's 0..255; by default uint8 0..255, uint16
@@ -147,7 +165,8 @@ def upscale_array(network: Network, image: np.ndarray, *, tile: int | None = Non
         x = np.repeat(x[:, :, None], in_channels, axis=2) if in_channels != 1 else x[:, :, None]
     elif in_channels != 3:
         raise InputError(f"the network takes {in_channels} channel(s); the image is RGB")
-    y = upscale_float(network, x, tile=tile, ensemble=ensemble, memory=memory, progress=progress)
+    y = upscale_float(network, x, tile=tile, ensemble=ensemble, memory=memory, progress=progress,
+                      runner=runner)
     if gray and y.shape[2] == 3:
         y = _select_channel(y, channel)
     elif gray and y.shape[2] == 1:
@@ -167,7 +186,8 @@ def upscale_array(network: Network, image: np.ndarray, *, tile: int | None = Non
 
 def upscale_volume(network: Network, data: np.ndarray, axis: int = 2, *, tile: int | None = None,
                    ensemble: bool = False, channel="mean", value_range=None,
-                   memory: int = DEFAULT_MEMORY, progress=None) -> np.ndarray:
+                   memory: int = DEFAULT_MEMORY, progress=None,
+                   runner: InProcess = IN_PROCESS) -> np.ndarray:
     """Upscale every slice of a volume across `axis` (0, 1 or 2): the two other spatial axes
     grow by the network's scale. Dimensions after the third (time, ...) are looped over.
     Voxel values map from `value_range` (default: the volume's min..max) to 0..255 and back;
@@ -189,21 +209,31 @@ def upscale_volume(network: Network, data: np.ndarray, axis: int = 2, *, tile: i
     n, a, b = slices.shape[:3]
     rest = slices.shape[3:]
     flat = slices.reshape(n, a, b, -1)
-    count = flat.shape[0] * flat.shape[3]
-    result = np.empty((n, a * scale, b * scale, flat.shape[3]), dtype=out_dtype)
+    options = dict(tile=tile, ensemble=ensemble, channel=channel, memory=memory)
+    result = runner.slices(network, flat, lo, hi, out_dtype, options, progress)
+    result = result.reshape(n, a * scale, b * scale, *rest)
+    return np.moveaxis(result, 0, axis)
+
+
+def upscale_planes(network: Network, planes: np.ndarray, lo: float, hi: float, out_dtype,
+                   options: dict, progress=None) -> np.ndarray:
+    """(N, A, B, T) slices -> (N, A*s, B*s, T) of `out_dtype`, each plane on its own with
+    lo..hi mapped to 0..255 (upscale_volume's loop; a cluster runs slabs of it)."""
+    scale = upscale_scale(network)
+    out_dtype = np.dtype(out_dtype)
+    n, a, b, times = planes.shape
+    result = np.empty((n, a * scale, b * scale, times), dtype=out_dtype)
     done = 0
-    for t in range(flat.shape[3]):
+    for t in range(times):
         for i in range(n):
-            plane = flat[i, :, :, t].astype(np.float32)
-            up = upscale_array(network, plane, tile=tile, ensemble=ensemble, channel=channel,
-                               value_range=(lo, hi), memory=memory)
+            plane = planes[i, :, :, t].astype(np.float32)
+            up = upscale_array(network, plane, value_range=(lo, hi), **options)
             result[i, :, :, t] = up.astype(out_dtype) if out_dtype.kind == "f" else \
                 np.clip(np.rint(up), np.iinfo(out_dtype).min, np.iinfo(out_dtype).max)
             done += 1
             if progress:
-                progress(done, count)
-    result = result.reshape(n, a * scale, b * scale, *rest)
-    return np.moveaxis(result, 0, axis)
+                progress(done, n * times)
+    return result
 
 
 # --- files --------------------------------------------------------------------------------
@@ -241,8 +271,8 @@ def plan_outputs(inputs: list[Path], out_dir: Path, suffix: str) -> list[Path]:
 
 
 def upscale_file(network: Network, path: Path, target: Path, *, axis: int = 2, progress=None,
-                 **options) -> Path:
-    """Upscale one image or NIfTI volume file into `target`."""
+                 runner: InProcess = IN_PROCESS, **options) -> Path:
+    """Upscale one image or NIfTI volume file into `target` (written atomically)."""
     path, target = Path(path), Path(target)
     scale = upscale_scale(network)
     if is_volume(path):
@@ -250,26 +280,30 @@ def upscale_file(network: Network, path: Path, target: Path, *, axis: int = 2, p
         flat = volume.data.ndim == 2
         if flat:  # a single slice: its two axes are the plane
             axis = 2
-        out = upscale_volume(network, volume.data, axis=axis, progress=progress, **options)
+        out = upscale_volume(network, volume.data, axis=axis, progress=progress, runner=runner,
+                             **options)
         if flat:
             out = out[:, :, 0]
         plane_axes = tuple(d for d in range(3) if d != axis)
         write_volume(target, out, volume, plane_axes, scale)
         return target
     image = read_image(path)
-    out = upscale_array(network, image, value_range=image_value_range(image), progress=progress, **options)
+    out = upscale_array(network, image, value_range=image_value_range(image), progress=progress,
+                        runner=runner, **options)
     write_image(target, out)
     return target
 
 
 def upscale_files(inputs, network: Network, out_dir, *, suffix: str | None = None,
                   tile: int | None = None, ensemble: bool = False, channel="mean", axis: int = 2,
-                  memory: int = DEFAULT_MEMORY, reporter: Reporter | None = None) -> UpscaleReport:
+                  memory: int = DEFAULT_MEMORY, reporter: Reporter | None = None,
+                  cluster=None) -> UpscaleReport:
     """Upscale image/volume files, folders and glob patterns into `out_dir`.
 
     Outputs are named `<stem><suffix><ext>` (suffix default `_x<scale>`). Refuses up front
     (DarkpyError) when an output would overwrite an input. A file that fails is recorded in the
-    report's `failed` list and the others still run.
+    report's `failed` list and the others still run. `cluster` (darkpy.cluster.connect) runs
+    the files on a Dask cluster's workers, with the same output bytes.
     """
     reporter = reporter or Reporter()
     scale = upscale_scale(network)
@@ -279,6 +313,17 @@ def upscale_files(inputs, network: Network, out_dir, *, suffix: str | None = Non
     report = UpscaleReport(failed=[(item, why) for item, why in missing])
     targets = plan_outputs(paths, Path(out_dir), suffix)
     options = dict(tile=tile, ensemble=ensemble, channel=channel, memory=memory)
+    if cluster is not None:
+        from darkpy.cluster.scheduler import run_jobs
+        from darkpy.cluster.upscale import upscale_jobs
+
+        jobs = upscale_jobs(cluster, network, paths, targets, axis, options)
+        for path, (target, error) in zip(paths, run_jobs(cluster, jobs, reporter)):
+            if error is None:
+                report.done.append((path, target))
+            else:
+                report.failed.append((path, error))
+        return report
     for index, (path, target) in enumerate(zip(paths, targets)):
         reporter.start_file(path, index, len(paths))
         error = None

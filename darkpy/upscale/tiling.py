@@ -95,6 +95,36 @@ def _work(plan: TilePlan, height: int, width: int, halo: int) -> int:
         total += (min(height, y1 + halo) - max(0, y0 - halo)) * (min(width, x1 + halo) - max(0, x0 - halo))
     return total
 
+
+def run_cores(network: Network, image: np.ndarray, geometry: Geometry, cores, on_tile=None):
+    """Yield ((y0, y1, x0, x1), output) for each core of `image`, run with its halo (clipped
+    at the image's edges); the output is the core's part, (y1-y0)*s x (x1-x0)*s."""
+    height, width = image.shape[:2]
+    scale, halo = geometry.scale, geometry.halo
+    for y0, y1, x0, x1 in cores:
+        py0, py1 = max(0, y0 - halo), min(height, y1 + halo)
+        px0, px1 = max(0, x0 - halo), min(width, x1 + halo)
+        result = network.forward(np.ascontiguousarray(image[None, py0:py1, px0:px1]))[0]
+        if result.shape[:2] != ((py1 - py0) * scale, (px1 - px0) * scale):
+            raise AssertionError(f"tile {py1 - py0}x{px1 - px0} gave {result.shape}, expected x{scale}")
+        oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
+        yield (y0, y1, x0, x1), result[oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
+        if on_tile:
+            on_tile()
+
+
+def run_band(network: Network, band: np.ndarray, geometry: Geometry, plan: TilePlan,
+             y0: int, y1: int) -> np.ndarray:
+    """The output rows of one row of tiles: `band` holds the image rows y0-halo..y1+halo
+    (clipped), so every tile sees what it would see in the whole image and the result equals
+    those rows of run_tiled's (how a cluster splits a large image)."""
+    top = y0 - max(0, y0 - geometry.halo)
+    width = band.shape[1]
+    cores = [(top, top + y1 - y0, x0, min(x0 + plan.tile_w, width)) for x0 in range(0, width, plan.tile_w)]
+    parts = list(run_cores(network, band, geometry, cores))
+    return np.concatenate([part for _, part in parts], axis=1)
+
+
 def run_tiled(network: Network, image: np.ndarray, geometry: Geometry | None, plan: TilePlan,
               on_tile=None) -> np.ndarray:
     """Upscale an (H, W, C) float32 image tile by tile; returns (H*s, W*s, C_out) float32."""
@@ -104,19 +134,10 @@ def run_tiled(network: Network, image: np.ndarray, geometry: Geometry | None, pl
         if on_tile:
             on_tile()
         return out
-    scale, halo = geometry.scale, geometry.halo
+    scale = geometry.scale
     out = None
-    for y0, y1, x0, x1 in plan.spans(height, width):
-        py0, py1 = max(0, y0 - halo), min(height, y1 + halo)
-        px0, px1 = max(0, x0 - halo), min(width, x1 + halo)
-        result = network.forward(np.ascontiguousarray(image[None, py0:py1, px0:px1]))[0]
-        if result.shape[:2] != ((py1 - py0) * scale, (px1 - px0) * scale):
-            raise AssertionError(f"tile {py1 - py0}x{px1 - px0} gave {result.shape}, expected x{scale}")
+    for (y0, y1, x0, x1), part in run_cores(network, image, geometry, plan.spans(height, width), on_tile):
         if out is None:
-            out = np.empty((height * scale, width * scale, result.shape[2]), dtype=np.float32)
-        oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
-        out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = \
-            result[oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
-        if on_tile:
-            on_tile()
+            out = np.empty((height * scale, width * scale, part.shape[2]), dtype=np.float32)
+        out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = part
     return out
