@@ -130,3 +130,33 @@ def test_a_worker_killed_mid_run_changes_nothing(tmp_path, cluster, network):
     assert reporter.killed is not None
     assert there.ok, there.failed
     assert _outputs(tmp_path / "there") == _outputs(tmp_path / "here")  # no .tmp left either
+
+
+def test_detect_gives_the_same_detections_and_files(tmp_path, cluster):
+    import cv2
+
+    from darkpy.detect import Detector, detect_files
+    from test_detect_cli import TOY
+
+    (tmp_path / "toy.cfg").write_text(TOY)
+    (tmp_path / "empty.weights").write_bytes(np.array([0, 2, 0], np.int32).tobytes()
+                                             + np.zeros(1, np.int64).tobytes())
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(4):
+        picture = np.zeros((24, 40, 3), np.uint8)
+        picture[4:12, 4 + 8 * k:12 + 8 * k] = 255
+        cv2.imwrite(str(folder / f"patch{k}.png"), picture)
+    (folder / "broken.png").write_bytes(b"not a png")
+    detector = Detector(darkpy.load(tmp_path / "toy.cfg", tmp_path / "empty.weights"), ["blob"], thresh=0.4)
+    runs = {}
+    for name, where in (("here", None), ("there", cluster)):
+        seen = []
+        report = detect_files([folder], detector, tmp_path / name, json_path=tmp_path / f"{name}.json",
+                              cluster=where, on_detections=lambda label, s, d: seen.append((label, len(d))))
+        runs[name] = (seen, [p.name for p in report.written], report.failed)
+    assert runs["there"] == runs["here"]
+    assert len(runs["here"][0]) == 4 and all(n >= 1 for _, n in runs["here"][0])  # a white patch each
+    assert [item for item, _ in runs["there"][2]] == [str(folder / "broken.png")]
+    assert (tmp_path / "there.json").read_bytes() == (tmp_path / "here.json").read_bytes()
+    assert _outputs(tmp_path / "there") == _outputs(tmp_path / "here")

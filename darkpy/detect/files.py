@@ -54,7 +54,7 @@ class DetectReport:
 
 
 def detect_files(inputs, detector, out_dir=None, *, json_path=None, max_frames: int | None = None,
-                 reporter: Reporter | None = None, on_detections=None) -> DetectReport:
+                 reporter: Reporter | None = None, on_detections=None, cluster=None) -> DetectReport:
     """darknet's `detector test` over image files, folders, glob patterns, videos and cameras.
 
     detector: a Detector (or a Network, detected with Detector's defaults). out_dir: write an
@@ -63,7 +63,9 @@ def detect_files(inputs, detector, out_dir=None, *, json_path=None, max_frames: 
     detection of the run in one JSON file. max_frames stops videos and cameras.
     on_detections(label, seconds, detections) is called after every image and frame (the
     CLI prints darknet's text from it). An input that fails is recorded in the report and the
-    others still run; InputError when the inputs name nothing at all.
+    others still run; InputError when the inputs name nothing at all. `cluster`
+    (darkpy.cluster.connect): one task per image or video on a Dask cluster's workers (no
+    cameras), with on_detections called in input order at the end and the same outputs.
     """
     from darkpy.detect.api import Detector
 
@@ -74,7 +76,11 @@ def detect_files(inputs, detector, out_dir=None, *, json_path=None, max_frames: 
         raise InputError("; ".join(f"{item}: {why}" for item, why in problems) or "no inputs")
     run = _Run(detector, None if out_dir is None else Path(out_dir), max_frames, on_detections)
     reporter = reporter or Reporter()
-    for index, source in enumerate(sources):
+    if cluster is not None:
+        from darkpy.cluster.detect import detect_on_cluster
+
+        detect_on_cluster(cluster, run, sources, reporter)
+    for index, source in enumerate(sources if cluster is None else ()):
         reporter.start_file(source.label, index, len(sources))
         error = run.process(source, reporter)
         reporter.end_file(source.label, error)
@@ -122,25 +128,31 @@ class _Run:
             return f"{source.label}: {message}"
         return None
 
-    def _image(self, location: str) -> None:
-        from darkpy.detect.output import annotated_path, write_annotated
+    def target(self, source: Source) -> Path | None:
+        """Where the annotated copy of `source` goes (names taken in input order), or None."""
+        if self.out_dir is None:
+            return None
+        if source.kind in ("video", "camera"):
+            from darkpy.detect.video import video_output_path
 
-        image = load_image(location)
-        detections = self.detector.detect_rgb(image, location)
+            return self._unique(video_output_path(self.out_dir, source.location))
+        from darkpy.detect.output import annotated_path
+
+        suffix = None if Path(source.location).suffix.lower() in ANNOTATED_SUFFIXES else ".png"
+        return self._unique(annotated_path(self.out_dir, source.location, suffix))
+
+    def _image(self, location: str) -> None:
+        target = self.target(Source("image", location))
+        detections = detect_image_file(self.detector, location, target)
         self._found(location, detections)
-        if self.out_dir is not None:
-            suffix = None if Path(location).suffix.lower() in ANNOTATED_SUFFIXES else ".png"
-            path = self._unique(annotated_path(self.out_dir, location, suffix))
-            write_annotated(path, image, detections, self.detector.classes)
-            self.report.written.append(path)
+        if target is not None:
+            self.report.written.append(target)
 
     def _video(self, location: str, reporter: Reporter) -> None:
-        from darkpy.detect.video import detect_video, video_output_path
+        from darkpy.detect.video import detect_video
 
-        target = None
-        if self.out_dir is not None:
-            target = self._unique(video_output_path(self.out_dir, location))
-        label = f"camera{location}" if location.isdigit() else location
+        target = self.target(Source("video" if not location.isdigit() else "camera", location))
+        label = video_label(location)
 
         def on_frame(n, detections):
             self._found(f"{label}#{n}", detections)
@@ -149,3 +161,19 @@ class _Run:
         detect_video(self.detector, location, target, self.max_frames, on_frame)
         if target is not None:
             self.report.written.append(target)
+
+
+def video_label(location: str) -> str:
+    """How frames of a video or camera are labelled: `<label>#<frame>`."""
+    return f"camera{location}" if location.isdigit() else location
+
+
+def detect_image_file(detector, location: str, target: Path | None) -> list:
+    """Detections of one image file; with `target`, its annotated copy written there."""
+    from darkpy.detect.output import write_annotated
+
+    image = load_image(location)
+    detections = detector.detect_rgb(image, location)
+    if target is not None:
+        write_annotated(target, image, detections, detector.classes)
+    return detections
