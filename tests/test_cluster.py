@@ -160,3 +160,36 @@ def test_detect_gives_the_same_detections_and_files(tmp_path, cluster):
     assert [item for item, _ in runs["there"][2]] == [str(folder / "broken.png")]
     assert (tmp_path / "there.json").read_bytes() == (tmp_path / "here.json").read_bytes()
     assert _outputs(tmp_path / "there") == _outputs(tmp_path / "here")
+
+
+def test_evaluate_gives_the_same_scores(tmp_path, cluster, network, images):
+    from darkpy.evaluation import evaluate
+
+    model = network.loaded_from["model"]
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    rng = np.random.default_rng(4)
+    for k in range(3):
+        io.write_image(hr / f"hr{k}.png", rng.integers(0, 256, (24, 28, 3), dtype=np.uint8))
+    io.write_image(hr / "tiny.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))  # too small
+    here = evaluate([f"tiny={model}"], [hr], rotations=2)
+    there = evaluate([f"tiny={model}"], [hr], rotations=2, cluster=cluster)
+    assert there.samples == here.samples and there.skipped == here.skipped
+    assert len(here.samples) == 6 and len(here.skipped) == 2
+
+
+def test_cli_upscale_on_a_running_scheduler(tmp_path, cluster, network, images):
+    from typer.testing import CliRunner
+
+    from darkpy.cli import app
+
+    address = cluster.client.scheduler.address
+    model = network.loaded_from["model"]
+    result = CliRunner().invoke(app, ["upscale", str(images / "im0.png"), str(images / "gray.tif"),
+                                      "-m", model, "-o", str(tmp_path / "there"), "--cluster", address])
+    assert result.exit_code == 0, result.output
+    upscale_files([images / "im0.png", images / "gray.tif"], network, tmp_path / "here")
+    assert _outputs(tmp_path / "there") == _outputs(tmp_path / "here")
+    result = CliRunner().invoke(app, ["upscale", str(images / "im0.png"), "-m", model, "--workers", "2",
+                                      "--cluster", address])
+    assert result.exit_code == 2 and "not both" in result.output

@@ -50,3 +50,21 @@ def user_errors(func):
 
     return wrapper
 
+
+
+CLUSTER_HELP = ("Run on the Dask scheduler at this address (tcp://host:8786); inputs, outputs and "
+                "the model must be on storage every worker sees. Needs darkpy[cluster].")
+WORKERS_HELP = ("Run on a Dask LocalCluster of N worker processes on this machine (each with its "
+                "share of the cores). Needs darkpy[cluster].")
+
+
+def cluster_from_options(address: str | None, workers: int | None):
+    """The context manager --cluster / --workers ask for: darkpy.cluster.connect, or nothing
+    (None: run in this process)."""
+    import contextlib
+
+    if address is None and workers is None:
+        return contextlib.nullcontext(None)
+    from darkpy.cluster import connect
+
+    return connect(address, workers)

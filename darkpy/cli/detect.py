@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from darkpy.cli.common import fail, user_errors
+from darkpy.cli.common import CLUSTER_HELP, WORKERS_HELP, cluster_from_options, fail, user_errors
 from darkpy.cli.progress import RichReporter
 
 
@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         json_path: Optional[Path] = typer.Option(None, "--json", help="Write all detections of the run to this JSON file."),
         max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop videos and cameras after this many frames."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print darknet-style results on stdout."),
+        cluster: Optional[str] = typer.Option(None, "--cluster", metavar="ADDRESS", help=CLUSTER_HELP),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help=WORKERS_HELP),
     ):
         """Detect objects with a darknet YOLO network (\\[yolo] or \\[region] heads).
 
@@ -59,9 +61,9 @@ def register(app: typer.Typer) -> None:
             if not quiet:
                 typer.echo(darknet_text(label, seconds, detections))
 
-        with RichReporter(transient=True, min_files=2) as reporter:
+        with cluster_from_options(cluster, workers) as on, RichReporter(transient=True, min_files=2) as reporter:
             report = detect_files(inputs, detector, out, json_path=json_path, max_frames=max_frames,
-                                  reporter=reporter, on_detections=show)
+                                  reporter=reporter, on_detections=show, cluster=on)
         if report.failed:
             typer.echo(f"{len(report.failed)} input(s) failed:", err=True)
             for item, message in report.failed:

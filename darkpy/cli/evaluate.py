@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from darkpy.cli.common import user_errors
+from darkpy.cli.common import CLUSTER_HELP, WORKERS_HELP, cluster_from_options, user_errors
 from darkpy.cli.progress import RichReporter
 
 
@@ -59,6 +59,8 @@ def register(app: typer.Typer) -> None:
             help="Add the SR literature's bicubic row: the HR's 8-bit luminance shrunk and enlarged on "
                  "its own in floating point (the published Set5 bicubic numbers are this row)."),
         axis: int = typer.Option(2, "--axis", min=0, max=2, help="NIfTI: score the slices across this axis (2: axial)."),
+        cluster: Optional[str] = typer.Option(None, "--cluster", metavar="ADDRESS", help=CLUSTER_HELP),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help=WORKERS_HELP),
     ):
         """Score super-resolution models side by side with bicubic: Y-PSNR and SSIM.
 
@@ -67,11 +69,11 @@ def register(app: typer.Typer) -> None:
         from darkpy.evaluation import evaluate as run
         from darkpy.evaluation.report import write_csv, write_json
 
-        with RichReporter(transient=True) as reporter:
+        with cluster_from_options(cluster, workers) as on, RichReporter(transient=True) as reporter:
             result = run(models or [], data or [], lr=lr, hr=hr, scale=scale, degradation=degrade, rgb=rgb,
                          rotations=rotations, mask=mask, mask_threshold=mask_threshold, ensemble=ensemble,
                          bicubic_y=bicubic_y, axis=axis, plots=plots,
-                         reporter=reporter)
+                         reporter=reporter, cluster=on)
         _print_table(result)
         if csv is not None:
             write_csv(result, csv)

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from darkpy.cli.common import fail, user_errors
+from darkpy.cli.common import CLUSTER_HELP, WORKERS_HELP, cluster_from_options, fail, user_errors
 from darkpy.cli.progress import RichReporter
 
 
@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Option("mean", "--channel",
                                     help="Grayscale inputs run as 3 equal channels: keep the 'mean' of the 3 outputs, channel 0, 1 or 2, or 'all' (RGB result)."),
         axis: int = typer.Option(2, "--axis", min=0, max=2, help="NIfTI: upscale the slices across this axis (the other two grow)."),
+        cluster: Optional[str] = typer.Option(None, "--cluster", metavar="ADDRESS", help=CLUSTER_HELP),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help=WORKERS_HELP),
     ):
         """Upscale images and MRI volumes with a super-resolution network.
 
@@ -55,9 +57,10 @@ def register(app: typer.Typer) -> None:
         if scale is not None and scale != model_scale:
             fail(f"--scale {scale}: the model {model} upscales x{model_scale}")
         scale = model_scale
-        with RichReporter() as reporter:
+        with cluster_from_options(cluster, workers) as on, RichReporter() as reporter:
             report = upscale_files(inputs, network, out, suffix=suffix, tile=tile, ensemble=ensemble,
-                                   channel=channel, axis=axis, memory=_memory_bytes(memory), reporter=reporter)
+                                   channel=channel, axis=axis, memory=_memory_bytes(memory), reporter=reporter,
+                                   cluster=on)
         typer.echo(f"upscaled x{scale}: {len(report.done)} file(s) written to {out}", err=True)
         if report.failed:
             typer.echo(f"{len(report.failed)} input(s) failed:", err=True)

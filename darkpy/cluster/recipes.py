@@ -76,3 +76,23 @@ class DetectorRecipe:
         options = dict(self.options)
         options["names"] = list(options["names"])
         return Detector(self.network.load(), **options)
+
+
+@dataclass(frozen=True)
+class ModelsRecipe:
+    """darkpy evaluate's rows: (label, NetworkRecipe) per model."""
+
+    models: tuple
+
+    @classmethod
+    def of(cls, loaded) -> "ModelsRecipe":
+        return cls(tuple((model.label, NetworkRecipe.of(model.network)) for model in loaded))
+
+    @property
+    def key(self) -> tuple:
+        return ("models",) + tuple((label, recipe.key) for label, recipe in self.models)
+
+    def load(self):
+        from darkpy.evaluation.models import load
+
+        return [load((label, recipe.load())) for label, recipe in self.models]

@@ -115,12 +115,13 @@ def _showcase_sources(sources: list[Source]) -> set[int]:
 def evaluate(models=(), data=(), *, lr=None, hr=None, scale: int | None = None,
              degradation: str = "matlab", rgb: bool = False, rotations: int = 1, mask=None,
              mask_threshold: float | None = None, ensemble: bool = False, bicubic_y: bool = False,
-             axis: int = 2, plots=None, reporter=None) -> Evaluation:
+             axis: int = 2, plots=None, reporter=None, cluster=None) -> Evaluation:
     """Score bicubic and `models` on `data` (or on `lr`/`hr` folders of pairs).
 
     Returns an Evaluation; see darkpy/evaluation/__init__.py for the protocol. `plots`: a
     folder for the figures. `reporter` (a darkpy.reporting.Reporter) hears of each image as a
-    file and of its rotations as steps.
+    file and of its rotations as steps. `cluster` (darkpy.cluster.connect): one task per
+    image or volume slice on a Dask cluster's workers, with the same scores.
     """
     from darkpy.evaluation import rotations as turns
     from darkpy.evaluation import sources as inputs
@@ -171,8 +172,13 @@ def evaluate(models=(), data=(), *, lr=None, hr=None, scale: int | None = None,
         from darkpy.evaluation.plots import Figures
 
         figures = Figures(Path(plots), [label for label in labels if label != rows.BICUBIC_Y])
-    with blas_single_threaded():  # imresize's small GEMMs: BLAS threads only slow them down
-        _score_all(result, sources, loaded, angle_list, figures, reporter, mask_threshold)
+    if cluster is not None:
+        from darkpy.cluster.evaluate import score_on_cluster
+
+        score_on_cluster(cluster, result, sources, loaded, angle_list, figures, reporter, mask_threshold)
+    else:
+        with blas_single_threaded():  # imresize's small GEMMs: BLAS threads only slow them down
+            _score_all(result, sources, loaded, angle_list, figures, reporter, mask_threshold)
     if not result.samples:
         reasons = "; ".join(f"{name}: {why}" for name, why in result.skipped[:3])
         raise InputError(f"no image could be scored ({reasons})")
@@ -184,27 +190,51 @@ def evaluate(models=(), data=(), *, lr=None, hr=None, scale: int | None = None,
 
 def _score_all(result: Evaluation, sources: list[Source], loaded, angle_list, figures, reporter,
                mask_threshold) -> None:
-    from darkpy import metrics
-
     showcase = _showcase_sources(sources)
-    rotating = len(angle_list) > 1
     for index, source in enumerate(sources):
         reporter.start_file(source.name, index, len(sources))
-        for done, (angle, hr, mask) in enumerate(_views(source, result.scale, angle_list), 1):
-            name = _sample_name(source, angle, rotating)
-            if mask_threshold is not None:
-                mask = metrics.luminance(hr) > mask_threshold
-            why = _unscorable(hr, mask, result.shave)
-            if why:
-                result.skipped.append((name, why))
-            else:
-                scores, outputs = _score_sample(result, source, hr, mask, loaded)
-                result.samples.append(SampleResult(name, source.group, angle, scores))
-                if figures is not None and index in showcase and angle == angle_list[0]:
-                    figures.sample(source.group, hr, outputs, scores, result.shave, mask)
-            if rotating:
-                reporter.step(done, len(angle_list))
+        step = (lambda done: reporter.step(done, len(angle_list))) if len(angle_list) > 1 else None
+        entries = score_source(result, source, loaded, angle_list, mask_threshold,
+                               figures is not None and index in showcase, step)
+        add_entries(result, entries, figures)
         reporter.end_file(source.name, None)  # images not scored are listed in result.skipped
+
+
+def score_source(result: Evaluation, source: Source, loaded, angle_list, mask_threshold,
+                 keep_figure: bool, step=None) -> list[tuple]:
+    """Every view of one source: ("skipped", name, why) or ("sample", SampleResult, figure
+    arguments or None); the figure's for the first angle when `keep_figure`. Reads nothing
+    from `result` but its protocol, so a cluster's worker runs it on a copy."""
+    from darkpy import metrics
+
+    rotating = len(angle_list) > 1
+    entries = []
+    for done, (angle, hr, mask) in enumerate(_views(source, result.scale, angle_list), 1):
+        name = _sample_name(source, angle, rotating)
+        if mask_threshold is not None:
+            mask = metrics.luminance(hr) > mask_threshold
+        why = _unscorable(hr, mask, result.shave)
+        if why:
+            entries.append(("skipped", name, why))
+        else:
+            scores, outputs = _score_sample(result, source, hr, mask, loaded)
+            figure = None
+            if keep_figure and angle == angle_list[0]:
+                figure = (source.group, hr, outputs, scores, result.shave, mask)
+            entries.append(("sample", SampleResult(name, source.group, angle, scores), figure))
+        if step is not None:
+            step(done)
+    return entries
+
+
+def add_entries(result: Evaluation, entries: list[tuple], figures) -> None:
+    for entry in entries:
+        if entry[0] == "skipped":
+            result.skipped.append(entry[1:])
+        else:
+            result.samples.append(entry[1])
+            if figures is not None and entry[2] is not None:
+                figures.sample(*entry[2])
 
 
 def _score_sample(result: Evaluation, source: Source, hr, mask, loaded) -> tuple[dict, dict]:
