@@ -124,7 +124,7 @@ def test_a_worker_killed_mid_run_changes_nothing(tmp_path, cluster, network):
     rng = np.random.default_rng(3)
     for k in range(16):
         io.write_image(folder / f"p{k:02d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
-    here = upscale_files([folder], network, tmp_path / "here")
+    upscale_files([folder], network, tmp_path / "here")
     reporter = KillAWorker(cluster)
     there = upscale_files([folder], network, tmp_path / "there", cluster=cluster, reporter=reporter)
     assert reporter.killed is not None
@@ -193,3 +193,13 @@ def test_cli_upscale_on_a_running_scheduler(tmp_path, cluster, network, images):
     result = CliRunner().invoke(app, ["upscale", str(images / "im0.png"), "-m", model, "--workers", "2",
                                       "--cluster", address])
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_leftovers_of_a_killed_write_are_removed(tmp_path):
+    from darkpy.io.atomic import remove_leftovers
+
+    target = tmp_path / "a[1].png"
+    (tmp_path / ".a[1].png.x8k2.tmp").write_bytes(b"half")
+    (tmp_path / ".b.png.x8k2.tmp").write_bytes(b"someone else's")
+    remove_leftovers(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.png.x8k2.tmp"]

@@ -48,6 +48,7 @@ def detect_on_cluster(cluster, run, sources, reporter) -> None:
 
         jobs.append((target, scheduler.Job(source.label, job)))
     outcomes = scheduler.run_jobs(cluster, [job for _, job in jobs], reporter)
+    scheduler.remove_leftovers(target for target, _ in jobs)
     for source, (target, _), (frames, error) in zip(sources, jobs, outcomes):
         if error is not None:
             run.report.failed.append((source.label, error.removeprefix(f"{source.location}: ")))

@@ -116,3 +116,12 @@ def run_jobs(cluster, jobs: list[Job], reporter: Reporter | None = None,
         raise
     pool.shutdown(wait=True)
     return outcomes
+
+
+def remove_leftovers(targets) -> None:
+    """After a run: temporary files that workers killed mid-write left beside the outputs."""
+    from darkpy.io.atomic import remove_leftovers as remove
+
+    for target in targets:
+        if target is not None:
+            remove(target)

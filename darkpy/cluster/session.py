@@ -45,12 +45,15 @@ def connect(address: str | None = None, workers: int | None = None, *, timeout: 
     if workers is not None and workers < 1:
         raise ClusterError(f"--workers must be at least 1, got {workers}")
     distributed = _import_dask()
-    from darkpy.cluster.worker import WorkerSetup, host_of
+    from darkpy.cluster.worker import WorkerSetup, host_of, thread_share, usable_cores
 
     with contextlib.ExitStack() as stack:
         if workers is not None:
+            # the workers' share of this machine's cores, whatever this process was given
+            share = thread_share(usable_cores(), 1, workers)
             local = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                             processes=True, dashboard_address=None)
+                                             processes=True, dashboard_address=None,
+                                             env={"DARKPY_NUM_THREADS": str(share)})
             stack.callback(local.close)
             client = distributed.Client(local)
         else:

@@ -50,8 +50,9 @@ def thread_share(cores: int, worker_threads: int, host_threads: int) -> int:
 
 class WorkerSetup(WorkerPlugin):
     """A Dask worker plugin: sets darkpy's thread count on every
-    worker, those that join later included. `host_threads`: Dask threads per host as the
-    client saw them; a host it did not see counts its own worker alone."""
+    worker, those that join later included. DARKPY_NUM_THREADS in the worker's environment
+    wins; else `host_threads` (Dask threads per host when the client connected) gives its
+    share, and a host the client did not see counts its own worker alone."""
 
     name = "darkpy-worker-setup"
 
@@ -63,7 +64,11 @@ class WorkerSetup(WorkerPlugin):
 
         threads = worker.state.nthreads
         host = host_of(worker.address)
-        share = thread_share(usable_cores(), threads, self.host_threads.get(host, threads))
+        given = os.environ.get("DARKPY_NUM_THREADS", "").strip()
+        if given.isdigit() and int(given) > 0:
+            share = int(given)
+        else:
+            share = thread_share(usable_cores(), threads, self.host_threads.get(host, threads))
         os.environ["DARKPY_NUM_THREADS"] = str(share)
         set_num_threads(share)
 

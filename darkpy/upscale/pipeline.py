@@ -314,11 +314,13 @@ def upscale_files(inputs, network: Network, out_dir, *, suffix: str | None = Non
     targets = plan_outputs(paths, Path(out_dir), suffix)
     options = dict(tile=tile, ensemble=ensemble, channel=channel, memory=memory)
     if cluster is not None:
-        from darkpy.cluster.scheduler import run_jobs
+        from darkpy.cluster.scheduler import remove_leftovers, run_jobs
         from darkpy.cluster.upscale import upscale_jobs
 
         jobs = upscale_jobs(cluster, network, paths, targets, axis, options)
-        for path, (target, error) in zip(paths, run_jobs(cluster, jobs, reporter)):
+        outcomes = run_jobs(cluster, jobs, reporter)
+        remove_leftovers(targets)
+        for path, (target, error) in zip(paths, outcomes):
             if error is None:
                 report.done.append((path, target))
             else:
