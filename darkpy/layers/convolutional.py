@@ -45,7 +45,8 @@ kernel; everything else is im2col + GEMM in bounded blocks (kernels/conv2d.py).
 Training (train=True) computes z = conv(x) with the unfolded weights (by the same algorithms
 in float32, bias and activation fused in when there is no batch norm; kernels/conv_train.py
 in float64), then darknet's training batch norm (kernels/batchnorm.py: batch statistics,
-rolling values updated) or nothing, then + biases and the activation. Backward, with
+rolling values updated; in darknet's own float arithmetic with `darknet_training`,
+kernels/batchnorm_darknet.py) or nothing, then + biases and the activation. Backward, with
 g = dL/dy * f'(.) and dL/dz = g or batch norm's backward of it:
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
@@ -67,6 +68,7 @@ from darkpy.config.schema import Key
 from darkpy.errors import InputError
 from darkpy.kernels import activations, conv2d, conv_grad, conv_train, winograd, winograd_grad
 from darkpy.kernels import batchnorm as bn
+from darkpy.kernels import batchnorm_darknet as bn_darknet
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
 from darkpy.kernels.im2col import grouped_conv_direct
@@ -408,18 +410,25 @@ class Convolutional(Layer):
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
             self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z, bias=p["biases"],
-                           code=self.code)
+                           code=self.code, exact=self.darknet_training)
             self._saved = (None, None)
             return z
-        self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z)
+        # darknet's GEMM gives equal patches equal sums, so max-pool ties stay ties (Winograd's
+        # position-dependent rounding would break them and route gradients elsewhere)
+        self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z,
+                       exact=self.darknet_training)
         z2d = z.reshape(-1, cout)
         state = None
         if self.batch_normalize:
             if z2d.shape[0] < 2:
                 raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
                                  "in training needs at least 2 output values per channel")
-            z2d, state = bn.train_forward(z2d, p["scales"].astype(dtype), p["rolling_mean"],
-                                          p["rolling_variance"])
+            if self.darknet_training and dtype == np.float32:
+                z2d, state = bn_darknet.train_forward(z2d, p["scales"], p["rolling_mean"],
+                                                      p["rolling_variance"], z.shape[0])
+            else:
+                z2d, state = bn.train_forward(z2d, p["scales"].astype(dtype),
+                                              p["rolling_mean"], p["rolling_variance"])
             src.invalidate()  # the rolling values changed in place
             self.invalidate()
         biases = p["biases"].astype(dtype)
@@ -475,10 +484,13 @@ class Convolutional(Layer):
         else:
             g, bias_grad = conv_grad.activation_gradient_sum(
                 np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code)
-        src.grad("biases")[...] += bias_grad
-        if state is not None:
+        if isinstance(state, bn_darknet.DarknetBatchNormState):
+            g, dscales, bias_grad = bn_darknet.backward(g, state, src.params["scales"])
+            src.grad("scales")[...] += dscales
+        elif state is not None:
             g, dscales, _ = bn.backward(g, state, src.params["scales"])
             src.grad("scales")[...] += dscales
+        src.grad("biases")[...] += bias_grad
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
         pad = self.padding * self.dilation
