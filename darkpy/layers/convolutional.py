@@ -45,8 +45,10 @@ kernel; everything else is im2col + GEMM in bounded blocks (kernels/conv2d.py).
 Training (train=True) computes z = conv(x) with the unfolded weights (by the same algorithms
 in float32, bias and activation fused in when there is no batch norm; kernels/conv_train.py
 in float64), then darknet's training batch norm (kernels/batchnorm.py: batch statistics,
-rolling values updated; in darknet's own float arithmetic with `darknet_training`,
-kernels/batchnorm_darknet.py) or nothing, then + biases and the activation. Backward, with
+rolling values updated) or nothing, then + biases and the activation. With
+`darknet_training` (darknet-exact training) a float32 convolution with a linear or leaky
+activation computes all of that in darknet's own arithmetic instead, bit for bit
+(kernels/conv_darknet.py, kernels/batchnorm_darknet.py; slower than the paths above). Backward, with
 g = dL/dy * f'(.) and dL/dz = g or batch norm's backward of it:
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
@@ -69,6 +71,7 @@ from darkpy.errors import InputError
 from darkpy.kernels import activations, conv2d, conv_grad, conv_train, winograd, winograd_grad
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels import batchnorm_darknet as bn_darknet
+from darkpy.kernels import conv_darknet
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
 from darkpy.kernels.im2col import grouped_conv_direct
@@ -406,17 +409,16 @@ class Convolutional(Layer):
             activations.bias_activate(z.reshape(-1, cout), b.astype(dtype), self.code)
             self._activate_channels(z.reshape(-1, cout))
             return z
+        if self._darknet_exact(x, dtype):
+            return self._forward_darknet(x, z)
         keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
             self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z, bias=p["biases"],
-                           code=self.code, exact=self.darknet_training)
+                           code=self.code)
             self._saved = (None, None)
             return z
-        # darknet's GEMM gives equal patches equal sums, so max-pool ties stay ties (Winograd's
-        # position-dependent rounding would break them and route gradients elsewhere)
-        self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z,
-                       exact=self.darknet_training)
+        self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z)
         z2d = z.reshape(-1, cout)
         state = None
         if self.batch_normalize:
@@ -436,6 +438,37 @@ class Convolutional(Layer):
         activations.bias_activate(z2d, biases, self.code)
         self._activate_channels(z2d)
         self._saved = (state, pre)
+        return z2d.reshape(z.shape)
+
+    def _darknet_exact(self, x, dtype) -> bool:
+        """Whether this training forward can run in darknet's own arithmetic
+        (kernels/conv_darknet.py): float32, darknet_training set, a plain convolution with
+        darknet's single stride and a linear or leaky activation."""
+        return (self.darknet_training and dtype == np.float32 and self.dilation == 1
+                and self.stride_x == self.stride_y and self.channel_code is None
+                and self.code in (activations.LINEAR, activations.LEAKY))
+
+    def _forward_darknet(self, x, z):
+        """Training forward as darknet computes it, bit for bit: its convolution sums, its
+        batch norm (kernels/batchnorm_darknet.py), + biases, its leaky."""
+        src = self.source
+        p = src.params
+        weights = np.ascontiguousarray(p["weights"].transpose(3, 2, 0, 1))
+        conv_darknet.conv_forward(x, weights, self.stride_x, self.padding, self.groups, z)
+        z2d = z.reshape(-1, self.filters)
+        state = None
+        if self.batch_normalize:
+            if z2d.shape[0] < 2:
+                raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
+                                 "in training needs at least 2 output values per channel")
+            z2d, state = bn_darknet.train_forward(z2d, p["scales"], p["rolling_mean"],
+                                                  p["rolling_variance"], z.shape[0])
+            src.invalidate()  # the rolling values changed in place
+            self.invalidate()
+        z2d += p["biases"].astype(np.float32)
+        if self.code == activations.LEAKY:
+            conv_darknet.leaky(z2d)
+        self._saved = (state, None)
         return z2d.reshape(z.shape)
 
     def _raw_conv(self, x, weights, out, exact=False, bias=None, code=activations.LINEAR):

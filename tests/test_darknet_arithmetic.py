@@ -1,6 +1,6 @@
-"""Batch norm in darknet's own arithmetic (kernels/batchnorm_darknet.py) against a plain
-transcription of pjreddie's C loops (sequential float sums, double where C promotes), and the
-convolutional layer's `darknet_training` switch."""
+"""darknet-exact training arithmetic: batch norm (kernels/batchnorm_darknet.py) and convolution
+(kernels/conv_darknet.py) against plain transcriptions of pjreddie's C loops (sequential float
+sums, double where C promotes), and the convolutional layer's `darknet_training` switch."""
 from __future__ import annotations
 
 import numpy as np
@@ -152,3 +152,53 @@ activation=leaky
     assert not isinstance(results[0][3], bd.DarknetBatchNormState)
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-4)
+
+
+# --- convolution and leaky (kernels/conv_darknet.py) ---------------------------------------------
+
+def c_conv(x, w, stride, pad):
+    """im2col + gemm_nn for one image as darknet loops: sequential float sums over
+    k = (c, ky, kx), one rounding per multiply and per add. x (C, H, W), w (O, C, K, K)."""
+    c_in, h, wd = x.shape
+    o_n, _, k, _ = w.shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+    out = np.zeros((o_n, oh, ow), f32)
+    for o in range(o_n):
+        for oy in range(oh):
+            for ox in range(ow):
+                acc = f32(0)
+                for c in range(c_in):
+                    for ky in range(k):
+                        for kx in range(k):
+                            iy, ix = oy * stride - pad + ky, ox * stride - pad + kx
+                            v = x[c, iy, ix] if 0 <= iy < h and 0 <= ix < wd else f32(0)
+                            acc = f32(acc + f32(w[o, c, ky, kx] * v))
+                out[o, oy, ox] = acc
+    return out
+
+
+@pytest.mark.parametrize("stride, pad, groups", [(1, 1, 1), (2, 1, 1), (1, 0, 2)])
+def test_convolution_sums_as_darknet(stride, pad, groups):
+    from darkpy.kernels import conv_darknet
+
+    rng = np.random.default_rng(stride + 3 * pad)
+    x = rng.normal(0, 1, (2, 7, 6, 4)).astype(f32)
+    w = rng.normal(0, 1, (6, 4 // groups, 3, 3)).astype(f32)
+    oh, ow = (7 + 2 * pad - 3) // stride + 1, (6 + 2 * pad - 3) // stride + 1
+    out = np.empty((2, oh, ow, 6), f32)
+    conv_darknet.conv_forward(x, w, stride, pad, groups, out)
+    per = 6 // groups
+    for n in range(2):
+        for g in range(groups):
+            xs = x[n, :, :, g * (4 // groups):(g + 1) * (4 // groups)].transpose(2, 0, 1)
+            want = c_conv(xs, w[g * per:(g + 1) * per], stride, pad)
+            np.testing.assert_array_equal(out[n, :, :, g * per:(g + 1) * per],
+                                          want.transpose(1, 2, 0))
+
+
+def test_leaky_multiplies_in_double():
+    from darkpy.kernels import conv_darknet
+
+    x = np.array([-3.0, -1e-3, 0.0, 2.5, -0.7], f32)
+    want = np.array([f32(0.1 * float(v)) if v <= 0 else v for v in x], f32)
+    np.testing.assert_array_equal(conv_darknet.leaky(x.copy()), want)
