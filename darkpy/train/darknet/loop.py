@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from darkpy.config.section import Section
-from darkpy.errors import ConfigError, DarkpyError, InputError, WeightsError
+from darkpy.errors import ConfigError, DarkpyError, WeightsError
 from darkpy.train.darknet.data import DataWarning, load_detection_list, read_data_file
 
 HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
@@ -344,6 +344,3 @@ def train_detector(cfg, data, weights=None, reporter=None, **options) -> TrainRe
     """Train a detector as darknet's `detector train` does (see the module docstring)."""
     return DetectorTrainer(cfg, data, weights, **options).run(reporter)
 
-
-__all__ = ["DetectorTrainer", "train_detector", "is_detector", "load_initial_weights",
-           "IterationReport", "Reporter", "TrainResult", "InputError"]
