@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
     ):
         """Train a network: a detector darknet-style, or a super-resolution network on patches.
 
-        A cfg with a detection head ([yolo]) and `--data obj.data` trains as darknet's
+        A cfg with a detection head (\\[yolo]) and `--data obj.data` trains as darknet's
         `detector train` does: images from the .data file's `train` list, labels beside them,
         batch/subdivisions, burn_in and the learning-rate policy, and .weights checkpoints
         named <cfg>_last/_1000/_final.weights in its `backup` folder.
