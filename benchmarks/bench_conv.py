@@ -104,10 +104,10 @@ def main() -> None:
     import numba
     from threadpoolctl import threadpool_limits
 
-    from darkpy.kernels import conv2d
+    from darkpy.kernels import workers
 
-    threads = args.threads or conv2d.num_threads()
-    conv2d.set_num_threads(threads)
+    threads = args.threads or workers.num_threads()
+    workers.set_num_threads(threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         import torch

@@ -14,7 +14,7 @@ between the two; the losses of the first timed iteration are compared as a check
 train the same thing.
 
 PyTorch runs with as many threads as the machine has cores; darkpy with its own worker
-threads (DARKPY_NUM_THREADS, default one per usable core; kernels/conv2d.py).
+threads (DARKPY_NUM_THREADS, default one per usable core; kernels/workers.py).
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from darkpy.api import read_sections  # noqa: E402
 from darkpy.network import Network  # noqa: E402
-from darkpy.train.loop import TrainOptions, initialise, training_sections  # noqa: E402
+from darkpy.train.model import initialise, training_sections  # noqa: E402
+from darkpy.train.options import TrainOptions  # noqa: E402
 from darkpy.train.optim import Optimizer  # noqa: E402
 
 ADAM = {"adam": "1", "B1": "0.9", "B2": "0.999", "eps": "0.00000001", "decay": "0",

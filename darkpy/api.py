@@ -26,11 +26,16 @@ def read_sections(path) -> list:
     raise ConfigError(f"{path}: unknown model description type '{suffix}' (expected .cfg, .yaml or .h5)")
 
 
-def load(model, weights=None, max_layers: int | None = None) -> Network:
+def load(model, weights=None, max_layers: int | None = None, params: bool = True,
+         fork: str | None = None) -> Network:
     """A `Network` from an `.h5`, or from a cfg/yaml plus optional weights.
 
     `weights` may be a darknet `.weights` file or a darkpy `.h5` (its parameters are used, its
-    cfg is ignored). `max_layers` loads only the first N layers of a darknet weights file.
+    cfg is ignored). `max_layers` loads only the first N layers of a darknet weights file; the
+    layers after them start from darknet's initial values. Nothing is allocated for
+    parameters a file is about to give. params=False: no parameter values at all (shapes,
+    layouts and counts only, as `darkpy info` needs). `fork` ("pjreddie" or "AlexeyAB") makes
+    anything that darknet would not read an error.
     """
     model = Path(model)
     if not model.exists():
@@ -38,15 +43,18 @@ def load(model, weights=None, max_layers: int | None = None) -> Network:
     if model.suffix.lower() in H5_SUFFIXES:
         from darkpy.io.h5 import load_h5_params, read_h5_cfg
 
-        sections, extras = read_h5_cfg(model)
-        network = Network(sections, source=str(model))
-        network.extras = extras
-        load_h5_params(network, model)
+        sections, metadata = read_h5_cfg(model)
+        network = Network(sections, source=str(model), init=False, fork=fork)
+        network.metadata.update(metadata)
+        if params:
+            load_h5_params(network, model)
     else:
-        network = Network(read_sections(model), source=str(model))
-        network.extras = {}
+        network = Network(read_sections(model), source=str(model), init=False, fork=fork)
+    if not params:
+        return network
     if weights is not None:
         load_weights(network, weights, max_layers=max_layers)
+    network.init_params(only_missing=True)
     return network
 
 
@@ -65,7 +73,10 @@ def load_weights(network: Network, weights, max_layers: int | None = None) -> No
 
 
 def save(network: Network, path, source: str = "", extras: dict | None = None) -> None:
-    """Write `network` (cfg and weights) as a darkpy .h5, or darknet .weights by suffix."""
+    """Write `network` (cfg and weights) as a darkpy .h5, or darknet .weights by suffix.
+
+    An .h5 also keeps the network's metadata, updated by `extras`, and `source` (default:
+    the metadata's)."""
     path = Path(path)
     if path.suffix.lower() == ".weights":
         from darkpy.io.darknet_weights import save_darknet_weights
@@ -74,7 +85,7 @@ def save(network: Network, path, source: str = "", extras: dict | None = None) -
         return
     from darkpy.io.h5 import save_h5
 
-    merged = dict(getattr(network, "extras", {}) or {})
-    merged.pop("source", None)
-    merged.update(extras or {})
-    save_h5(network, path, source=source or str(getattr(network, "extras", {}).get("source", "")), extras=merged)
+    metadata = dict(getattr(network, "metadata", {}))  # a Network, or a view of one
+    previous_source = str(metadata.pop("source", ""))
+    metadata.update(extras or {})
+    save_h5(network, path, source=source or previous_source, extras=metadata)

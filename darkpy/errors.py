@@ -12,6 +12,15 @@ class ConfigError(DarkpyError):
     """A cfg/yaml network description is malformed (message names file:line and key)."""
 
 
+class ShapeMismatchError(ConfigError):
+    """A layer's inputs do not fit together. `reason` says how in a few words; the Network
+    turns it into a message naming the layers involved and their shapes."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class WeightsError(DarkpyError):
     """A weights file does not match its network or is damaged."""
 
@@ -22,3 +31,7 @@ class CheckpointError(DarkpyError):
 
 class InputError(DarkpyError):
     """An input image, volume or tensor cannot be read or has the wrong shape."""
+
+
+class ExportError(DarkpyError):
+    """A network cannot be written in another format (a layer with no exact equivalent)."""

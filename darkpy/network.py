@@ -13,6 +13,9 @@ darkpy.train.optim zeroes them after each update, so subdivisions simply accumul
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+import warnings
+
 import numpy as np
 
 from darkpy.config.cfg import format_cfg
@@ -20,8 +23,8 @@ from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.net_keys import NET_KEYS
 from darkpy.config.schema import Options, closest_key, parse_options
 from darkpy.config.section import Section
-from darkpy.errors import ConfigError, InputError
-from darkpy.layers.base import Layer, Shape
+from darkpy.errors import ConfigError, InputError, ShapeMismatchError
+from darkpy.layers.base import Layer, Shape, deferred_params
 
 INPUT = -1  # resolved source index meaning "the network input"
 
@@ -45,21 +48,73 @@ def resolve_reference(ref: int, index: int, key: str | None, section: Section) -
     return absolute
 
 
-class Network:
-    """Layers built from sections, with their resolved sources and inferred shapes."""
+def _check_forks(sections: list[Section], fork: str | None) -> None:
+    from darkpy.config import forks
 
-    def __init__(self, sections: list[Section], source: str = "<memory>"):
+    if fork is not None:
+        forks.check_fork(sections, fork)
+        return
+    mixed = forks.mixed_forks(sections)
+    if mixed:
+        warnings.warn(f"{sections[0].origin}: {mixed}", stacklevel=3)
+
+
+def shape_mismatch_message(section: Section, index: int, keys, sources, shapes,
+                           reason: str) -> str:
+    """Name the layer, the keys that chose its inputs, every input layer with its shape, and
+    what is wrong: "t.cfg:30: layer 23 [route] layers=-1,8: layer 8 is 26x26x256, layer 22 is
+    13x13x128: spatial sizes differ" (shapes width x height x channels, as `darkpy info`)."""
+    from darkpy.info import shape_text
+
+    named = [k for k in dict.fromkeys(keys) if k is not None and k in section.options]
+    chosen = "".join(f" {k}={section.options[k]}" for k in named)
+    shape_of = dict(zip(sources, shapes))
+    parts = [f"the network input is {shape_text(shape_of[s])}" if s == INPUT else
+             f"layer {s} is {shape_text(shape_of[s])}" for s in sorted(shape_of)]
+    where = section.where(named[0]) if named else section.origin
+    return f"{where}: layer {index} [{section.kind}]{chosen}: {', '.join(parts)}: {reason}"
+
+
+class Network:
+    """Layers built from sections, with their resolved sources and inferred shapes.
+
+    init=False allocates no parameters: for a network whose weights come from a file next
+    (darkpy.load does this), or whose shapes and sizes alone are wanted (`darkpy info`).
+    `init_params` gives the layers still without values darknet's initial ones. `fork` =
+    "pjreddie" or "AlexeyAB": the darknet this cfg is for; anything in it that darknet would
+    not read (config/forks.py) is then an error. Without it, a cfg that needs both darknets
+    at once gets a warning.
+    """
+
+    def __init__(self, sections: list[Section], source: str = "<memory>", init: bool = True,
+                 fork: str | None = None):
         if not sections:
             raise ConfigError(f"{source}: empty network description")
+        _check_forks(sections, fork)
         self.source = source
         self.sections = sections
         self.net: Options = parse_options(sections[0], NET_KEYS)
         self.input_shape: Shape = self._net_input_shape()
         self.layers: list[Layer] = []
         self.sources: list[list[int]] = []
+        self.source_keys: list[list[str | None]] = []  # the key each source came from
         self.shapes: list[Shape] = []
+        with nullcontext() if init else deferred_params():
+            self._build(sections[1:])
+        if not self.layers:
+            raise ConfigError(f"{source}: the network has no layers after [net]")
+        self._last_use = self._compute_last_use()
+        self.dtype = np.dtype(np.float32)
+        self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
+        self._params_ready = init
+        # what a model file carries besides the cfg and the weights (an .h5's attributes:
+        # `source`, a detector's class `names`, `converted`, `training`); darkpy.load fills
+        # it, darkpy.save writes it back
+        self.metadata: dict = {}
+
+    def _build(self, sections: list[Section]) -> None:
         registry = _registry()
-        for index, section in enumerate(sections[1:]):
+        for index, section in enumerate(sections):
             cls = registry.get(section.kind)
             if cls is None:
                 hint = closest_key(section.kind, registry)
@@ -70,22 +125,33 @@ class Network:
                 opts[name] = self.net[name]
             try:
                 refs = cls.references(opts)
-                keys = cls.reference_keys(opts)
             except ConfigError as exc:
                 raise ConfigError(f"{section.origin}: [{section.kind}] layer {index}: {exc}") from None
-            sources = [resolve_reference(ref, index, key, section)
-                       for ref, key in zip(refs, keys, strict=True)]
+            sources = [resolve_reference(ref, index, key, section) for ref, key in refs]
+            keys = [key for _, key in refs]
             in_shapes = [self.input_shape if s == INPUT else self.shapes[s] for s in sources]
-            layer = cls(opts, in_shapes, index, section.origin)
+            try:
+                layer = cls(opts, in_shapes, index, section.origin)
+            except ShapeMismatchError as exc:
+                raise ConfigError(shape_mismatch_message(section, index, keys, sources,
+                                                         in_shapes, exc.reason)) from None
             layer.link(self.layers)
             self.layers.append(layer)
             self.sources.append(sources)
+            self.source_keys.append(list(keys))
             self.shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
-        if not self.layers:
-            raise ConfigError(f"{source}: the network has no layers after [net]")
-        self._last_use = self._compute_last_use()
-        self.dtype = np.dtype(np.float32)
-        self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
+
+    def init_params(self, seed=None, only_missing: bool = False) -> None:
+        """darknet's initial values for every layer's parameters, each layer seeded by its
+        index (with seed given: by (seed, index), as `darkpy train` seeds). only_missing: just
+        the layers without values yet (those a partial darknet .weights file, such as a
+        backbone's darknet53.conv.74, did not reach)."""
+        for layer in self.layers:
+            names = layer.missing_params() if only_missing else None
+            if names != []:
+                layer.init_params(layer.index if seed is None
+                                  else [int(seed) & 0xFFFFFFFF, layer.index], names)
+        self._params_ready = True
 
     def _net_input_shape(self) -> Shape:
         h, w, c = self.net.height, self.net.width, self.net.channels
@@ -116,6 +182,12 @@ class Network:
             in_shapes = [tuple(input_shape) if s == INPUT else shapes[s] for s in sources]
             try:
                 shapes.append(tuple(int(v) for v in layer.output_shape(in_shapes)))
+            except ShapeMismatchError as exc:
+                message = shape_mismatch_message(self.sections[layer.index + 1], layer.index,
+                                                 self.source_keys[layer.index], sources, in_shapes,
+                                                 exc.reason)
+                raise InputError(f"input {input_shape[1]}x{input_shape[0]} does not fit this "
+                                 f"network: {message}") from None
             except ConfigError as exc:
                 raise InputError(
                     f"input {input_shape[1]}x{input_shape[0]} is too small or the wrong size "
@@ -155,6 +227,14 @@ class Network:
         return {i: live[i] for i in wanted}
 
     def _check_input(self, x) -> np.ndarray:
+        if not self._params_ready:
+            missing = [layer for layer in self.layers if layer.missing_params()]
+            if missing:
+                layer = missing[0]
+                raise InputError(f"{layer.origin}: [{layer.kind}] layer {layer.index} has no "
+                                 "parameter values: the network was built without them (load "
+                                 "weights into it, or call init_params())")
+            self._params_ready = True
         x = np.asarray(x)
         if x.ndim != 4:
             raise InputError(f"forward expects an NHWC array (N, H, W, C), got shape {x.shape}")

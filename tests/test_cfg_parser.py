@@ -154,3 +154,19 @@ def test_key_minimum_names_file_line_and_key(tmp_path, section, key, value, mini
     with pytest.raises(ConfigError, match=rf"m\.cfg:{line}: key `{key}` in \[{section}\] "
                                           rf"must be >= {minimum}, got '{value}'"):
         load(path)
+
+
+@pytest.mark.parametrize("value", ["2147483648", "-2147483649", "99999999999999999999", "1e30",
+                                   "inf"])
+def test_integers_beyond_32_bits_are_refused(value):
+    """darknet reads integers into C ints; a bigger one is a typo, not a request (the fuzz
+    tests found one reaching numba as an overflow)."""
+    from darkpy.config.schema import parse_options
+    from darkpy.layers.convolutional import Convolutional
+
+    sections = parse_cfg_text(f"[net]\nwidth=8\n\n[convolutional]\npadding={value}\n", "big.cfg")
+    with pytest.raises(ConfigError, match=r"big\.cfg:5: key `padding` in \[convolutional\] "
+                                          r"expects an integer of at most 32 bits"):
+        parse_options(sections[1], Convolutional.keys)
+    largest = parse_cfg_text("[net]\n[convolutional]\npadding=2147483647\n", "ok.cfg")[1]
+    assert parse_options(largest, Convolutional.keys).padding == 2**31 - 1

@@ -1,4 +1,4 @@
-"""The float32 convolution backward (kernels/conv_grad.py, winograd_grad.py, and the layer's
+"""The float32 convolution backward (kernels/conv/training.py, winograd_grad.py, and the layer's
 choice between them) against a naive numpy backward written here: Winograd weight gradients
 with ragged tiles and both paddings, im2col + GEMM with strides, groups, dilation and 1x1,
 dL/dx as a convolution of dz with flipped weights, the fused activation derivative and bias
@@ -11,7 +11,8 @@ import pytest
 from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
-from darkpy.kernels import activations, conv2d, conv_grad
+from darkpy.kernels import activations, workers
+from darkpy.kernels.conv import training
 from darkpy.layers.convolutional import Convolutional
 
 
@@ -48,10 +49,10 @@ def make_conv(input_shape, **options):
 
 @pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
 def threads(request):
-    saved = conv2d.num_threads()
-    conv2d.set_num_threads(request.param)
+    saved = workers.num_threads()
+    workers.set_num_threads(request.param)
     yield request.param
-    conv2d.set_num_threads(saved)
+    workers.set_num_threads(saved)
 
 
 @pytest.mark.parametrize("shape, cout, pad", [
@@ -61,16 +62,16 @@ def threads(request):
     ((2, 13, 6, 16), 16, 1),
 ])
 def test_winograd_weight_grad_matches_naive(shape, cout, pad, threads, monkeypatch):
-    monkeypatch.setattr(conv_grad, "MIN_BLOCK_TILES", 2)  # many blocks and partial sums
-    monkeypatch.setattr(conv_grad, "WINOGRAD_BLOCK_BYTES", 1)
-    monkeypatch.setattr(conv_grad, "MAX_PARTIALS", 3)
+    monkeypatch.setattr(training, "MIN_BLOCK_TILES", 2)  # many blocks and partial sums
+    monkeypatch.setattr(training, "WINOGRAD_BLOCK_BYTES", 1)
+    monkeypatch.setattr(training, "MAX_PARTIALS", 3)
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape).astype(np.float32)
     n, h, w, c = shape
     dz = rng.standard_normal((n, h + 2 * pad - 2, w + 2 * pad - 2, cout)).astype(np.float32)
     _, want = naive_conv_grads(x, np.zeros((3, 3, c, cout)), dz, 1, 1, pad, 1)
     dw = np.full((3, 3, c, cout), 0.5, np.float32)  # gradients add to what is there
-    conv_grad.weight_grad_winograd(x, dz, pad, dw)
+    training.weight_grad_winograd(x, dz, pad, dw)
     np.testing.assert_allclose(dw - 0.5, want, rtol=1e-4, atol=2e-5 * np.abs(want).max())
 
 
@@ -88,8 +89,8 @@ GEMM_CASES = {
 
 @pytest.mark.parametrize("case", list(GEMM_CASES))
 def test_gemm_backward_matches_naive(case, threads, monkeypatch):
-    monkeypatch.setattr(conv_grad, "COL_BLOCK_BYTES", 1)  # one output row per block
-    monkeypatch.setattr(conv_grad, "MAX_PARTIALS", 2)
+    monkeypatch.setattr(training, "COL_BLOCK_BYTES", 1)  # one output row per block
+    monkeypatch.setattr(training, "MAX_PARTIALS", 2)
     shape, k, cout, groups, stride, pad, dilation = GEMM_CASES[case]
     rng = np.random.default_rng(2)
     n, h, w, c = shape
@@ -102,7 +103,7 @@ def test_gemm_backward_matches_naive(case, threads, monkeypatch):
     for with_dx in (True, False):
         dw = np.zeros_like(wt)
         dx = np.zeros_like(x) if with_dx else None
-        conv_grad.conv_backward_gemm(x, wt, dz, groups, stride, stride, pad, dilation, dw, dx)
+        training.conv_backward_gemm(x, wt, dz, groups, stride, stride, pad, dilation, dw, dx)
         np.testing.assert_allclose(dw, want_dw, rtol=1e-5, atol=1e-4)
         if with_dx:
             np.testing.assert_allclose(dx, want_dx, rtol=1e-5, atol=1e-4)
@@ -203,15 +204,15 @@ def _derivative(code, x):
 
 @pytest.mark.parametrize("name", ["linear", "relu", "leaky", "mish"])
 def test_activation_gradient_sum_matches_numpy(name, threads, monkeypatch):
-    monkeypatch.setattr(conv_grad, "GRADIENT_CHUNK_VALUES", 50)  # several ragged chunks
-    monkeypatch.setattr(conv2d, "SERIAL_WORK", 0)
+    monkeypatch.setattr(training, "GRADIENT_CHUNK_VALUES", 50)  # several ragged chunks
+    monkeypatch.setattr(workers, "SERIAL_WORK", 0)
     rng = np.random.default_rng(4)
     code = activations.activation_code(name)
     pre = rng.uniform(-3, 3, (37, 7)).astype(np.float32)
     y = pre.copy()
     activations.activate(y, code)
     delta = rng.standard_normal((37, 7)).astype(np.float32)
-    g, sums = conv_grad.activation_gradient_sum(delta, y, pre, code)
+    g, sums = training.activation_gradient_sum(delta, y, pre, code)
     want = delta * _derivative(code, pre.astype(np.float64))
     np.testing.assert_allclose(g, want, rtol=2e-6, atol=1e-6)
     np.testing.assert_allclose(sums, want.sum(axis=0), rtol=1e-6, atol=1e-5)
@@ -221,7 +222,7 @@ def test_activation_gradient_sum_matches_numpy(name, threads, monkeypatch):
 def test_flipped_weights_hand_worked():
     # 2x2 kernel, 2 groups of one input and two output channels: cg=1, cout=4
     w = np.arange(2 * 2 * 1 * 4, dtype=np.float32).reshape(2, 2, 1, 4)
-    f = conv_grad.flipped_weights(w, 2)  # (2, 2, cog=2, groups*cg=2)
+    f = training.flipped_weights(w, 2)  # (2, 2, cog=2, groups*cg=2)
     assert f.shape == (2, 2, 2, 2)
     # f[ky, kx, o, g] = w[1-ky, 1-kx, 0, 2g + o]
     for ky in range(2):
@@ -237,17 +238,17 @@ def test_backward_does_not_depend_on_thread_count():
     layer.params["weights"][...] = rng.standard_normal(layer.params["weights"].shape)
     x = rng.standard_normal((3, 12, 10, 8)).astype(np.float32)
     delta = rng.standard_normal((3, 12, 10, 8)).astype(np.float32)
-    saved = conv2d.num_threads()
+    saved = workers.num_threads()
     results = []
     try:
         for n in (1, 2, 3):
-            conv2d.set_num_threads(n)
+            workers.set_num_threads(n)
             layer.zero_grads()
             y = layer.forward([x], train=True)
             dx = layer.backward(delta, [x], y)[0]
             results.append((dx, layer.grads["weights"].copy(), layer.grads["biases"].copy()))
     finally:
-        conv2d.set_num_threads(saved)
+        workers.set_num_threads(saved)
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)

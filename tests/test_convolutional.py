@@ -9,8 +9,9 @@ from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
-from darkpy.kernels import conv2d
-from darkpy.layers import convolutional
+from darkpy.kernels import workers
+from darkpy.kernels.conv import dispatch
+from darkpy.kernels.conv import inference
 from darkpy.layers.convolutional import Convolutional
 
 
@@ -112,12 +113,12 @@ def _forced(monkeypatch, algorithm):
     """Make `algorithm` the one chosen for these small inputs where it applies."""
     if algorithm == "winograd":
         monkeypatch.setattr(Convolutional, "winograd", True)
-        monkeypatch.setattr(convolutional, "WINOGRAD_MIN_TILES", 1)
-        monkeypatch.setattr(convolutional, "WINOGRAD_MIN_CHANNELS", 1)
+        monkeypatch.setattr(dispatch, "WINOGRAD_MIN_TILES", 1)
+        monkeypatch.setattr(dispatch, "WINOGRAD_MIN_CHANNELS", 1)
     else:
         monkeypatch.setattr(Convolutional, "winograd", False)
     if algorithm == "gemm":
-        monkeypatch.setattr(convolutional, "DIRECT_GROUP_SIZE", 0)
+        monkeypatch.setattr(dispatch, "DIRECT_GROUP_SIZE", 0)
 
 
 @pytest.mark.parametrize("algorithm", ["winograd", "gemm", "default"])
@@ -179,11 +180,11 @@ def test_batchnorm_uses_darknet_epsilon_on_the_standard_deviation():
 
 def test_blocks_and_workers_cover_every_pixel(monkeypatch):
     # tiny blocks: many jobs per image, blocks that start mid-row, Winograd segments split
-    monkeypatch.setattr(conv2d, "COL_BLOCK_BYTES", 64)
-    monkeypatch.setattr(conv2d, "MIN_BLOCK_PIXELS", 5)
-    monkeypatch.setattr(conv2d, "WINOGRAD_BLOCK_BYTES", 64)
-    monkeypatch.setattr(conv2d, "MIN_BLOCK_TILES", 3)
-    conv2d.set_num_threads(2)
+    monkeypatch.setattr(inference, "COL_BLOCK_BYTES", 64)
+    monkeypatch.setattr(inference, "MIN_BLOCK_PIXELS", 5)
+    monkeypatch.setattr(inference, "WINOGRAD_BLOCK_BYTES", 64)
+    monkeypatch.setattr(inference, "MIN_BLOCK_TILES", 3)
+    workers.set_num_threads(2)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 13, 17, 4)).astype(np.float32)
     for algorithm, options in [("gemm", dict(stride=2)), ("gemm", dict(stride=1)),

@@ -1,5 +1,5 @@
 """darknet-exact training arithmetic: batch norm (kernels/batchnorm_darknet.py) and convolution
-(kernels/conv_darknet.py) against plain transcriptions of pjreddie's C loops (sequential float
+(kernels/conv/darknet.py) against plain transcriptions of pjreddie's C loops (sequential float
 sums, double where C promotes), and the convolutional layer's `darknet_training` switch."""
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ activation=leaky
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-4)
 
 
-# --- convolution and leaky (kernels/conv_darknet.py) ---------------------------------------------
+# --- convolution and leaky (kernels/conv/darknet.py) ---------------------------------------------
 
 def c_conv(x, w, stride, pad):
     """im2col + gemm_nn for one image as darknet loops: sequential float sums over
@@ -179,7 +179,7 @@ def c_conv(x, w, stride, pad):
 
 @pytest.mark.parametrize("stride, pad, groups", [(1, 1, 1), (2, 1, 1), (1, 0, 2)])
 def test_convolution_sums_as_darknet(stride, pad, groups):
-    from darkpy.kernels import conv_darknet
+    from darkpy.kernels.conv import darknet as conv_darknet
 
     rng = np.random.default_rng(stride + 3 * pad)
     x = rng.normal(0, 1, (2, 7, 6, 4)).astype(f32)
@@ -197,7 +197,7 @@ def test_convolution_sums_as_darknet(stride, pad, groups):
 
 
 def test_leaky_multiplies_in_double():
-    from darkpy.kernels import conv_darknet
+    from darkpy.kernels.conv import darknet as conv_darknet
 
     x = np.array([-3.0, -1e-3, 0.0, 2.5, -0.7], f32)
     want = np.array([f32(0.1 * float(v)) if v <= 0 else v for v in x], f32)

@@ -15,7 +15,7 @@ import pytest
 from darkpy.config.cfg import parse_cfg_text
 from darkpy.config.net_keys import NET_KEYS
 from darkpy.errors import ConfigError
-from darkpy.layers.detection import Detection
+from darkpy.layers.detection import DetectionLayer
 from darkpy.layers.gaussian_yolo import GaussianYolo
 from darkpy.layers.region import Region
 from darkpy.layers.yolo import Yolo
@@ -38,9 +38,9 @@ def test_net_seen_is_accepted_and_ignored():
 def test_detection_accepts_the_yolov1_keys_darknet_never_read():
     # the original yolo.cfg (kept in AlexeyAB's cfg folder) ends with joint=0, objectness=1
     size = 2 * 2 * ((1 + 4) * 1 + 3)
-    layer = make(Detection, {"classes": 3, "coords": 4, "side": 2, "num": 1, "joint": 0,
+    layer = make(DetectionLayer, {"classes": 3, "coords": 4, "side": 2, "num": 1, "joint": 0,
                              "objectness": 1}, [(1, 1, size)])
-    assert not Detection.keys["joint"].used and not Detection.keys["objectness"].used
+    assert not DetectionLayer.keys["joint"].used and not DetectionLayer.keys["objectness"].used
     x = np.arange(size, dtype=np.float32).reshape(1, 1, 1, size)
     np.testing.assert_array_equal(layer.forward([x]), x)
 

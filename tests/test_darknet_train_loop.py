@@ -12,6 +12,7 @@ from darkpy.api import read_sections
 from darkpy.cli import app
 from darkpy.io.darknet_weights import WeightsHeader, load_darknet_weights, save_darknet_weights
 from darkpy.network import Network
+from darkpy.reporting import Reporter
 from darkpy.train.darknet.loop import DetectorTrainer, train_detector
 
 CFG = """[net]
@@ -83,17 +84,17 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-class Collect:
+class Collect(Reporter):
     def __init__(self):
         self.reports, self.messages, self.saved = [], [], []
 
-    def start(self, info):
+    def start(self, iteration, total, info):
         self.info = info
 
     def iteration(self, report):
         self.reports.append(report)
 
-    def checkpoint(self, path):
+    def checkpoint(self, iteration, path):
         self.saved.append(path.name)
 
     def message(self, text):

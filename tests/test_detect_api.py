@@ -20,12 +20,12 @@ def yolo_layer(classes=2, anchors="40,20", channels=None):
 
 
 class StubNetwork:
-    """What Detector needs of a Network: layers, net, forward(x, outputs), extras."""
+    """What Detector needs of a Network: layers, net, forward(x, outputs), metadata."""
 
-    def __init__(self, raw, layers, width=100, height=100, channels=3, extras=None):
+    def __init__(self, raw, layers, width=100, height=100, channels=3, metadata=None):
         self.raw, self.layers = raw, layers
         self.net = {"width": width, "height": height, "channels": channels}
-        self.extras = extras or {}
+        self.metadata = metadata or {}
         self.inputs = []
 
     def forward(self, x, outputs=None):
@@ -59,7 +59,7 @@ def test_paths_arrays_and_names_sources(tmp_path):
     path = tmp_path / "black.png"
     cv2.imwrite(str(path), np.zeros((100, 200, 3), np.uint8))
     (names_file := tmp_path / "two.names").write_text("cat\ndog\n\n")
-    net = StubNetwork(one_object_raw(), [yolo_layer()], extras={"names": ["felix", "rex"]})
+    net = StubNetwork(one_object_raw(), [yolo_layer()], metadata={"names": ["felix", "rex"]})
     by_path, by_array = detect(net, [path, np.zeros((100, 200, 3), np.float32)], names=names_file)
     assert by_path[0].image == str(path) and by_array[0].image == ""
     assert by_path[0].center == pytest.approx(by_array[0].center)

@@ -149,3 +149,49 @@ def test_video_in_annotated_video_out(toy):
     assert count == 2
     images = {r["image"] for r in json.loads(js.read_text())}
     assert images <= {f"{toy / 'clip.avi'}#0", f"{toy / 'clip.avi'}#1"} and images
+
+
+def test_detect_files_is_the_library_behind_the_command(toy):
+    """The batch loop as a library call: detections, annotated copies numbered when two
+    inputs share a name, failures recorded while the others run, a callback per image."""
+    import darkpy
+    from darkpy.detect import Detector, detect_files
+
+    other = toy / "other"
+    other.mkdir()
+    (other / "patch.png").write_bytes((toy / "images" / "patch.png").read_bytes())
+    (other / "broken.png").write_bytes(b"not a png")
+    detector = Detector(darkpy.load(toy / "toy.cfg", toy / "empty.weights"), toy / "toy.names",
+                        thresh=0.4)
+    seen = []
+    report = detect_files([toy / "images", other, toy / "missing.png"], detector, toy / "out",
+                          on_detections=lambda label, seconds, dets: seen.append((label, len(dets))))
+    assert [label for label, _ in seen] == [str(toy / "images" / "black.jpg"),
+                                            str(toy / "images" / "patch.png"),
+                                            str(other / "patch.png")]
+    assert [n for _, n in seen] == [0, 1, 1]
+    assert [d.class_name for d in report.detections] == ["blob", "blob"]
+    assert sorted(p.name for p in report.written) == ["black.jpg", "patch.png", "patch_1.png"]
+    assert [item for item, _ in report.failed] == [str(toy / "missing.png"), str(other / "broken.png")]
+    assert "cannot decode" in report.failed[1][1] and not report.ok
+
+
+def test_detect_files_without_any_input_is_an_input_error(toy):
+    import darkpy
+    from darkpy.detect import detect_files
+    from darkpy.errors import InputError
+
+    with pytest.raises(InputError, match="no such file or folder"):
+        detect_files([toy / "missing.png"], darkpy.load(toy / "toy.cfg", toy / "empty.weights"))
+
+
+def test_an_unknown_head_is_an_error_not_a_region():
+    from darkpy.detect.decode import network_candidates
+    from darkpy.errors import ConfigError
+
+    class NotAHead:
+        kind, origin = "route", "t.cfg:9"
+
+    with pytest.raises(ConfigError, match=r"t.cfg:9: layer 3 \[route\] is not a detection head"):
+        network_candidates([(3, NotAHead())], {3: np.zeros((2, 2, 6), np.float32)}, 10, 10, 10,
+                           10, 0.5)

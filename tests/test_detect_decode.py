@@ -4,7 +4,7 @@ import pytest
 
 from darkpy.detect.decode import correct_boxes, decode_region, decode_yolo
 from darkpy.detect.result import clip_box, to_detections
-from darkpy.detect.decode import Candidates
+from darkpy.detect.candidates import Candidates
 
 
 def yolo_output(grid_h, grid_w, n, classes, cells):

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from darkpy.detect.jpeg import decode_jpeg
+from darkpy.io.jpeg import decode_jpeg
 from darkpy.kernels.jpeg import _resample_row, idct_block, ycbcr_to_rgb
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darkpy.detect.jpeg import decode_jpeg
+from darkpy.io.jpeg import decode_jpeg
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "jpeg_stb"
 JPEGS = sorted(FIXTURES.glob("*.jpg"))

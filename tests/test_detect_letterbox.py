@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from darkpy.detect.letterbox import letterbox_image, letterbox_size, load_image, network_input
+from darkpy.detect.letterbox import letterbox_image, letterbox_size, network_input
+from darkpy.io.image import load_image
 from darkpy.errors import InputError
 from darkpy.kernels.resize import darknet_resize
 

@@ -1,4 +1,4 @@
-"""The threaded paths of the forward kernels (conv2d.run_blocks / run_rows), forced on small
+"""The threaded paths of the forward kernels (workers.run_blocks / run_rows), forced on small
 inputs, against naive numpy: GEMM and Winograd split by output channels, row kernels split in
 chunks, narrow-row bias + activation, and the job runner itself."""
 from __future__ import annotations
@@ -8,7 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from darkpy.kernels import conv2d, elementwise, pooling, resample, winograd, yolo
+from darkpy.kernels import elementwise, pooling, resample, workers, yolo
+from darkpy.kernels.conv import inference
+from darkpy.kernels.conv import winograd
 from darkpy.kernels.activations import LEAKY, LINEAR
 
 LOWEST = np.float32(-np.finfo(np.float32).max)
@@ -17,14 +19,14 @@ LOWEST = np.float32(-np.finfo(np.float32).max)
 @pytest.fixture
 def threaded(monkeypatch):
     """Three workers (odd splits) and no size below which work stays on one thread."""
-    saved = conv2d.num_threads()
-    conv2d.set_num_threads(3)
-    monkeypatch.setattr(conv2d, "SERIAL_WORK", 0)
-    monkeypatch.setattr(conv2d, "MIN_SPLIT_FLOPS", 0)
-    monkeypatch.setattr(conv2d, "PARALLEL_COPY_BYTES", 0)
-    monkeypatch.setattr(conv2d, "MIN_SPLIT_TILES", 1)
+    saved = workers.num_threads()
+    workers.set_num_threads(3)
+    monkeypatch.setattr(workers, "SERIAL_WORK", 0)
+    monkeypatch.setattr(inference, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(inference, "PARALLEL_COPY_BYTES", 0)
+    monkeypatch.setattr(inference, "MIN_SPLIT_TILES", 1)
     yield
-    conv2d.set_num_threads(saved)
+    workers.set_num_threads(saved)
 
 
 def naive_conv(x, w, bias, stride, pad, leaky):
@@ -55,7 +57,7 @@ def test_gemm_split_by_output_channels(threaded, n, h, w, c, f, k, stride):
     pad = k // 2
     out = np.full((n, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1, f), np.nan,
                   np.float32)
-    conv2d.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out)
+    inference.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out)
     np.testing.assert_allclose(out, naive_conv(x, wt, bias, stride, pad, True), rtol=1e-4, atol=1e-4)
 
 
@@ -66,9 +68,9 @@ def test_winograd_split_by_output_channels(threaded, n, h, w, c, f):
     wt = rng.standard_normal((3, 3, c, f), dtype=np.float32)
     bias = rng.standard_normal(f, dtype=np.float32)
     tiles = n * winograd.tiles_for(h, w)[0] * winograd.tiles_for(h, w)[1]
-    assert tiles < 3 * conv2d.MIN_BLOCK_TILES  # the column split
+    assert tiles < 3 * inference.MIN_BLOCK_TILES  # the column split
     out = np.full((n, h, w, f), np.nan, np.float32)
-    conv2d.conv2d_winograd(x, winograd.transform_filters(wt), bias, LEAKY, 1, out)
+    inference.conv2d_winograd(x, winograd.transform_filters(wt), bias, LEAKY, 1, out)
     np.testing.assert_allclose(out, naive_conv(x, wt, bias, 1, 1, True), rtol=1e-4, atol=1e-4)
 
 
@@ -125,7 +127,7 @@ def test_bias_activate_block_narrow_rows(rows, cols):
     y = rng.standard_normal((rows, cols), dtype=np.float32)
     bias = rng.standard_normal(cols, dtype=np.float32)
     expected = y.astype(np.float64) + bias
-    conv2d.bias_activate_block(y, bias, LEAKY)
+    inference.bias_activate_block(y, bias, LEAKY)
     np.testing.assert_allclose(y, np.where(expected > 0, expected, 0.1 * expected), rtol=1e-6)
 
 
@@ -137,7 +139,7 @@ def test_run_blocks_runs_every_job_once_and_reraises(threaded):
         with lock:
             seen.append(job)
 
-    conv2d.run_blocks(list(range(50)), work)
+    workers.run_blocks(list(range(50)), work)
     assert sorted(seen) == list(range(50))
 
     def failing(job):
@@ -145,4 +147,4 @@ def test_run_blocks_runs_every_job_once_and_reraises(threaded):
             raise ValueError("job 3")
 
     with pytest.raises(ValueError, match="job 3"):
-        conv2d.run_blocks(list(range(8)), failing)
+        workers.run_blocks(list(range(8)), failing)

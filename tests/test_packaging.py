@@ -2,6 +2,7 @@
 from outside the checkout with the default model, as a user of `pip install darkpy` would."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,11 @@ SOURCES = ("pyproject.toml", "setup.py", "README.md", "darkpy", "weights", "cfg"
 
 
 def _run(args, **kwargs):
-    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=900, **kwargs)
+    # without PYTHONPATH: a checkout on it (as the project runs its tests) would be imported
+    # instead of the installed wheel
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=900,
+                          env=env, **kwargs)
     assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}"
     return done
 

@@ -60,7 +60,7 @@ def test_shortcut_hand_worked_alpha_beta():
 
 def test_shortcut_references_and_defaults():
     opts = parse_options(Section("shortcut", {"from": "-3"}), Shortcut.keys)
-    assert Shortcut.references(opts) == [-1, -3]
+    assert Shortcut.references(opts) == [(-1, None), (-3, "from")]
     assert opts.activation == "linear" and opts.alpha == 1.0 and opts.beta == 1.0
 
 
@@ -158,7 +158,7 @@ def test_route_single_input_is_a_copy():
     out = layer.forward([x])
     np.testing.assert_array_equal(out, x)
     assert not np.shares_memory(out, x)
-    assert Route.references(layer.opts) == [-4]
+    assert Route.references(layer.opts) == [(-4, "layers")]
 
 
 def test_route_yolov4_tiny_groups_hand_worked():

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import darkpy
 from darkpy.cli import app
-from darkpy.upscale import io
+from darkpy.io import image as io
 
 runner = CliRunner()
 

@@ -184,7 +184,7 @@ def test_small_images_are_skipped_and_too_small_everywhere_is_an_error():
 
 def test_load_images_from_files_and_volumes(tmp_path):
     import nibabel as nib
-    from darkpy.upscale import io
+    from darkpy.io import image as io
 
     rng = np.random.default_rng(5)
     io.write_image(tmp_path / "a.png", rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))

@@ -10,8 +10,11 @@ import pytest
 
 import darkpy
 from darkpy.errors import ConfigError, DarkpyError, InputError
+from darkpy.reporting import Reporter
 from darkpy.train import loop
-from darkpy.upscale import io
+from darkpy.train.model import initialise, network_scale, training_sections
+from darkpy.train.options import TrainOptions
+from darkpy.io import image as io
 
 TINY = """
 [net]
@@ -92,40 +95,44 @@ def _log(run):
 def test_initialisation_is_seeded_darknet_scaled_uniform(tmp_path):
     cfg = _write(tmp_path, "t.cfg", TINY)
     a, b, c = (darkpy.load(cfg) for _ in range(3))
-    loop.initialise(a, 1)
-    loop.initialise(b, 1)
-    loop.initialise(c, 2)
+    initialise(a, 1)
+    initialise(b, 1)
+    initialise(c, 2)
     w_a, w_b, w_c = (n.layers[1].get_param("weights") for n in (a, b, c))
     assert np.array_equal(w_a, w_b) and not np.array_equal(w_a, w_c)
     bound = np.sqrt(2.0 / (3 * 3 * 3))  # fan_in = Cin*K*K of the first convolution
     assert np.abs(w_a).max() <= bound and np.abs(w_a).max() > 0.9 * bound
     assert abs(float(w_a.mean())) < 0.1 * bound
     assert np.array_equal(a.layers[1].get_param("biases"), np.zeros(6))
+    # the very draw darkpy train has always made (runs and shipped models stay reproducible):
+    # one generator per layer seeded by (seed, index), darknet's (Cout, Cin, K, K) order
+    want = bound * np.random.default_rng([1, 1]).uniform(-1.0, 1.0, size=w_a.shape)
+    assert np.array_equal(w_a, want.astype(np.float32))
 
 
 def test_implicit_cost_is_appended_and_not_saved(tmp_path):
     cfg = _write(tmp_path, "t.cfg", TINY)
     sections = darkpy.api.read_sections(cfg)
-    out, added = loop.training_sections(sections, loop.TrainOptions(loss="l1", batch=8))
+    out, added = training_sections(sections, TrainOptions(loss="l1", batch=8))
     assert added and out[-1].kind == "cost" and out[-1].options == {"type": "L1"}
     assert out[0].options["batch"] == "8" and sections[0].options["batch"] == "4"  # not mutated
-    out2, added2 = loop.training_sections(sections, loop.TrainOptions(loss="mse"))
+    out2, added2 = training_sections(sections, TrainOptions(loss="mse"))
     assert out2[-1].options == {"type": "sse"}
-    again, added3 = loop.training_sections(out2, loop.TrainOptions())
+    again, added3 = training_sections(out2, TrainOptions())
     assert not added3 and len(again) == len(out2)
     with pytest.raises(ConfigError, match="unknown loss"):
-        loop.training_sections(sections, loop.TrainOptions(loss="huber"))
+        training_sections(sections, TrainOptions(loss="huber"))
 
 
 def test_scale_is_read_from_the_network_or_given_for_pre_upsampling(tmp_path):
     net = darkpy.load(_write(tmp_path, "t.cfg", TINY))
-    assert loop.network_scale(net, (6, 6), None) == (2, False)
+    assert network_scale(net, (6, 6), None) == (2, False)
     with pytest.raises(ConfigError, match="does not match"):
-        loop.network_scale(net, (6, 6), 3)
+        network_scale(net, (6, 6), 3)
     same = darkpy.load(_write(tmp_path, "s.cfg", TINY.replace("filters=12", "filters=3")
                               .replace("[shuffler]\nscale=2", "")))
-    assert loop.network_scale(same, (8, 8), None) == (2, True)
-    assert loop.network_scale(same, (9, 9), 3) == (3, True)
+    assert network_scale(same, (8, 8), None) == (2, True)
+    assert network_scale(same, (9, 9), 3) == (3, True)
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -161,7 +168,7 @@ def test_resume_after_ctrl_c_and_after_a_crash_is_bit_exact(tmp_path, images):
     reference = _h5_params(tmp_path / "straight" / "model.h5")
     ref_log = _log(tmp_path / "straight")
 
-    class CtrlC(loop.Reporter):  # SIGINT in the middle of iteration 6's bookkeeping
+    class CtrlC(Reporter):  # SIGINT in the middle of iteration 6's bookkeeping
         def iteration(self, progress):
             if progress.iteration == 6:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -173,7 +180,7 @@ def test_resume_after_ctrl_c_and_after_a_crash_is_bit_exact(tmp_path, images):
     done = loop.resume(tmp_path / "stopped")
     assert done.iteration == 12 and not done.interrupted
 
-    class Crash(loop.Reporter):  # dies after iteration 10: the checkpoint of 8 survives
+    class Crash(Reporter):  # dies after iteration 10: the checkpoint of 8 survives
         def iteration(self, progress):
             if progress.iteration == 10:
                 raise RuntimeError("power cut")
@@ -213,7 +220,7 @@ def test_best_model_and_final_model_are_usable_without_the_implicit_cost(tmp_pat
     assert [r["iteration"] for r in rows] == ["4", "8", "12"]
     psnrs = [float(r["valid_psnr"]) for r in rows]
     assert result.best_psnr == pytest.approx(max(psnrs), abs=1e-4)
-    assert best.extras["training"]["iteration"] == result.best_iteration
+    assert best.metadata["training"]["iteration"] == result.best_iteration
     assert all(float(r["bicubic_psnr"]) == float(rows[0]["bicubic_psnr"]) for r in rows)
     out = best.forward(np.zeros((1, 5, 7, 3), np.float32))
     assert out.shape == (1, 10, 14, 3)
@@ -309,7 +316,7 @@ def test_training_cfgs_and_their_yaml_twins_agree(name):
     as_yaml = [(s.kind, dict(s.options)) for s in read_yaml(folder / f"{name}.yaml")]
     assert as_cfg == as_yaml
     net = darkpy.load(folder / f"{name}.cfg")
-    scale, pre = loop.network_scale(net, (net.input_shape[0], net.input_shape[1]), None)
+    scale, pre = network_scale(net, (net.input_shape[0], net.input_shape[1]), None)
     assert (scale, pre) == ((2, True) if name == "srcnn" else (2, False))
     if name == "srcnn":  # 8 convolutions of 64 3x3 filters with ReLU, then one to RGB
         convs = [layer for layer in net.layers if layer.kind == "convolutional"]

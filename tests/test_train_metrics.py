@@ -48,9 +48,10 @@ def test_quantize_clips_and_rounds():
     assert np.array_equal(metrics.quantize(v), [0, 0, 0, 2, 255, 255])
 
 
-def _naive_ssim(a, b):
+def _naive_ssim(a, b, mask=None):
     """Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), population statistics,
-    averaged over the pixels whose window lies inside the image (as skimage crops)."""
+    averaged over the pixels whose window lies inside the image (as skimage crops), and
+    within `mask` when given."""
     r = 5
     g = np.exp(-0.5 * (np.arange(-r, r + 1) / 1.5) ** 2)
     w = np.outer(g, g)
@@ -59,6 +60,8 @@ def _naive_ssim(a, b):
     vals = []
     for i in range(r, a.shape[0] - r):
         for j in range(r, a.shape[1] - r):
+            if mask is not None and not mask[i, j]:
+                continue
             pa = a[i - r:i + r + 1, j - r:j + r + 1]
             pb = b[i - r:i + r + 1, j - r:j + r + 1]
             ma, mb = (w * pa).sum(), (w * pb).sum()
@@ -90,3 +93,30 @@ def test_shapes_must_agree_and_shave_must_leave_pixels():
         metrics.psnr(np.zeros((4, 4)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="leaves nothing"):
         metrics.psnr(np.zeros((4, 4)), np.zeros((4, 4)), shave=2)
+
+
+def test_masked_psnr_counts_only_the_masked_pixels():
+    a = np.zeros((10, 10))
+    b = a.copy()
+    b[2, 2] = 30.0  # outside the mask: ignored
+    b[6, 5] = 12.0  # inside: MSE = 144 / 8 masked pixels left after shaving 1
+    mask = np.zeros((10, 10), bool)
+    mask[5:7, 3:7] = True
+    mask[0, :] = True  # in the shaved border: ignored
+    expected = 10 * math.log10(255.0 ** 2 * 8 / 144)
+    assert metrics.psnr(b, a, shave=1, mask=mask) == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="no pixel"):
+        metrics.psnr(b, a, shave=1, mask=np.eye(10, dtype=bool) & False)
+
+
+def test_masked_ssim_is_the_ssim_map_averaged_over_the_mask():
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0, 255, (27, 25))
+    b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255)
+    mask = np.zeros(a.shape, bool)
+    mask[8:20, 4:15] = True
+    shaved = mask[2:-2, 2:-2]
+    assert metrics.ssim(b, a, shave=2, mask=mask) == pytest.approx(
+        _naive_ssim(b[2:-2, 2:-2], a[2:-2, 2:-2], shaved), abs=1e-6)
+    everywhere = np.ones(a.shape, bool)
+    assert metrics.ssim(b, a, shave=2, mask=everywhere) == pytest.approx(metrics.ssim(b, a, shave=2), abs=1e-12)

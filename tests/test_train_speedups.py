@@ -9,8 +9,9 @@ import pytest
 from darkpy.config.common_keys import COMMON_KEYS
 from darkpy.config.schema import parse_options
 from darkpy.config.section import Section
-from darkpy.kernels import conv2d, resample, winograd, winograd_grad
-from darkpy.kernels.winograd_grad import filter_gradient
+from darkpy.kernels import resample, workers
+from darkpy.kernels.conv import winograd
+from darkpy.kernels.conv.winograd_grad import filter_gradient
 from darkpy.layers.shortcut import Shortcut
 from darkpy.train import optim
 from darkpy.train.optim import Optimizer
@@ -57,8 +58,8 @@ def _naive_adam(p, g, m, v, t, lr=0.01, b1=0.9, b2=0.999, eps=1e-8, decay=0.0005
 def test_chunked_update_on_workers_matches_naive(adam, monkeypatch):
     monkeypatch.setattr(optim, "UPDATE_CHUNK", 4)  # ragged chunks of every parameter
     monkeypatch.setattr(optim, "SERIAL_WORK", 0)  # on the workers
-    saved = conv2d.num_threads()
-    conv2d.set_num_threads(3)
+    saved = workers.num_threads()
+    workers.set_num_threads(3)
     rng = np.random.default_rng(0)
     net = _net(rng)
     want = {(l.index, n): p.astype(np.float64) for l, n, p, _ in net.parameters()}
@@ -86,7 +87,7 @@ def test_chunked_update_on_workers_matches_naive(adam, monkeypatch):
                     p += 0.01 / 2 * a
                     a *= 0.9
     finally:
-        conv2d.set_num_threads(saved)
+        workers.set_num_threads(saved)
     for layer, name, p, grad in net.parameters():
         np.testing.assert_allclose(p, want[(layer.index, name)], rtol=1e-5, atol=1e-6)
         assert not grad.any()  # the step clears the gradients
@@ -119,15 +120,15 @@ def test_linear_shortcut_backward_returns_scaled_delta(alpha, beta):
 
 @pytest.mark.parametrize("r", [2, 3])
 def test_pixel_unshuffle_on_workers(r, monkeypatch):
-    monkeypatch.setattr(conv2d, "SERIAL_WORK", 0)
-    saved = conv2d.num_threads()
-    conv2d.set_num_threads(3)
+    monkeypatch.setattr(workers, "SERIAL_WORK", 0)
+    saved = workers.num_threads()
+    workers.set_num_threads(3)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 5 * r, 3 * r, 4)).astype(np.float32)
     try:
         got = resample.pixel_unshuffle(x, r)
     finally:
-        conv2d.set_num_threads(saved)
+        workers.set_num_threads(saved)
     n, big_h, big_w, c = x.shape
     want = np.empty((n, big_h // r, big_w // r, c * r * r), np.float32)
     for y in range(big_h // r):
@@ -145,7 +146,7 @@ def test_filter_transform_and_its_adjoint_match_the_definition():
                       [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
     rng = np.random.default_rng(3)
     w = rng.standard_normal((3, 3, 4, 5))
-    for u in (winograd.transform_filters(w), winograd_grad.transform_filters(w)):
+    for u in (winograd.transform_filters(w),):
         assert u.dtype == np.float32 and u.shape == (36, 4, 5)
         for c in range(4):
             for o in range(5):

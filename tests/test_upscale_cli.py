@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 import darkpy
 from darkpy.cli import app
-from darkpy.upscale import io
+from darkpy.io import image as io
 from darkpy.upscale.models import load_model, resolve_model, shipped_names
 from upscale_nets import NEAREST_X2, nearest, nearest_network, write
 

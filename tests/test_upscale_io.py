@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import darkpy
-from darkpy.upscale import io
+from darkpy.io import image as io
+from darkpy.io import inputs, volume
 from darkpy.upscale.pipeline import upscale_file, upscale_volume
 from upscale_nets import nearest, nearest_network
 
@@ -54,15 +55,16 @@ def test_collect_inputs(tmp_path):
     (tmp_path / "d").mkdir()
     for name in ("b.png", "a.jpg", "notes.txt", "v.nii.gz"):
         (tmp_path / "d" / name).write_bytes(b"x")
-    paths, missing = io.collect_inputs([tmp_path / "d", str(tmp_path / "d" / "*.png"), tmp_path / "nope.png"])
+    paths, missing = inputs.collect_inputs([tmp_path / "d", str(tmp_path / "d" / "*.png"), tmp_path / "nope.png"],
+                                           io.WRITE_SUFFIXES + volume.VOLUME_SUFFIXES, "image or volume")
     assert [p.name for p in paths] == ["a.jpg", "b.png", "v.nii.gz"]  # the glob adds no duplicate
     assert missing == [(str(tmp_path / "nope.png"), "no such file or folder")]
-    assert io.stem(tmp_path / "v.nii.gz") == "v" and io.full_suffix(tmp_path / "V.NII.GZ") == ".nii.gz"
+    assert inputs.stem(tmp_path / "v.nii.gz") == "v" and inputs.full_suffix(tmp_path / "V.NII.GZ") == ".nii.gz"
 
 
 def test_upscaled_affine_keeps_the_field_of_view():
     affine = np.array([[0.9, 0, 0, -10], [0, 1.1, 0, 5], [0, 0, 2.5, 3], [0, 0, 0, 1.0]])
-    new = io.upscaled_affine(affine, (0, 1), 2)
+    new = volume.upscaled_affine(affine, (0, 1), 2)
     # new voxel (0.5, 0.5, k) is the centre of old voxel (0, 0, k): the 2x2 block's middle
     assert np.allclose(new @ [0.5, 0.5, 4, 1], affine @ [0, 0, 4, 1])
     # the new grid's outer edge (-0.5 in new voxels) is the old edge (-0.5 in old voxels)
@@ -96,7 +98,7 @@ def test_nifti_slices_upscaled_with_voxel_size_updated(tmp_path, axis, plane, zo
     got = np.asanyarray(out.dataobj)
     assert got.dtype == np.int16 and np.array_equal(got, expected)
     assert np.allclose(out.header.get_zooms(), zooms)
-    assert np.allclose(out.affine, io.upscaled_affine(affine, plane, 2))
+    assert np.allclose(out.affine, volume.upscaled_affine(affine, plane, 2))
     assert int(out.header["qform_code"]) == 1 and int(out.header["sform_code"]) == 1
 
 
@@ -115,7 +117,7 @@ def test_corrupt_nifti_is_an_input_error(tmp_path):
     bad = tmp_path / "bad.nii.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(darkpy.errors.InputError, match="bad.nii.gz"):
-        io.read_volume(bad)
+        volume.read_volume(bad)
 
 
 def test_float_tiff_keeps_its_range(tmp_path):

@@ -16,6 +16,13 @@ from upscale_nets import (
 )
 
 
+def assert_same_up_to_rounding(got, want):
+    """Tiles and the whole image may run different convolution algorithms (Winograd on
+    different tile grids, or im2col): their float32 rounding differs by a few units in the
+    last place of the largest values."""
+    assert np.abs(got - want).max() <= 2e-6 * np.abs(want).max()
+
+
 @pytest.fixture
 def tiny(tmp_path):
     return random_network(tmp_path)
@@ -42,7 +49,7 @@ def test_tiled_equals_untiled(tiny, image, tile):
     whole = tiny.forward(image[None])[0]
     tiled = upscale_float(tiny, image, tile=tile)
     assert tiled.shape == (74, 90, 3) == whole.shape
-    assert np.abs(tiled - whole).max() <= 1e-3
+    assert_same_up_to_rounding(tiled, whole)
 
 
 @pytest.mark.parametrize("tile", [2, 6, 10])
@@ -51,7 +58,7 @@ def test_tiled_equals_untiled_with_strided_layers(tmp_path, tile):
     image = np.random.default_rng(2).uniform(0, 255, (30, 38, 3)).astype(np.float32)
     whole = net.forward(image[None])[0]
     tiled = upscale_float(net, image, tile=tile)
-    assert np.abs(tiled - whole).max() <= 1e-3
+    assert_same_up_to_rounding(tiled, whole)
 
 
 def test_a_smaller_halo_breaks_the_stitching(tiny, image):
@@ -61,7 +68,7 @@ def test_a_smaller_halo_breaks_the_stitching(tiny, image):
     whole = tiny.forward(image[None])[0]
     bad = run_tiled(tiny, image, short, TilePlan(8, 8))
     good = run_tiled(tiny, image, g, TilePlan(8, 8))
-    assert np.abs(good - whole).max() <= 1e-3
+    assert_same_up_to_rounding(good, whole)
     assert np.abs(bad - whole).max() > 1e-2
 
 
@@ -77,7 +84,7 @@ def test_memory_budget_picks_tiles_and_stays_exact(tiny, image):
         assert peak_bytes(tiny, h, w) <= budget
     assert plan_tiles(tiny, g, 37, 45) == TilePlan(37, 45)  # the default budget: whole image
     whole = tiny.forward(image[None])[0]
-    assert np.abs(upscale_float(tiny, image, memory=budget) - whole).max() <= 1e-3
+    assert_same_up_to_rounding(upscale_float(tiny, image, memory=budget), whole)
 
 
 def test_peak_bytes_follows_the_freeing_schedule(tmp_path):
@@ -134,7 +141,7 @@ def test_self_ensemble_is_the_mean_of_the_eight_transforms(tiny, image):
             expected += y[:, ::-1] if flip else y
     expected /= 8
     got = upscale_float(tiny, img, ensemble=True, tile=4)
-    assert np.abs(got - expected).max() <= 1e-3
+    assert_same_up_to_rounding(got, expected)
     plain = upscale_float(tiny, img)
     assert np.abs(got - plain).max() > 1e-2  # a random net is not rotation-equivariant
 

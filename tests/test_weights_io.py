@@ -138,7 +138,7 @@ def test_h5_round_trip_bit_exact_and_self_describing(tmp_path):
     darkpy.save(net, path, source="unit test", extras={"names": ["a", "b"]})
     loaded = darkpy.load(path)
     assert loaded.cfg_text() == net.cfg_text()
-    assert loaded.extras["names"] == ["a", "b"] and loaded.extras["source"] == "unit test"
+    assert loaded.metadata["names"] == ["a", "b"] and loaded.metadata["source"] == "unit test"
     for a, b in zip(params(net), params(loaded)):
         np.testing.assert_array_equal(a, b)
     import h5py

@@ -7,7 +7,7 @@ import pytest
 from darkpy.detect.decode_detection import decode_detection
 from darkpy.detect.decode_gaussian import decode_gaussian
 from darkpy.errors import ConfigError
-from darkpy.layers.detection import Detection
+from darkpy.layers.detection import DetectionLayer
 from darkpy.layers.gaussian_yolo import GaussianYolo
 from tests.zoo_util import chw_flat, make
 
@@ -20,10 +20,10 @@ def test_detection_forward_is_the_flat_buffer_with_cell_softmax():
     side, num, classes, coords = 2, 2, 3, 4
     size = side * side * ((1 + coords) * num + classes)
     x = np.random.default_rng(0).standard_normal((2, 1, 1, size)).astype(np.float32)
-    raw = make(Detection, {"side": side, "num": num, "classes": classes, "coords": coords},
+    raw = make(DetectionLayer, {"side": side, "num": num, "classes": classes, "coords": coords},
                [(1, 1, size)])
     np.testing.assert_array_equal(raw.forward([x]), x)
-    soft = make(Detection, {"side": side, "num": num, "classes": classes, "coords": coords,
+    soft = make(DetectionLayer, {"side": side, "num": num, "classes": classes, "coords": coords,
                             "softmax": 1}, [(1, 1, size)])
     out = soft.forward([x]).reshape(2, -1)
     flat = x.reshape(2, -1)
@@ -39,13 +39,13 @@ def test_detection_reads_a_spatial_input_in_chw_order():
     x = np.random.default_rng(1).standard_normal((1, 2, 2, 11)).astype(np.float32)  # 44 = 4*11
     # side=2, num=1 -> 4 * (5 + 1) = 24 != 44: refused with the numbers
     with pytest.raises(ConfigError, match="need 24 inputs"):
-        make(Detection, {"side": 2, "num": 1, "classes": 1, "coords": 4}, [(2, 2, 11)])
-    layer = make(Detection, {"side": 2, "num": 1, "classes": 6, "coords": 4}, [(2, 2, 11)])
+        make(DetectionLayer, {"side": 2, "num": 1, "classes": 1, "coords": 4}, [(2, 2, 11)])
+    layer = make(DetectionLayer, {"side": 2, "num": 1, "classes": 6, "coords": 4}, [(2, 2, 11)])
     np.testing.assert_array_equal(layer.forward([x]).reshape(1, -1), chw_flat(x))
 
 
 def test_detection_and_gaussian_are_inference_only():
-    layer = make(Detection, {"side": 1, "num": 1, "classes": 1, "coords": 4}, [(1, 1, 6)])
+    layer = make(DetectionLayer, {"side": 1, "num": 1, "classes": 1, "coords": 4}, [(1, 1, 6)])
     out = layer.forward([np.zeros((1, 1, 1, 6), np.float32)])
     with pytest.raises(ConfigError, match="inference only"):
         layer.backward(out, [out], out)
@@ -146,6 +146,17 @@ def test_decode_gaussian_order_and_empty():
     np.testing.assert_allclose(c.objectness, [.6, .7, .9], rtol=1e-6)  # cell-major, then anchor
     none = decode_gaussian(out, np.ones((2, 2), np.float32), classes, 8, 8, 0.95)
     assert len(none) == 0 and none.uncertainty.shape == (0, 4)
+
+
+def test_decode_gaussian_scales_each_box_by_its_own_objectness():
+    """Several boxes of several classes (found by the fuzz tests: objectness was broadcast
+    along the classes instead of the boxes)."""
+    classes = 3
+    cells = {(0, 0, 0): [0] * 8 + [.5, .8, .6, 1.0], (0, 1, 0): [0] * 8 + [1.0, .5, .1, .9]}
+    c = decode_gaussian(gaussian_output(1, 2, 1, classes, cells), np.ones((1, 2), np.float32),
+                        classes, 8, 8, 0.3)
+    # uncertainties 0: prob = objectness * class score, kept when > .3
+    np.testing.assert_allclose(c.probs, [[.4, 0, .5], [.5, 0, .9]], rtol=1e-6)
 
 
 GAUSS_NET = """[net]

@@ -72,7 +72,7 @@ def oracle_set(shared: Path, out: Path) -> dict:
     returns {name: box count}."""
     import cv2
 
-    from darkpy.detect.jpeg import decode_jpeg
+    from darkpy.io.jpeg import decode_jpeg
 
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
@@ -222,17 +222,17 @@ def _probe(trainer, indices: list[int]) -> dict:
     return reports
 
 
-class _Collect:
+class _Collect:  # darkpy.reporting.Reporter's training hooks
     def __init__(self):
         self.reports = []
 
-    def start(self, info):
+    def start(self, iteration, total, info):
         pass
 
     def iteration(self, report):
         self.reports.append(report)
 
-    def checkpoint(self, path):
+    def checkpoint(self, iteration, path):
         pass
 
     def message(self, text):
@@ -295,7 +295,7 @@ def pixel_digest(work: Path) -> dict:
     """sha256 of each training image's decoded pixels (the fixtures' inputs)."""
     import hashlib
 
-    from darkpy.detect.letterbox import load_image
+    from darkpy.io.image import load_image
 
     return {name: hashlib.sha256(load_image(work / "images" / f"{name}.png").tobytes()).hexdigest()
             for name in IMAGES}

@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     import darkpy
     from darkpy.train.bicubic import bicubic_skip
     from darkpy.train.data import CUBIC_A, check_degradation
-    from darkpy.train.loop import initialise
+    from darkpy.train.model import initialise
 
     check_degradation(args.degrade)
     target = darkpy.load(args.cfg)

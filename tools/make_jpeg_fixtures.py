@@ -6,7 +6,7 @@ Writes small JPEGs of every layout a camera or encoder commonly produces (chroma
 4:2:0, 4:4:0, 4:1:1 and grayscale; baseline and progressive; with and without restart
 intervals, whole and cut short), at sizes that are and are not whole MCUs (24x16, 23x17), encoded by OpenCV's
 libjpeg. Each NAME.jpg is decoded by DECODER into NAME.ppm beside it: the pixels darknet
-itself would see, which tests/test_detect_jpeg_stb.py compares with darkpy.detect.jpeg.
+itself would see, which tests/test_detect_jpeg_stb.py compares with darkpy.io.jpeg.
 
 DECODER is an executable called as `DECODER IN.jpg OUT.ppm`, kept outside this repository:
 it must decode the way darknet's `load_image_color` does, i.e. call

@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from darkpy.upscale.io import read_image, read_volume, write_image  # noqa: E402
+from darkpy.io.image import read_image, write_image  # noqa: E402
+from darkpy.io.volume import read_volume  # noqa: E402
 
 # name in skimage.data -> licence as skimage's docstrings give it
 PHOTOS = {

@@ -8,7 +8,7 @@ from darkpy import __version__
 
 app = typer.Typer(
     name="darkpy",
-    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, detect objects.",
+    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, evaluate super-resolution, detect objects.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -29,15 +29,9 @@ def main(
     """darknet-style networks in Python."""
 
 
-from darkpy.cli import info as _info  # noqa: E402
+from darkpy.cli import (  # noqa: E402
+    convert, convert_cfg, detect, draw, evaluate, export, info, keys, models, train, upscale,
+)
 
-_info.register(app)
-
-for _name in ("convert_cfg", "convert", "detect", "upscale", "models", "train"):
-    try:
-        _module = __import__(f"darkpy.cli.{_name}", fromlist=["register"])
-    except ModuleNotFoundError as _exc:  # a command not built yet in this checkout
-        if _exc.name != f"darkpy.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+for _command in (info, convert_cfg, convert, detect, upscale, evaluate, models, train, export, keys, draw):
+    _command.register(app)

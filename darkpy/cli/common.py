@@ -9,6 +9,27 @@ import typer
 from darkpy.errors import DarkpyError
 
 
+def _flags_show_no_type() -> None:
+    """Typer's rich help prints a type beside every option, `<bool>` for flags (--help and
+    --version included) that take no value; show nothing there instead. Typer makes the help
+    option itself, so no per-option setting can reach it: wrap the one method that renders
+    the column (present in the typer versions that print it)."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "darkpy_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else original(self, ctx)
+
+    display_type_rich.darkpy_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
+
 def fail(message: str, code: int = 2):
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -28,3 +49,4 @@ def user_errors(func):
             sys.exit(130)
 
     return wrapper
+

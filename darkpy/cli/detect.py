@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from darkpy.cli.common import fail, user_errors
+from darkpy.cli.progress import RichReporter
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +42,8 @@ def register(app: typer.Typer) -> None:
         """
         from darkpy.api import load
         from darkpy.detect.api import Detector
-        from darkpy.detect.inputs import collect_sources
+        from darkpy.detect.files import detect_files
+        from darkpy.detect.output import darknet_text
 
         if model is not None and cfg is not None:
             fail("give either --model or --cfg/--weights, not both")
@@ -49,116 +51,19 @@ def register(app: typer.Typer) -> None:
             fail("no network: give --cfg C --weights W, or --model M.h5")
         if cfg is not None and weights is None:
             fail("--cfg needs --weights: darknet's trained weights for that cfg")
-        sources, problems = collect_sources(inputs)
-        if not sources:
-            fail("; ".join(f"{item}: {why}" for item, why in problems) or "no inputs")
         network = load(model, weights) if model is not None else load(cfg, weights)
         detector = Detector(network, names, thresh=thresh, hier_thresh=hier_thresh, nms=nms,
                             agnostic=agnostic, letterbox=letterbox)
-        run = _Run(detector, out, max_frames, quiet)
-        with _progress(sum(s.kind == "image" for s in sources) > 1) as progress:
-            task = progress.add_task("detect", total=len(sources))
-            for source in sources:
-                progress.update(task, description=Path(source.label).name)
-                run.process(source)
-                progress.advance(task)
-        if json_path is not None:
-            from darkpy.detect.output import write_json
 
-            write_json(json_path, run.detections)
-        failed = problems + run.failed
-        if failed:
-            typer.echo(f"{len(failed)} input(s) failed:", err=True)
-            for item, message in failed:
+        def show(label, seconds, detections):
+            if not quiet:
+                typer.echo(darknet_text(label, seconds, detections))
+
+        with RichReporter(transient=True, min_files=2) as reporter:
+            report = detect_files(inputs, detector, out, json_path=json_path, max_frames=max_frames,
+                                  reporter=reporter, on_detections=show)
+        if report.failed:
+            typer.echo(f"{len(report.failed)} input(s) failed:", err=True)
+            for item, message in report.failed:
                 typer.echo(f"  {item}: {message}", err=True)
             raise typer.Exit(1)
-
-
-class _Run:
-    """One command's state: where outputs go, what was found, what failed."""
-
-    def __init__(self, detector, out: Path | None, max_frames: int | None, quiet: bool):
-        self.detector, self.out, self.max_frames, self.quiet = detector, out, max_frames, quiet
-        self.detections: list = []
-        self.failed: list[tuple[str, str]] = []
-        self.used_names: set[str] = set()
-
-    def _unique(self, path: Path) -> Path:
-        """Inputs from different folders may share a name: number the later ones."""
-        candidate, n = path, 1
-        while candidate.name in self.used_names:
-            candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
-            n += 1
-        self.used_names.add(candidate.name)
-        return candidate
-
-    def _print(self, label, seconds, detections):
-        if not self.quiet:
-            from darkpy.detect.output import darknet_text
-
-            typer.echo(darknet_text(label, seconds, detections))
-
-    def process(self, source) -> None:
-        from darkpy.errors import DarkpyError
-
-        try:
-            if source.kind == "image":
-                self._image(source.location)
-            else:
-                self._video(source.location)
-        except DarkpyError as exc:
-            self.failed.append((source.label, str(exc).removeprefix(f"{source.location}: ")))
-
-    def _image(self, location: str) -> None:
-        from darkpy.detect.letterbox import load_image
-        from darkpy.detect.output import annotated_path, write_annotated
-
-        image = load_image(location)
-        detections = self.detector.detect_rgb(image, location)
-        self._print(location, self.detector.last_forward_seconds, detections)
-        self.detections.extend(detections)
-        if self.out is not None:
-            suffix = None if Path(location).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
-            path = self._unique(annotated_path(self.out, location, suffix))
-            write_annotated(path, image, detections, self.detector.classes)
-
-    def _video(self, location: str) -> None:
-        from darkpy.detect.video import detect_video, video_output_path
-
-        target = self._unique(video_output_path(self.out, location)) if self.out is not None else None
-        label = f"camera{location}" if location.isdigit() else location
-
-        def on_frame(n, detections):
-            self._print(f"{label}#{n}", self.detector.last_forward_seconds, detections)
-            self.detections.extend(detections)
-
-        detect_video(self.detector, location, target, self.max_frames, on_frame)
-
-
-def _progress(show: bool):
-    """A rich progress bar on stderr (stdout stays darknet's text); a silent stand-in otherwise."""
-    if not show:
-        return _NoProgress()
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                    redirect_stdout=False, redirect_stderr=False)
-
-
-class _NoProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *args, **kwargs):
-        return 0
-
-    def update(self, *args, **kwargs):
-        pass
-
-    def advance(self, *args, **kwargs):
-        pass

@@ -16,15 +16,16 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def info(
         model: Path = typer.Argument(..., help="Model description: a darknet .cfg, a .yaml, or a darkpy .h5."),
-        width: Optional[int] = typer.Option(None, "--width", "-W", help="Input width to describe (default: [net] width)."),
-        height: Optional[int] = typer.Option(None, "--height", "-H", help="Input height to describe (default: [net] height)."),
+        width: Optional[int] = typer.Option(None, "--width", "-W", help="Input width to describe (default: the \\[net] width)."),
+        height: Optional[int] = typer.Option(None, "--height", "-H", help="Input height to describe (default: the \\[net] height)."),
+        fork: Optional[str] = typer.Option(None, "--fork", help="pjreddie or AlexeyAB: the darknet the cfg is for; a section kind or key that darknet would not read is then an error."),
     ):
         """Describe a network: per-layer kind, filters, size/stride, input and output shape
         (width x height x channels), parameters and FLOPs, with totals at the end."""
         from darkpy.api import load
         from darkpy.info import human, shape_text, summarize
 
-        network = load(model)
+        network = load(model, params=False, fork=fork)
         rows = summarize(network, height=height, width=width)
         table = Table(title=str(model), show_lines=False, box=None, pad_edge=False)
         for column, justify in (("#", "right"), ("layer", "left"), ("filters", "right"),

@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 
 from darkpy.cli.common import fail, user_errors
+from darkpy.cli.progress import RichReporter
+from darkpy.reporting import Reporter
 
 
 def register(app: typer.Typer) -> None:
@@ -109,8 +111,8 @@ def register(app: typer.Typer) -> None:
                                  valid_every=valid_every, bicubic_skip=bicubic_skip,
                                  zero_layers=list(zero_layers), batch=batch, subdivisions=subdivisions,
                                  max_batches=iterations, learning_rate=learning_rate, seed=seed)
-        with _Bar() as bar:
-            result = trainer.run(bar)
+        with RichReporter() as reporter:
+            result = trainer.run(reporter)
         summary = f"{result.iteration}/{result.total} iterations in {trainer.run_dir}"
         if result.best_psnr is not None:
             summary += f"; best validation PSNR {result.best_psnr:.3f} dB at iteration {result.best_iteration}"
@@ -146,11 +148,12 @@ def _train_detector(model, data, weights, clear, backup, label_rule, iterations,
         raise typer.Exit(130)
 
 
-class _DarknetLines:
+class _DarknetLines(Reporter):
     """darknet's own progress lines: per iteration `i: loss, avg avg, rate rate, s seconds,
-    n images`, after the [yolo] reports of each forward."""
+    n images`, after the [yolo] reports of each forward (detector runs print these instead of
+    the progress bar, as darknet's logs do)."""
 
-    def start(self, info):
+    def start(self, iteration, total, info):
         layers = f", first {info['loaded_layers']} layers loaded" if info["loaded_layers"] else ""
         typer.echo(f"{info['cfg']}: {info['parameters']:,} parameters{layers}; {info['images']} training "
                    f"image(s); batch {info['batch']} in {info['subdivisions']}; seen {info['seen']}, "
@@ -165,59 +168,8 @@ class _DarknetLines:
         typer.echo(f"{r.iteration}: {r.loss:f}, {r.avg_loss:f} avg, {r.learning_rate:f} rate, "
                    f"{r.seconds:f} seconds, {r.images} images")
 
-    def checkpoint(self, path):
+    def checkpoint(self, iteration, path):
         typer.echo(f"Saving weights to {path}", err=True)
 
     def message(self, text):
         typer.echo(text, err=True)
-
-
-class _Bar:
-    """rich progress: iterations with loss, learning rate and images/s; validations printed."""
-
-    def __enter__(self):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("train"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[speed]} img/s"),
-            TimeRemainingColumn(), console=Console(stderr=True))
-        self.progress.__enter__()
-        self.task = None
-        return self
-
-    def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
-
-    def start(self, iteration, total, info):
-        scale = f"x{info['scale']}" + (" (pre-upsampled input)" if info["pre_upsample"] else "")
-        text = (f"{info['parameters']:,} parameters, {scale}, patches {info['patch'][1]}x{info['patch'][0]}, "
-                f"batch {info['batch']} in {info['subdivisions']}, {info['train_images']} training and "
-                f"{info['valid_images']} validation image(s)")
-        if info["implicit_cost"]:
-            text += "; loss: implicit [cost] appended"
-        if info["skipped"]:
-            text += f"; {len(info['skipped'])} image(s) smaller than a patch skipped"
-        self.progress.console.print(text, highlight=False, markup=False)
-        if iteration:
-            self.progress.console.print(f"resuming after iteration {iteration}", highlight=False, markup=False)
-        self.task = self.progress.add_task("train", total=total, completed=iteration,
-                                           loss="-", lr="-", speed="-")
-
-    def iteration(self, p):
-        self.progress.update(self.task, completed=p.iteration, loss=f"{p.loss:.4g}",
-                             lr=f"{p.learning_rate:.3g}", speed=f"{p.images_per_s:.1f}")
-
-    def validation(self, iteration, score, best):
-        mark = "  (best)" if best else ""
-        self.progress.console.print(
-            f"iteration {iteration}: PSNR {score.psnr:.3f} dB (bicubic {score.bicubic_psnr:.3f}, "
-            f"{score.psnr - score.bicubic_psnr:+.3f}), SSIM {score.ssim:.4f} (bicubic "
-            f"{score.bicubic_ssim:.4f}){mark}", highlight=False, markup=False)
-
-    def checkpoint(self, iteration, path):
-        pass
-
-    def message(self, text):
-        self.progress.console.print(text, highlight=False, markup=False)

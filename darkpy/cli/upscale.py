@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from darkpy.cli.common import fail, user_errors
+from darkpy.cli.progress import RichReporter
 
 
 def _memory_bytes(megabytes: int) -> int:
@@ -54,46 +55,12 @@ def register(app: typer.Typer) -> None:
         if scale is not None and scale != model_scale:
             fail(f"--scale {scale}: the model {model} upscales x{model_scale}")
         scale = model_scale
-        with _Bars() as bars:
+        with RichReporter() as reporter:
             report = upscale_files(inputs, network, out, suffix=suffix, tile=tile, ensemble=ensemble,
-                                   channel=channel, axis=axis, memory=_memory_bytes(memory), reporter=bars)
+                                   channel=channel, axis=axis, memory=_memory_bytes(memory), reporter=reporter)
         typer.echo(f"upscaled x{scale}: {len(report.done)} file(s) written to {out}", err=True)
         if report.failed:
             typer.echo(f"{len(report.failed)} input(s) failed:", err=True)
             for item, message in report.failed:
                 typer.echo(f"  {message if str(item) in message else f'{item}: {message}'}", err=True)
             raise typer.Exit(1)
-
-
-class _Bars:
-    """rich progress: one bar over the files, one over the current file's tiles or slices."""
-
-    def __enter__(self):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), console=Console(stderr=True), transient=False)
-        self.progress.__enter__()
-        self.files = None
-        self.steps = None
-        return self
-
-    def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
-
-    def start_file(self, path, index, total):
-        if self.files is None:
-            self.files = self.progress.add_task("files", total=total)
-        self.steps = self.progress.add_task(f"  {Path(path).name}", total=None)
-
-    def step(self, done, total):
-        self.progress.update(self.steps, completed=done, total=total)
-
-    def end_file(self, path, error):
-        self.progress.remove_task(self.steps)
-        self.progress.advance(self.files)
-        if error:
-            from rich.markup import escape
-
-            self.progress.console.print(f"[red]failed[/red] {escape(error)}", highlight=False)

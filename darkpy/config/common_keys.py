@@ -7,28 +7,44 @@ round-trip. `used` marks the ones darkpy acts on: the training code honours `sto
 `learning_rate`, and layers with weights reject `dontload`/`dontloadscales` (they change what a
 .weights file holds; see reject_weight_loading_keys).
 """
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, PJREDDIE, TRAINING, Key
 
-_U = dict(used=False)
+_T = dict(phase=TRAINING)
 
 COMMON_KEYS: dict[str, Key] = {
+    # read by both darknets' parse_network_cfg
+    "stopbackward": Key("int", 0, **_T,
+                        doc="1: training stops the backward pass here (this layer and all "
+                            "before it are frozen)"),
+    "onlyforward": Key("int", 0, used=False, **_T,
+                       doc="1: a [yolo]/[region] head computes no loss (AlexeyAB: and the "
+                           "layer's backward is skipped)"),
+    "dontload": Key("int", 0, doc="1: .weights files hold nothing for this layer (rejected by "
+                                  "layers with weights)"),
+    "dontloadscales": Key("int", 0, doc="1: .weights files hold no batch-norm values for this "
+                                        "layer (rejected by layers with weights)"),
+    "learning_rate": Key("float", 1.0, **_T,
+                         doc="this layer's learning rate, as a factor of [net] learning_rate"),
     # AlexeyAB's parse_network_cfg
-    "clip": Key("float", 0.0, **_U, doc="training: clip weights"),
-    "onlyforward": Key("int", 0, **_U, doc="training"),
-    "dont_update": Key("int", 0, **_U, doc="training"),
-    "burnin_update": Key("int", 0, **_U, doc="training"),
-    "stopbackward": Key("int", 0, doc="training: no backward through this layer or before it"),
-    "train_only_bn": Key("int", 0, **_U, doc="training"),
-    "dontload": Key("int", 0, doc="skip this layer in .weights files (rejected by layers with "
-                                  "weights)"),
-    "dontloadscales": Key("int", 0, doc="no batch-norm values in .weights (rejected by layers "
-                                        "with weights)"),
-    "learning_rate": Key("float", 1.0, doc="training: this layer's learning-rate scale"),
+    "clip": Key("float", 0.0, used=False, fork=ALEXEYAB, **_T,
+                doc="clamps this layer's weights to -clip..clip after each update"),
+    "dont_update": Key("int", 0, used=False, fork=ALEXEYAB, **_T,
+                       doc="weights stay fixed until this iteration"),
+    "burnin_update": Key("int", 0, used=False, fork=ALEXEYAB, **_T,
+                         doc="weights stay fixed until burnin_update * burn_in iterations"),
+    "train_only_bn": Key("int", 0, used=False, fork=ALEXEYAB, **_T,
+                         doc="1: only batch-norm parameters of this layer and those before "
+                             "it are trained"),
     # pjreddie's parse_network_cfg
-    "truth": Key("int", 0, **_U),
-    "dontsave": Key("int", 0, **_U),
-    "numload": Key("int", 0, **_U),
-    "smooth": Key("int", 0, **_U),
+    "truth": Key("int", 0, used=False, fork=PJREDDIE, **_T,
+                 doc="1: this layer's output is the truth for the cost layers (distillation, "
+                     "GANs)"),
+    "dontsave": Key("int", 0, used=False, fork=PJREDDIE, **_T,
+                    doc="1: darknet writes nothing for this layer into .weights files"),
+    "numload": Key("int", 0, used=False, fork=PJREDDIE,
+                   doc="[convolutional]: read only this many filters from .weights files"),
+    "smooth": Key("float", 0, used=False, fork=PJREDDIE, **_T,
+                  doc="GPU: label smoothing of [cost], smoothing of [convolutional] gradients"),
 }
 
 WEIGHT_LOADING_KEYS = ("dontload", "dontloadscales")

@@ -256,12 +256,12 @@ class Converted:
         from darkpy.config.cfg import parse_cfg_text
         from darkpy.network import Network
 
-        network = Network(parse_cfg_text(self.cfg, source), source=source)
+        network = Network(parse_cfg_text(self.cfg, source), source=source, init=False)
         for index, params in self.params.items():
             layer = network.layers[index]
             for name, value in params.items():
                 layer.set_param(name, value)
-        network.extras = {}
+        network.init_params(only_missing=True)  # layers the checkpoint has no values for
         return network
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from darkpy.detect.decode import detection_layers, network_candidates
-from darkpy.detect.letterbox import load_image, network_input, to_float_rgb
+from darkpy.detect.letterbox import network_input
 from darkpy.detect.names import resolve_names
 from darkpy.detect.nms import nms_objectness, nms_sort
 from darkpy.detect.result import Detection, to_detections
 from darkpy.errors import ConfigError
+from darkpy.io.image import load_image, to_float_rgb
 
 
 class Detector:
@@ -30,7 +31,7 @@ class Detector:
         self.network = network
         self.heads = detection_layers(network)
         self.classes = self.heads[0][1].classes
-        carried = (getattr(network, "extras", None) or {}).get("names")  # from a converted .h5
+        carried = getattr(network, "metadata", {}).get("names")  # from a converted .h5
         self.names = resolve_names(names, carried, self.classes)
         self.net_w, self.net_h = int(network.net["width"]), int(network.net["height"])
         channels = int(network.net["channels"])

@@ -13,41 +13,17 @@ correct_region_boxes): the letterbox padding is removed and the scale undone.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from darkpy.detect.candidates import Candidates, class_probs
+from darkpy.detect.decode_detection import decode_detection
+from darkpy.detect.decode_gaussian import decode_gaussian
 from darkpy.detect.letterbox import letterbox_size
 from darkpy.errors import ConfigError
+from darkpy.layers.detection import DetectionLayer
+from darkpy.layers.gaussian_yolo import GaussianYolo
 from darkpy.layers.region import Region
 from darkpy.layers.yolo import Yolo
-
-
-@dataclass
-class Candidates:
-    boxes: np.ndarray       # (M, 4) float32 x, y, w, h: centre and size, fractions of the image
-    objectness: np.ndarray  # (M,) float32
-    probs: np.ndarray       # (M, classes) float32, 0 where not above the threshold
-
-    @staticmethod
-    def empty(classes: int) -> "Candidates":
-        return Candidates(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                          np.zeros((0, classes), np.float32))
-
-    def __len__(self) -> int:
-        return len(self.objectness)
-
-    @staticmethod
-    def concat(parts: list["Candidates"]) -> "Candidates":
-        return Candidates(np.concatenate([p.boxes for p in parts]),
-                          np.concatenate([p.objectness for p in parts]),
-                          np.concatenate([p.probs for p in parts]))
-
-
-def _class_probs(scale: np.ndarray, scores: np.ndarray, thresh: np.float32) -> np.ndarray:
-    probs = scale[:, None] * scores  # float32 products, as darknet's
-    probs[~(probs > thresh)] = 0     # also zeroes NaN
-    return probs
 
 
 def decode_yolo(output: np.ndarray, anchors: np.ndarray, classes: int, net_w: int, net_h: int,
@@ -72,7 +48,7 @@ def decode_yolo(output: np.ndarray, anchors: np.ndarray, classes: int, net_w: in
         w, h = np.exp(tw) * aw / net_w, np.exp(th) * ah / net_h
     boxes = np.stack([(col + tx) / grid_w, (row + ty) / grid_h, w, h], axis=1).astype(np.float32)
     objectness = sel[:, 4].copy()
-    return Candidates(boxes, objectness, _class_probs(objectness, sel[:, 5:], thresh))
+    return Candidates(boxes, objectness, class_probs(objectness, sel[:, 5:], thresh))
 
 
 def decode_region(output: np.ndarray, anchors: np.ndarray, classes: int, coords: int,
@@ -93,7 +69,7 @@ def decode_region(output: np.ndarray, anchors: np.ndarray, classes: int, coords:
     boxes = np.stack([(col + tx) / grid_w, (row + ty) / grid_h, w, h], axis=1).astype(np.float32)
     scale = np.ones(len(t), np.float32) if background else t[:, coords].copy()
     objectness = np.where(scale > thresh, scale, np.float32(0)).astype(np.float32)
-    probs = _class_probs(scale, t[:, coords + 1:coords + 1 + classes], thresh)
+    probs = class_probs(scale, t[:, coords + 1:coords + 1 + classes], thresh)
     probs[objectness == 0] = 0
     return Candidates(boxes, objectness, probs)
 
@@ -114,14 +90,28 @@ def correct_boxes(boxes: np.ndarray, image_w: int, image_h: int, net_w: int, net
     return out.astype(np.float32)
 
 
-def detection_layers(network) -> list[tuple[int, object]]:
-    """(index, layer) of every detection head ([yolo], [region], [Gaussian_yolo], [detection]);
-    a clear error when there is none."""
-    from darkpy.layers.detection import Detection
-    from darkpy.layers.gaussian_yolo import GaussianYolo
+# head class -> its outputs for one image, in network units (net_w, net_h, thresh given)
+DECODERS = {
+    Yolo: lambda layer, out, net_w, net_h, thresh: decode_yolo(
+        out, layer.anchors, layer.classes, net_w, net_h, thresh, bool(layer.new_coords)),
+    Region: lambda layer, out, net_w, net_h, thresh: decode_region(
+        out, layer.anchors, layer.classes, layer.coords, bool(layer.background), thresh),
+    GaussianYolo: lambda layer, out, net_w, net_h, thresh: decode_gaussian(
+        out, layer.anchors, layer.classes, net_w, net_h, thresh, layer.yolo_point),
+    DetectionLayer: lambda layer, out, net_w, net_h, thresh: decode_detection(
+        out, layer.side, layer.n, layer.classes, layer.coords, layer.sqrt, thresh),
+}
 
-    kinds = (Yolo, Region, GaussianYolo, Detection)
-    heads = [(i, layer) for i, layer in enumerate(network.layers) if isinstance(layer, kinds)]
+
+def decoder_of(layer):
+    """The DECODERS entry for `layer` (its class or a base class), or None."""
+    return next((DECODERS[cls] for cls in type(layer).__mro__ if cls in DECODERS), None)
+
+
+def detection_layers(network) -> list[tuple[int, object]]:
+    """(index, layer) of every detection head (a layer DECODERS can decode); a clear error
+    when there is none."""
+    heads = [(i, layer) for i, layer in enumerate(network.layers) if decoder_of(layer)]
     if not heads:
         raise ConfigError(
             "this network has no [yolo] or [region] layer (nor [Gaussian_yolo] or [detection]), "
@@ -145,26 +135,14 @@ def detection_layers(network) -> list[tuple[int, object]]:
 def network_candidates(heads, outputs: dict, image_w: int, image_h: int, net_w: int, net_h: int,
                        thresh: float, letterbox: bool = True) -> Candidates:
     """All candidates of one image from its head outputs (index -> (H, W, C)), image-relative."""
-    from darkpy.detect.decode_detection import decode_detection
-    from darkpy.detect.decode_gaussian import decode_gaussian
-    from darkpy.layers.detection import Detection
-    from darkpy.layers.gaussian_yolo import GaussianYolo
-
     parts = []
     for index, layer in heads:
-        out = outputs[index]
-        if isinstance(layer, Yolo):
-            part = decode_yolo(out, layer.anchors, layer.classes, net_w, net_h, thresh,
-                               bool(layer.new_coords))
-        elif isinstance(layer, GaussianYolo):
-            part = decode_gaussian(out, layer.anchors, layer.classes, net_w, net_h, thresh,
-                                   layer.yolo_point)
-        elif isinstance(layer, Detection):
-            part = decode_detection(out, layer.side, layer.n, layer.classes, layer.coords,
-                                    layer.sqrt, thresh)
-        else:
-            part = decode_region(out, layer.anchors, layer.classes, layer.coords,
-                                 bool(layer.background), thresh)
+        decoder = decoder_of(layer)
+        if decoder is None:
+            raise ConfigError(f"{layer.origin}: layer {index} [{layer.kind}] is not a detection "
+                              "head darkpy can decode ([yolo], [region], [Gaussian_yolo], "
+                              "[detection])")
+        part = decoder(layer, outputs[index], net_w, net_h, thresh)
         part.boxes = correct_boxes(part.boxes, image_w, image_h, net_w, net_h, letterbox)
         parts.append(part)
     return Candidates.concat(parts)

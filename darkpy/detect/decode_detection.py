@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.detect.decode import Candidates, _class_probs
+from darkpy.detect.candidates import Candidates, class_probs
 
 
 def decode_detection(output: np.ndarray, side: int, num: int, classes: int, coords: int,
@@ -37,5 +37,5 @@ def decode_detection(output: np.ndarray, side: int, num: int, classes: int, coor
     power = 2 if sqrt else 1
     out = np.stack([(boxes[:, 0] + col) / side, (boxes[:, 1] + row) / side,
                     boxes[:, 2] ** power, boxes[:, 3] ** power], axis=1).astype(np.float32)
-    probs = _class_probs(conf, scores[cell], np.float32(thresh))
+    probs = class_probs(conf, scores[cell], np.float32(thresh))
     return Candidates(out, conf.copy(), probs)

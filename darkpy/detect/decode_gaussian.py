@@ -16,16 +16,9 @@ darkpy.detect.decode.correct_boxes maps them to the image as for [yolo].
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from darkpy.detect.decode import Candidates
-
-
-@dataclass
-class GaussianCandidates(Candidates):
-    uncertainty: np.ndarray  # (M, 4) float32: the x, y, w, h uncertainties of each box
+from darkpy.detect.candidates import GaussianCandidates
 
 
 def decode_gaussian(output: np.ndarray, anchors: np.ndarray, classes: int, net_w: int,
@@ -54,6 +47,6 @@ def decode_gaussian(output: np.ndarray, anchors: np.ndarray, classes: int, net_w
     uncertainty = np.ascontiguousarray(sel[:, [1, 3, 5, 7]])
     # darknet: float sum of the four, divided by 4.0 in double; the product in double, stored float
     mean_uc = uncertainty.sum(axis=1, dtype=np.float32).astype(np.float64) / 4.0
-    probs = ((objectness * sel[:, 9:]).astype(np.float64) * (1.0 - mean_uc)[:, None]).astype(np.float32)
+    probs = ((objectness[:, None] * sel[:, 9:]).astype(np.float64) * (1.0 - mean_uc)[:, None]).astype(np.float32)
     probs[~(probs > np.float32(thresh))] = 0
     return GaussianCandidates(boxes, objectness, probs, uncertainty)

@@ -1,57 +1,15 @@
-"""Network inputs made as darknet makes them: load_image_color, resize_image, letterbox_image.
+"""Network inputs made as darknet makes them: resize_image, letterbox_image (images read by
+darkpy.io.image.load_image, darknet's load_image_color).
 
 Images are (H, W, 3) float32 RGB in 0..1, HWC (darknet keeps CHW; the values are the same).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
 import numpy as np
 
-from darkpy.detect.jpeg import decode_jpeg
-from darkpy.errors import InputError
 from darkpy.kernels.resize import darknet_resize
 
 LETTERBOX_FILL = np.float32(0.5)
-
-
-def load_image(path: str | Path) -> np.ndarray:
-    """darknet's load_image_color: 8-bit RGB divided by 255, as (H, W, 3) float32.
-
-    JPEGs are decoded with stb_image's arithmetic (darknet's decoder), so the pixels are
-    darknet's own; other formats, and JPEG kinds that decoder does not cover, go through
-    OpenCV (lossless formats decode identically anyway). Gray images are repeated to three
-    channels and alpha is dropped, as darknet does; EXIF orientation is ignored, as darknet
-    ignores it.
-    """
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such image file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read image ({exc.strerror or exc})") from None
-    rgb = decode_jpeg(data)
-    if rgb is None:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
-        if bgr is None:
-            raise InputError(f"{path}: cannot decode it as an image (JPEG, PNG, BMP, TIFF, ...)")
-        rgb = bgr[:, :, ::-1]
-    return to_float_rgb(rgb)
-
-
-def to_float_rgb(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB as float32 0..1: uint8 is divided by 255, floats are taken as they are."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
-        raise InputError(f"expected an (H, W, 3) RGB image, got an array of shape {image.shape}")
-    image = image[:, :, :3]
-    if image.dtype == np.uint8:
-        return np.ascontiguousarray(image, dtype=np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(image, dtype=np.float32)
 
 
 def letterbox_size(image_w: int, image_h: int, net_w: int, net_h: int) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darkpy.detect.decode import Candidates
+from darkpy.detect.candidates import Candidates
 
 
 @dataclass(frozen=True)

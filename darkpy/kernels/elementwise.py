@@ -2,7 +2,7 @@
 
 Every kernel returns new arrays of its inputs' dtype (float32 normally, float64 for gradient
 checks) and never writes to its inputs. The forward kernel is a serial numba loop over rows run
-by conv2d.run_rows (on the calling thread when small, else on the convolution workers).
+by workers.run_rows (on the calling thread when small, else on darkpy's workers).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from darkpy.kernels.activations import LINEAR
 from darkpy.kernels.activations import act_scalar
 # ... and the scalar f'(x) given y = f(x) (and x) behind activations.activate_gradient
 from darkpy.kernels.activations import grad_scalar as act_grad_scalar
-from darkpy.kernels.conv2d import run_rows
+from darkpy.kernels.workers import run_rows
 
 
 def shortcut(prev, add, alpha, beta, code):

@@ -2,15 +2,15 @@
 
 Every kernel returns a new array of its input's dtype (float32 normally, float64 for gradient
 checks) and never writes to its input. The forward kernels are serial numba loops over a
-range of rows (or channels), run by conv2d.run_rows: on the calling thread for small tensors,
-else on the convolution workers, so that inference never wakes numba's thread pool.
+range of rows (or channels), run by workers.run_rows: on the calling thread for small
+tensors, else on darkpy's workers, so that inference never wakes numba's thread pool.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange, uint64
 
-from darkpy.kernels.conv2d import run_rows
+from darkpy.kernels.workers import run_rows
 
 
 def upsample_nearest(x, stride, scale):

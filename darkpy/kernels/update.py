@@ -23,7 +23,7 @@ arithmetic rounds them. Purely element-wise: results do not depend on the thread
 
 The kernels update elements [i0, i1) of the flattened arrays, serially and without the GIL,
 and clear those gradient elements once read: the optimiser hands chunks of every parameter
-of the network to darkpy's workers in one batch (kernels/conv2d.run_blocks) instead of
+of the network to darkpy's workers in one batch (kernels/workers.run_blocks) instead of
 waking a thread pool per parameter.
 """
 from __future__ import annotations

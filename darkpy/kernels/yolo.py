@@ -3,7 +3,7 @@
 Both read a (rows, channels) float32 array, rows being N*H*W pixels of an NHWC tensor and the
 channels grouped per anchor: anchor a owns channels a*entries ... a*entries + entries - 1.
 They write a new array of the same shape (the input stays untouched). Serial numba loops
-over rows, run by conv2d.run_rows (on the calling thread when small, else on the workers).
+over rows, run by workers.run_rows (on the calling thread when small, else on the workers).
 
 - yolo: logistic on every entry but w, h (entries 2 and 3), then x, y (entries 0, 1) become
   x*scale + shift, darknet's scale_x_y step with shift = -(scale - 1)/2. `logistic=False`
@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, uint64
 
 from darkpy.kernels.activations import _logistic
-from darkpy.kernels.conv2d import run_rows
+from darkpy.kernels.workers import run_rows
 
 _ONE = np.float32(1.0)
 

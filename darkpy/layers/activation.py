@@ -18,8 +18,10 @@ from darkpy.layers.base import Layer, compute_dtype
 
 class Activation(Layer):
     kind = "activation"
+    summary = "applies an activation function to the previous output"
     keys = {
-        "activation": Key("str", "linear", choices=ACTIVATION_NAMES, doc="element-wise function"),
+        "activation": Key("str", "linear", choices=ACTIVATION_NAMES,
+                          doc="the element-wise function applied to the previous layer's output"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

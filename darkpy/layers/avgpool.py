@@ -18,6 +18,7 @@ from darkpy.layers.base import Layer
 class AvgPool(Layer):
     kind = "avgpool"
     aliases = ("avg",)
+    summary = "global average pool: one value per channel"
     keys = {}
 
     def output_shape(self, input_shapes):

@@ -24,17 +24,15 @@ from darkpy.layers.base import Layer, compute_dtype
 
 class BatchNorm(Layer):
     kind = "batchnorm"
+    summary = "batch normalisation of the previous output"
     keys: dict = {}  # only the keys every section has (config/common_keys.py)
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         reject_weight_loading_keys(self)
         self.channels = self.input_shapes[0][2]
-        c = self.channels
-        self.params["scales"] = np.ones(c, np.float32)
-        self.params["rolling_mean"] = np.zeros(c, np.float32)
-        self.params["rolling_variance"] = np.ones(c, np.float32)
         self._saved = None  # training forward -> backward: the batch-norm state
+        self.initialise_params()
 
     def param_layout(self):
         c = self.channels

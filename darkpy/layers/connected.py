@@ -34,10 +34,13 @@ from darkpy.layers.base import Layer, compute_dtype
 class Connected(Layer):
     kind = "connected"
     aliases = ("conn",)
+    summary = "fully connected (dense) layer"
     keys = {
-        "output": Key("int", 1, minimum=1, doc="output size"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
-        "batch_normalize": Key("int", 0),
+        "output": Key("int", 1, minimum=1, doc="number of outputs (neurons) of the dense layer"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          doc="applied to W x + b (after batch norm when on)"),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation of the outputs before the "
+                                             "activation"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
@@ -51,16 +54,7 @@ class Connected(Layer):
         self._cache_key = None
         self._folded = None
         self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
-        # darknet's initialisation, drawn in darknet's (outputs, inputs) order
-        scale = np.sqrt(2.0 / self.inputs)
-        rng = np.random.default_rng(index)
-        darknet_w = (scale * rng.uniform(-1.0, 1.0, size=(self.outputs, self.inputs)))
-        self.params["biases"] = np.zeros(self.outputs, np.float32)
-        self.params["weights"] = self._from_darknet(darknet_w.astype(np.float32))
-        if self.batch_normalize:
-            self.params["scales"] = np.ones(self.outputs, np.float32)
-            self.params["rolling_mean"] = np.zeros(self.outputs, np.float32)
-            self.params["rolling_variance"] = np.ones(self.outputs, np.float32)
+        self.initialise_params()
 
     def output_shape(self, input_shapes):
         if tuple(input_shapes[0]) != self.in_shape:
@@ -95,14 +89,8 @@ class Connected(Layer):
         return self.params[name]
 
     def set_param(self, name, value):
-        shape = dict(self.param_layout())[name]
-        value = np.asarray(value, dtype=self.param_dtype())
-        if value.size != int(np.prod(shape)):
-            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
-        if name == "weights":
-            self.params[name] = self._from_darknet(value)
-        else:
-            self.params[name] = np.ascontiguousarray(value.reshape(shape))
+        value = self.checked_value(name, value)
+        self.params[name] = self._from_darknet(value) if name == "weights" else np.ascontiguousarray(value)
         self.invalidate()
 
     def invalidate(self):

@@ -11,30 +11,30 @@ classifier variant. darkpy checks that the index exists.
 """
 from __future__ import annotations
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.layers.base import Layer
 
-_U = dict(used=False)
+_T = dict(used=False, fork=ALEXEYAB, phase=TRAINING)  # AlexeyAB's loss settings
 
 
 class Contrastive(Layer):
     kind = "contrastive"
+    summary = "contrastive loss on embeddings; identity at inference"
+    fork = ALEXEYAB
     keys = {
-        "classes": Key("int", 1000, **_U),
-        "yolo_layer": Key("int", 0, doc="the [yolo] layer (negative: relative); 0: none"),
-        "temperature": Key("float", 1.0, **_U),
-        "cls_normalizer": Key("float", 1.0, **_U),
-        "max_delta": Key("float", 3.4028234663852886e38, **_U),
-        "contrastive_neg_max": Key("int", 3, **_U),
+        "classes": Key("int", 1000, doc="classes of the supervised contrastive loss", **_T),
+        "yolo_layer": Key("int", 0, fork=ALEXEYAB, doc="the [yolo] head whose boxes pick the "
+                                                       "embeddings (negative: relative); 0: none"),
+        "temperature": Key("float", 1.0, doc="softmax temperature of the contrastive loss", **_T),
+        "cls_normalizer": Key("float", 1.0, doc="weight of the contrastive loss", **_T),
+        "max_delta": Key("float", 3.4028234663852886e38, default_text="FLT_MAX",
+                         doc="clips the gradient of each value", **_T),
+        "contrastive_neg_max": Key("int", 3, doc="negative samples kept per positive", **_T),
     }
 
     @classmethod
     def references(cls, opts):
-        return [-1] + ([opts.yolo_layer] if opts.yolo_layer else [])
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return [None] + (["yolo_layer"] if opts.yolo_layer else [])
+        return [(-1, None)] + ([(opts.yolo_layer, "yolo_layer")] if opts.yolo_layer else [])
 
     def forward(self, inputs, train=False):
         if train:

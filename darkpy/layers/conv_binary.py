@@ -52,7 +52,6 @@ from darkpy.kernels import activations
 from darkpy.kernels.binary import binarize_filters, offset_scale_shift, sign_input
 from darkpy.kernels.channel_activations import activate_channels
 from darkpy.kernels.normalize import fold_batchnorm
-from darkpy.layers.base import compute_dtype
 
 FLAVORS = ("auto", "pjreddie", "alexeyab")
 
@@ -117,31 +116,21 @@ class BinarySetup:
         return (0.0, 2.0) if self.flavor == "alexeyab" else (-1.0, 1.0)
 
 
-def _cached_params(layer, dtype) -> dict:
-    key = layer.cache_key("binary", np.dtype(dtype).str)
-    cached = getattr(layer, "_binary_cache", None)
-    if cached is None or cached[0] != key:
-        cached = layer._binary_cache = (key, layer.binary.params(layer, dtype))
-    return cached[1]
-
-
 def forward(layer, x, train=False):
     """The binarised convolution of `layer` (a Convolutional with layer.binary set)."""
     if train:
         raise layer.error("binary=1 / xnor=1 convolutions are inference only (darkpy has no "
                           "training for binarised weights)")
     setup = layer.binary
-    dtype = compute_dtype(x)
-    x = layer._checked_input(x, dtype)
-    q = _cached_params(layer, dtype)
+    x = layer.checked_input(x)
+    dtype = x.dtype
+    q = layer.derived(("binary", dtype.str), lambda: setup.params(layer, dtype))
     if setup.xnor:
         x = sign_input(x, *setup.input_levels())
-    z = layer._output(x)
-    layer._raw_conv(x, q["signs"], z, exact=True)
+    z = layer.convolve(x, q["signs"], layer.new_output(x), exact=True)
     z2d = z.reshape(-1, layer.filters)
     offset_scale_shift(z2d, q["offset"], q["scale"], q["shift"])
     activations.bias_activate(z2d, None, setup.code)
     if setup.channel_code is not None:
         activate_channels(z2d, setup.channel_code, out=z2d)
     return z
-

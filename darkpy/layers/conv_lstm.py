@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.kernels import activations
 from darkpy.kernels.recurrent import lstm_cell, lstm_hidden
 from darkpy.layers.recurrent import Recurrent, from_chw_flat, to_chw_flat
@@ -42,24 +42,38 @@ _U = dict(used=False)
 
 class ConvLSTM(Recurrent):
     kind = "conv_lstm"
+    summary = "convolutional LSTM over the time steps"
+    fork = ALEXEYAB
     keys = {
-        "output": Key("int", 1, minimum=1, doc="output (state) channels"),
-        "size": Key("int", 3),
-        "stride": Key("int", 1),
-        "dilation": Key("int", 1),
-        "pad": Key("int", 0, doc="1: padding = size/2"),
-        "padding": Key("int", 0),
-        "groups": Key("int", 1),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES,
-                          doc="of every sub-layer convolution"),
-        "batch_normalize": Key("int", 0),
-        "xnor": Key("int", 0, doc="XNOR convolutions (not supported)"),
-        "peephole": Key("int", 0, doc="add convolutions of the cell state to f, i, o"),
-        "bottleneck": Key("int", 0, doc="one 2x-channel wf convolution instead of w*"),
-        "state_constrain": Key("int", None, doc="clamp of the cell state (default 32*time_steps)"),
-        "shortcut": Key("int", 0, doc="with bottleneck: partial residual connection"),
-        "lstm_activation": Key("str", "tanh", choices=activations.ACTIVATION_NAMES),
-        "time_normalizer": Key("float", 1.0, **_U, doc="training: state gradient scale"),
+        "output": Key("int", 1, minimum=1, fork=ALEXEYAB, doc="output (state) channels"),
+        "size": Key("int", 3, fork=ALEXEYAB, doc="kernel size of every gate convolution"),
+        "stride": Key("int", 1, fork=ALEXEYAB, doc="stride of every gate convolution"),
+        "dilation": Key("int", 1, fork=ALEXEYAB, doc="dilation of the gate convolutions"),
+        "pad": Key("int", 0, fork=ALEXEYAB, doc="1: padding = size/2 (overrides padding)"),
+        "padding": Key("int", 0, fork=ALEXEYAB, doc="zero padding on each side when pad=0"),
+        "groups": Key("int", 1, fork=ALEXEYAB, doc="grouped gate convolutions"),
+        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES, fork=ALEXEYAB,
+                          doc="activation of every gate convolution (before the gate function)"),
+        "batch_normalize": Key("int", 0, fork=ALEXEYAB,
+                               doc="1: batch normalisation in every gate convolution"),
+        "xnor": Key("int", 0, fork=ALEXEYAB,
+                    doc="1: XNOR (binary) gate convolutions; darkpy: not supported"),
+        "peephole": Key("int", 0, fork=ALEXEYAB,
+                        doc="1: the cell state also feeds the f, i, o gates (peephole "
+                            "convolutions)"),
+        "bottleneck": Key("int", 0, fork=ALEXEYAB,
+                          doc="1: one convolution over [input features, state] (2x channels) "
+                              "replaces the four state convolutions"),
+        "state_constrain": Key("int", None, fork=ALEXEYAB, default_text="32*time_steps",
+                               doc="clamps the cell state to -this..this"),
+        "shortcut": Key("int", 0, fork=ALEXEYAB,
+                        doc="with bottleneck: a partial residual connection"),
+        "lstm_activation": Key("str", "tanh", choices=activations.ACTIVATION_NAMES,
+                               fork=ALEXEYAB,
+                               doc="the function on the candidate and on the cell state "
+                                   "(tanh in the textbook LSTM)"),
+        "time_normalizer": Key("float", 1.0, **_U, fork=ALEXEYAB, phase=TRAINING,
+                               doc="scales the gradient carried back through time"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -37,49 +37,55 @@ link() when the Network builds it. It has no parameters of its own, so it reads 
 nothing in .weights files (darknet's load_weights skips layers with a share_layer); in
 training its gradients add to layer i's.
 
-Algorithms (same result up to rounding): 3x3 stride-1 convolutions over enough pixels use
-Winograd F(4x4, 3x3) (kernels/winograd.py; set `Convolutional.winograd = False` or
-DARKPY_WINOGRAD=0 to turn it off); groups of very few channels (depthwise) use a direct
-kernel; everything else is im2col + GEMM in bounded blocks (kernels/conv2d.py).
+Algorithms (same result up to rounding): kernels/conv/dispatch.py picks one rule for every
+convolution the layer runs: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions over enough
+pixels (set `Convolutional.winograd = False` or DARKPY_WINOGRAD=0 to turn it off), a direct
+kernel for groups of very few channels (depthwise), im2col + GEMM in bounded blocks for
+everything else. Inference convolves with the batch-norm-folded weights, the bias and the
+activation fused in; those weights and their Winograd transform are derived tensors, cached
+until the parameters change (`derived`, `invalidate`).
 
-Training (train=True) computes z = conv(x) with the unfolded weights (by the same algorithms
-in float32, bias and activation fused in when there is no batch norm; kernels/conv_train.py
-in float64), then darknet's training batch norm (kernels/batchnorm.py: batch statistics,
-rolling values updated) or nothing, then + biases and the activation. With
-`darknet_training` (darknet-exact training) a float32 convolution with a linear or leaky
-activation computes all of that in darknet's own arithmetic instead, bit for bit
-(kernels/conv_darknet.py, kernels/batchnorm_darknet.py; slower than the paths above). Backward, with
-g = dL/dy * f'(.) and dL/dz = g or batch norm's backward of it:
+Training (train=True) computes z = conv(x) with the unfolded weights (the same algorithms in
+float32, bias and activation fused in when there is no batch norm; the plain formulas of
+kernels/conv/reference.py in float64), then darknet's training batch norm
+(kernels/batchnorm.py: batch statistics, rolling values updated) or nothing, then + biases
+and the activation. With `darknet_training` (darknet-exact training) a float32 convolution
+with a linear or leaky activation computes all of that in darknet's own arithmetic instead,
+bit for bit: dispatch's `darknet` algorithm (kernels/conv/darknet.py), darknet's batch norm
+(kernels/batchnorm_darknet.py) and leaky; slower than the paths above. Other layers under
+`darknet_training` avoid Winograd (equal patches keep equal sums, so max-pool ties stay
+ties) and use darknet's batch norm. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch
+norm's backward of it:
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
 
-In float32 (kernels/conv_grad.py, on the worker threads) dL/dW goes through the Winograd
-transforms where forward used Winograd (kernels/winograd_grad.py), and for stride 1 dL/dx is
-itself a convolution of dL/dz with the flipped, transposed weights (padding
-(size-1)*dilation - padding), run by the forward drivers (Winograd or im2col + GEMM). float64
-(gradient checks) and the direct grouped kernels keep the plain formulas above.
+In float32 (kernels/conv/training.py, on the worker threads) dL/dW goes through the Winograd
+transforms where forward used Winograd (kernels/conv/winograd_grad.py), and for stride 1
+dL/dx is itself a convolution of dL/dz with the flipped, transposed weights (padding
+(size-1)*dilation - padding), chosen and run as a forward would be. float64 (gradient
+checks) and the direct grouped kernels keep the plain formulas above.
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
 from darkpy.config.common_keys import reject_weight_loading_keys
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, DARKPY, RUNTIME, TRAINING, Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations, conv2d, conv_grad, conv_train, winograd, winograd_grad
+from darkpy.kernels import activations
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels import batchnorm_darknet as bn_darknet
-from darkpy.kernels import conv_darknet
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
-from darkpy.kernels.im2col import grouped_conv_direct
+from darkpy.kernels.conv import darknet as conv_darknet
+from darkpy.kernels.conv import dispatch, winograd
+from darkpy.kernels.conv import training as conv_training
 from darkpy.kernels.normalize import fold_batchnorm
 from darkpy.layers import conv_binary
 from darkpy.layers.base import Layer, compute_dtype
 
-_U = dict(used=False)
+_T = dict(used=False, phase=TRAINING)  # read by darknet's training only
+_R = dict(used=False, phase=RUNTIME)  # darknet's GPU scheduling
 
 
 def _c_div(a: int, b: int) -> int:
@@ -88,61 +94,77 @@ def _c_div(a: int, b: int) -> int:
     return q if (a >= 0) == (b >= 0) else -q
 
 
-def _winograd_default() -> bool:
-    return os.environ.get("DARKPY_WINOGRAD", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-# Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
-WINOGRAD_MIN_TILES = 32
-WINOGRAD_MIN_CHANNELS = 8
-# groups with fewer (input x output) channels than this use the direct kernel
-DIRECT_GROUP_SIZE = 64
-
-
 class Convolutional(Layer):
     kind = "convolutional"
     aliases = ("conv",)
-    winograd = _winograd_default()
+    summary = "2-D convolution, optional batch norm, activation"
+    winograd = dispatch.winograd_enabled_by_default()  # DARKPY_WINOGRAD=0 turns it off
     keys = {
-        "filters": Key("int", 1, doc="output channels"),
-        "size": Key("int", 1, doc="kernel size"),
-        "stride": Key("int", 1),
-        "stride_x": Key("int", -1, doc="horizontal stride (default: stride)"),
-        "stride_y": Key("int", -1, doc="vertical stride (default: stride)"),
-        "pad": Key("int", 0, doc="1: padding = size/2"),
+        "filters": Key("int", 1, doc="output channels (number of kernels)"),
+        "size": Key("int", 1, doc="kernel size (size x size)"),
+        "stride": Key("int", 1, doc="step of the kernel in both directions"),
+        "stride_x": Key("int", -1, fork=ALEXEYAB, default_text="stride",
+                        doc="horizontal step of the kernel"),
+        "stride_y": Key("int", -1, fork=ALEXEYAB, default_text="stride",
+                        doc="vertical step of the kernel"),
+        "pad": Key("int", 0, doc="1: zero padding = size/2, so stride 1 keeps the size "
+                                 "(overrides padding)"),
         "padding": Key("int", 0, doc="zero padding on each side when pad=0"),
-        "groups": Key("int", 1),
-        "dilation": Key("int", 1, doc="AlexeyAB; ignored for size=1 as darknet does"),
+        "groups": Key("int", 1, doc="grouped convolution: channels split into this many "
+                                    "independent groups (depthwise when = input channels)"),
+        "dilation": Key("int", 1, fork=ALEXEYAB,
+                        doc="spacing between kernel taps (ignored for size=1, as darknet does)"),
         "activation": Key("str", "logistic",
                           choices=activations.ACTIVATION_NAMES + CHANNEL_ACTIVATION_NAMES,
-                          doc="element-wise, or AlexeyAB's normalize_channels* across channels"),
-        "batch_normalize": Key("int", 0),
-        "cbn": Key("int", 0, doc="AlexeyAB cross-iteration BN: inference is plain BN"),
-        "flipped": Key("int", 0, doc="weights stored transposed in .weights files"),
-        "binary": Key("int", 0, doc="binarised weights: mean |w| times sign, per filter "
-                                    "(inference only; see layers/conv_binary.py)"),
-        "xnor": Key("int", 0, doc="binarised weights and inputs (inference only)"),
-        "bin_output": Key("int", 0, doc="AlexeyAB, with xnor: linear activation at inference "
-                                        "(flavor=alexeyab)"),
-        "flavor": Key("str", "auto", choices=conv_binary.FLAVORS,
-                      doc="darkpy: whose CPU xnor computation to follow; auto = alexeyab when "
-                          "bin_output is set, else pjreddie (see layers/conv_binary.py)"),
-        "antialiasing": Key("int", 0, doc="AlexeyAB blur after the convolution (not supported)"),
-        "share_index": Key("int", None, doc="AlexeyAB: use the parameters of that "
-                                            "[convolutional] layer (absolute, or relative when "
-                                            "negative); this layer has none in .weights files"),
-        "coordconv": Key("int", 0, doc="AlexeyAB coordinate channels (not supported)"),
-        "assisted_excitation": Key("float", 0.0, **_U, doc="AlexeyAB, training only"),
-        "sway": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "rotate": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "stretch": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "stretch_sway": Key("int", 0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "angle": Key("float", 15.0, **_U, doc="AlexeyAB weight deformation, training only"),
-        "dot": Key("float", 0.0, **_U, doc="training"),
-        "grad_centr": Key("int", 0, **_U, doc="AlexeyAB gradient centralisation, training"),
-        "reverse": Key("float", 0.0, **_U, doc="AlexeyAB, training"),
-        "stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
-        "wait_stream": Key("int", -1, **_U, doc="AlexeyAB CUDA stream"),
+                          doc="applied after bias or batch norm; normalize_channels* (AlexeyAB) "
+                              "normalise across channels"),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation (scales, running mean and "
+                                             "variance) before the activation"),
+        "cbn": Key("int", 0, fork=ALEXEYAB, phase=TRAINING,
+                   doc="1: cross-iteration batch norm statistics in training; inference is "
+                       "plain batch norm"),
+        "flipped": Key("int", 0, doc="1: .weights files store the kernels transposed "
+                                     "(input and output channels swapped)"),
+        "binary": Key("int", 0, doc="1: binarised weights, sign(w) times the mean |w| of the "
+                                    "filter (see layers/conv_binary.py)"),
+        "xnor": Key("int", 0, doc="1: binarised weights and binarised inputs (XNOR-net)"),
+        "bin_output": Key("int", 0, fork=ALEXEYAB,
+                          doc="with xnor: the output stays binary for the next xnor layer "
+                              "(linear activation at inference)"),
+        "flavor": Key("str", "auto", choices=conv_binary.FLAVORS, fork=DARKPY,
+                      doc="whose CPU xnor arithmetic to follow; auto = alexeyab when "
+                          "bin_output is set, else pjreddie"),
+        "antialiasing": Key("int", 0, fork=ALEXEYAB,
+                            doc="1: blur after a strided convolution (anti-aliased "
+                                "downsampling); darkpy: not supported"),
+        "share_index": Key("int", None, fork=ALEXEYAB, default_text="none",
+                           doc="use the weights of that [convolutional] layer (negative: "
+                               "relative); this layer has none in .weights files"),
+        "coordconv": Key("int", 0, fork=ALEXEYAB,
+                         doc="1: output channels 0-2 replaced by x, y and radius coordinates "
+                             "(GPU only); darkpy: not supported"),
+        "assisted_excitation": Key("float", 0.0, fork=ALEXEYAB, **_T,
+                                   doc="boosts activations inside ground-truth boxes early "
+                                       "in training"),
+        "sway": Key("int", 0, fork=ALEXEYAB, **_T,
+                    doc="1: filters trained as rotated copies (sway, flip) of each other"),
+        "rotate": Key("int", 0, fork=ALEXEYAB, **_T,
+                      doc="1: filters trained as 90-degree rotations of each other"),
+        "stretch": Key("int", 0, fork=ALEXEYAB, **_T,
+                       doc="1: filters trained as stretched copies of each other"),
+        "stretch_sway": Key("int", 0, fork=ALEXEYAB, **_T,
+                            doc="1: filters trained as stretched and rotated copies"),
+        "angle": Key("float", 15.0, fork=ALEXEYAB, **_T,
+                     doc="rotation angle in degrees for sway and stretch_sway"),
+        "dot": Key("float", 0.0, **_T, doc="filter-decorrelation penalty (its call is "
+                                           "commented out in both darknets: no effect)"),
+        "grad_centr": Key("int", 0, fork=ALEXEYAB, **_T,
+                          doc="1: gradient centralisation of the weights (with batch norm)"),
+        "reverse": Key("float", 0.0, fork=ALEXEYAB, **_T,
+                       doc="experimental inverse scaling of the weight updates"),
+        "stream": Key("int", -1, fork=ALEXEYAB, **_R, doc="CUDA stream to run this layer on"),
+        "wait_stream": Key("int", -1, fork=ALEXEYAB, **_R,
+                           doc="CUDA stream to wait for before this layer"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
@@ -188,15 +210,16 @@ class Convolutional(Layer):
             raise self.error(f"groups={self.groups} must divide both the input channels "
                              f"({self.channels}) and filters ({self.filters})")
         self.output_shape(self.input_shapes)
+        self.geometry = dispatch.Geometry(self.size, self.stride_y, self.stride_x,
+                                          self.padding * self.dilation, self.dilation, self.groups)
         # AlexeyAB's share_index: the parameters are another layer's (`owner`, set by link())
         self.shares = opts.share_index is not None
         self.owner: Convolutional | None = None
-        if not self.shares:
-            self._init_params()
         self._version = 0  # counts invalidate() calls: a sharing layer's cache watches it
-        self._cache_key = None
-        self._folded = None
+        self._derived_key = None
+        self._derived: dict = {}
         self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
+        self.initialise_params()
 
     def link(self, layers):
         """Find the layer whose parameters this one shares (darknet's share_layer)."""
@@ -213,7 +236,8 @@ class Convolutional(Layer):
                              "[convolutional]")
         owner = owner.owner if owner.owner is not None else owner  # a chain shares the first
         mine = (self.size, self.size, self.channels // self.groups, self.filters)
-        if owner.params["weights"].shape != mine or owner.channels != self.channels:
+        theirs = (owner.size, owner.size, owner.channels // owner.groups, owner.filters)
+        if theirs != mine or owner.channels != self.channels:
             raise self.error(
                 f"share_index={ref}: layer {target} has {owner.filters} filters of "
                 f"{owner.size}x{owner.size}x{owner.channels // owner.groups} on {owner.channels} "
@@ -244,25 +268,10 @@ class Convolutional(Layer):
         return (out_h, out_w, self.filters)
 
     # --- parameters ----------------------------------------------------------------------
-    def _init_params(self):
-        n, cg, k = self.filters, self.channels // self.groups, self.size
-        # darknet's initialisation (uniform in +-sqrt(2 / fan_in)), drawn in float32 straight
-        # into darkpy's layout: a weights file or `darkpy train`'s seeded initialise() usually
-        # replaces it, and drawing in float64 in darknet's order then transposing made
-        # `darkpy info` on a big cfg take seconds. AlexeyAB starts the normalize_channels*
-        # convolutions from weights of 1.
-        scale = np.float32(np.sqrt(2.0 / (k * k * cg)))
-        weights = np.random.default_rng(self.index).random((k, k, cg, n), dtype=np.float32)
-        weights *= np.float32(2.0) * scale
-        weights -= scale
-        if self.channel_code is not None:
-            weights[...] = 1
-        self.params["biases"] = np.zeros(n, np.float32)
-        if self.batch_normalize:
-            self.params["scales"] = np.ones(n, np.float32)
-            self.params["rolling_mean"] = np.zeros(n, np.float32)
-            self.params["rolling_variance"] = np.ones(n, np.float32)
-        self.params["weights"] = weights
+    def initial_value(self, name, shape, rng):
+        if name == "weights" and self.channel_code is not None:
+            return np.ones(shape, np.float32)  # AlexeyAB starts normalize_channels* from 1
+        return super().initial_value(name, shape, rng)
 
     def param_layout(self):
         if self.shares:
@@ -282,27 +291,25 @@ class Convolutional(Layer):
         return np.ascontiguousarray(w.transpose(3, 2, 0, 1))
 
     def set_param(self, name, value):
-        shape = self.param_shape(name)
-        value = np.asarray(value, dtype=self.param_dtype())
-        if value.size != int(np.prod(shape)):
-            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
-        if name == "weights":
-            n, cg, k, _ = shape
-            if self.flipped:
+        value = self.checked_value(name, value)
+        if name == "weights":  # darknet (n, cg, K, K) -> darkpy (K, K, cg, n)
+            n, cg, k, _ = value.shape
+            if self.flipped:  # the file holds the (cg*K*K, n) matrix
                 value = value.reshape(cg, k, k, n).transpose(1, 2, 0, 3)
             else:
-                value = value.reshape(shape).transpose(2, 3, 1, 0)
-        self.params[name] = np.ascontiguousarray(value.reshape(self.params[name].shape))
+                value = value.transpose(2, 3, 1, 0)
+        self.params[name] = np.ascontiguousarray(value)
         self.invalidate()
 
     def param_shape(self, name):
         return dict(self.param_layout())[name]
 
     def invalidate(self):
-        """Forget the folded inference weights; call after changing `params` in place."""
+        """Forget the derived tensors (folded batch norm, Winograd filters, binarised weights);
+        call after changing `params` in place."""
         self._version += 1
-        self._cache_key = None
-        self._folded = None
+        self._derived_key = None
+        self._derived = {}
 
     def cache_key(self, *extra):
         """Identifies the parameters derived tensors were computed from: their arrays and,
@@ -310,57 +317,65 @@ class Convolutional(Layer):
         src = self.source
         return (tuple(id(a) for a in src.params.values()), src._version) + extra
 
-    def _inference_params(self):
-        """(weights (K,K,cg,n) with batch norm folded in, per-channel shift), cached."""
+    def derived(self, name, compute):
+        """The tensor `compute()` derives from the parameters, cached under `name` until they
+        change (folded batch norm, Winograd filters, layers/conv_binary.py's binarised
+        weights)."""
         key = self.cache_key()
-        if self._cache_key != key or self._folded is None:
-            p = self.source.params
-            if self.batch_normalize:
-                a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                      p["biases"])
-                w = (p["weights"].astype(np.float64) * a).astype(np.float32)
-                shift = b.astype(np.float32)
-            else:
-                w, shift = p["weights"], p["biases"].astype(np.float32)
-            self._folded = {"weights": np.ascontiguousarray(w), "shift": shift}
-            self._cache_key = key
-        return self._folded
+        if self._derived_key != key:
+            self._derived, self._derived_key = {}, key
+        value = self._derived.get(name)
+        if value is None:
+            value = self._derived[name] = compute()
+        return value
 
-    def _winograd_filters(self, folded):
-        u = folded.get("winograd")
-        if u is None:
-            u = folded["winograd"] = winograd.transform_filters(folded["weights"])
-        return u
+    def _folded(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(weights (K,K,cg,n) with inference batch norm folded in, per-channel shift)."""
+
+        def fold():
+            p = self.source.params
+            if not self.batch_normalize:
+                return np.ascontiguousarray(p["weights"], dtype), p["biases"].astype(dtype)
+            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
+                                  p["biases"])
+            return np.ascontiguousarray(p["weights"].astype(np.float64) * a, dtype), b.astype(dtype)
+
+        return self.derived(("folded", np.dtype(dtype).str), fold)
 
     # --- compute -------------------------------------------------------------------------
     def algorithm(self, input_shape) -> str:
-        """'winograd', 'direct' or 'gemm': how forward computes an input of this shape."""
-        n_img, h, w, c = input_shape
-        out_h, out_w, _ = self.output_shape([(h, w, c)])
-        cg, cog = c // self.groups, self.filters // self.groups
-        if self.groups > 1 and cg * cog < DIRECT_GROUP_SIZE:
-            return "direct"
-        return "winograd" if self._winograd_pays(n_img, out_h, out_w, c) else "gemm"
+        """'winograd', 'direct' or 'gemm': how this layer convolves an NHWC input of this
+        shape (kernels/conv/dispatch.py's one rule)."""
+        return dispatch.choose(self.geometry, input_shape, self.filters, self.winograd)
 
-    def _winograd_pays(self, n_img, out_h, out_w, in_channels) -> bool:
-        """Whether this layer's 3x3 stride-1 geometry suits Winograd F(4x4,3x3) for an output
-        of n_img x out_h x out_w from in_channels (forward, and the backward's dL/dx, which
-        is the same kind of convolution of dz)."""
-        tiles = n_img * ((out_h + 3) // 4) * ((out_w + 3) // 4)
-        return (self.winograd and self.size == 3 and self.stride_x == 1 and self.stride_y == 1
-                and self.dilation == 1 and self.groups == 1 and tiles >= WINOGRAD_MIN_TILES
-                and in_channels >= WINOGRAD_MIN_CHANNELS)
-
-    def _checked_input(self, x, dtype):
-        x = np.ascontiguousarray(x, dtype)
+    def checked_input(self, x, dtype=None) -> np.ndarray:
+        """x as a C-contiguous array of `dtype` (default: the dtype the layer computes in for
+        it); InputError unless it has the channels the layer was built for."""
+        x = np.ascontiguousarray(x, compute_dtype(np.asarray(x)) if dtype is None else dtype)
         if x.shape[3] != self.channels:
             raise InputError(f"{self.origin}: [{self.kind}] layer {self.index} was built for "
                              f"{self.channels} channels, got {x.shape[3]}")
         return x
 
-    def _output(self, x):
+    def new_output(self, x) -> np.ndarray:
+        """An uninitialised output array for input x, in x's dtype."""
         n_img, h, w, c = x.shape
         return np.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
+
+    def convolve(self, x, weights, out, bias=None, code=activations.LINEAR, exact=False,
+                 cached=None, algorithm=None) -> np.ndarray:
+        """out = f(conv(x, weights) + bias) with this layer's geometry and algorithm(), for
+        any weights of the layer's shape (K, K, cg, n); returns out. exact=True avoids
+        Winograd, whose transforms round: sums of small integers (binarised convolutions)
+        then come out exact. `cached` names `weights` among the derived tensors, so that
+        their Winograd transform is kept with them. `algorithm` overrides algorithm()
+        (darknet-exact training asks for dispatch.DARKNET)."""
+        algorithm = algorithm or self.algorithm(x.shape)
+        filters = None
+        if cached is not None and algorithm == "winograd" and x.dtype == np.float32 and not exact:
+            filters = self.derived((cached, "winograd"), lambda: winograd.transform_filters(weights))
+        return dispatch.forward(x, weights, out, self.geometry, algorithm, bias, code, filters,
+                                exact)
 
     def _activate_channels(self, y2d):
         """The channel-wise activation (normalize_channels*) in place, if the layer has one."""
@@ -370,55 +385,36 @@ class Convolutional(Layer):
     def forward(self, inputs, train=False):
         if self.binary is not None:
             return conv_binary.forward(self, inputs[0], train)
-        if train or compute_dtype(inputs[0]) != np.float32:
-            return self._forward_general(inputs[0], train)
-        x = self._checked_input(inputs[0], np.float32)
-        out = self._output(x)
-        cout = self.filters
-        folded = self._inference_params()
-        weights, shift = folded["weights"], folded["shift"]
-        algorithm = self.algorithm(x.shape)
-        if algorithm == "winograd":
-            conv2d.conv2d_winograd(x, self._winograd_filters(folded), shift, self.code,
-                                   self.padding, out)
-        elif algorithm == "direct":
-            grouped_conv_direct(x, weights, self.groups, self.stride_y, self.stride_x,
-                                self.padding * self.dilation, self.dilation, out)
-            activations.bias_activate(out.reshape(-1, cout), shift, self.code)
-        else:
-            conv2d.conv2d_gemm(x, weights.reshape(-1, cout), shift, self.code, self.size,
-                               self.stride_y, self.stride_x, self.padding * self.dilation,
-                               self.dilation, self.groups, out)
-        self._activate_channels(out.reshape(-1, cout))
+        x = self.checked_input(inputs[0])
+        if train:
+            return self._train_forward(x)
+        weights, shift = self._folded(x.dtype)
+        out = self.convolve(x, weights, self.new_output(x), shift, self.code,
+                            cached=("folded", x.dtype.str))
+        self._activate_channels(out.reshape(-1, self.filters))
         return out
 
-    # --- training (and float64) ------------------------------------------------------------
-    def _forward_general(self, x, train):
-        """Training forward in any float dtype, and inference in float64."""
-        dtype = compute_dtype(x)
-        x = self._checked_input(x, dtype)
-        z = self._output(x)
-        cout = self.filters
+    # --- training --------------------------------------------------------------------------
+    def _train_forward(self, x):
+        """Training forward (any float dtype): batch statistics, and what backward needs."""
+        dtype = x.dtype
         src = self.source
         p = src.params
-        if not train:
-            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                  p["biases"]) if self.batch_normalize else (1.0, p["biases"])
-            self._raw_conv(x, np.ascontiguousarray(p["weights"].astype(np.float64) * a, dtype),
-                           z)
-            activations.bias_activate(z.reshape(-1, cout), b.astype(dtype), self.code)
-            self._activate_channels(z.reshape(-1, cout))
-            return z
-        if self._darknet_exact(x, dtype):
-            return self._forward_darknet(x, z)
+        z = self.new_output(x)
+        cout = self.filters
+        weights = np.ascontiguousarray(p["weights"], dtype)
+        if self._darknet_exact(dtype):
+            return self._train_forward_darknet(x, weights, z)
+        # darknet's GEMM gives equal patches equal sums, so max-pool ties stay ties (Winograd's
+        # position-dependent rounding would break them and route gradients elsewhere)
+        exact = self.darknet_training
         keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
-            self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z, bias=p["biases"],
-                           code=self.code)
+            self.convolve(x, weights, z, p["biases"], self.code, exact=exact)
             self._saved = (None, None)
             return z
-        self._raw_conv(x, np.ascontiguousarray(p["weights"], dtype), z)
+        self.convolve(x, weights, z, exact=exact)
         z2d = z.reshape(-1, cout)
         state = None
         if self.batch_normalize:
@@ -440,21 +436,20 @@ class Convolutional(Layer):
         self._saved = (state, pre)
         return z2d.reshape(z.shape)
 
-    def _darknet_exact(self, x, dtype) -> bool:
-        """Whether this training forward can run in darknet's own arithmetic
-        (kernels/conv_darknet.py): float32, darknet_training set, a plain convolution with
-        darknet's single stride and a linear or leaky activation."""
-        return (self.darknet_training and dtype == np.float32 and self.dilation == 1
-                and self.stride_x == self.stride_y and self.channel_code is None
+    def _darknet_exact(self, dtype) -> bool:
+        """Whether this training forward can run in darknet's own arithmetic: darknet_training
+        set, a convolution dispatch's `darknet` algorithm computes (float32, undilated, one
+        stride) and a linear or leaky activation."""
+        return (self.darknet_training and dispatch.darknet_supports(self.geometry, dtype)
+                and self.channel_code is None
                 and self.code in (activations.LINEAR, activations.LEAKY))
 
-    def _forward_darknet(self, x, z):
+    def _train_forward_darknet(self, x, weights, z):
         """Training forward as darknet computes it, bit for bit: its convolution sums, its
         batch norm (kernels/batchnorm_darknet.py), + biases, its leaky."""
         src = self.source
         p = src.params
-        weights = np.ascontiguousarray(p["weights"].transpose(3, 2, 0, 1))
-        conv_darknet.conv_forward(x, weights, self.stride_x, self.padding, self.groups, z)
+        self.convolve(x, weights, z, algorithm=dispatch.DARKNET)
         z2d = z.reshape(-1, self.filters)
         state = None
         if self.batch_normalize:
@@ -470,30 +465,6 @@ class Convolutional(Layer):
             conv_darknet.leaky(z2d)
         self._saved = (state, None)
         return z2d.reshape(z.shape)
-
-    def _raw_conv(self, x, weights, out, exact=False, bias=None, code=activations.LINEAR):
-        """out = conv(x, weights), no bias or activation unless given (float32 only): in
-        float32 by the algorithm inference would pick, otherwise by the dtype-generic
-        training kernels. exact=True avoids Winograd, whose transforms round: sums of small
-        integers (binarised convolutions) then come out exact."""
-        pad = self.padding * self.dilation
-        if x.dtype != np.float32:
-            conv_train.conv_forward(x, weights, self.groups, self.stride_y, self.stride_x, pad,
-                                    self.dilation, out)
-            return
-        algorithm = self.algorithm(x.shape)
-        if algorithm == "winograd" and not exact:
-            conv2d.conv2d_winograd(x, winograd_grad.transform_filters(weights), bias, code,
-                                   self.padding, out)
-        elif algorithm == "direct":
-            grouped_conv_direct(x, weights, self.groups, self.stride_y, self.stride_x, pad,
-                                self.dilation, out)
-            if bias is not None or code != activations.LINEAR:
-                activations.bias_activate(out.reshape(-1, self.filters), bias, code)
-        else:
-            conv2d.conv2d_gemm(x, weights.reshape(-1, self.filters), bias, code, self.size,
-                               self.stride_y, self.stride_x, pad, self.dilation, self.groups,
-                               out)
 
     def backward(self, delta, inputs, output):
         if self.binary is not None:
@@ -515,7 +486,7 @@ class Convolutional(Layer):
                 activations.activate_gradient(g, y2d, pre, self.code)
             bias_grad = bn.channel_sum(g)
         else:
-            g, bias_grad = conv_grad.activation_gradient_sum(
+            g, bias_grad = conv_training.activation_gradient_sum(
                 np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code)
         if isinstance(state, bn_darknet.DarknetBatchNormState):
             g, dscales, bias_grad = bn_darknet.backward(g, state, src.params["scales"])
@@ -526,43 +497,8 @@ class Convolutional(Layer):
         src.grad("biases")[...] += bias_grad
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
-        pad = self.padding * self.dilation
-        if dtype != np.float32 or self.algorithm(x.shape) == "direct":
-            # float64 (gradient checks) and many tiny groups: the simple kernels
-            return [conv_train.conv_backward(x, weights, dz, self.groups, self.stride_y,
-                                             self.stride_x, pad, self.dilation,
-                                             src.grad("weights"))]
-        return [self._backward_float32(x, weights, dz, src.grad("weights"))]
-
-    def _backward_float32(self, x, weights, dz, dw):
-        """dw += dL/dw and return dL/dx, on the worker threads (kernels/conv_grad.py):
-        dL/dw through Winograd when forward used it, else im2col + GEMM; for stride 1,
-        dL/dx as the convolution of dz with the flipped weights (Winograd or GEMM, as a
-        forward would), else by col2im."""
-        pad = self.padding * self.dilation
-        back_pad = conv_grad.input_grad_padding(self.size, pad, self.dilation)
-        if self.stride_x != 1 or self.stride_y != 1 or back_pad < 0:
-            # dL/dx is no plain convolution of dz: col2im, with dL/dw from the same GEMMs
-            dx = np.zeros_like(x)
-            conv_grad.conv_backward_gemm(x, weights, dz, self.groups, self.stride_y,
-                                         self.stride_x, pad, self.dilation, dw, dx)
-            return dx
-        if self.algorithm(x.shape) == "winograd":
-            conv_grad.weight_grad_winograd(x, dz, self.padding, dw)
-        else:
-            conv_grad.conv_backward_gemm(x, weights, dz, self.groups, 1, 1, pad,
-                                         self.dilation, dw)
-        flipped = conv_grad.flipped_weights(weights, self.groups)
-        dx = np.empty_like(x)
-        n_img, h, w, _ = x.shape
-        if self._winograd_pays(n_img, h, w, self.filters):
-            conv2d.conv2d_winograd(dz, winograd_grad.transform_filters(flipped), None,
-                                   activations.LINEAR, back_pad, dx)
-        else:
-            conv2d.conv2d_gemm(dz, flipped.reshape(-1, self.channels), None,
-                               activations.LINEAR, self.size, 1, 1, back_pad, self.dilation,
-                               self.groups, dx)
-        return dx
+        return [dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),
+                                  src.grad("weights"), self.winograd)]
 
     # --- description ---------------------------------------------------------------------
     def describe(self):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import PJREDDIE, TRAINING, Key
 from darkpy.errors import InputError
 from darkpy.layers.base import Layer, compute_dtype
 
@@ -32,12 +32,20 @@ TRAINABLE_TYPES = ("sse", "masked", "smooth", "L1")
 
 class Cost(Layer):
     kind = "cost"
+    summary = "training loss on the previous output; identity at inference"
     keys = {
-        "type": Key("str", "sse", choices=("sse", "masked", "smooth", "L1", "seg", "wgan")),
-        "scale": Key("float", 1.0, doc="multiplies the gradient (not the reported cost)"),
-        "ratio": Key("float", 0.0, used=False),
-        "noobj": Key("float", 1.0, used=False),
-        "thresh": Key("float", 0.0, used=False),
+        "type": Key("str", "sse", choices=("sse", "masked", "smooth", "L1", "seg", "wgan"),
+                    phase=TRAINING, doc="the loss: sse, masked (sse ignoring truth -1234), "
+                                        "smooth (smooth L1), L1; seg and wgan are GPU-only"),
+        "scale": Key("float", 1.0, phase=TRAINING,
+                     doc="multiplies the gradient (not the reported cost)"),
+        "ratio": Key("float", 0.0, used=False, phase=TRAINING,
+                     doc="GPU hard-example mining of the largest errors (darknet forces its "
+                         "threshold to 0: no effect)"),
+        "noobj": Key("float", 1.0, used=False, fork=PJREDDIE, phase=TRAINING,
+                     doc="type=seg on the GPU: scales the error where the truth is 0"),
+        "thresh": Key("float", 0.0, used=False, fork=PJREDDIE, phase=TRAINING,
+                      doc="GPU: gradients below thresh/inputs are zeroed"),
     }
 
     def forward(self, inputs, train=False):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, PJREDDIE, Key
 from darkpy.kernels import activations
 from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
 
@@ -36,21 +36,33 @@ _ALEXEYAB_KEYS = ("output", "hidden", "size", "stride", "dilation", "pad", "padd
 
 class CRNN(Recurrent):
     kind = "crnn"
+    summary = "convolutional RNN over the time steps"
     keys = {
-        "output_filters": Key("int", None, doc="pjreddie: output channels (default 1)"),
-        "hidden_filters": Key("int", None, doc="pjreddie: hidden channels (default 1)"),
-        "output": Key("int", None, doc="AlexeyAB: output channels (default 1)"),
-        "hidden": Key("int", None, doc="AlexeyAB: hidden channels (default 1)"),
-        "size": Key("int", None, doc="AlexeyAB: kernel size (default 3; pjreddie: always 3)"),
-        "stride": Key("int", None, doc="AlexeyAB (default 1)"),
-        "dilation": Key("int", None, doc="AlexeyAB (default 1)"),
-        "pad": Key("int", None, doc="AlexeyAB: 1 = padding size/2 (default 0)"),
-        "padding": Key("int", None, doc="AlexeyAB (default 0; pjreddie: always 1)"),
-        "groups": Key("int", None, doc="AlexeyAB (default 1)"),
-        "xnor": Key("int", None, doc="AlexeyAB XNOR convolutions (not supported)"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
-        "batch_normalize": Key("int", 0),
-        "shortcut": Key("int", 0, doc="add the previous state into the new one"),
+        "output_filters": Key("int", None, fork=PJREDDIE, default_text="1",
+                              doc="output channels"),
+        "hidden_filters": Key("int", None, fork=PJREDDIE, default_text="1",
+                              doc="hidden-state channels"),
+        "output": Key("int", None, fork=ALEXEYAB, default_text="1", doc="output channels"),
+        "hidden": Key("int", None, fork=ALEXEYAB, default_text="1",
+                      doc="hidden-state channels"),
+        "size": Key("int", None, fork=ALEXEYAB, default_text="3",
+                    doc="kernel size of the three convolutions (pjreddie: always 3)"),
+        "stride": Key("int", None, fork=ALEXEYAB, default_text="1",
+                      doc="stride of the three convolutions"),
+        "dilation": Key("int", None, fork=ALEXEYAB, default_text="1",
+                        doc="dilation of the three convolutions"),
+        "pad": Key("int", None, fork=ALEXEYAB, default_text="0",
+                   doc="1: padding = size/2 (overrides padding)"),
+        "padding": Key("int", None, fork=ALEXEYAB, default_text="0",
+                       doc="zero padding on each side when pad=0 (pjreddie: always 1)"),
+        "groups": Key("int", None, fork=ALEXEYAB, default_text="1",
+                      doc="grouped convolutions"),
+        "xnor": Key("int", None, fork=ALEXEYAB, default_text="0",
+                    doc="1: XNOR (binary) convolutions; darkpy: not supported"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          doc="activation of the three convolutions"),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation in the three convolutions"),
+        "shortcut": Key("int", 0, doc="1: add the previous hidden state into the new one"),
         "flavor": FLAVOR_KEY,
     }
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import TRAINING, Key
 from darkpy.layers.base import Layer, compute_dtype
 
 _U = dict(used=False)
@@ -24,15 +24,20 @@ _U = dict(used=False)
 
 class Crop(Layer):
     kind = "crop"
+    summary = "centre crop (random in training), values mapped to -1..1"
     keys = {
-        "crop_height": Key("int", 1, minimum=1),
-        "crop_width": Key("int", 1, minimum=1),
-        "flip": Key("int", 0, doc="training: mirror half the crops"),
+        "crop_height": Key("int", 1, minimum=1, doc="output height for the [net] input size"),
+        "crop_width": Key("int", 1, minimum=1, doc="output width for the [net] input size"),
+        "flip": Key("int", 0, phase=TRAINING, doc="1: mirror half of the random crops"),
         "noadjust": Key("int", 0, doc="1: keep values; 0: map 0..1 to -1..1"),
-        "angle": Key("float", 0.0, doc="darknet GPU-only augmentation", **_U),
-        "saturation": Key("float", 1.0, doc="darknet GPU-only augmentation", **_U),
-        "exposure": Key("float", 1.0, doc="darknet GPU-only augmentation", **_U),
-        "shift": Key("float", 0.0, doc="darknet GPU-only augmentation", **_U),
+        "angle": Key("float", 0.0, **_U, phase=TRAINING,
+                     doc="GPU augmentation: random rotation up to this many degrees"),
+        "saturation": Key("float", 1.0, **_U, phase=TRAINING,
+                          doc="GPU augmentation: random saturation factor up to this"),
+        "exposure": Key("float", 1.0, **_U, phase=TRAINING,
+                        doc="GPU augmentation: random exposure factor up to this"),
+        "shift": Key("float", 0.0, **_U, phase=TRAINING,
+                     doc="GPU augmentation: random brightness shift up to this"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import PJREDDIE, Key
 from darkpy.kernels import activations, patches
 from darkpy.kernels.normalize import fold_batchnorm
 from darkpy.layers.base import Layer, compute_dtype
@@ -29,14 +29,20 @@ from darkpy.layers.scale_channels import activation_gradient, activation_with_ca
 class Deconvolutional(Layer):
     kind = "deconvolutional"
     aliases = ("deconv",)
+    summary = "transposed convolution (learned upsampling)"
+    fork = PJREDDIE
     keys = {
-        "filters": Key("int", 1, minimum=1, doc="output channels"),
-        "size": Key("int", 1, minimum=1, doc="kernel size"),
-        "stride": Key("int", 1, minimum=1),
-        "pad": Key("int", 0, doc="1: padding = size/2"),
-        "padding": Key("int", 0, doc="cropping on each side when pad=0"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
-        "batch_normalize": Key("int", 0),
+        "filters": Key("int", 1, minimum=1, fork=PJREDDIE, doc="output channels"),
+        "size": Key("int", 1, minimum=1, fork=PJREDDIE, doc="kernel size (size x size)"),
+        "stride": Key("int", 1, minimum=1, fork=PJREDDIE, doc="upsampling step of the "
+                                                              "transposed convolution"),
+        "pad": Key("int", 0, fork=PJREDDIE, doc="1: padding = size/2 (overrides padding)"),
+        "padding": Key("int", 0, fork=PJREDDIE,
+                       doc="rows and columns cropped from each side when pad=0"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          fork=PJREDDIE, doc="applied after bias or batch norm"),
+        "batch_normalize": Key("int", 0, fork=PJREDDIE,
+                               doc="1: batch normalisation before the activation"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
@@ -50,15 +56,7 @@ class Deconvolutional(Layer):
         self.channels = self.input_shapes[0][2]
         self._pre = None
         self.output_shape(self.input_shapes)
-        n, c, k = self.filters, self.channels, self.size
-        # darknet's initialisation: normal(0, 1) * .02, drawn in its (c, n, k, k) order
-        darknet_w = 0.02 * np.random.default_rng(index).standard_normal((c, n, k, k))
-        self.params["biases"] = np.zeros(n, np.float32)
-        if self.batch_normalize:
-            self.params["scales"] = np.ones(n, np.float32)
-            self.params["rolling_mean"] = np.zeros(n, np.float32)
-            self.params["rolling_variance"] = np.ones(n, np.float32)
-        self.params["weights"] = self._from_darknet(darknet_w.astype(np.float32))
+        self.initialise_params()
 
     def output_shape(self, input_shapes):
         h, w, c = input_shapes[0]
@@ -83,6 +81,11 @@ class Deconvolutional(Layer):
             layout += [("scales", (n,)), ("rolling_mean", (n,)), ("rolling_variance", (n,))]
         return layout + [("weights", (self.channels, n, self.size, self.size))]
 
+    def initial_value(self, name, shape, rng):
+        if name == "weights":  # darknet's: normal(0, 1) * .02, in its (c, n, k, k) order
+            return (0.02 * rng.standard_normal(shape)).astype(np.float32)
+        return super().initial_value(name, shape, rng)
+
     def get_param(self, name):
         if name != "weights":
             return self.params[name]
@@ -91,14 +94,8 @@ class Deconvolutional(Layer):
         return np.ascontiguousarray(w)
 
     def set_param(self, name, value):
-        shape = dict(self.param_layout())[name]
-        value = np.asarray(value, dtype=self.param_dtype())
-        if value.size != int(np.prod(shape)):
-            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
-        if name == "weights":
-            self.params[name] = self._from_darknet(value)
-        else:
-            self.params[name] = np.ascontiguousarray(value.reshape(shape))
+        value = self.checked_value(name, value)
+        self.params[name] = self._from_darknet(value) if name == "weights" else np.ascontiguousarray(value)
 
     # --- compute -------------------------------------------------------------------------
     def _scatter(self, cols, n_img, h, w, out_h, out_w):

@@ -18,37 +18,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.head_keys import GRID_TRAINING_KEYS
+from darkpy.config.schema import NEITHER, TRAINING, Key
 from darkpy.layers.base import Layer, compute_dtype
 
-_U = dict(used=False)
+_T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
 
-class Detection(Layer):
+class DetectionLayer(Layer):
     kind = "detection"
+    summary = "YOLOv1 head: boxes and classes on a side x side grid"
     keys = {
-        "classes": Key("int", 1),
-        "coords": Key("int", 1),
-        "num": Key("int", 1, doc="boxes per cell"),
-        "side": Key("int", 7, doc="cells per side of the grid"),
-        "softmax": Key("int", 0, choices=(0, 1)),
-        "sqrt": Key("int", 0, choices=(0, 1), doc="w, h predicted as square roots"),
+        "classes": Key("int", 1, doc="object classes"),
+        "coords": Key("int", 1, doc="numbers per box (4: x, y, w, h)"),
+        "num": Key("int", 1, doc="boxes predicted per grid cell"),
+        "side": Key("int", 7, doc="grid cells per side (side x side grid)"),
+        "softmax": Key("int", 0, choices=(0, 1), doc="1: softmax over the class scores"),
+        "sqrt": Key("int", 0, choices=(0, 1), doc="1: w and h are predicted as square roots"),
         # darknet's training and loss options, kept for round trips
-        "rescore": Key("int", 0, **_U),
-        "max": Key("int", 90, doc="pjreddie 90, AlexeyAB 200", **_U),
-        "coord_scale": Key("float", 1.0, **_U),
-        "forced": Key("int", 0, **_U),
-        "object_scale": Key("float", 1.0, **_U),
-        "noobject_scale": Key("float", 1.0, **_U),
-        "class_scale": Key("float", 1.0, **_U),
-        "jitter": Key("float", 0.2, **_U),
-        "random": Key("float", 0.0, **_U),
-        "reorg": Key("int", 0, **_U),
-        "resize": Key("float", 1.0, doc="AlexeyAB", **_U),
+        **GRID_TRAINING_KEYS,
+        "max": Key("int", 90, **_T, doc="most truth boxes per training image (pjreddie 90, "
+                                        "AlexeyAB 200)"),
+        "forced": Key("int", 0, **_T, doc="1: the responsible box is chosen by truth size, "
+                                          "not by IoU"),
+        "random": Key("float", 0.0, **_T, doc="1: random network input size every 10 "
+                                              "batches (AlexeyAB: a float sets the range)"),
+        "reorg": Key("int", 0, **_T, doc="read, but its use is commented out in darknet: "
+                                         "no effect"),
         # read by neither darknet (it warns "Unused field") but present in the original
         # YOLOv1 yolo.cfg kept in AlexeyAB's cfg folder
-        "joint": Key("int", 0, doc="not read by darknet", **_U),
-        "objectness": Key("int", 0, doc="not read by darknet", **_U),
+        "joint": Key("int", 0, fork=NEITHER, **_T, doc="in YOLOv1's yolo.cfg; read by no "
+                                                       "darknet"),
+        "objectness": Key("int", 0, fork=NEITHER, **_T, doc="in YOLOv1's yolo.cfg; read by "
+                                                            "no darknet"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -17,17 +17,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.layers.base import Layer
 
 
 class Dropout(Layer):
     kind = "dropout"
+    summary = "random zeroing in training; identity at inference"
     keys = {
-        "probability": Key("float", 0.5, doc="probability of dropping a value (training)"),
-        "dropblock": Key("int", 0, used=False, doc="AlexeyAB DropBlock (training only)"),
-        "dropblock_size_rel": Key("float", 0.0, used=False),
-        "dropblock_size_abs": Key("float", 0.0, used=False),
+        "probability": Key("float", 0.5, phase=TRAINING,
+                           doc="fraction of values zeroed in training (pjreddie's default; "
+                               "AlexeyAB's is 0.2)"),
+        "dropblock": Key("int", 0, used=False, fork=ALEXEYAB, phase=TRAINING,
+                         doc="1: DropBlock (drops square blocks); darkpy cannot train it"),
+        "dropblock_size_rel": Key("float", 0.0, used=False, fork=ALEXEYAB, phase=TRAINING,
+                                  doc="DropBlock block size as a fraction of the feature map"),
+        "dropblock_size_abs": Key("float", 0.0, used=False, fork=ALEXEYAB, phase=TRAINING,
+                                  doc="DropBlock block size in pixels"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

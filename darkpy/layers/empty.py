@@ -8,12 +8,15 @@ passes through unchanged too.
 """
 from __future__ import annotations
 
+from darkpy.config.schema import ALEXEYAB
 from darkpy.layers.base import Layer
 
 
 class Empty(Layer):
     kind = "empty"
     aliases = ("silence",)
+    summary = "passes the previous output through unchanged"
+    fork = ALEXEYAB
     keys = {}
 
     def forward(self, inputs, train=False):

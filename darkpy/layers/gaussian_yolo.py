@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.head_keys import YOLO_TRAINING_KEYS, read_by
+from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.layers.base import Layer, compute_dtype
 from darkpy.layers.yolo import _anchor_pairs
 
-_U = dict(used=False)
+_T = dict(used=False, fork=ALEXEYAB, phase=TRAINING)  # darknet's loss and augmentation
 
 YOLO_POINTS = ("center", "left_top", "right_bottom")
 ENTRIES = 9  # 4 means, 4 uncertainties, objectness
@@ -36,36 +37,32 @@ ENTRIES = 9  # 4 means, 4 uncertainties, objectness
 
 class GaussianYolo(Layer):
     kind = "Gaussian_yolo"
+    summary = "Gaussian YOLOv3 head: boxes with uncertainties"
+    fork = ALEXEYAB
     keys = {
-        "classes": Key("int", 20),
-        "num": Key("int", 1, doc="number of anchors listed in `anchors`"),
-        "mask": Key("ints", None, doc="indices of the anchors this head predicts; all if absent"),
-        "anchors": Key("floats", None, doc="w,h pairs in pixels of the network input"),
-        "scale_x_y": Key("float", 1.0),
-        "yolo_point": Key("str", "center", doc="center, left_top or right_bottom (darknet "
-                          "treats any other word as center)"),
+        "classes": Key("int", 20, fork=ALEXEYAB, doc="object classes"),
+        "num": Key("int", 1, fork=ALEXEYAB, doc="number of anchors listed in `anchors`"),
+        "mask": Key("ints", None, fork=ALEXEYAB, default_text="all",
+                    doc="indices of the anchors this head predicts"),
+        "anchors": Key("floats", None, fork=ALEXEYAB,
+                       doc="w,h pairs in pixels of the network input"),
+        "scale_x_y": Key("float", 1.0, fork=ALEXEYAB,
+                         doc="box centre = (sigmoid*scale_x_y - (scale_x_y-1)/2 + cell) / grid"),
+        "yolo_point": Key("str", "center", fork=ALEXEYAB,
+                          doc="what x, y locate: center, left_top or right_bottom (any other "
+                              "word: center)"),
         # read by darknet for training or its own NMS; kept for round trips
-        "max": Key("int", 200, **_U),
-        "max_delta": Key("float", float(np.finfo(np.float32).max), **_U),
-        "counters_per_class": Key("ints", None, **_U),
-        "label_smooth_eps": Key("float", 0.0, **_U),
-        "objectness_smooth": Key("int", 0, **_U),
-        "uc_normalizer": Key("float", 1.0, **_U),
-        "iou_normalizer": Key("float", 0.75, **_U),
-        "obj_normalizer": Key("float", 1.0, **_U),
-        "cls_normalizer": Key("float", 1.0, **_U),
-        "delta_normalizer": Key("float", 1.0, **_U),
-        "iou_loss": Key("str", "mse", **_U),
-        "iou_thresh_kind": Key("str", "iou", **_U),
-        "beta_nms": Key("float", 0.6, **_U),
-        "nms_kind": Key("str", "default", **_U),
-        "jitter": Key("float", 0.2, **_U),
-        "resize": Key("float", 1.0, **_U),
-        "ignore_thresh": Key("float", 0.5, **_U),
-        "truth_thresh": Key("float", 1.0, **_U),
-        "iou_thresh": Key("float", 1.0, **_U),
-        "random": Key("float", 0.0, **_U),
-        "map": Key("str", None, **_U),
+        **read_by(ALEXEYAB, YOLO_TRAINING_KEYS),
+        "max": Key("int", 200, **_T, doc="most truth boxes per training image"),
+        # what these do differs from [yolo]'s
+        "max_delta": Key("float", float(np.finfo(np.float32).max), default_text="FLT_MAX",
+                         **_T, doc="clips the box gradients and caps the counters_per_class "
+                                   "weights"),
+        "objectness_smooth": Key("int", 0, **_T, doc="1: objectness targets are the IoU, "
+                                                     "not 1"),
+        "random": Key("float", 0.0, **_T, doc="random network input size every 10 batches "
+                                              "(1, or the range)"),
+        "uc_normalizer": Key("float", 1.0, **_T, doc="loss weight of the uncertainties"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import PJREDDIE, Key
 from darkpy.kernels import activations
 from darkpy.kernels.recurrent import gru_gates, gru_output
 from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
@@ -32,10 +32,13 @@ _GATES = ("z", "r", "h")
 
 class GRU(Recurrent):
     kind = "gru"
+    summary = "gated recurrent unit over the time steps"
     keys = {
         "output": Key("int", 1, minimum=1, doc="output (state) size"),
-        "batch_normalize": Key("int", 0),
-        "tanh": Key("int", 0, doc="pjreddie: tanh instead of logistic for the candidate state"),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation in the six dense "
+                                             "sub-layers"),
+        "tanh": Key("int", 0, fork=PJREDDIE,
+                    doc="1: tanh instead of logistic for the candidate state"),
         "flavor": FLAVOR_KEY,
     }
 

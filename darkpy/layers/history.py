@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.layers.recurrent import Recurrent, from_chw_flat, to_chw_flat
 
 
 class History(Recurrent):
     kind = "history"
+    summary = "stacks the last inputs in time along channels"
+    fork = ALEXEYAB
     keys = {
-        "history_size": Key("int", 4, minimum=1, doc="number of inputs kept (output channels = C * this)"),
+        "history_size": Key("int", 4, minimum=1, fork=ALEXEYAB,
+                            doc="inputs kept, newest first (output channels = C * this)"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -16,26 +16,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.layers.base import Layer
 
 
 class Implicit(Layer):
     kind = "implicit"
+    summary = "learned constant tensor (YOLOR's implicit knowledge)"
+    fork = ALEXEYAB
     keys = {
-        "filters": Key("int", 128, minimum=1, doc="output channels"),
-        "atoms": Key("int", 1, minimum=1, doc="output height"),
-        "mean": Key("float", 0.0, doc="initial value"),
-        "std": Key("float", 0.2, doc="half-width of the uniform initial noise"),
+        "filters": Key("int", 128, minimum=1, fork=ALEXEYAB, doc="output channels"),
+        "atoms": Key("int", 1, minimum=1, fork=ALEXEYAB, doc="output height"),
+        "mean": Key("float", 0.0, fork=ALEXEYAB, phase=TRAINING,
+                    doc="initial value of the weights"),
+        "std": Key("float", 0.2, fork=ALEXEYAB, phase=TRAINING,
+                   doc="half-width of the uniform initial noise"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
         self.filters, self.atoms = opts.filters, opts.atoms
-        rng = np.random.default_rng(index)
-        init = opts.mean + rng.uniform(-opts.std, opts.std, size=self.filters * self.atoms)
-        self.params["weights"] = np.empty((self.atoms, 1, self.filters), np.float32)
-        self.set_param("weights", init.astype(np.float32))
+        self.initialise_params()
 
     def output_shape(self, input_shapes):
         return (self.atoms, 1, self.filters)
@@ -43,14 +44,14 @@ class Implicit(Layer):
     def param_layout(self):
         return [("weights", (self.filters * self.atoms,))]
 
+    def initial_value(self, name, shape, rng):
+        return (self.opts.mean + rng.uniform(-self.opts.std, self.opts.std, size=shape)).astype(np.float32)
+
     def get_param(self, name):
         return np.ascontiguousarray(self.params[name].transpose(2, 0, 1)).reshape(-1)
 
     def set_param(self, name, value):
-        value = np.asarray(value, dtype=self.param_dtype())
-        if value.size != self.filters * self.atoms:
-            raise ValueError(f"{name}: expected {self.filters * self.atoms} values, got {value.size}")
-        chw = value.reshape(self.filters, self.atoms, 1)
+        chw = self.checked_value(name, value).reshape(self.filters, self.atoms, 1)
         self.params[name] = np.ascontiguousarray(chw.transpose(1, 2, 0))
 
     def forward(self, inputs, train=False):

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import PJREDDIE, Key
 from darkpy.kernels.activations import LOGISTIC, activate
 from darkpy.layers.base import Layer, compute_dtype
 
 
 class ISeg(Layer):
     kind = "iseg"
+    summary = "instance segmentation head: class masks and embeddings"
+    fork = PJREDDIE
     keys = {
-        "classes": Key("int", 20, minimum=0, doc="mask channels (sigmoid)"),
-        "ids": Key("int", 32, minimum=0, doc="embedding channels after them (passed unchanged)"),
+        "classes": Key("int", 20, minimum=0, fork=PJREDDIE,
+                       doc="mask channels, one per class (logistic)"),
+        "ids": Key("int", 32, minimum=0, fork=PJREDDIE,
+                   doc="instance-embedding channels after them (passed unchanged)"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.schema import PJREDDIE
 from darkpy.kernels.l2norm import l2_normalize, l2_normalize_gradient
 from darkpy.layers.base import Layer, compute_dtype
 
 
 class L2Norm(Layer):
     kind = "l2norm"
+    summary = "divides each pixel's channel vector by its L2 norm"
+    fork = PJREDDIE
     keys: dict = {}  # only the keys every section has (config/common_keys.py)
 
     def forward(self, inputs, train=False):

@@ -31,12 +31,15 @@ from darkpy.layers.scale_channels import activation_gradient, activation_with_ca
 
 class Local(Layer):
     kind = "local"
+    summary = "locally connected layer: a convolution without weight sharing"
     keys = {
-        "filters": Key("int", 1, minimum=1),
-        "size": Key("int", 1, minimum=1),
-        "stride": Key("int", 1, minimum=1),
-        "pad": Key("int", 0, minimum=0, doc="zero padding in pixels (darknet uses it as given)"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
+        "filters": Key("int", 1, minimum=1, doc="output channels"),
+        "size": Key("int", 1, minimum=1, doc="kernel size (size x size)"),
+        "stride": Key("int", 1, minimum=1, doc="step of the kernel"),
+        "pad": Key("int", 0, minimum=0, doc="zero padding in pixels on each side (as given, "
+                                            "not a flag)"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          doc="applied after the bias"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
@@ -46,16 +49,7 @@ class Local(Layer):
         self.out_shape = self._geometry(self.in_shape)
         self.code = activations.activation_code(opts.activation)
         self._pre = None
-        out_h, out_w, n = self.out_shape
-        c = self.in_shape[2]
-        k = self.size * self.size * c
-        self.params["biases"] = np.zeros((out_h, out_w, n), np.float32)
-        # darknet draws only the first cell's weights and leaves the others zero
-        weights = np.zeros((out_h * out_w, k, n), np.float32)
-        scale = np.sqrt(2.0 / k)
-        first = scale * np.random.default_rng(index).uniform(-1.0, 1.0, size=(n, c, self.size, self.size))
-        weights[0] = first.transpose(2, 3, 1, 0).reshape(k, n)
-        self.params["weights"] = weights
+        self.initialise_params()
 
     def _geometry(self, shape):
         h, w, c = shape
@@ -86,6 +80,15 @@ class Local(Layer):
         return [("biases", (out_h * out_w * n,)),
                 ("weights", (out_h * out_w, n, c, self.size, self.size))]
 
+    def initial_value(self, name, shape, rng):
+        if name != "weights":
+            return super().initial_value(name, shape, rng)
+        # darknet draws only the first cell's weights and leaves the others zero
+        _, n, c, s, _ = shape
+        weights = np.zeros(shape, np.float32)
+        weights[0] = np.sqrt(2.0 / (s * s * c)) * rng.uniform(-1.0, 1.0, size=(n, c, s, s))
+        return weights
+
     def get_param(self, name):
         out_h, out_w, n = self.out_shape
         if name == "biases":
@@ -95,16 +98,13 @@ class Local(Layer):
         return np.ascontiguousarray(w.transpose(0, 4, 3, 1, 2))
 
     def set_param(self, name, value):
-        shape = dict(self.param_layout())[name]
-        value = np.asarray(value, dtype=self.param_dtype())
-        if value.size != int(np.prod(shape)):
-            raise ValueError(f"{name}: expected {shape}, got {value.shape}")
+        value = self.checked_value(name, value)
         out_h, out_w, n = self.out_shape
         if name == "biases":
             self.params[name] = np.ascontiguousarray(value.reshape(n, out_h, out_w).transpose(1, 2, 0))
         else:
-            cells, _, c, s, _ = shape
-            w = value.reshape(shape).transpose(0, 3, 4, 2, 1)  # (cells, ky, kx, c, n)
+            cells, _, c, s, _ = value.shape
+            w = value.transpose(0, 3, 4, 2, 1)  # (cells, ky, kx, c, n)
             self.params[name] = np.ascontiguousarray(w).reshape(cells, s * s * c, n)
 
     # --- compute -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ inside the image (kernels/local_avgpool.py), so border cells are not diluted by 
 """
 from __future__ import annotations
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.kernels import local_avgpool as kernel
 from darkpy.layers.base import Layer
 from darkpy.layers.convolutional import _c_div
@@ -19,12 +19,18 @@ from darkpy.layers.convolutional import _c_div
 class LocalAvgPool(Layer):
     kind = "local_avgpool"
     aliases = ("local_avg",)
+    summary = "average pooling over a sliding window"
+    fork = ALEXEYAB
     keys = {
-        "stride": Key("int", 1),
-        "stride_x": Key("int", None, doc="horizontal stride (default: stride)"),
-        "stride_y": Key("int", None, doc="vertical stride (default: stride)"),
-        "size": Key("int", None, doc="window size (default: stride)"),
-        "padding": Key("int", None, doc="total padding (default: size-1), padding/2 before"),
+        "stride": Key("int", 1, fork=ALEXEYAB, doc="step of the window"),
+        "stride_x": Key("int", None, fork=ALEXEYAB, default_text="stride",
+                        doc="horizontal step of the window"),
+        "stride_y": Key("int", None, fork=ALEXEYAB, default_text="stride",
+                        doc="vertical step of the window"),
+        "size": Key("int", None, fork=ALEXEYAB, default_text="stride",
+                    doc="window size (size x size)"),
+        "padding": Key("int", None, fork=ALEXEYAB, default_text="size-1",
+                       doc="total padding; padding/2 before"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

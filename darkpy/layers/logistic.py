@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkpy.config.schema import PJREDDIE
 from darkpy.kernels.activations import LOGISTIC, activate
 from darkpy.layers.base import Layer, compute_dtype
 
 
 class Logistic(Layer):
     kind = "logistic"
+    summary = "logistic (sigmoid) with darknet's cross-entropy loss"
+    fork = PJREDDIE
     keys: dict = {}  # only the keys every section has (config/common_keys.py)
 
     def forward(self, inputs, train=False):

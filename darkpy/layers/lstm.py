@@ -33,9 +33,11 @@ _ORDERS = {
 
 class LSTM(Recurrent):
     kind = "lstm"
+    summary = "LSTM over the time steps"
     keys = {
         "output": Key("int", 1, minimum=1, doc="output (state) size"),
-        "batch_normalize": Key("int", 0),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation in the eight dense "
+                                             "sub-layers"),
         "flavor": FLAVOR_KEY,
     }
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.kernels import pooling
 from darkpy.layers.base import Layer
 
@@ -33,16 +33,25 @@ def _c_div(a: int, b: int) -> int:
 class MaxPool(Layer):
     kind = "maxpool"
     aliases = ("max",)
+    summary = "max pooling over a sliding window (or across channels)"
     keys = {
-        "size": Key("int", None, doc="window size (default: stride)"),
-        "stride": Key("int", 1),
-        "stride_x": Key("int", None, doc="horizontal stride (default: stride)"),
-        "stride_y": Key("int", None, doc="vertical stride (default: stride)"),
-        "padding": Key("int", None, doc="total padding (default: size-1), padding/2 before"),
-        "maxpool_depth": Key("int", 0, doc="1: max across channels instead of space"),
-        "out_channels": Key("int", 1, doc="output channels of maxpool_depth"),
-        "antialiasing": Key("int", 0, doc="AlexeyAB blur after pooling (not supported)"),
-        "maxpool_zero_nonmax": Key("int", 0, used=False, doc="training only"),
+        "size": Key("int", None, default_text="stride", doc="window size (size x size)"),
+        "stride": Key("int", 1, doc="step of the window"),
+        "stride_x": Key("int", None, fork=ALEXEYAB, default_text="stride",
+                        doc="horizontal step of the window"),
+        "stride_y": Key("int", None, fork=ALEXEYAB, default_text="stride",
+                        doc="vertical step of the window"),
+        "padding": Key("int", None, default_text="size-1",
+                       doc="total padding; padding/2 before (pads count as -infinity)"),
+        "maxpool_depth": Key("int", 0, fork=ALEXEYAB,
+                             doc="1: max across groups of channels instead of across space"),
+        "out_channels": Key("int", 1, fork=ALEXEYAB, doc="output channels with maxpool_depth"),
+        "antialiasing": Key("int", 0, fork=ALEXEYAB,
+                            doc="1: blur after pooling (anti-aliased downsampling); darkpy: "
+                                "not supported"),
+        "maxpool_zero_nonmax": Key("int", 0, used=False, fork=ALEXEYAB,
+                                   doc="1: darknet's GPU forward zeroes outputs that differ "
+                                       "from the input at the same place; darkpy: ignored"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

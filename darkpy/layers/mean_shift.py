@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import DARKPY, Key
 from darkpy.layers.base import Layer
 
 DIV2K_MEAN_255 = (114.444, 111.4605, 103.02)
@@ -26,10 +26,15 @@ DIV2K_MEAN_255 = (114.444, 111.4605, 103.02)
 
 class MeanShift(Layer):
     kind = "mean_shift"
+    summary = "subtracts (or adds back) a per-channel mean"
+    fork = DARKPY
     keys = {
-        "mean": Key("floats", DIV2K_MEAN_255, doc="per-channel mean (one value, or one per channel)"),
-        "scale": Key("float", 1.0, doc="divide by it after subtracting (multiply before adding back)"),
-        "reverse": Key("int", 0, choices=(0, 1), doc="0: (x - mean) / scale, 1: x * scale + mean"),
+        "mean": Key("floats", DIV2K_MEAN_255, fork=DARKPY,
+                    doc="per-channel mean (one value, or one per channel)"),
+        "scale": Key("float", 1.0, fork=DARKPY,
+                     doc="divide by it after subtracting (multiply before adding back)"),
+        "reverse": Key("int", 0, choices=(0, 1), fork=DARKPY,
+                       doc="0: (x - mean) / scale, 1: x * scale + mean"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -38,11 +38,12 @@ def darknet_window_matrix(c: int, size: int) -> np.ndarray:
 class Normalization(Layer):
     kind = "normalization"
     aliases = ("lrn",)
+    summary = "local response normalisation across channels"
     keys = {
-        "size": Key("int", 5, minimum=1, doc="channels in the window"),
-        "alpha": Key("float", 0.0001),
-        "beta": Key("float", 0.75),
-        "kappa": Key("float", 1.0),
+        "size": Key("int", 5, minimum=1, doc="channels in the normalisation window"),
+        "alpha": Key("float", 0.0001, doc="scale of the windowed sum of squares"),
+        "beta": Key("float", 0.75, doc="exponent of the denominator"),
+        "kappa": Key("float", 1.0, doc="constant added in the denominator"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

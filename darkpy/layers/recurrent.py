@@ -30,16 +30,16 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.common_keys import reject_weight_loading_keys
-from darkpy.config.schema import Key, Options
+from darkpy.config.schema import DARKPY, Key, Options
 from darkpy.errors import InputError
-from darkpy.layers.base import Layer
+from darkpy.layers.base import Layer, deferred_params
 from darkpy.layers.connected import Connected
 from darkpy.layers.convolutional import Convolutional
 
 FLAVORS = ("auto", "pjreddie", "alexeyab")
-FLAVOR_KEY = Key("str", "auto", choices=FLAVORS,
-                 doc="darkpy: follow pjreddie's or AlexeyAB's darknet where they differ; auto "
-                     "decides from the keys given (see the layer's docstring)")
+FLAVOR_KEY = Key("str", "auto", choices=FLAVORS, fork=DARKPY,
+                 doc="follow pjreddie's or AlexeyAB's darknet where they differ; auto decides "
+                     "from the keys given")
 _STATISTICS = ("rolling_mean", "rolling_variance")
 
 
@@ -88,19 +88,12 @@ class Recurrent(Layer):
     def _sub_origin(self, name: str) -> str:
         return f"{self.origin} [{self.kind}].{name}"
 
-    def _add(self, name: str, layer: Layer) -> None:
-        # darknet draws each sub-layer's weights separately; equal seeds would make equally
-        # shaped sub-layers start identical
-        shape = dict(layer.param_layout())["weights"]
-        rng = np.random.default_rng((self.index, len(self.sublayers)))
-        scale = np.sqrt(2.0 / max(1, int(np.prod(shape[1:]))))
-        layer.set_param("weights", (scale * rng.uniform(-1.0, 1.0, size=shape)).astype(np.float32))
-        self.sublayers[name] = layer
-
     def _add_connected(self, name, in_shape, outputs, activation, batch_normalize) -> None:
         opts = Options({**_defaults(Connected.keys), "output": int(outputs),
                         "activation": activation, "batch_normalize": int(batch_normalize)})
-        self._add(name, Connected(opts, [tuple(in_shape)], self.index, self._sub_origin(name)))
+        with deferred_params():  # init_params draws them, sub-layer by sub-layer
+            self.sublayers[name] = Connected(opts, [tuple(in_shape)], self.index,
+                                             self._sub_origin(name))
 
     def _add_conv(self, name, in_shape, filters, size, stride, padding, dilation, groups,
                   activation, batch_normalize) -> None:
@@ -109,10 +102,26 @@ class Recurrent(Layer):
                         "padding": int(padding), "dilation": int(dilation),
                         "groups": int(groups), "activation": activation,
                         "batch_normalize": int(batch_normalize)})
-        self._add(name, Convolutional(opts, [tuple(in_shape)], self.index, self._sub_origin(name)))
+        with deferred_params():
+            self.sublayers[name] = Convolutional(opts, [tuple(in_shape)], self.index,
+                                                 self._sub_origin(name))
 
     def _set_file_order(self, names: list[str]) -> None:
+        """The sub-layers are all built: their order in .weights files, then their values."""
         self.file_order = list(names)
+        self._sync_params()
+        self.initialise_params()
+
+    def init_params(self, seed, names=None) -> None:
+        """Each sub-layer from its own generator, seeded by (seed..., its number in building
+        order): darknet draws each one's weights separately, and equal seeds would make
+        equally shaped sub-layers start identical."""
+        seed = list(seed) if isinstance(seed, (list, tuple)) else [int(seed)]
+        for k, (sub, layer) in enumerate(self.sublayers.items()):
+            mine = None if names is None else [n.partition(".")[2] for n in names
+                                               if n.partition(".")[0] == sub]
+            if mine != []:
+                layer.init_params([*seed, k], mine)
         self._sync_params()
 
     def _sync_params(self) -> None:

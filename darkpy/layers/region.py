@@ -22,45 +22,46 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.head_keys import GRID_TRAINING_KEYS
+from darkpy.config.schema import ALEXEYAB, PJREDDIE, TRAINING, Key
 from darkpy.kernels.yolo import region_activate
 from darkpy.layers.base import Layer
 from darkpy.layers.tree import load_tree, tree_softmax
 from darkpy.layers.yolo import _anchor_pairs
 
-_U = dict(used=False)
+_T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
 
 class Region(Layer):
     kind = "region"
+    summary = "YOLOv2 head (anchors in grid cells)"
     keys = {
-        "classes": Key("int", 20),
-        "coords": Key("int", 4),
-        "num": Key("int", 1),
+        "classes": Key("int", 20, doc="object classes"),
+        "coords": Key("int", 4, doc="numbers per box (4: x, y, w, h; more: a mask)"),
+        "num": Key("int", 1, doc="anchors, i.e. boxes predicted per grid cell"),
         "anchors": Key("floats", None, doc="w,h pairs in grid cells of this layer"),
-        "softmax": Key("int", 0, choices=(0, 1)),
-        "background": Key("int", 0, choices=(0, 1)),
+        "softmax": Key("int", 0, choices=(0, 1),
+                       doc="1: softmax over the class scores (else logistic)"),
+        "background": Key("int", 0, choices=(0, 1), fork=PJREDDIE,
+                          doc="1: no objectness; an extra background class joins the softmax"),
         "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax per "
                                      "group of sibling classes"),
         # read by darknet for training; kept for round trips
-        "map": Key("str", None, **_U),
-        "max": Key("int", 30, **_U),
-        "log": Key("int", 0, **_U),
-        "sqrt": Key("int", 0, **_U),
-        "focal_loss": Key("int", 0, **_U),
-        "jitter": Key("float", 0.2, **_U),
-        "resize": Key("float", 1.0, **_U),
-        "rescore": Key("int", 0, **_U),
-        "thresh": Key("float", 0.5, **_U),
-        "classfix": Key("int", 0, **_U),
-        "absolute": Key("int", 0, **_U),
-        "random": Key("float", 0.0, **_U),
-        "coord_scale": Key("float", 1.0, **_U),
-        "object_scale": Key("float", 1.0, **_U),
-        "noobject_scale": Key("float", 1.0, **_U),
-        "mask_scale": Key("float", 1.0, **_U),
-        "class_scale": Key("float", 1.0, **_U),
-        "bias_match": Key("int", 0, **_U),
+        **GRID_TRAINING_KEYS,
+        "map": Key("str", None, **_T, doc="file mapping the class ids of the training data"),
+        "max": Key("int", 30, **_T, doc="most truth boxes per training image"),
+        "log": Key("int", 0, **_T, doc="read, but used by no darknet: no effect"),
+        "sqrt": Key("int", 0, **_T, doc="read, but used by no darknet's [region]: no effect"),
+        "focal_loss": Key("int", 0, fork=ALEXEYAB, **_T,
+                          doc="1: focal loss on the class scores"),
+        "thresh": Key("float", 0.5, **_T, doc="predictions overlapping a truth more than this "
+                                              "get no objectness loss"),
+        "classfix": Key("int", 0, **_T, doc="AlexeyAB's class-loss variants for unmatched "
+                                            "predictions (pjreddie: no effect)"),
+        "absolute": Key("int", 0, **_T, doc="read, but used by no darknet: no effect"),
+        "mask_scale": Key("float", 1.0, **_T, doc="loss weight of the mask (coords > 4)"),
+        "bias_match": Key("int", 0, **_T, doc="1: the responsible anchor is chosen by shape "
+                                              "alone"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

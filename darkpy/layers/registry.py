@@ -80,7 +80,7 @@ LAYER_CLASSES += [
     local_avgpool.LocalAvgPool,
     crop.Crop,
     local.Local,
-    detection.Detection,
+    detection.DetectionLayer,
     gaussian_yolo.GaussianYolo,
     deconvolutional.Deconvolutional,
     implicit.Implicit,

@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import PJREDDIE, Key
 from darkpy.kernels import resample
 from darkpy.layers.base import Layer
 
 
 class Reorg(Layer):
     kind = "reorg"
+    summary = "YOLOv2 passthrough space-to-depth, in darknet's order"
     keys = {
-        "stride": Key("int", 1, minimum=1),
-        "reverse": Key("int", 0, doc="1: depth-to-space"),
-        "flatten": Key("int", 0, doc="1: only reorder CHW <-> HWC"),
-        "extra": Key("int", 0, minimum=0, doc="append this many zeros to the flat output"),
+        "stride": Key("int", 1, minimum=1, doc="block size: (h, w, c) -> (h/s, w/s, c*s*s)"),
+        "reverse": Key("int", 0, doc="1: the inverse, depth-to-space"),
+        "flatten": Key("int", 0, fork=PJREDDIE, doc="1: only reorder CHW <-> HWC"),
+        "extra": Key("int", 0, minimum=0, fork=PJREDDIE,
+                     doc="append this many zeros to the flat output"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.layers.base import Layer
 
 
@@ -78,9 +78,13 @@ def reorg3d_reverse_backward(delta: np.ndarray, s: int) -> np.ndarray:
 
 class Reorg3d(Layer):
     kind = "reorg3d"
+    summary = "space-to-depth in the textbook order"
+    fork = ALEXEYAB
     keys = {
-        "stride": Key("int", 1, minimum=1),
-        "reverse": Key("int", 0, doc="1: depth-to-space (darknet's buffer reading; see docs)"),
+        "stride": Key("int", 1, minimum=1, fork=ALEXEYAB,
+                      doc="block size: (h, w, c) -> (h/s, w/s, c*s*s)"),
+        "reverse": Key("int", 0, fork=ALEXEYAB,
+                       doc="1: the inverse direction (darknet's buffer reading; see docs)"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -21,22 +21,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.kernels import activations
 from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
 
 
 class RNN(Recurrent):
     kind = "rnn"
+    summary = "vanilla recurrent layer over the time steps"
     keys = {
         "output": Key("int", 1, minimum=1, doc="output size"),
-        "hidden": Key("int", None, minimum=1, doc="AlexeyAB: hidden state size (his default 1); "
-                                       "pjreddie ignores it (hidden = output)"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES),
-        "batch_normalize": Key("int", 0),
-        "logistic": Key("int", None, doc="AlexeyAB: self_layer activation 1 = logistic, "
-                                         "2 = loggy (default: `activation`)"),
-        "shortcut": Key("int", 0, doc="add the previous state into the new one"),
+        "hidden": Key("int", None, minimum=1, fork=ALEXEYAB, default_text="1",
+                      doc="hidden state size (pjreddie: hidden = output)"),
+        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+                          doc="activation of the three dense sub-layers"),
+        "batch_normalize": Key("int", 0, doc="1: batch normalisation in the sub-layers"),
+        "logistic": Key("int", None, fork=ALEXEYAB, default_text="activation",
+                        doc="state activation: 1 = logistic, 2 = loggy"),
+        "shortcut": Key("int", 0, doc="1: add the previous state into the new one"),
         "flavor": FLAVOR_KEY,
     }
 

@@ -14,30 +14,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, RUNTIME, Key
 from darkpy.errors import ConfigError
 from darkpy.layers.base import Layer
 
 
 class Route(Layer):
     kind = "route"
+    summary = "concatenates earlier outputs along channels"
     keys = {
-        "layers": Key("ints", None, doc="layer indices (negative: relative to this layer)"),
-        "groups": Key("int", 1, minimum=1),
-        "group_id": Key("int", 0),
-        "stream": Key("int", -1, used=False, doc="AlexeyAB CUDA stream"),
-        "wait_stream": Key("int", -1, used=False, doc="AlexeyAB CUDA stream"),
+        "layers": Key("ints", None, doc="required: the layers to concatenate along channels "
+                                        "(negative: relative to this layer)"),
+        "groups": Key("int", 1, minimum=1, fork=ALEXEYAB,
+                      doc="split each input's channels into this many equal groups ..."),
+        "group_id": Key("int", 0, fork=ALEXEYAB, doc="... and take group number group_id"),
+        "stream": Key("int", -1, used=False, fork=ALEXEYAB, phase=RUNTIME,
+                      doc="CUDA stream to run this layer on"),
+        "wait_stream": Key("int", -1, used=False, fork=ALEXEYAB, phase=RUNTIME,
+                           doc="CUDA stream to wait for before this layer"),
     }
 
     @classmethod
     def references(cls, opts):
         if not opts.layers:
             raise ConfigError("[route] needs `layers = ...` (one or more layer indices)")
-        return list(opts.layers)
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return ["layers"] * len(opts.layers)
+        return [(ref, "layers") for ref in opts.layers]
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
@@ -51,10 +52,12 @@ class Route(Layer):
         h, w, _ = input_shapes[0]
         if any((s[0], s[1]) != (h, w) for s in input_shapes):
             shapes = ", ".join("x".join(map(str, s)) for s in input_shapes)
-            raise self.error(f"inputs differ in height/width (h x w x c): {shapes}")
+            raise self.mismatch(f"inputs differ in height/width (h x w x c): {shapes}",
+                                "spatial sizes differ")
         for s in input_shapes:
             if s[2] % self.groups:
-                raise self.error(f"an input with {s[2]} channels cannot form {self.groups} groups")
+                raise self.mismatch(f"an input with {s[2]} channels cannot form {self.groups} "
+                                    "groups", f"channels not divisible by groups={self.groups}")
         return (h, w, sum(s[2] for s in input_shapes) // self.groups)
 
     def forward(self, inputs, train=False):

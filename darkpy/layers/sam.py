@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.errors import ConfigError
 from darkpy.kernels import activations
 from darkpy.layers.base import Layer, compute_dtype
@@ -24,20 +24,21 @@ from darkpy.layers.scale_channels import (
 
 class Sam(Layer):
     kind = "sam"
+    summary = "multiplies two outputs element-wise (spatial attention)"
+    fork = ALEXEYAB
     keys = {
-        "from": Key("int", None, doc="the layer multiplied by the previous one"),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES),
+        "from": Key("int", None, fork=ALEXEYAB,
+                    doc="required: the layer multiplied element-wise by the "
+                        "previous one"),
+        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES,
+                          fork=ALEXEYAB, doc="applied to the product"),
     }
 
     @classmethod
     def references(cls, opts):
         if opts["from"] is None:
             raise ConfigError("[sam] needs `from = ...` (the layer to multiply)")
-        return [-1, opts["from"]]
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return [None, "from"]
+        return [(-1, None), (opts["from"], "from")]
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
@@ -51,8 +52,9 @@ class Sam(Layer):
     def output_shape(self, input_shapes):
         a, f = tuple(input_shapes[0]), tuple(input_shapes[1])
         if a != f:
-            raise self.error("the previous layer and `from` must have the same shape, got "
-                             f"{'x'.join(map(str, a))} and {'x'.join(map(str, f))} (h x w x c)")
+            raise self.mismatch("the previous layer and `from` must have the same shape, got "
+                                f"{'x'.join(map(str, a))} and {'x'.join(map(str, f))} "
+                                "(h x w x c)", "[sam] needs the same shape from both")
         return f
 
     def forward(self, inputs, train=False):

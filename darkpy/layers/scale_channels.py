@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.errors import ConfigError
 from darkpy.kernels import activations
 from darkpy.layers.base import Layer, compute_dtype
@@ -45,21 +45,23 @@ def activation_gradient(layer: Layer, delta: np.ndarray, output: np.ndarray) -> 
 
 class ScaleChannels(Layer):
     kind = "scale_channels"
+    summary = "scales an output per channel or per pixel (squeeze-excitation)"
+    fork = ALEXEYAB
     keys = {
-        "from": Key("int", None, doc="the layer whose output is scaled"),
-        "scale_wh": Key("int", 0, choices=(0, 1), doc="1: one scale per pixel instead of per channel"),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES),
+        "from": Key("int", None, fork=ALEXEYAB,
+                    doc="required: the layer whose output is scaled by the "
+                        "previous layer's"),
+        "scale_wh": Key("int", 0, choices=(0, 1), fork=ALEXEYAB,
+                        doc="1: one scale per pixel (h x w x 1) instead of per channel"),
+        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES,
+                          fork=ALEXEYAB, doc="applied to the product"),
     }
 
     @classmethod
     def references(cls, opts):
         if opts["from"] is None:
             raise ConfigError(f"[{cls.kind}] needs `from = ...` (the layer to scale)")
-        return [-1, opts["from"]]
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return [None, "from"]
+        return [(-1, None), (opts["from"], "from")]
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
@@ -75,11 +77,15 @@ class ScaleChannels(Layer):
         (sh, sw, sc), (h, w, c) = input_shapes[0], input_shapes[1]
         if self.scale_wh:
             if sc != 1 or (sh, sw) != (h, w):
-                raise self.error(f"scale_wh=1 needs an {h}x{w}x1 scale map for the {h}x{w}x{c} "
-                                 f"`from` output; the previous layer gives {sh}x{sw}x{sc}")
+                raise self.mismatch(
+                    f"scale_wh=1 needs an {h}x{w}x1 scale map for the {h}x{w}x{c} `from` output; "
+                    f"the previous layer gives {sh}x{sw}x{sc}",
+                    f"scale_wh=1 needs a {w}x{h}x1 scale map from the previous layer")
         elif (sh, sw) != (1, 1) or sc != c:
-            raise self.error(f"needs 1x1x{c} scales (one per channel of the {h}x{w}x{c} `from` "
-                             f"output); the previous layer gives {sh}x{sw}x{sc}")
+            raise self.mismatch(
+                f"needs 1x1x{c} scales (one per channel of the {h}x{w}x{c} `from` output); the "
+                f"previous layer gives {sh}x{sw}x{sc}",
+                f"the previous layer must give 1x1x{c} scales, one per channel of `from`")
         return (h, w, c)
 
     def forward(self, inputs, train=False):

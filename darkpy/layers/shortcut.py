@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import ALEXEYAB, PJREDDIE, Key
 from darkpy.errors import ConfigError
 from darkpy.kernels import activations, elementwise
 from darkpy.layers.base import Layer
@@ -30,16 +30,21 @@ from darkpy.layers.base import Layer
 
 class Shortcut(Layer):
     kind = "shortcut"
+    summary = "adds an earlier output to the previous one (residual)"
     keys = {
-        "from": Key("ints", None, doc="the layer added to the previous one"),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES),
-        "alpha": Key("float", 1.0, doc="scales the previous layer's output"),
-        "beta": Key("float", 1.0, doc="scales the `from` layer's output"),
+        "from": Key("ints", None, doc="required: the layer added to the previous one "
+                                      "(negative: relative to this layer)"),
+        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES,
+                          doc="applied to the sum"),
+        "alpha": Key("float", 1.0, fork=PJREDDIE, doc="scales the previous layer's output"),
+        "beta": Key("float", 1.0, fork=PJREDDIE, doc="scales the `from` layer's output"),
         "weights_type": Key("str", "none",
                             choices=("none", "per_feature", "per_layer", "per_channel"),
-                            doc="AlexeyAB learned weights (only none is supported)"),
+                            fork=ALEXEYAB,
+                            doc="learned weights of the inputs; darkpy supports only none"),
         "weights_normalization": Key("str", "none", choices=("none", "relu", "avg_relu", "softmax"),
-                                     used=False, doc="AlexeyAB; only acts with weights_type"),
+                                     used=False, fork=ALEXEYAB,
+                                     doc="normalisation of those weights (with weights_type)"),
     }
 
     @classmethod
@@ -47,11 +52,7 @@ class Shortcut(Layer):
         sources = opts["from"]
         if not sources:
             raise ConfigError("[shortcut] needs `from = ...` (the layer to add)")
-        return [-1, *sources]
-
-    @classmethod
-    def reference_keys(cls, opts):
-        return [None] + ["from"] * len(opts["from"])
+        return [(-1, None)] + [(ref, "from") for ref in sources]
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)
@@ -68,9 +69,11 @@ class Shortcut(Layer):
     def output_shape(self, input_shapes):
         (h2, w2, c2), (h1, w1, c1) = input_shapes[0], input_shapes[1]
         if (w1 // w2, w2 // w1) != (h1 // h2, h2 // h1):
-            raise self.error(
+            raise self.mismatch(
                 f"cannot add a {h1}x{w1}x{c1} output to {h2}x{w2}x{c2}: darknet needs the same "
-                "scale factor in height and width"
+                "scale factor in height and width",
+                "height and width differ by different factors (darknet needs the same scale "
+                "factor in both)",
             )
         return (h2, w2, c2)
 

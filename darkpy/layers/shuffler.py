@@ -7,14 +7,17 @@ The shuffle is a permutation: backward is its inverse (torch's PixelUnshuffle) a
 """
 from __future__ import annotations
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import DARKPY, Key
 from darkpy.kernels import resample
 from darkpy.layers.base import Layer
 
 
 class Shuffler(Layer):
     kind = "shuffler"
-    keys = {"scale": Key("int", 2, minimum=1, doc="upscaling factor r")}
+    summary = "pixel shuffle: channels to space (sub-pixel upscaling)"
+    fork = DARKPY
+    keys = {"scale": Key("int", 2, minimum=1, fork=DARKPY,
+                         doc="upscaling factor r: (h, w, c*r*r) -> (h*r, w*r, c)")}
 
     def __init__(self, opts, input_shapes, index, origin):
         super().__init__(opts, input_shapes, index, origin)

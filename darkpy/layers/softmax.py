@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.schema import TRAINING, Key
 from darkpy.layers.base import Layer
 from darkpy.layers.tree import load_tree, tree_softmax, tree_softmax_grad
 
@@ -41,13 +41,17 @@ def _softmax_grad_last_axis(delta: np.ndarray, y: np.ndarray, temperature) -> np
 class Softmax(Layer):
     kind = "softmax"
     aliases = ("soft",)
+    summary = "softmax over the input (or per pixel, or a class tree)"
     keys = {
-        "groups": Key("int", 1, minimum=1, doc="independent softmaxes over consecutive CHW chunks"),
-        "temperature": Key("float", 1.0),
+        "groups": Key("int", 1, minimum=1, doc="independent softmaxes over consecutive CHW "
+                                               "chunks"),
+        "temperature": Key("float", 1.0, doc="divides the inputs: higher is softer"),
         "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax "
                                      "per group of siblings"),
-        "spatial": Key("float", 0.0, doc="1: softmax over channels at each pixel"),
-        "noloss": Key("int", 0, used=False, doc="training only: no cost from this layer"),
+        "spatial": Key("float", 0.0, doc="1: softmax over channels at each pixel (darknet: "
+                                         "GPU only)"),
+        "noloss": Key("int", 0, used=False, phase=TRAINING,
+                      doc="1: no cost computed from this layer"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

@@ -23,8 +23,10 @@ from darkpy.layers.base import Layer
 
 class Upsample(Layer):
     kind = "upsample"
+    summary = "nearest-neighbour upsampling (negative stride: downsample)"
     keys = {
-        "stride": Key("int", 2, doc="upsampling factor; negative: downsample by -stride"),
+        "stride": Key("int", 2, doc="upsampling factor (nearest neighbour); negative: "
+                                    "downsample by -stride (block sum)"),
         "scale": Key("float", 1.0, doc="multiplies the output"),
     }
 

@@ -40,60 +40,66 @@ report darknet prints (Avg IOU, Class, Obj, No Obj, .5R, .75R, count).
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
-from darkpy.config.schema import Key
+from darkpy.config.head_keys import YOLO_TRAINING_KEYS
+from darkpy.config.schema import ALEXEYAB, NEITHER, RUNTIME, TRAINING, Key
 from darkpy.kernels import yolo_loss
 from darkpy.kernels.yolo import yolo_activate
 from darkpy.layers.base import Layer
 
-_U = dict(used=False)
+_T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
 
 class Yolo(Layer):
     kind = "yolo"
+    summary = "YOLOv3/v4 head (anchors in pixels)"
     keys = {
-        "classes": Key("int", 20),
+        "classes": Key("int", 20, doc="object classes"),
         "num": Key("int", 1, doc="number of anchors listed in `anchors`"),
-        "mask": Key("ints", None, doc="indices of the anchors this head predicts; all if absent"),
+        "mask": Key("ints", None, default_text="all",
+                    doc="indices of the anchors this head predicts"),
         "anchors": Key("floats", None, doc="w,h pairs in pixels of the network input"),
-        "scale_x_y": Key("float", 1.0),
-        "new_coords": Key("int", 0, choices=(0, 1)),
-        # training (darknet's defaults)
-        "max": Key("int", 90, doc="most truth boxes per image"),
-        "jitter": Key("float", 0.2, doc="random crop/aspect augmentation (training data)"),
-        "ignore_thresh": Key("float", 0.5),
-        "truth_thresh": Key("float", 1.0),
+        "scale_x_y": Key("float", 1.0, fork=ALEXEYAB,
+                         doc="box centre = (sigmoid*scale_x_y - (scale_x_y-1)/2 + cell) / grid"),
+        "new_coords": Key("int", 0, choices=(0, 1), fork=ALEXEYAB,
+                          doc="1: scaled-YOLOv4 decoding (inputs already sigmoid, w = "
+                              "(2x)^2 * anchor)"),
         # read by darknet for training, tracking or its own NMS; kept for round trips
-        "iou_thresh": Key("float", 1.0, **_U),
-        "random": Key("float", 0.0, **_U),
-        "resize": Key("float", 1.0, **_U),
-        "map": Key("str", None, **_U),
-        "show_details": Key("int", 1, **_U),
-        "max_delta": Key("float", float(np.finfo(np.float32).max), **_U),
-        "counters_per_class": Key("ints", None, **_U),
-        "label_smooth_eps": Key("float", 0.0, **_U),
-        "objectness_smooth": Key("int", 0, **_U),
-        "iou_normalizer": Key("float", 0.75, **_U),
-        "obj_normalizer": Key("float", 1.0, **_U),
-        "cls_normalizer": Key("float", 1.0, **_U),
-        "delta_normalizer": Key("float", 1.0, **_U),
-        "iou_loss": Key("str", "mse", **_U),
-        "iou_thresh_kind": Key("str", "iou", **_U),
-        "beta_nms": Key("float", 0.6, **_U),
-        "nms_kind": Key("str", "default", **_U),
-        "focal_loss": Key("int", 0, **_U),
-        "track_history_size": Key("int", 5, **_U),
-        "sim_thresh": Key("float", 0.8, **_U),
-        "dets_for_track": Key("int", 1, **_U),
-        "dets_for_show": Key("int", 1, **_U),
-        "track_ciou_norm": Key("float", 0.01, **_U),
-        "embedding_layer": Key("int", 999999, **_U),
+        **YOLO_TRAINING_KEYS,
+        # darkpy's detector training (darkpy.train.darknet) acts on these and on `max`
+        **{name: replace(YOLO_TRAINING_KEYS[name], used=True)
+           for name in ("ignore_thresh", "truth_thresh")},
+        "max": Key("int", 90, phase=TRAINING, doc="most truth boxes per training image "
+                                                   "(pjreddie 90, AlexeyAB 200)"),
+        "show_details": Key("int", 1, fork=ALEXEYAB, used=False, phase=RUNTIME,
+                            doc="0: print less about the loss while training"),
+        "focal_loss": Key("int", 0, fork=ALEXEYAB, **_T,
+                          doc="1: focal loss on the class scores"),
+        "track_history_size": Key("int", 5, fork=ALEXEYAB, used=False,
+                                  doc="darknet's video tracker: frames of embeddings kept"),
+        "sim_thresh": Key("float", 0.8, fork=ALEXEYAB, used=False,
+                          doc="darknet's video tracker: embedding similarity for the same "
+                              "track"),
+        "dets_for_track": Key("int", 1, fork=ALEXEYAB, used=False,
+                              doc="darknet's video tracker: detections before a track starts"),
+        "dets_for_show": Key("int", 1, fork=ALEXEYAB, used=False,
+                             doc="darknet's video tracker: detections before a track is shown"),
+        "track_ciou_norm": Key("float", 0.01, fork=ALEXEYAB, used=False,
+                               doc="darknet's video tracker: weight of box overlap vs "
+                                   "embedding"),
+        "embedding_layer": Key("int", 999999, fork=ALEXEYAB, used=False,
+                               default_text="none",
+                               doc="darknet's video tracker: the layer giving per-box "
+                                   "embeddings (negative: relative)"),
         # read by [Gaussian_yolo] but not by darknet's [yolo] parser (it warns "Unused field");
         # AlexeyAB's yolov4-sam-mish-csp-reorg-bfm.cfg sets both in [yolo]
-        "uc_normalizer": Key("float", 1.0, doc="not read by darknet's [yolo]", **_U),
-        "beta1": Key("float", 0.6, doc="not read by darknet", **_U),
+        "uc_normalizer": Key("float", 1.0, fork=NEITHER, **_T,
+                             doc="a [Gaussian_yolo] key; darknet's [yolo] ignores it"),
+        "beta1": Key("float", 0.6, fork=NEITHER, **_T,
+                     doc="in yolov4-sam-mish-csp-reorg-bfm.cfg; read by no darknet"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):

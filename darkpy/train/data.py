@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from darkpy.errors import InputError
+from darkpy.metrics import SSIM_WINDOW  # smaller (shaved) images cannot be scored
 
 DEGRADATIONS = ("matlab", "blur", "opencv")
 CUBIC_A = {"matlab": -0.5, "blur": -0.5, "opencv": -0.75}  # Keys' a of each bicubic
@@ -40,7 +41,6 @@ BLUR_SIGMA = 1.0
 # volume slices with less than this fraction of voxels above 5% of the volume's range are
 # background (outside the head) and teach the network nothing
 MIN_FOREGROUND = 0.1
-SSIM_WINDOW = 11  # metrics.ssim's Gaussian window: smaller (shaved) images cannot be scored
 
 
 @dataclass(eq=False)
@@ -50,14 +50,10 @@ class HRImage:
     pixels: np.ndarray
     name: str
     eight_bit: bool = True  # the source held 0..255 integers: LR images get rounded too
+    index: int | None = None  # a volume slice's position across its axis
 
 
 # --- reading --------------------------------------------------------------------------------
-
-def _to_float255(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    span = (hi - lo) or 1.0
-    return ((image.astype(np.float32) - np.float32(lo)) * np.float32(255.0 / span)).astype(np.float32)
-
 
 def _channels(image: np.ndarray, channels: int) -> np.ndarray:
     """(H, W[, 1|3|4]) -> (H, W, channels): gray repeated, alpha dropped, RGB to gray if 1."""
@@ -80,7 +76,7 @@ def _channels(image: np.ndarray, channels: int) -> np.ndarray:
 def image_from_array(array: np.ndarray, name: str = "<array>", channels: int = 3,
                      value_range: tuple[float, float] | None = None) -> HRImage:
     """An HRImage from an (H, W) / (H, W, 1|3|4) array of uint8, uint16, bool or float."""
-    from darkpy.upscale.pipeline import image_value_range
+    from darkpy.io.image import image_value_range, to_255
 
     array = np.asarray(array)
     if array.dtype == bool:
@@ -88,15 +84,14 @@ def image_from_array(array: np.ndarray, name: str = "<array>", channels: int = 3
     if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
         raise InputError(f"{name}: unsupported pixel type {array.dtype} (expected 8 or 16 bit, or float)")
     lo, hi = value_range if value_range is not None else image_value_range(array)
-    pixels = _channels(_to_float255(array, lo, hi), channels)
+    pixels = _channels(to_255(array, lo, hi), channels)
     eight_bit = array.dtype == np.uint8 and value_range is None
     return HRImage(np.ascontiguousarray(pixels, dtype=np.float32), name, eight_bit)
 
 
 def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
     """The slices of a NIfTI volume across `axis` that hold enough foreground."""
-    from darkpy.upscale.io import read_volume
-    from darkpy.upscale.pipeline import volume_value_range
+    from darkpy.io.volume import read_volume, volume_value_range
 
     volume = read_volume(path)
     data = volume.data
@@ -108,7 +103,7 @@ def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
     threshold = lo + 0.05 * (hi - lo)
     out = []
     for i in range(data.shape[axis]):
-        plane = np.take(data, i, axis=axis)
+        plane = data[(slice(None),) * axis + (i,)]  # np.take copies the volume each time
         if data.dtype.kind == "f":
             plane = np.where(np.isfinite(plane), plane, lo)
         if np.mean(plane > threshold) < MIN_FOREGROUND:
@@ -116,26 +111,30 @@ def volume_slices(path, axis: int = 2, channels: int = 3) -> list[HRImage]:
         image = image_from_array(plane.astype(np.float32), f"{Path(path).name}[{'xyz'[axis]}={i}]",
                                  channels, value_range=(lo, hi))
         image.eight_bit = data.dtype == np.uint8
+        image.index = i
         out.append(image)
     return out
 
 
 def load_images(items, channels: int = 3, volume_axis: int = 2) -> list[HRImage]:
     """Images from files, folders, glob patterns (images and NIfTI volumes) or arrays."""
-    from darkpy.upscale import io
+    from darkpy.io.image import IMAGE_SUFFIXES, read_image
+    from darkpy.io.inputs import collect_inputs
+    from darkpy.io.volume import VOLUME_SUFFIXES, is_volume
 
     arrays = [(i, x) for i, x in enumerate(items) if isinstance(x, np.ndarray)]
     paths_in = [x for x in items if not isinstance(x, np.ndarray)]
     images = [image_from_array(x, f"<array {i}>", channels) for i, x in arrays]
-    paths, missing = io.collect_inputs(paths_in)
+    paths, missing = collect_inputs(paths_in, IMAGE_SUFFIXES + VOLUME_SUFFIXES,
+                                    "supported image or volume")
     if missing:
         item, why = missing[0]
         raise InputError(f"{item}: {why}")
     for path in paths:
-        if io.is_volume(path):
+        if is_volume(path):
             images.extend(volume_slices(path, volume_axis, channels))
         else:
-            images.append(image_from_array(io.read_image(path), str(path), channels))
+            images.append(image_from_array(read_image(path), str(path), channels))
     if not images:
         raise InputError("no images to train or validate on")
     return images

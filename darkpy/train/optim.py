@@ -29,7 +29,7 @@ from functools import partial
 import numpy as np
 
 from darkpy.errors import ConfigError
-from darkpy.kernels.conv2d import SERIAL_WORK, run_blocks
+from darkpy.kernels.workers import SERIAL_WORK, run_blocks
 from darkpy.kernels.update import adam_update, sgd_update
 from darkpy.train.schedule import learning_rate
 

@@ -6,8 +6,8 @@
     report = upscale_files(["photos/"], net, "upscaled")
 
 Modules: `halo` (receptive field -> tile halo), `tiling` (bounded-memory tiled forward),
-`ensemble` (x8 flips/rotations), `io` (images via OpenCV, volumes via nibabel), `models`
-(shipped model names), `pipeline` (the entry points).
+`ensemble` (x8 flips/rotations), `models` (shipped model names), `pipeline` (the entry
+points). Images and volumes are read and written by darkpy.io.image / darkpy.io.volume.
 """
 from darkpy.upscale.halo import Geometry, NotTileable, analyse, infer_scale
 from darkpy.upscale.models import DEFAULT_MODEL, load_model, resolve_model, shipped_names

@@ -29,16 +29,24 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from darkpy.errors import ConfigError
+from darkpy.layers.activation import Activation
+from darkpy.layers.batchnorm import BatchNorm
+from darkpy.layers.convolutional import Convolutional
+from darkpy.layers.cost import Cost
+from darkpy.layers.dropout import Dropout
+from darkpy.layers.maxpool import MaxPool
+from darkpy.layers.mean_shift import MeanShift
+from darkpy.layers.reorg import Reorg
+from darkpy.layers.route import Route
+from darkpy.layers.shortcut import Shortcut
+from darkpy.layers.shuffler import Shuffler
+from darkpy.layers.softmax import Softmax
+from darkpy.layers.upsample import Upsample
 from darkpy.network import INPUT, Network
 
-# Layers that compute each output pixel from the same pixel of their inputs only.
-PER_PIXEL_KINDS = frozenset({
-    "activation", "batchnorm", "dropout", "mean_shift", "cost", "shortcut", "route",
-})
-
-
-class NotTileable(Exception):
-    """The network cannot be split into tiles; the message says which layer and why."""
+class NotTileable(ConfigError):
+    """The network cannot be split into tiles; the message says which layer and why (the
+    pipelines then run images whole)."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +62,14 @@ class Geometry:
 def _conv_window(layer) -> tuple[int, int, int]:
     """(extent (k-1)*d, padding in front, stride) of a darknet convolution.
 
-    AlexeyAB pads a dilated convolution by padding*dilation in front (darkpy does too)."""
+    AlexeyAB pads a dilated convolution by padding*d in front (darkpy does too)."""
     if layer.stride_x != layer.stride_y:
         raise NotTileable(f"layer {layer.index} [{layer.kind}] has different x and y strides")
-    if any(layer.opts.get(name) for name in ("antialiasing", "deform", "coordconv")):
-        raise NotTileable(f"layer {layer.index} [{layer.kind}] uses antialiasing/deformable options")
-    dilation = layer.dilation
-    return (layer.size - 1) * dilation, layer.padding * dilation, layer.stride_x
+    return (layer.size - 1) * layer.dilation, layer.padding * layer.dilation, layer.stride_x
 
 
 def _maxpool_window(layer) -> tuple[int, int, int]:
-    if getattr(layer, "depth", False):
+    if layer.depth:  # maxpool_depth: across channels, pixel by pixel
         return 0, 0, 1
     if layer.stride_x != layer.stride_y:
         raise NotTileable(f"layer {layer.index} [maxpool] has different x and y strides")
@@ -81,24 +86,44 @@ def _enlarge_step(factor: int, scale: Fraction) -> tuple[Fraction, Fraction]:
     return Fraction(factor - 1, factor) / scale, scale * factor
 
 
+def _not_local(layer, scale):
+    raise NotTileable(f"layer {layer.index} [{layer.kind}] ({layer.origin}) mixes pixels across "
+                      "the image or is not known to be local")
+
+
+def _per_pixel(layer, scale):
+    return Fraction(0), scale
+
+
+def _upsample_step(layer, scale):
+    if layer.reverse:  # block sum: the output's footprint covers exactly what it reads
+        return Fraction(0), scale / layer.stride
+    return _enlarge_step(int(layer.stride), scale)
+
+
+def _reorg_step(layer, scale):
+    if layer.reverse and not layer.flatten and not layer.extra:  # depth to space
+        return _enlarge_step(int(layer.stride), scale)
+    return _not_local(layer, scale)
+
+
+# layer class -> (added reach, output scale) for an input grid at `scale`; a class not here
+# (global pooling, fully connected layers, detection heads...) makes the network untileable
+STEPS = {
+    Convolutional: lambda layer, scale: _window_step(*_conv_window(layer), scale),
+    MaxPool: lambda layer, scale: _window_step(*_maxpool_window(layer), scale),
+    Shuffler: lambda layer, scale: _enlarge_step(int(layer.scale), scale),
+    Upsample: _upsample_step,
+    Reorg: _reorg_step,
+    Softmax: lambda layer, scale: (_per_pixel if layer.opts.spatial else _not_local)(layer, scale),
+    # each output pixel from the same pixel of the inputs only
+    Activation: _per_pixel, BatchNorm: _per_pixel, Dropout: _per_pixel, MeanShift: _per_pixel,
+    Cost: _per_pixel, Shortcut: _per_pixel, Route: _per_pixel,
+}
+
+
 def _layer_step(layer, scale: Fraction) -> tuple[Fraction, Fraction]:
-    kind = layer.kind
-    if kind in PER_PIXEL_KINDS or (kind == "softmax" and layer.opts.get("spatial")):
-        return Fraction(0), scale
-    if kind in ("convolutional", "conv"):
-        return _window_step(*_conv_window(layer), scale)
-    if kind == "maxpool":
-        return _window_step(*_maxpool_window(layer), scale)
-    if kind == "shuffler":
-        return _enlarge_step(int(layer.scale), scale)
-    if kind == "upsample":
-        if layer.reverse:  # block sum: the output's footprint covers exactly what it reads
-            return Fraction(0), scale / layer.stride
-        return _enlarge_step(int(layer.stride), scale)
-    if kind == "reorg" and layer.reverse and not layer.flatten and not layer.extra:
-        return _enlarge_step(int(layer.stride), scale)
-    raise NotTileable(f"layer {layer.index} [{kind}] ({layer.origin}) mixes pixels across the image "
-                      "or is not known to be local")
+    return STEPS.get(type(layer), _not_local)(layer, scale)
 
 
 def _probe_size(align: int) -> int:

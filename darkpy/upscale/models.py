@@ -117,17 +117,15 @@ class ShippedModel:
 def shipped_models(root: Path | None = None) -> list[ShippedModel]:
     """Every shipped model with its scale, size and recorded benchmark scores."""
     from darkpy.api import load
-    from darkpy.io.h5 import read_h5_cfg
     from darkpy.upscale.pipeline import upscale_scale
 
     out = []
     for name in shipped_names(root):
         path = Path(root or models_root()) / "weights" / f"{name}.h5"
-        _, extras = read_h5_cfg(path)
         network = load(path)
         parameters = sum(int(p.size) for layer in network.layers
                          for p in (layer.get_param(n) for n, _ in layer.param_layout()))
-        benchmark = extras.get(BENCHMARK_KEY)
+        benchmark = network.metadata.get(BENCHMARK_KEY)
         if isinstance(benchmark, str):
             benchmark = json.loads(benchmark)
         out.append(ShippedModel(name, path, upscale_scale(network), parameters, benchmark))

@@ -16,8 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from darkpy.errors import DarkpyError, InputError
+from darkpy.io.image import (WRITE_SUFFIXES, default_value_range, image_value_range, read_image,
+                             to_255, write_image)
+from darkpy.io.inputs import collect_inputs, full_suffix, stem
+from darkpy.io.volume import (VOLUME_SUFFIXES, is_volume, read_volume, volume_value_range,
+                              write_volume)
 from darkpy.network import Network
-from darkpy.upscale import io
+from darkpy.reporting import Reporter
 from darkpy.upscale.ensemble import TRANSFORMS, self_ensemble
 from darkpy.upscale.halo import Geometry, NotTileable, analyse, infer_scale
 from darkpy.upscale.tiling import DEFAULT_MEMORY, peak_bytes, plan_tiles, run_tiled
@@ -94,22 +99,6 @@ def upscale_float(network: Network, image: np.ndarray, tile: int | None = None,
 
 # --- arrays with a dtype ----------------------------------------------------------------------
 
-def default_value_range(dtype) -> tuple[float, float]:
-    dtype = np.dtype(dtype)
-    if dtype == np.uint8:
-        return 0.0, 255.0
-    if dtype == np.uint16:
-        return 0.0, 65535.0
-    if dtype.kind == "f":
-        return 0.0, 255.0
-    raise InputError(f"unsupported pixel type {dtype} (expected uint8, uint16 or float)")
-
-
-def _to_network(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    span = (hi - lo) or 1.0
-    return ((values.astype(np.float32) - np.float32(lo)) * np.float32(255.0 / span)).astype(np.float32)
-
-
 def _from_network(values: np.ndarray, lo: float, hi: float, dtype) -> np.ndarray:
     span = (hi - lo) or 1.0
     out = np.clip(values, 0.0, 255.0) * np.float32(span / 255.0) + np.float32(lo)
@@ -153,7 +142,7 @@ def upscale_array(network: Network, image: np.ndarray, *, tile: int | None = Non
         image, gray = image[:, :, 0], True
     if not gray and (image.ndim != 3 or image.shape[2] != 3):
         raise InputError(f"expected an (H, W) or (H, W, 3|4) image, got shape {image.shape}")
-    x = _to_network(image, lo, hi)
+    x = to_255(image, lo, hi)
     if gray:
         x = np.repeat(x[:, :, None], in_channels, axis=2) if in_channels != 1 else x[:, :, None]
     elif in_channels != 3:
@@ -169,30 +158,12 @@ def upscale_array(network: Network, image: np.ndarray, *, tile: int | None = Non
 
         h, w = alpha.shape
         big = cv2.resize(alpha.astype(np.float32), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
-        big = _from_network(_to_network(big, lo, hi), lo, hi, alpha.dtype)
+        big = _from_network(to_255(big, lo, hi), lo, hi, alpha.dtype)
         out = np.concatenate([out, big[:, :, None]], axis=2)
     return out
 
 
-def image_value_range(image: np.ndarray) -> tuple[float, float]:
-    """The range a file's pixels are read in: the dtype's for integers; for floats 0..1 when
-    the values fit in it, else their own min..max."""
-    if image.dtype.kind != "f":
-        return default_value_range(image.dtype)
-    finite = image[np.isfinite(image)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    return (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi)
-
-
 # --- volumes ------------------------------------------------------------------------------
-
-def volume_value_range(data: np.ndarray) -> tuple[float, float]:
-    """min..max of the finite voxels: the whole volume shares one mapping to 0..255."""
-    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
-    if finite.size == 0:
-        return 0.0, 1.0
-    return float(finite.min()), float(finite.max())
-
 
 def upscale_volume(network: Network, data: np.ndarray, axis: int = 2, *, tile: int | None = None,
                    ensemble: bool = False, channel="mean", value_range=None,
@@ -247,18 +218,8 @@ class UpscaleReport:
         return not self.failed
 
 
-class Reporter:
-    """What upscale_files tells about its progress; the CLI draws bars from it."""
-
-    def start_file(self, path: Path, index: int, total: int) -> None: ...
-
-    def step(self, done: int, total: int) -> None: ...
-
-    def end_file(self, path: Path, error: str | None) -> None: ...
-
-
 def output_path(path: Path, out_dir: Path, suffix: str) -> Path:
-    return Path(out_dir) / f"{io.stem(path)}{suffix}{io.full_suffix(path)}"
+    return Path(out_dir) / f"{stem(path)}{suffix}{full_suffix(path)}"
 
 
 def plan_outputs(inputs: list[Path], out_dir: Path, suffix: str) -> list[Path]:
@@ -284,8 +245,8 @@ def upscale_file(network: Network, path: Path, target: Path, *, axis: int = 2, p
     """Upscale one image or NIfTI volume file into `target`."""
     path, target = Path(path), Path(target)
     scale = upscale_scale(network)
-    if io.is_volume(path):
-        volume = io.read_volume(path)
+    if is_volume(path):
+        volume = read_volume(path)
         flat = volume.data.ndim == 2
         if flat:  # a single slice: its two axes are the plane
             axis = 2
@@ -293,11 +254,11 @@ def upscale_file(network: Network, path: Path, target: Path, *, axis: int = 2, p
         if flat:
             out = out[:, :, 0]
         plane_axes = tuple(d for d in range(3) if d != axis)
-        io.write_volume(target, out, volume, plane_axes, scale)
+        write_volume(target, out, volume, plane_axes, scale)
         return target
-    image = io.read_image(path)
+    image = read_image(path)
     out = upscale_array(network, image, value_range=image_value_range(image), progress=progress, **options)
-    io.write_image(target, out)
+    write_image(target, out)
     return target
 
 
@@ -313,7 +274,8 @@ def upscale_files(inputs, network: Network, out_dir, *, suffix: str | None = Non
     reporter = reporter or Reporter()
     scale = upscale_scale(network)
     suffix = f"_x{scale}" if suffix is None else suffix
-    paths, missing = io.collect_inputs(inputs)
+    paths, missing = collect_inputs(inputs, WRITE_SUFFIXES + VOLUME_SUFFIXES,
+                                    "supported image or volume")
     report = UpscaleReport(failed=[(item, why) for item, why in missing])
     targets = plan_outputs(paths, Path(out_dir), suffix)
     options = dict(tile=tile, ensemble=ensemble, channel=channel, memory=memory)

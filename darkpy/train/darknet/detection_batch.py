@@ -101,7 +101,7 @@ class DetectionLoader:
 
     def __init__(self, dataset: DetectionSet, net_w: int, net_h: int, max_boxes: int,
                  flip: bool, seed: int, flavor: str = "pjreddie", load_image=None):
-        from darkpy.detect.letterbox import load_image as default_loader
+        from darkpy.io.image import load_image as default_loader
 
         self.dataset = dataset
         self.net_w, self.net_h = int(net_w), int(net_h)

@@ -29,10 +29,8 @@ repeatable; `image_order` replaces the draw (the comparison with darknet uses it
 """
 from __future__ import annotations
 
-import signal
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +38,10 @@ import numpy as np
 
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, WeightsError
+from darkpy.reporting import Reporter
 from darkpy.train.darknet.data import DataWarning, load_detection_list, read_data_file
+from darkpy.train.log import stop_on_signals
+from darkpy.train.model import initialise
 
 HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
 TRAINABLE_HEADS = ("yolo",)
@@ -64,18 +65,6 @@ class IterationReport:
     seconds: float
     images: int             # iteration * B, as darknet prints
     heads: list = field(default_factory=list)  # per forward: {layer index: layers/yolo report}
-
-
-class Reporter:
-    """Hooks for progress output; every method is optional."""
-
-    def start(self, info: dict) -> None: ...
-
-    def iteration(self, report: IterationReport) -> None: ...
-
-    def checkpoint(self, path: Path) -> None: ...
-
-    def message(self, text: str) -> None: ...
 
 
 @dataclass
@@ -127,27 +116,6 @@ def load_initial_weights(network, path) -> tuple[int, int | None]:
         raise
 
 
-@contextmanager
-def _stop_on_signals(flag: dict):
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if flag.get("stop") and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["stop"] = signal.Signals(signum).name
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 class DetectorTrainer:
     """A detector, its data and darknet's optimiser, ready to `run()`."""
 
@@ -163,7 +131,7 @@ class DetectorTrainer:
         if not cfg.is_file():
             raise ConfigError(f"{cfg}: no such file")
         sections = _with_overrides(read_sections(cfg), overrides)
-        self.network = Network(sections, source=str(cfg))
+        self.network = Network(sections, source=str(cfg), init=False)  # initialise() gives them
         heads = [layer for layer in self.network.layers if layer.kind in HEAD_KINDS]
         if not heads:
             raise ConfigError(f"{cfg}: no detection head ([yolo], [region], [detection]) to train")
@@ -183,8 +151,6 @@ class DetectorTrainer:
                               "--iterations)")
         self.seen = 0
         self.loaded_layers = None
-        from darkpy.train.loop import initialise
-
         initialise(self.network, int(net.seed or 0))  # darknet's random start, before any file
         if weights is not None:
             seen, self.loaded_layers = load_initial_weights(self.network, weights)
@@ -295,12 +261,13 @@ class DetectorTrainer:
         if self.unapplied:
             reporter.message("warning: augmentation not applied yet by darkpy: "
                              + ", ".join(self.unapplied))
-        reporter.start({"cfg": self.base, "images": len(self.dataset.items),
-                        "batch": self.optimizer.batch,
-                        "subdivisions": self.optimizer.subdivisions, "seen": self.seen,
-                        "iteration": self.iteration, "max_batches": self.max_batches,
-                        "loaded_layers": self.loaded_layers,
-                        "parameters": self.network.num_params()})
+        reporter.start(self.iteration, self.max_batches, {
+            "cfg": self.base, "images": len(self.dataset.items),
+            "batch": self.optimizer.batch,
+            "subdivisions": self.optimizer.subdivisions, "seen": self.seen,
+            "iteration": self.iteration, "max_batches": self.max_batches,
+            "loaded_layers": self.loaded_layers,
+            "parameters": self.network.num_params()})
         if self.iteration >= self.max_batches:
             reporter.message(f"the weights have seen {self.seen} images = {self.iteration} "
                              f"iterations >= max_batches={self.max_batches}: nothing to train "
@@ -309,7 +276,7 @@ class DetectorTrainer:
                                                                  self.iteration + iterations)
         flag: dict = {}
         final = None
-        with _stop_on_signals(flag):
+        with stop_on_signals(flag):
             while self.iteration < stop_at:
                 order = None
                 if self.image_order is not None:
@@ -321,18 +288,18 @@ class DetectorTrainer:
                                       f"{report.iteration}; lower the learning rate")
                 reporter.iteration(report)
                 for name in self._periodic(report.iteration):
-                    reporter.checkpoint(self.save(name))
+                    reporter.checkpoint(report.iteration, self.save(name))
                 if flag.get("stop"):
-                    reporter.checkpoint(self.save("last"))
+                    reporter.checkpoint(report.iteration, self.save("last"))
                     reporter.message(f"stopped by {flag['stop']} after iteration "
                                      f"{report.iteration}")
                     break
         finished = self.iteration >= self.max_batches
         if finished:
             final = self.save("final")
-            reporter.checkpoint(final)
+            reporter.checkpoint(self.iteration, final)
         elif not flag.get("stop") and self.iteration % LAST_EVERY:
-            reporter.checkpoint(self.save("last"))
+            reporter.checkpoint(self.iteration, self.save("last"))
         summary = self.dataset.problems.summary()
         if summary:
             reporter.message(summary)

@@ -1,4 +1,4 @@
-"""float32 convolution backward on darkpy's worker threads (kernels/conv2d.py's model).
+"""float32 convolution backward on darkpy's worker threads (kernels/workers.py).
 
 For z = conv(x, w) (no bias) and dz = dL/dz, with NHWC x (N, H, W, C), weights
 (K, K, cg, cout) and cout/groups = cog:
@@ -24,12 +24,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels import conv2d, winograd
+from darkpy.kernels import workers
+from darkpy.kernels.conv import inference, winograd
 from darkpy.kernels.activations import gradient_rows
-from darkpy.kernels.col2im import col2im_rows
-from darkpy.kernels.conv2d import run_blocks, run_rows, scratch
-from darkpy.kernels.im2col import im2col_pixels
-from darkpy.kernels.winograd_grad import filter_gradient, output_gradient_transform
+from darkpy.kernels.conv.col2im import col2im_rows
+from darkpy.kernels.conv.im2col import im2col_pixels
+from darkpy.kernels.conv.winograd_grad import filter_gradient, output_gradient_transform
+from darkpy.kernels.workers import run_blocks, run_rows, scratch, zeros
 
 # weight-gradient partial sums: at most this many (one per run of consecutive jobs), which
 # also bounds the threads a weight gradient keeps busy; each is a buffer the size of the
@@ -89,9 +90,9 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
         len(runs), 36, chans, cout)
     longest = max(int((b[:, 3] - b[:, 2]).max()) for b in blocks)
     per_block = max(int((b[:, 3] - b[:, 2]).sum()) for b in blocks)
-    plane_v = conv2d._plane(per_block, chans)
-    plane_m = conv2d._plane(per_block, cout)
-    zero_row = conv2d.zeros(max(width * chans, out_w * cout))
+    plane_v = inference._plane(per_block, chans)
+    plane_m = inference._plane(per_block, cout)
+    zero_row = zeros(max(width * chans, out_w * cout))
 
     def work(k):
         b0, b1 = runs[k]
@@ -231,7 +232,7 @@ def activation_gradient_sum(delta, y, pre, code):
         r0, r1 = chunks[k]
         _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial[k])
 
-    if rows * cols < conv2d.SERIAL_WORK:
+    if rows * cols < workers.SERIAL_WORK:
         for k in range(len(chunks)):
             work(k)
     else:

@@ -1,5 +1,4 @@
-"""im2col for NHWC activations, one block of output pixels at a time, and a direct kernel
-for convolutions with many tiny groups.
+"""im2col for NHWC activations, one block of output pixels at a time.
 
 For output pixel (oy, ox) the column row is K*K contiguous runs of `cg` floats, ordered
 (ky, kx, c), so the GEMM `col @ W.reshape(K*K*cg, cout)` with weights stored (K, K, cg, cout)
@@ -18,7 +17,7 @@ that core's cache and numba's and BLAS's thread pools never compete.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -68,51 +67,3 @@ def im2col_pixels(x, image, c0, cg, p0, p1, out_w, ksize, stride_y, stride_x, pa
                     else:
                         for c in range(uint64(cg)):
                             cf[d + c] = zero
-
-
-@njit(parallel=True, cache=True, fastmath=False)
-def grouped_conv_direct(x, weights, groups, stride_y, stride_x, pad, dilation, out):
-    """Direct convolution for many small groups (depthwise and the like), where per-group
-    GEMMs would be tiny. weights: (K, K, cg, cout); out: (N, out_h, out_w, cout), overwritten.
-
-    Parallel over output rows; inner loops walk contiguous channels of input, weights and
-    output, with unsigned flat offsets (see im2col_pixels).
-    """
-    n_img, height, width, chans = x.shape
-    ksize = weights.shape[0]
-    cg = weights.shape[2]
-    cout = weights.shape[3]
-    cog = cout // groups
-    out_h = out.shape[1]
-    out_w = out.shape[2]
-    xf = x.reshape(x.size)
-    wf = weights.reshape(weights.size)
-    of = out.reshape(out.size)
-    zero = np.float32(0.0)
-    for r in prange(n_img * out_h):
-        image = r // out_h
-        oy = r - image * out_h
-        for ox in range(out_w):
-            ob = uint64(((image * out_h + oy) * out_w + ox) * cout)
-            for o in range(uint64(cout)):
-                of[ob + o] = zero
-            for ky in range(ksize):
-                iy = oy * stride_y - pad + ky * dilation
-                if iy < 0 or iy >= height:
-                    continue
-                for kx in range(ksize):
-                    ix = ox * stride_x - pad + kx * dilation
-                    if ix < 0 or ix >= width:
-                        continue
-                    xb = uint64(((image * height + iy) * width + ix) * chans)
-                    wb = uint64((ky * ksize + kx) * cg * cout)
-                    if cg == 1 and cog == 1:  # depthwise: one tap per channel
-                        for o in range(uint64(cout)):
-                            of[ob + o] += xf[xb + o] * wf[wb + o]
-                        continue
-                    for g in range(groups):
-                        for c in range(cg):
-                            v = xf[xb + uint64(g * cg + c)]
-                            wr = wb + uint64(c * cout)
-                            for o in range(uint64(g * cog), uint64((g + 1) * cog)):
-                                of[ob + o] += v * wf[wr + o]

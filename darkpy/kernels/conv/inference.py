@@ -1,39 +1,22 @@
-"""Convolution drivers: split a convolution into blocks and run them on worker threads.
+"""Convolution drivers: split a convolution into blocks and run them on darkpy's workers.
 
 A block is a run of output pixels (im2col path) or of 4x4 output tiles (Winograd path).
 One worker takes one block through every stage (expand the input, GEMM, bias and
 activation) before it takes the next, so a block's buffers stay in that core's cache, and
-the buffers are bounded by the block size whatever the image size.
-
-Why threads and not numba's prange: numba's pool and BLAS's pool both spin-wait between
-calls, and alternating them (parallel im2col, then parallel GEMM, then parallel bias) made
-them fight for the cores. Here the numba kernels are serial and release the GIL, BLAS runs
-single-threaded inside each worker (threadpoolctl), and only the workers run in parallel.
-BLAS stays single-threaded even for a single block: OpenBLAS splits a product with few rows
-(a 13x13 map) badly, several times slower than one thread on the 2-core development machine,
-and its idle threads spin on cores the workers need. Such convolutions are instead split by
-output channels across the workers (_gemm_by_columns, _winograd_by_columns).
-
-Jobs go to whichever thread asks first and the caller only waits for jobs, not for idle
-threads, so a worker whose core is busy elsewhere delays nothing (shared machines). The
-forward kernels of pooling, resampling, shortcut and the detection heads use the same
-workers through run_rows (and stay on the calling thread when small), so a detector's
-forward pass never wakes numba's own thread pool: with the machine shared, every parallel
-region that must wait for a descheduled thread costs a scheduler time slice.
+the buffers are bounded by the block size whatever the image size. The workers, and why BLAS
+runs single-threaded inside them, are kernels/workers.py's. Convolutions with too few output
+pixels for one block per worker (13x13 maps) are instead split by output channels
+(_gemm_by_columns, _winograd_by_columns).
 """
 from __future__ import annotations
-
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 from numba import njit
 
-from darkpy.kernels import winograd
+from darkpy.kernels.conv import winograd
 from darkpy.kernels.activations import activate_rows
-from darkpy.kernels.im2col import im2col_pixels
+from darkpy.kernels.conv.im2col import im2col_pixels
+from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
 
 # im2col buffer per worker: small enough to stay in L2 next to the GEMM's packed panels.
 COL_BLOCK_BYTES = 1 << 20
@@ -49,167 +32,8 @@ MIN_SPLIT_COLUMNS = 16
 MIN_SPLIT_FLOPS = 1 << 21
 # an im2col copy at least this big is split across the workers
 PARALLEL_COPY_BYTES = 1 << 20
-# run_rows: jobs smaller than this (element operations) stay on the calling thread
-SERIAL_WORK = 1 << 19
-ROW_CHUNKS = 4
 # bias_activate_block: rows narrower than this many values are processed several at a time
 WIDE_ROW = 64
-
-_state = threading.local()
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_blas = None
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limiter = None
-_num_threads = 0
-_zeros = np.zeros(0, dtype=np.float32)
-
-
-def _default_threads() -> int:
-    env = os.environ.get("DARKPY_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def num_threads() -> int:
-    """Worker threads used by the convolutions (DARKPY_NUM_THREADS, else the usable cores)."""
-    global _num_threads
-    if _num_threads == 0:
-        _num_threads = _default_threads()
-    return _num_threads
-
-
-def set_num_threads(n: int) -> None:
-    global _num_threads
-    _num_threads = max(1, int(n))
-
-
-@contextmanager
-def _blas_single_threaded():
-    """BLAS limited to one thread while any caller is inside (reference-counted, so that
-    convolutions running at once from several threads restore the original count once)."""
-    global _blas, _blas_users, _blas_limiter
-    with _blas_lock:
-        if _blas is None:
-            from threadpoolctl import ThreadpoolController
-
-            _blas = ThreadpoolController()
-        if _blas_users == 0:
-            _blas_limiter = _blas.limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
-
-
-def _executor(n: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="darkpy-conv")
-            _pool_size = n
-        return _pool
-
-
-def scratch(name: str, size: int) -> np.ndarray:
-    """A float32 buffer of `size` floats owned by the calling thread, reused across calls."""
-    buffers = getattr(_state, "buffers", None)
-    if buffers is None:
-        buffers = _state.buffers = {}
-    buf = buffers.get(name)
-    if buf is None or buf.size < size:
-        buf = buffers[name] = np.empty(max(size, 1), dtype=np.float32)
-    return buf[:size]
-
-
-def zeros(size: int) -> np.ndarray:
-    """A read-only run of at least `size` zeros (shared; never write to it)."""
-    global _zeros
-    if _zeros.size < size:
-        _zeros = np.zeros(size, dtype=np.float32)
-    return _zeros
-
-
-class _Batch:
-    """Jobs handed out one at a time to whichever thread asks first. Completion counts jobs,
-    not threads: a worker that wakes late (its core busy elsewhere) finds nothing left and
-    nobody waits for it."""
-
-    def __init__(self, jobs: list, work):
-        self.jobs = jobs
-        self.work = work
-        self.next = 0
-        self.running = 0
-        self.error: BaseException | None = None
-        self.lock = threading.Lock()
-        self.finished = threading.Event()
-
-    def drain(self) -> None:
-        while True:
-            with self.lock:
-                if self.next >= len(self.jobs) or self.error is not None:
-                    if self.running == 0:
-                        self.finished.set()
-                    return
-                job = self.jobs[self.next]
-                self.next += 1
-                self.running += 1
-            try:
-                self.work(job)
-            except BaseException as exc:  # re-raised on the calling thread
-                with self.lock:
-                    if self.error is None:
-                        self.error = exc
-            finally:
-                with self.lock:
-                    self.running -= 1
-
-
-def run_blocks(jobs: list, work) -> None:
-    """Call work(job) for every job, on the calling thread and up to num_threads()-1 pool
-    workers, with BLAS single-threaded throughout: BLAS's own threads would compete with the
-    workers (and with numba's), and OpenBLAS splits small-M products badly anyway."""
-    workers = min(num_threads(), len(jobs))
-    with _blas_single_threaded():
-        if workers <= 1:
-            for job in jobs:
-                work(job)
-            return
-        batch = _Batch(jobs, work)
-        pool = _executor(workers - 1)
-        for _ in range(workers - 1):
-            pool.submit(batch.drain)
-        batch.drain()  # the calling thread is one of the workers
-        batch.finished.wait()
-        if batch.error is not None:
-            raise batch.error
-
-
-def run_rows(rows: int, work: int, kernel) -> None:
-    """kernel(r0, r1) over rows [0, rows): all on the calling thread when the whole job is
-    `work` < SERIAL_WORK element operations (waking a worker would cost more than it saves),
-    else in ROW_CHUNKS chunks per worker over run_blocks (several per worker, so that one
-    whose core is busy elsewhere leaves its share to the others)."""
-    workers = num_threads()
-    if workers <= 1 or rows < 2 or work < SERIAL_WORK:
-        kernel(0, rows)
-        return
-    per = -(-rows // min(rows, ROW_CHUNKS * workers))
-    run_blocks([(r0, min(rows, r0 + per)) for r0 in range(0, rows, per)],
-               lambda job: kernel(job[0], job[1]))
 
 
 @njit(nogil=True, cache=True)

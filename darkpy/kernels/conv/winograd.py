@@ -45,14 +45,36 @@ _G = np.array(
 )
 
 
+# the filter transform as one (36, 9) matrix: [6a + b, 3i + j] = G[a, i] G[b, j]
+_G_KRON = np.kron(_G, _G)
+
+
 def transform_filters(weights: np.ndarray) -> np.ndarray:
     """(3, 3, Cin, Cout) weights -> U (36, Cin, Cout) float32, U[6a+b] = (G g G^T)[a, b].
 
-    Computed in float64 and rounded once, so the filter side adds no rounding of its own.
+    One (36, 9) @ (9, Cin*Cout) product in float64, rounded once to float32, so the filter
+    side adds no rounding of its own. Inference caches the result with the weights; training
+    recomputes it every step, where a numba loop is several times faster than an einsum
+    (whose BLAS calls would also wake BLAS's thread pool).
     """
-    g = np.asarray(weights, dtype=np.float64)
-    u = np.einsum("ai,ijco,bj->abco", _G, g, _G, optimize=True)
+    g = np.ascontiguousarray(weights, dtype=np.float64)
+    u = small_matmul(_G_KRON, g.reshape(9, -1))
     return np.ascontiguousarray(u.reshape(36, g.shape[2], g.shape[3]), dtype=np.float32)
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def small_matmul(a, b):
+    """a @ b for a with few rows and columns (the transform matrices), float64, in a numba
+    loop: BLAS would wake its thread pool for a job of microseconds, and on a loaded
+    machine one late thread costs a scheduler time slice."""
+    rows, inner = a.shape
+    out = np.zeros((rows, b.shape[1]), dtype=np.float64)
+    for r in range(rows):
+        for k in range(inner):
+            coef = a[r, k]
+            for n in range(b.shape[1]):
+                out[r, n] += coef * b[k, n]
+    return out
 
 
 def tiles_for(out_h: int, out_w: int) -> tuple[int, int]:

@@ -1,5 +1,6 @@
-"""Convolution for training, in any float dtype: the raw convolution (no bias, no activation)
-and its backward to the input and the weights.
+"""Convolution in any float dtype by the plain formulas: the raw convolution (no bias, no
+activation) and its backward to the input and the weights. The float64 of gradient checks
+runs here, and so does float32 training of convolutions with tiny groups (direct kernels).
 
 With col = im2col(x) for one group (rows: output pixels, columns: (ky, kx, c) taps) and W_g
 that group's (K*K*cg, cog) weight matrix, forward is z_g = col @ W_g, so
@@ -9,27 +10,20 @@ that group's (K*K*cg, cog) weight matrix, forward is z_g = col @ W_g, so
 All GEMMs go to BLAS. Work is cut into blocks of output rows of one image so the column
 buffer stays bounded (COL_ELEMENTS values); block sizes depend on the shapes only, and BLAS
 and the col2im gather are deterministic for a fixed thread count, so repeated runs give
-identical gradients. 1x1 stride-1 unpadded convolutions GEMM the input directly; groups with
-few channels (depthwise and the like) use direct kernels instead of tiny GEMMs, as the
-inference path does.
+identical gradients. 1x1 stride-1 unpadded convolutions GEMM the input directly; with
+`direct` (dispatch.py's choice for groups with few channels, depthwise and the like) the
+direct kernels (direct.py) replace the tiny GEMMs.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from darkpy.kernels.col2im import (col2im_rows, grouped_forward, grouped_input_grad,
-                                   grouped_weight_grad)
-from darkpy.kernels.im2col import im2col_pixels
+from darkpy.kernels.conv.col2im import col2im_rows
+from darkpy.kernels.conv.direct import grouped_forward, grouped_input_grad, grouped_weight_grad
+from darkpy.kernels.conv.im2col import im2col_pixels
 
 # column buffer per block: 2M values (8 MB in float32)
 COL_ELEMENTS = 1 << 21
-# groups with fewer (input x output) channels than this use the direct kernels
-DIRECT_GROUP_SIZE = 64
-
-
-def _is_direct(weights, groups) -> bool:
-    cg, cout = weights.shape[2], weights.shape[3]
-    return groups > 1 and cg * (cout // groups) < DIRECT_GROUP_SIZE
 
 
 def _is_pointwise(weights, stride_y, stride_x, pad) -> bool:
@@ -41,11 +35,12 @@ def _row_blocks(out_h: int, out_w: int, kcols: int):
     return [(r, min(out_h, r + rows)) for r in range(0, out_h, rows)]
 
 
-def conv_forward(x, weights, groups, stride_y, stride_x, pad, dilation, out):
+def conv_forward(x, weights, groups, stride_y, stride_x, pad, dilation, out, direct=False):
     """out = conv(x, weights) without bias. x (N, H, W, C); weights (K, K, C/groups, cout);
     out (N, out_h, out_w, cout), overwritten; all C-contiguous, one dtype. `pad` is the
-    padding in input pixels (darknet's padding times the dilation)."""
-    if _is_direct(weights, groups):
+    padding in input pixels (darknet's padding times the dilation); `direct` takes the direct
+    kernels."""
+    if direct:
         grouped_forward(x, weights, groups, stride_y, stride_x, pad, dilation, out)
         return out
     n_img, _, _, chans = x.shape
@@ -75,10 +70,10 @@ def conv_forward(x, weights, groups, stride_y, stride_x, pad, dilation, out):
 
 
 def conv_backward(x, weights, dz, groups, stride_y, stride_x, pad, dilation, dw,
-                  need_input_grad=True):
+                  need_input_grad=True, direct=False):
     """Add dL/dweights to dw (same shape as weights) and return dL/dx (None when not
     needed), for dz = dL/dz of z = conv(x, weights). Arguments as conv_forward."""
-    if _is_direct(weights, groups):
+    if direct:
         grouped_weight_grad(x, dz, groups, stride_y, stride_x, pad, dilation, dw)
         if not need_input_grad:
             return None

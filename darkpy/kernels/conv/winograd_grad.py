@@ -1,4 +1,4 @@
-"""The weight gradient of a Winograd F(4x4, 3x3) convolution (kernels/winograd.py).
+"""The weight gradient of a Winograd F(4x4, 3x3) convolution (winograd.py).
 
 Forward maps the weights g to the outputs linearly, tile by tile and channel pair by pair:
 
@@ -15,7 +15,7 @@ stage in reverse order gives
 The middle step sums over every tile of the batch as GEMMs with a quarter of im2col's
 multiplies (36 per 16 outputs instead of 144). The transforms are numba loops over
 contiguous channel vectors, serial and without the GIL (the caller runs blocks of tiles
-on darkpy's workers, as conv2d.conv2d_winograd does).
+on darkpy's workers, as inference.conv2d_winograd does).
 
 With the points 0, +-1, +-2, infinity, A (6x4) is the transpose of winograd.py's A^T:
 
@@ -27,36 +27,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.winograd import _G, SPAN, TILE
+from darkpy.kernels.conv.winograd import _G_KRON, SPAN, TILE, small_matmul
 
-_G_KRON = np.kron(_G, _G)  # [6a + b, 3i + j] = G[a, i] G[b, j]
 _G_KRON_T = np.ascontiguousarray(_G_KRON.T)
-
-
-def transform_filters(weights: np.ndarray) -> np.ndarray:
-    """winograd.transform_filters for training, where the weights change every step:
-    U = (G g G^T) as one (36, 9) @ (9, Cin*Cout) product in float64, rounded once to
-    float32. Several times faster than the einsum there (whose BLAS calls also wake BLAS's
-    thread pool); the two may round an element differently by one unit in the last place,
-    so inference keeps its own."""
-    g = np.ascontiguousarray(weights, dtype=np.float64)
-    u = small_matmul(_G_KRON, g.reshape(9, -1))
-    return np.ascontiguousarray(u.reshape(36, g.shape[2], g.shape[3]), dtype=np.float32)
-
-
-@njit(nogil=True, cache=True, fastmath=False)
-def small_matmul(a, b):
-    """a @ b for a with few rows and columns (the transform matrices), float64, in a numba
-    loop: BLAS would wake its thread pool for a job of microseconds, and on a loaded
-    machine one late thread costs a scheduler time slice."""
-    rows, inner = a.shape
-    out = np.zeros((rows, b.shape[1]), dtype=np.float64)
-    for r in range(rows):
-        for k in range(inner):
-            coef = a[r, k]
-            for n in range(b.shape[1]):
-                out[r, n] += coef * b[k, n]
-    return out
 
 
 @njit(nogil=True, cache=True, fastmath=False, inline="always")

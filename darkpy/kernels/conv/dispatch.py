@@ -1,0 +1,154 @@
+"""How a convolution is computed: the one choice of algorithm, and the calls that run it.
+
+Three algorithms give the same result up to rounding:
+
+- winograd: 3x3 stride-1 undilated ungrouped convolutions over enough 4x4 output tiles use
+  Winograd F(4x4, 3x3) (winograd.py; DARKPY_WINOGRAD=0 turns it off): a quarter of
+  im2col's multiplies. Its transforms round, so callers that need exact sums of small
+  integers (binarised convolutions) ask for `exact`, and get gemm instead.
+- direct: groups of very few (input x output) channels, depthwise and the like, where a GEMM
+  per group would be tiny: a direct loop (direct.py).
+- gemm: everything else, im2col + GEMM in bounded blocks (inference.py).
+
+A fourth, `darknet`, is never chosen by the rule: darknet-exact training asks for it
+(layers/convolutional.py with `darknet_training`). It sums every output in the order of
+darknet's im2col + gemm_nn loops, one rounding per multiply and add (darknet.py), so the
+values are darknet's bit for bit; it is float32 only, undilated with one stride, and slow.
+
+float32 runs on darkpy's workers (inference.py forward, training.py backward); any other
+dtype (float64 for gradient checks) runs the plain formulas of reference.py, which for tiny
+groups also use the direct kernels. A layer describes its convolution once as a `Geometry`
+and calls `forward`/`backward` here; the backward's dL/dx of a stride-1 convolution is itself
+a convolution (of dL/dz with the flipped weights), chosen by the same rule.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from darkpy.kernels import activations
+from darkpy.kernels.conv import darknet, direct, inference, reference, training, winograd
+
+# Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
+WINOGRAD_MIN_TILES = 32
+WINOGRAD_MIN_CHANNELS = 8
+# groups with fewer (input x output) channels than this use the direct kernels
+DIRECT_GROUP_SIZE = 64
+# the algorithm darknet-exact training asks for by name (choose() never returns it)
+DARKNET = "darknet"
+
+
+def winograd_enabled_by_default() -> bool:
+    """False when the environment sets DARKPY_WINOGRAD to 0 / false / no / off."""
+    return os.environ.get("DARKPY_WINOGRAD", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A convolution's shape-independent description. `pad` is the zero padding in input
+    pixels (darknet's padding times the dilation, as AlexeyAB pads a dilated convolution)."""
+
+    size: int
+    stride_y: int
+    stride_x: int
+    pad: int
+    dilation: int
+    groups: int
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """(out_h, out_w) of the convolution of an h x w input (< 1: the kernel does not fit)."""
+        extent = (self.size - 1) * self.dilation + 1
+        return ((h + 2 * self.pad - extent) // self.stride_y + 1,
+                (w + 2 * self.pad - extent) // self.stride_x + 1)
+
+    def input_gradient(self) -> "Geometry | None":
+        """The stride-1 convolution of dL/dz with the flipped weights that gives dL/dx, or
+        None when dL/dx is no such convolution (strided, or padding beyond the kernel)."""
+        back_pad = training.input_grad_padding(self.size, self.pad, self.dilation)
+        if self.stride_x != 1 or self.stride_y != 1 or back_pad < 0:
+            return None
+        return Geometry(self.size, 1, 1, back_pad, self.dilation, self.groups)
+
+
+def darknet_supports(g: Geometry, dtype) -> bool:
+    """Whether the `darknet` algorithm can compute this convolution (darknet's own kinds)."""
+    return np.dtype(dtype) == np.float32 and g.dilation == 1 and g.stride_x == g.stride_y
+
+
+def choose(g: Geometry, input_shape, cout: int, use_winograd: bool = True) -> str:
+    """'winograd', 'direct' or 'gemm' for an NHWC input of `input_shape` and `cout` outputs."""
+    n_img, h, w, cin = input_shape
+    if g.groups > 1 and (cin // g.groups) * (cout // g.groups) < DIRECT_GROUP_SIZE:
+        return "direct"
+    out_h, out_w = g.output_size(h, w)
+    tiles = n_img * ((out_h + 3) // 4) * ((out_w + 3) // 4)
+    if (use_winograd and g.size == 3 and g.stride_x == 1 and g.stride_y == 1
+            and g.dilation == 1 and g.groups == 1 and tiles >= WINOGRAD_MIN_TILES
+            and cin >= WINOGRAD_MIN_CHANNELS):
+        return "winograd"
+    return "gemm"
+
+
+def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
+            code: int = activations.LINEAR, winograd_filters=None, exact: bool = False):
+    """out = f(conv(x, weights) + bias), overwritten, and returned.
+
+    x (N, H, W, C) and out (N, out_h, out_w, cout) C-contiguous, weights (K, K, C/groups,
+    cout), all of one dtype; bias None means none. `algorithm` from `choose`;
+    `winograd_filters` the weights' transform when the caller keeps one (else computed
+    here); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
+    the blocks while they are in cache. `darknet` (float32) sums as darknet does.
+    """
+    cout = out.shape[3]
+    if algorithm == DARKNET:
+        if not darknet_supports(g, x.dtype):
+            raise ValueError("the darknet algorithm needs float32, no dilation, one stride")
+        darknet.conv_forward(x, np.ascontiguousarray(weights.transpose(3, 2, 0, 1)), g.stride_x,
+                             g.pad, g.groups, out)
+        if bias is not None or code != activations.LINEAR:
+            activations.bias_activate(out.reshape(-1, cout), bias, code)
+    elif x.dtype != np.float32:
+        reference.conv_forward(x, weights, g.groups, g.stride_y, g.stride_x, g.pad,
+                               g.dilation, out, direct=algorithm == "direct")
+        activations.bias_activate(out.reshape(-1, cout), bias, code)
+    elif algorithm == "winograd" and not exact:
+        if winograd_filters is None:
+            winograd_filters = winograd.transform_filters(weights)
+        inference.conv2d_winograd(x, winograd_filters, bias, code, g.pad, out)
+    elif algorithm == "direct":
+        direct.grouped_forward(x, weights, g.groups, g.stride_y, g.stride_x, g.pad, g.dilation,
+                               out)
+        activations.bias_activate(out.reshape(-1, cout), bias, code)
+    else:
+        inference.conv2d_gemm(x, weights.reshape(-1, cout), bias, code, g.size, g.stride_y,
+                              g.stride_x, g.pad, g.dilation, g.groups, out)
+    return out
+
+
+def backward(x, weights, dz, g: Geometry, algorithm: str, dw, use_winograd: bool = True):
+    """dw += dL/dweights and return dL/dx, for dz = dL/dz of z = conv(x, weights) computed
+    by `algorithm` (no bias: the caller sums dL/dbias itself).
+
+    float32 runs on the workers (training.py): dL/dw through the Winograd transforms where
+    forward used Winograd, else im2col + GEMM; for stride 1 dL/dx as the convolution of dz
+    with the flipped weights (Winograd or GEMM, chosen as a forward would be), else by
+    col2im. Other dtypes and the direct algorithm take the plain formulas (reference.py).
+    """
+    if x.dtype != np.float32 or algorithm == "direct":
+        return reference.conv_backward(x, weights, dz, g.groups, g.stride_y, g.stride_x, g.pad,
+                                       g.dilation, dw, direct=algorithm == "direct")
+    back = g.input_gradient()
+    if back is None:  # dL/dx is no plain convolution of dz: col2im, dL/dw from the same GEMMs
+        dx = np.zeros_like(x)
+        training.conv_backward_gemm(x, weights, dz, g.groups, g.stride_y, g.stride_x, g.pad,
+                                    g.dilation, dw, dx)
+        return dx
+    if algorithm == "winograd":
+        training.weight_grad_winograd(x, dz, g.pad, dw)
+    else:
+        training.conv_backward_gemm(x, weights, dz, g.groups, 1, 1, g.pad, g.dilation, dw)
+    flipped = training.flipped_weights(weights, g.groups)
+    dx = np.empty_like(x)
+    return forward(dz, flipped, dx, back, choose(back, dz.shape, x.shape[3], use_winograd))

@@ -1,0 +1,194 @@
+"""darkpy's worker pool: the threads every parallel kernel runs on (DARKPY_NUM_THREADS).
+
+Kernels are serial numba functions that release the GIL; a caller cuts its work into jobs
+(blocks of rows, tiles or channels) and hands them to `run_blocks`, or a row range to
+`run_rows`. The calling thread is one of the workers. Convolutions, pooling, resampling,
+element-wise layers, the detection heads and the optimiser's update all use this one pool.
+
+Why threads and not numba's prange: numba's pool and BLAS's pool both spin-wait between
+calls, and alternating them (parallel im2col, then parallel GEMM, then parallel bias) made
+them fight for the cores. Here BLAS runs single-threaded inside each worker (threadpoolctl)
+and only the workers run in parallel. BLAS stays single-threaded even for a single job:
+OpenBLAS splits a product with few rows (a 13x13 map) badly, several times slower than one
+thread on the 2-core development machine, and its idle threads spin on cores the workers
+need.
+
+Jobs go to whichever thread asks first and the caller only waits for jobs, not for idle
+threads, so a worker whose core is busy elsewhere delays nothing (shared machines). Small
+jobs stay on the calling thread (`run_rows` below SERIAL_WORK element operations), so a
+detector's forward pass never wakes a thread pool for a 13x13 map: with the machine shared,
+every parallel region that must wait for a descheduled thread costs a scheduler time slice.
+
+Each thread also owns reusable scratch buffers (`scratch`), so the im2col and Winograd
+buffers of a job are bounded by the job size and allocated once per thread.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+
+# run_rows: jobs smaller than this (element operations) stay on the calling thread
+SERIAL_WORK = 1 << 19
+# run_rows: chunks per worker (several, so that one whose core is busy elsewhere leaves its
+# share to the others)
+ROW_CHUNKS = 4
+
+_state = threading.local()
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_blas = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+_num_threads = 0
+_zeros = np.zeros(0, dtype=np.float32)
+
+
+def _default_threads() -> int:
+    env = os.environ.get("DARKPY_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def num_threads() -> int:
+    """Worker threads (DARKPY_NUM_THREADS, else the usable cores)."""
+    global _num_threads
+    if _num_threads == 0:
+        _num_threads = _default_threads()
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    global _num_threads
+    _num_threads = max(1, int(n))
+
+
+@contextmanager
+def blas_single_threaded():
+    """BLAS limited to one thread while any caller is inside (reference-counted, so that
+    convolutions running at once from several threads restore the original count once)."""
+    global _blas, _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas is None:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = ThreadpoolController()
+        if _blas_users == 0:
+            _blas_limiter = _blas.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="darkpy-worker")
+            _pool_size = n
+        return _pool
+
+
+def scratch(name: str, size: int) -> np.ndarray:
+    """A float32 buffer of `size` floats owned by the calling thread, reused across calls."""
+    buffers = getattr(_state, "buffers", None)
+    if buffers is None:
+        buffers = _state.buffers = {}
+    buf = buffers.get(name)
+    if buf is None or buf.size < size:
+        buf = buffers[name] = np.empty(max(size, 1), dtype=np.float32)
+    return buf[:size]
+
+
+def zeros(size: int) -> np.ndarray:
+    """A read-only run of at least `size` zeros (shared; never write to it)."""
+    global _zeros
+    if _zeros.size < size:
+        _zeros = np.zeros(size, dtype=np.float32)
+    return _zeros
+
+
+class _Batch:
+    """Jobs handed out one at a time to whichever thread asks first. Completion counts jobs,
+    not threads: a worker that wakes late (its core busy elsewhere) finds nothing left and
+    nobody waits for it."""
+
+    def __init__(self, jobs: list, work):
+        self.jobs = jobs
+        self.work = work
+        self.next = 0
+        self.running = 0
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+
+    def drain(self) -> None:
+        while True:
+            with self.lock:
+                if self.next >= len(self.jobs) or self.error is not None:
+                    if self.running == 0:
+                        self.finished.set()
+                    return
+                job = self.jobs[self.next]
+                self.next += 1
+                self.running += 1
+            try:
+                self.work(job)
+            except BaseException as exc:  # re-raised on the calling thread
+                with self.lock:
+                    if self.error is None:
+                        self.error = exc
+            finally:
+                with self.lock:
+                    self.running -= 1
+
+
+def run_blocks(jobs: list, work) -> None:
+    """Call work(job) for every job, on the calling thread and up to num_threads()-1 pool
+    workers, with BLAS single-threaded throughout: BLAS's own threads would compete with the
+    workers (and with numba's), and OpenBLAS splits small-M products badly anyway."""
+    workers = min(num_threads(), len(jobs))
+    with blas_single_threaded():
+        if workers <= 1:
+            for job in jobs:
+                work(job)
+            return
+        batch = _Batch(jobs, work)
+        pool = _executor(workers - 1)
+        for _ in range(workers - 1):
+            pool.submit(batch.drain)
+        batch.drain()  # the calling thread is one of the workers
+        batch.finished.wait()
+        if batch.error is not None:
+            raise batch.error
+
+
+def run_rows(rows: int, work: int, kernel) -> None:
+    """kernel(r0, r1) over rows [0, rows): all on the calling thread when the whole job is
+    `work` < SERIAL_WORK element operations (waking a worker would cost more than it saves),
+    else in ROW_CHUNKS chunks per worker over run_blocks (several per worker, so that one
+    whose core is busy elsewhere leaves its share to the others)."""
+    workers = num_threads()
+    if workers <= 1 or rows < 2 or work < SERIAL_WORK:
+        kernel(0, rows)
+        return
+    per = -(-rows // min(rows, ROW_CHUNKS * workers))
+    run_blocks([(r0, min(rows, r0 + per)) for r0 in range(0, rows, per)],
+               lambda job: kernel(job[0], job[1]))

@@ -1,0 +1,57 @@
+"""Ship a trained super-resolution model: copy it into weights/ with its Set5 scores recorded.
+
+    python tools/ship_sr_model.py RUN_DIR/model.h5 darkpy-sr-x4 --set5 ../shared/data/sr/set5
+
+Scores the model on Set5 at its own scale by the benchmark protocol (HR images, LR made by
+MATLAB's bicubic, Y-PSNR/SSIM with shave = scale, bicubic = MATLAB's upscaling of the 8-bit LR)
+and writes weights/NAME.h5 (atomically) with a `benchmark` attribute that `darkpy models`
+prints. The training run's own figures stay in its log; these are the ones users compare.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def set5_score(network, set5: Path, scale: int) -> dict:
+    """Mean Set5 scores of `network` by the benchmark protocol, and the bicubic baseline's."""
+    from darkpy.train.data import ValidationSet, load_images
+
+    images = load_images(sorted(str(p) for p in (set5 / f"x{scale}").glob("*_HR.png")))
+    valid = ValidationSet(images, scale, degradation="matlab")
+    mean, rows = valid.evaluate(network)
+    return {"set": "Set5", "scale": scale, "protocol": "MATLAB bicubic LR, Y-PSNR/SSIM, shave = scale",
+            "psnr": round(mean.psnr, 3), "ssim": round(mean.ssim, 4),
+            "bicubic_psnr": round(mean.bicubic_psnr, 3), "bicubic_ssim": round(mean.bicubic_ssim, 4),
+            "images": {Path(name).name: round(score.psnr, 3) for name, score in rows}}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="the trained darkpy .h5 (a run's model.h5 or best.h5)")
+    parser.add_argument("name", help="the shipped name, e.g. darkpy-sr-x4")
+    parser.add_argument("--set5", type=Path, default=REPO.parent / "shared" / "data" / "sr" / "set5",
+                        help="Set5 folder with x2/x3/x4 subfolders of NAME_HR.png")
+    parser.add_argument("--source", default="", help="where the weights came from (default: the model's path)")
+    args = parser.parse_args(argv)
+
+    import darkpy
+    from darkpy.upscale.models import BENCHMARK_KEY
+    from darkpy.upscale.pipeline import upscale_scale
+
+    network = darkpy.load(args.model)
+    scale = upscale_scale(network)
+    score = set5_score(network, args.set5, scale)
+    out = REPO / "weights" / f"{args.name.replace('-', '_')}.h5"
+    # the model's metadata (darkpy.save keeps it) with the Set5 score added
+    darkpy.save(network, out, source=args.source or str(args.model), extras={BENCHMARK_KEY: score})
+    print(f"{out}: x{scale}, Set5 {score['psnr']:.2f} dB / {score['ssim']:.4f} "
+          f"(bicubic {score['bicubic_psnr']:.2f} / {score['bicubic_ssim']:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
