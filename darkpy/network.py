@@ -257,29 +257,32 @@ class Network:
             return outs[-1]
         return {i: outs[i] for i in wanted}
 
-    def backward(self, delta: np.ndarray) -> np.ndarray | None:
+    def backward(self, delta: np.ndarray | None) -> np.ndarray | None:
         """Backpropagate dL/d(last output) through the last `forward(train=True)`.
 
         Adds parameter gradients to every layer's `grads` and returns dL/d(network input)
         (None when no gradient reaches the input, e.g. below a `stopbackward` layer).
+        Layers with a loss of their own (`has_loss()`, e.g. [yolo] heads given truth) add
+        its gradient wherever they are; `delta` may then be None (nothing from outside).
         """
         if self._train_cache is None:
             raise InputError("backward needs a forward(x, train=True) first")
         x, outs = self._train_cache
         last = len(self.layers) - 1
-        delta = np.asarray(delta, dtype=self.dtype)
-        if delta.shape != outs[last].shape:
-            raise InputError(f"delta has shape {delta.shape}, the network output "
-                             f"{outs[last].shape}")
         deltas: list[np.ndarray | None] = [None] * len(self.layers)
-        deltas[last] = np.ascontiguousarray(delta)
+        if delta is not None:
+            delta = np.asarray(delta, dtype=self.dtype)
+            if delta.shape != outs[last].shape:
+                raise InputError(f"delta has shape {delta.shape}, the network output "
+                                 f"{outs[last].shape}")
+            deltas[last] = np.ascontiguousarray(delta)
         input_delta = None
         for i in range(last, -1, -1):
             d, deltas[i] = deltas[i], None
             layer = self.layers[i]
             if layer.opts.get("stopbackward"):
                 break  # darknet: no backward for this layer nor any before it
-            if d is None:
+            if d is None and not layer.has_loss():
                 continue  # nothing downstream depends on this output
             sources = self.sources[i]
             inputs = [x if s == INPUT else outs[s] for s in sources]

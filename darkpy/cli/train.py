@@ -1,4 +1,5 @@
-"""`darkpy train MODEL --data DIR --out RUN` and `darkpy train --resume RUN`."""
+"""`darkpy train MODEL --data DIR --out RUN`, `darkpy train --resume RUN` (super-resolution) and
+`darkpy train CFG --data obj.data [--weights W]` (detectors, darknet-style)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ import typer
 
 from darkpy.cli.common import fail, user_errors
 from darkpy.cli.progress import RichReporter
+from darkpy.reporting import Reporter
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +19,7 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Argument(None, metavar="[MODEL]",
                                               help="A .cfg/.yaml network, or a darkpy .h5 to fine-tune (its weights start the run)."),
         data: List[str] = typer.Option([], "--data", "-d",
-                                       help="High-resolution training images: files, folders, globs, NIfTI volumes (repeatable)."),
+                                       help="A darknet .data file (detectors), or high-resolution training images: files, folders, globs, NIfTI volumes (repeatable)."),
         valid: List[str] = typer.Option([], "--valid", "-v",
                                         help="Validation images, scored by PSNR/SSIM against bicubic (repeatable)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (new) for the log, checkpoints and models."),
@@ -45,15 +47,45 @@ def register(app: typer.Typer) -> None:
                                               help="Start this convolution at zero, e.g. the deep branch's last (repeatable)."),
         checkpoint_every: int = typer.Option(100, "--checkpoint-every", min=1, help="Iterations between checkpoints."),
         valid_every: Optional[int] = typer.Option(None, "--valid-every", min=1, help="Iterations between validations (default: --checkpoint-every)."),
+        clear: bool = typer.Option(False, "--clear",
+                                   help="Detectors: start the weights' `seen` count at 0 (darknet's -clear), e.g. to fine-tune released weights."),
+        backup: Optional[Path] = typer.Option(None, "--backup",
+                                              help="Detectors: folder for the .weights checkpoints (default: the .data file's `backup`)."),
+        label_rule: str = typer.Option("pjreddie", "--label-rule",
+                                       help="Detectors: how label files are found from image paths: pjreddie (images/JPEGImages -> labels) or alexeyab (labels beside the images unless in .../JPEGImages/ or COCO's images/train2017/ ...)."),
     ):
-        """Train a super-resolution network on random patches of high-resolution images.
+        """Train a network: a detector darknet-style, or a super-resolution network on patches.
 
-        LR inputs are made by MATLAB's bicubic downscaling unless --degrade says otherwise;
-        validation scores use the same degradation and its bicubic. Checkpoints are atomic; Ctrl-C stops after the current iteration with a
-        checkpoint, and --resume continues bit for bit. The run folder gets log.csv,
-        best.h5 (best validation PSNR) and model.h5 (last iteration).
+        A cfg with a detection head (\\[yolo]) and `--data obj.data` trains as darknet's
+        `detector train` does: images from the .data file's `train` list, labels beside them,
+        batch/subdivisions, burn_in and the learning-rate policy, and .weights checkpoints
+        named <cfg>_last/_1000/_final.weights in its `backup` folder.
+
+        Otherwise the network is trained for super-resolution on random patches of --data
+        images: LR inputs are made by MATLAB's bicubic downscaling unless --degrade says
+        otherwise; validation scores use the same degradation and its bicubic. Checkpoints are
+        atomic; Ctrl-C stops after the current iteration with a checkpoint, and --resume
+        continues bit for bit. The run folder gets log.csv, best.h5 (best validation PSNR) and
+        model.h5 (last iteration).
         """
         from darkpy.train import loop
+
+        if resume is None and model is not None and _is_detector_run(model, data):
+            given = [name for name, value in (
+                ("--valid", valid), ("--out", out), ("--scale", scale), ("--patch", patch),
+                ("--degrade", degrade != "matlab"), ("--no-augment", not augment), ("--loss", loss != "l1"),
+                ("--checkpoint-every", checkpoint_every != 100), ("--valid-every", valid_every),
+                ("--bicubic-skip", bicubic_skip), ("--zero-layer", zero_layers))
+                if value not in (None, False, [], ())]
+            if given:
+                fail(f"{', '.join(given)}: super-resolution options; a detector trains from --data obj.data")
+            if len(data) != 1:
+                fail("a detector trains from one darknet .data file: --data obj.data")
+            _train_detector(model, data[0], weights, clear, backup, label_rule, iterations,
+                            batch, subdivisions, learning_rate, seed)
+            return
+        if clear or backup is not None or label_rule != "pjreddie":
+            fail("--clear, --backup and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
 
         if resume is not None:
             given = [name for name, value in (
@@ -87,3 +119,57 @@ def register(app: typer.Typer) -> None:
         typer.echo(summary, err=True)
         if result.interrupted:
             raise typer.Exit(130)
+
+
+def _is_detector_run(model: str, data: list) -> bool:
+    """A detector run: the cfg has a detection head, or --data names one .data file."""
+    if len(data) == 1 and str(data[0]).endswith(".data") and Path(data[0]).is_file():
+        return True
+    path = Path(model)
+    if path.suffix.lower() not in (".cfg", ".yaml", ".yml") or not path.is_file():
+        return False
+    from darkpy.api import read_sections
+    from darkpy.train.darknet.loop import is_detector
+
+    return is_detector(read_sections(path))
+
+
+def _train_detector(model, data, weights, clear, backup, label_rule, iterations, batch,
+                    subdivisions, learning_rate, seed):
+    from darkpy.train.darknet.loop import DetectorTrainer
+
+    trainer = DetectorTrainer(model, data, weights, clear=clear, backup=backup,
+                              label_rule=label_rule, max_batches=iterations, batch=batch,
+                              subdivisions=subdivisions, learning_rate=learning_rate, seed=seed)
+    result = trainer.run(_DarknetLines())
+    where = f"; {result.final}" if result.final else ""
+    typer.echo(f"{result.iteration}/{result.max_batches} iterations, {result.seen} images seen{where}", err=True)
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+class _DarknetLines(Reporter):
+    """darknet's own progress lines: per iteration `i: loss, avg avg, rate rate, s seconds,
+    n images`, after the [yolo] reports of each forward (detector runs print these instead of
+    the progress bar, as darknet's logs do)."""
+
+    def start(self, iteration, total, info):
+        layers = f", first {info['loaded_layers']} layers loaded" if info["loaded_layers"] else ""
+        typer.echo(f"{info['cfg']}: {info['parameters']:,} parameters{layers}; {info['images']} training "
+                   f"image(s); batch {info['batch']} in {info['subdivisions']}; seen {info['seen']}, "
+                   f"iteration {info['iteration']}/{info['max_batches']}", err=True)
+
+    def iteration(self, r):
+        for forward in r.heads:
+            for index, h in forward.items():
+                typer.echo(f"Region {index} Avg IOU: {h['avg_iou']:f}, Class: {h['avg_class']:f}, "
+                           f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, .5R: {h['recall50']:f}, "
+                           f".75R: {h['recall75']:f},  count: {h['count']}")
+        typer.echo(f"{r.iteration}: {r.loss:f}, {r.avg_loss:f} avg, {r.learning_rate:f} rate, "
+                   f"{r.seconds:f} seconds, {r.images} images")
+
+    def checkpoint(self, iteration, path):
+        typer.echo(f"Saving weights to {path}", err=True)
+
+    def message(self, text):
+        typer.echo(text, err=True)

@@ -18,7 +18,8 @@ has 1e-6 and 1/(m-1), which differ by O(1/m)). With g = dL/dy and sigma = sqrt(v
     dL/dx = scales / s * (g - sum(g) / m - xhat * sum(g * xhat) * s / (sigma * (m - 1)))
 
 Channel sums are taken in float64 over fixed-size row chunks whose partials are added in a
-fixed order, so results do not depend on the number of threads.
+fixed order, so results do not depend on the number of threads. Training that must give
+darknet's weights uses darknet's own arithmetic instead (kernels/batchnorm_darknet.py).
 """
 from __future__ import annotations
 

@@ -98,6 +98,10 @@ class Layer:
     # [net] options the layer needs, copied into its `opts` by the Network (as darknet's
     # size_params hands time_steps to the recurrent layers)
     net_options: ClassVar[tuple[str, ...]] = ()
+    # training in darknet's own arithmetic where it is not the exact math (batch norm's float
+    # sums and approximate backward): set on every layer by darknet-exact training
+    # (darkpy.train.darknet); float64 gradient checks and SR training leave it False
+    darknet_training: bool = False
 
     def __init__(self, opts: Options, input_shapes: list[Shape], index: int, origin: str):
         self.opts = opts
@@ -244,6 +248,12 @@ class Layer:
                  output: np.ndarray) -> list[np.ndarray | None]:
         raise self.error("is inference only: it has no backward pass, so a network containing "
                          "it cannot be trained")
+
+    def has_loss(self) -> bool:
+        """True when the last training forward computed a loss of the layer's own (a
+        detection head given truth, as darknet's [yolo]): backward then runs even if no
+        later layer sends it a gradient, and adds the loss's gradient."""
+        return False
 
     # --- description for `darkpy info` -----------------------------------------------------
     def describe(self) -> dict:

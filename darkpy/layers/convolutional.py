@@ -49,8 +49,13 @@ Training (train=True) computes z = conv(x) with the unfolded weights (the same a
 float32, bias and activation fused in when there is no batch norm; the plain formulas of
 kernels/conv/reference.py in float64), then darknet's training batch norm
 (kernels/batchnorm.py: batch statistics, rolling values updated) or nothing, then + biases
-and the activation. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch norm's backward
-of it:
+and the activation. With `darknet_training` (darknet-exact training) a float32 convolution
+with a linear or leaky activation computes all of that in darknet's own arithmetic instead,
+bit for bit: dispatch's `darknet` algorithm (kernels/conv/darknet.py), darknet's batch norm
+(kernels/batchnorm_darknet.py) and leaky; slower than the paths above. Other layers under
+`darknet_training` avoid Winograd (equal patches keep equal sums, so max-pool ties stay
+ties) and use darknet's batch norm. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch
+norm's backward of it:
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
 
@@ -69,8 +74,10 @@ from darkpy.config.schema import ALEXEYAB, DARKPY, RUNTIME, TRAINING, Key
 from darkpy.errors import InputError
 from darkpy.kernels import activations
 from darkpy.kernels import batchnorm as bn
+from darkpy.kernels import batchnorm_darknet as bn_darknet
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
+from darkpy.kernels.conv import darknet as conv_darknet
 from darkpy.kernels.conv import dispatch, winograd
 from darkpy.kernels.conv import training as conv_training
 from darkpy.kernels.normalize import fold_batchnorm
@@ -356,13 +363,14 @@ class Convolutional(Layer):
         return np.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
 
     def convolve(self, x, weights, out, bias=None, code=activations.LINEAR, exact=False,
-                 cached=None) -> np.ndarray:
+                 cached=None, algorithm=None) -> np.ndarray:
         """out = f(conv(x, weights) + bias) with this layer's geometry and algorithm(), for
         any weights of the layer's shape (K, K, cg, n); returns out. exact=True avoids
         Winograd, whose transforms round: sums of small integers (binarised convolutions)
         then come out exact. `cached` names `weights` among the derived tensors, so that
-        their Winograd transform is kept with them."""
-        algorithm = self.algorithm(x.shape)
+        their Winograd transform is kept with them. `algorithm` overrides algorithm()
+        (darknet-exact training asks for dispatch.DARKNET)."""
+        algorithm = algorithm or self.algorithm(x.shape)
         filters = None
         if cached is not None and algorithm == "winograd" and x.dtype == np.float32 and not exact:
             filters = self.derived((cached, "winograd"), lambda: winograd.transform_filters(weights))
@@ -395,21 +403,30 @@ class Convolutional(Layer):
         z = self.new_output(x)
         cout = self.filters
         weights = np.ascontiguousarray(p["weights"], dtype)
+        if self._darknet_exact(dtype):
+            return self._train_forward_darknet(x, weights, z)
+        # darknet's GEMM gives equal patches equal sums, so max-pool ties stay ties (Winograd's
+        # position-dependent rounding would break them and route gradients elsewhere)
+        exact = self.darknet_training
         keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
-            self.convolve(x, weights, z, p["biases"], self.code)
+            self.convolve(x, weights, z, p["biases"], self.code, exact=exact)
             self._saved = (None, None)
             return z
-        self.convolve(x, weights, z)
+        self.convolve(x, weights, z, exact=exact)
         z2d = z.reshape(-1, cout)
         state = None
         if self.batch_normalize:
             if z2d.shape[0] < 2:
                 raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
                                  "in training needs at least 2 output values per channel")
-            z2d, state = bn.train_forward(z2d, p["scales"].astype(dtype), p["rolling_mean"],
-                                          p["rolling_variance"])
+            if self.darknet_training and dtype == np.float32:
+                z2d, state = bn_darknet.train_forward(z2d, p["scales"], p["rolling_mean"],
+                                                      p["rolling_variance"], z.shape[0])
+            else:
+                z2d, state = bn.train_forward(z2d, p["scales"].astype(dtype),
+                                              p["rolling_mean"], p["rolling_variance"])
             src.invalidate()  # the rolling values changed in place
             self.invalidate()
         biases = p["biases"].astype(dtype)
@@ -417,6 +434,36 @@ class Convolutional(Layer):
         activations.bias_activate(z2d, biases, self.code)
         self._activate_channels(z2d)
         self._saved = (state, pre)
+        return z2d.reshape(z.shape)
+
+    def _darknet_exact(self, dtype) -> bool:
+        """Whether this training forward can run in darknet's own arithmetic: darknet_training
+        set, a convolution dispatch's `darknet` algorithm computes (float32, undilated, one
+        stride) and a linear or leaky activation."""
+        return (self.darknet_training and dispatch.darknet_supports(self.geometry, dtype)
+                and self.channel_code is None
+                and self.code in (activations.LINEAR, activations.LEAKY))
+
+    def _train_forward_darknet(self, x, weights, z):
+        """Training forward as darknet computes it, bit for bit: its convolution sums, its
+        batch norm (kernels/batchnorm_darknet.py), + biases, its leaky."""
+        src = self.source
+        p = src.params
+        self.convolve(x, weights, z, algorithm=dispatch.DARKNET)
+        z2d = z.reshape(-1, self.filters)
+        state = None
+        if self.batch_normalize:
+            if z2d.shape[0] < 2:
+                raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
+                                 "in training needs at least 2 output values per channel")
+            z2d, state = bn_darknet.train_forward(z2d, p["scales"], p["rolling_mean"],
+                                                  p["rolling_variance"], z.shape[0])
+            src.invalidate()  # the rolling values changed in place
+            self.invalidate()
+        z2d += p["biases"].astype(np.float32)
+        if self.code == activations.LEAKY:
+            conv_darknet.leaky(z2d)
+        self._saved = (state, None)
         return z2d.reshape(z.shape)
 
     def backward(self, delta, inputs, output):
@@ -441,10 +488,13 @@ class Convolutional(Layer):
         else:
             g, bias_grad = conv_training.activation_gradient_sum(
                 np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code)
-        src.grad("biases")[...] += bias_grad
-        if state is not None:
+        if isinstance(state, bn_darknet.DarknetBatchNormState):
+            g, dscales, bias_grad = bn_darknet.backward(g, state, src.params["scales"])
+            src.grad("scales")[...] += dscales
+        elif state is not None:
             g, dscales, _ = bn.backward(g, state, src.params["scales"])
             src.grad("scales")[...] += dscales
+        src.grad("biases")[...] += bias_grad
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
         return [dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),

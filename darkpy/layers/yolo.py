@@ -11,15 +11,42 @@ Input and output are NHWC with num_masked * (5 + classes) channels; anchor a (th
 With new_coords=1 (AlexeyAB's scaled-YOLOv4 heads, whose last convolution is already logistic)
 no logistic is applied here; the scale_x_y step still is, and decoding reads w, h as
 (2 t)^2 * anchor. Turning these numbers into boxes is darkpy.detect's work, not the layer's.
+
+Training (pjreddie's forward_yolo_layer with net.train=1; the loops are in
+darkpy/kernels/yolo_loss.py). `set_truth(truth, net_w, net_h)` gives the boxes of the next
+training forward: (N, max_boxes, 5) float32 rows x, y, w, h, class (relative to the network
+input; the list ends at the first x = 0). The forward then computes darknet's l.delta, the
+target minus the output at every entry, where for a cell (i, j) of this W x H head, anchor
+n of the mask with size (aw, ah) in input pixels, output entries t and input size (W_in, H_in):
+
+- every prediction: obj delta = 0 - obj, cleared to 0 when its box's best IoU with any truth
+  exceeds ignore_thresh; above truth_thresh it is treated as that truth's anchor (below);
+- every truth (x, y, w, h, c): its best anchor is the one of all `num` whose (aw, ah) box
+  centred on it has the highest IoU; if that anchor is in this head's mask, at the cell
+  i = int(x W), j = int(y H) with s = 2 - w h:
+      dx = s (x W - i - out_x)        dw = s (log(w W_in / aw) - t_w)
+      dy = s (y H - j - out_y)        dh = s (log(h H_in / ah) - t_h)
+      dobj = 1 - obj,   dclass_k = [k = c] - out_k   (only the entry of c if the anchor
+      already carries class deltas from another truth)
+
+darknet adds l.delta to the input's delta unchanged, so the loss gradient with respect to
+the head's input is -l.delta: for the logistic entries (x, y, objectness, classes) that is
+the true gradient of binary cross-entropy with targets as above (weight s for x, y), for
+w, h the true gradient of s/2 (target - t)^2; the ignore rule and the overwriting of a
+shared anchor make it piecewise (finite differences hold away from those switches).
+darknet's reported cost is sum(delta^2), not that cross-entropy. `loss` holds it with the
+report darknet prints (Avg IOU, Class, Obj, No Obj, .5R, .75R, count).
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
 from darkpy.config.head_keys import YOLO_TRAINING_KEYS
 from darkpy.config.schema import ALEXEYAB, NEITHER, RUNTIME, TRAINING, Key
+from darkpy.kernels import yolo_loss
 from darkpy.kernels.yolo import yolo_activate
 from darkpy.layers.base import Layer
 
@@ -42,8 +69,11 @@ class Yolo(Layer):
                               "(2x)^2 * anchor)"),
         # read by darknet for training, tracking or its own NMS; kept for round trips
         **YOLO_TRAINING_KEYS,
-        "max": Key("int", 90, **_T, doc="most truth boxes per training image (pjreddie 90, "
-                                        "AlexeyAB 200)"),
+        # darkpy's detector training (darkpy.train.darknet) acts on these and on `max`
+        **{name: replace(YOLO_TRAINING_KEYS[name], used=True)
+           for name in ("ignore_thresh", "truth_thresh")},
+        "max": Key("int", 90, phase=TRAINING, doc="most truth boxes per training image "
+                                                   "(pjreddie 90, AlexeyAB 200)"),
         "show_details": Key("int", 1, fork=ALEXEYAB, used=False, phase=RUNTIME,
                             doc="0: print less about the loss while training"),
         "focal_loss": Key("int", 0, fork=ALEXEYAB, **_T,
@@ -112,20 +142,115 @@ class Yolo(Layer):
             )
 
     def forward(self, inputs, train=False):
-        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
-        out = np.empty_like(x)
-        if x.size:
-            scale = np.float32(self.scale_x_y)
-            shift = np.float32(-0.5 * (self.scale_x_y - 1.0))
-            yolo_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
-                          self.n, self.entries, scale, shift, not self.new_coords)
+        self._loss_delta = None
+        self.loss = None
+        dtype = np.asarray(inputs[0]).dtype
+        if dtype == np.float64:
+            out = self._forward_float64(inputs[0])
+        else:
+            x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+            out = np.empty_like(x)
+            if x.size:
+                scale = np.float32(self.scale_x_y)
+                shift = np.float32(-0.5 * (self.scale_x_y - 1.0))
+                yolo_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
+                              self.n, self.entries, scale, shift, not self.new_coords)
+        if train and getattr(self, "_truth", None) is not None:
+            self._compute_loss(out)
         return out
 
+    def _forward_float64(self, x):
+        """The activations in float64 (gradient checks)."""
+        x = np.asarray(x, np.float64)
+        out = x.reshape(-1, self.n, self.entries).copy()
+        if not self.new_coords:
+            out[..., 0:2] = 1 / (1 + np.exp(-out[..., 0:2]))
+            out[..., 4:] = 1 / (1 + np.exp(-out[..., 4:]))
+        out[..., 0:2] = out[..., 0:2] * self.scale_x_y - 0.5 * (self.scale_x_y - 1.0)
+        return out.reshape(x.shape)
+
+    # --- training ---------------------------------------------------------------------------
+    def set_truth(self, truth, net_w: int, net_h: int) -> None:
+        """The boxes (N, max_boxes, 5: x, y, w, h, class) the next training forward computes
+        darknet's deltas against, and the network input size; None stops the loss."""
+        if truth is None:
+            self._truth = None
+            return
+        truth = np.ascontiguousarray(truth, dtype=np.float32)
+        if truth.ndim != 3 or truth.shape[2] != 5:
+            raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        if self.opts.map:
+            raise self.error("map= (class remapping for YOLO9000) is not supported in training")
+        self._truth = (truth, int(net_w), int(net_h))
+
+    def has_loss(self) -> bool:
+        return getattr(self, "_loss_delta", None) is not None
+
+    def _compute_loss(self, out: np.ndarray) -> None:
+        truth, net_w, net_h = self._truth
+        if truth.shape[0] != out.shape[0]:
+            raise self.error(f"truth holds {truth.shape[0]} images, the batch {out.shape[0]}")
+        if self.new_coords or self.scale_x_y != 1.0:
+            raise self.error("training supports pjreddie's [yolo] (no scale_x_y, new_coords) "
+                             "so far")
+        out32 = np.ascontiguousarray(out, dtype=np.float32)
+        delta = np.zeros_like(out32)
+        stats = np.zeros(yolo_loss.STATS, np.float64)
+        yolo_loss.yolo_delta(out32, truth, self.all_anchors, np.asarray(self.mask, np.int64),
+                             self.classes, net_w, net_h, float(self.opts.ignore_thresh),
+                             float(self.opts.truth_thresh), delta, stats)
+        self._loss_delta = delta
+        self.loss = _report(stats, delta, out.shape, self.n)
+
     def backward(self, delta, inputs, output):
-        raise self.error(f"[{self.kind}] is inference only: detector training is not supported yet")
+        """dL/d(input): an incoming gradient through the activations, minus darknet's loss
+        delta when the forward had truth (see the module docstring)."""
+        x = np.asarray(inputs[0])
+        grad = np.zeros_like(x) if delta is None else self._activation_backward(delta, x)
+        if self.has_loss():
+            grad -= self._loss_delta.astype(grad.dtype)
+        return [grad]
+
+    def _activation_backward(self, delta, x):
+        """delta times d(output)/d(input), element-wise (the activations are per entry)."""
+        shape = x.shape
+        x = x.reshape(-1, self.n, self.entries)
+        g = np.array(delta, dtype=x.dtype).reshape(x.shape)
+        scale = x.dtype.type(self.scale_x_y)
+        if self.new_coords:
+            g[..., 0:2] *= scale
+            return g.reshape(shape)
+        s = 1 / (1 + np.exp(-x))
+        ds = s * (1 - s)
+        g[..., 0:2] *= ds[..., 0:2] * scale
+        g[..., 4:] *= ds[..., 4:]
+        return g.reshape(shape)
 
     def describe(self):
         return {"filters": f"{self.n}x{self.entries}", "size": ""}
+
+
+def _report(stats: np.ndarray, delta: np.ndarray, shape, anchors: int) -> dict:
+    """darknet's per-forward report of a [yolo] head: averages over the truths it assigned
+    (NaN when none, as darknet prints), over all predictions for No Obj; `cost` is darknet's
+    l.cost, the sum of squared deltas."""
+    count = stats[yolo_loss.COUNT]
+    class_count = stats[yolo_loss.CLASS_COUNT]
+    predictions = shape[0] * shape[1] * shape[2] * anchors
+
+    def per(value, n):
+        return float(value / n) if n else float("nan")
+
+    return {
+        "avg_iou": per(stats[yolo_loss.AVG_IOU], count),
+        "avg_class": per(stats[yolo_loss.AVG_CLASS], class_count),
+        "avg_obj": per(stats[yolo_loss.AVG_OBJ], count),
+        "avg_noobj": per(stats[yolo_loss.AVG_NOOBJ], predictions),
+        "recall50": per(stats[yolo_loss.RECALL50], count),
+        "recall75": per(stats[yolo_loss.RECALL75], count),
+        "count": int(count),
+        "cost": float(np.dot(delta.reshape(-1).astype(np.float64), delta.reshape(-1))),
+    }
 
 
 def _anchor_pairs(layer: Layer, values, total: int, mask: list[int]) -> np.ndarray:

@@ -10,6 +10,11 @@ Three algorithms give the same result up to rounding:
   per group would be tiny: a direct loop (direct.py).
 - gemm: everything else, im2col + GEMM in bounded blocks (inference.py).
 
+A fourth, `darknet`, is never chosen by the rule: darknet-exact training asks for it
+(layers/convolutional.py with `darknet_training`). It sums every output in the order of
+darknet's im2col + gemm_nn loops, one rounding per multiply and add (darknet.py), so the
+values are darknet's bit for bit; it is float32 only, undilated with one stride, and slow.
+
 float32 runs on darkpy's workers (inference.py forward, training.py backward); any other
 dtype (float64 for gradient checks) runs the plain formulas of reference.py, which for tiny
 groups also use the direct kernels. A layer describes its convolution once as a `Geometry`
@@ -24,13 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from darkpy.kernels import activations
-from darkpy.kernels.conv import direct, inference, reference, training, winograd
+from darkpy.kernels.conv import darknet, direct, inference, reference, training, winograd
 
 # Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
 WINOGRAD_MIN_TILES = 32
 WINOGRAD_MIN_CHANNELS = 8
 # groups with fewer (input x output) channels than this use the direct kernels
 DIRECT_GROUP_SIZE = 64
+# the algorithm darknet-exact training asks for by name (choose() never returns it)
+DARKNET = "darknet"
 
 
 def winograd_enabled_by_default() -> bool:
@@ -65,6 +72,11 @@ class Geometry:
         return Geometry(self.size, 1, 1, back_pad, self.dilation, self.groups)
 
 
+def darknet_supports(g: Geometry, dtype) -> bool:
+    """Whether the `darknet` algorithm can compute this convolution (darknet's own kinds)."""
+    return np.dtype(dtype) == np.float32 and g.dilation == 1 and g.stride_x == g.stride_y
+
+
 def choose(g: Geometry, input_shape, cout: int, use_winograd: bool = True) -> str:
     """'winograd', 'direct' or 'gemm' for an NHWC input of `input_shape` and `cout` outputs."""
     n_img, h, w, cin = input_shape
@@ -87,10 +99,17 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     cout), all of one dtype; bias None means none. `algorithm` from `choose`;
     `winograd_filters` the weights' transform when the caller keeps one (else computed
     here); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
-    the blocks while they are in cache.
+    the blocks while they are in cache. `darknet` (float32) sums as darknet does.
     """
     cout = out.shape[3]
-    if x.dtype != np.float32:
+    if algorithm == DARKNET:
+        if not darknet_supports(g, x.dtype):
+            raise ValueError("the darknet algorithm needs float32, no dilation, one stride")
+        darknet.conv_forward(x, np.ascontiguousarray(weights.transpose(3, 2, 0, 1)), g.stride_x,
+                             g.pad, g.groups, out)
+        if bias is not None or code != activations.LINEAR:
+            activations.bias_activate(out.reshape(-1, cout), bias, code)
+    elif x.dtype != np.float32:
         reference.conv_forward(x, weights, g.groups, g.stride_y, g.stride_x, g.pad,
                                g.dilation, out, direct=algorithm == "direct")
         activations.bias_activate(out.reshape(-1, cout), bias, code)

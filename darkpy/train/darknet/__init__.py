@@ -1,0 +1,1 @@
+"""Training as darknet trains: its data files, losses, loop and checkpoints."""

@@ -1,0 +1,378 @@
+"""Compare darkpy's detector training with darknet's: one and two SGD iterations of yolov3-tiny.
+
+    python tools/darknet_train_oracle.py DARKNET [--shared ../shared] [--work DIR] [--write]
+
+DARKNET is a pjreddie/darknet binary built by the user (CPU, `make GPU=0 OPENCV=0`; see
+NOTES.md), kept outside this repository. The script
+
+1. writes a tiny labelled set (`oracle_set`): three 416x416 PNGs cut from darknet's sample
+   photos and made left-right symmetric, with hand-made labels that are mirror-symmetric too,
+   so darknet's unconditional random flip (pjreddie flips every image with probability 1/2)
+   changes neither pixels nor boxes; box coordinates are multiples of 1/64, exact in float;
+2. derives the cfg (`oracle_cfg`): the official yolov3-tiny.cfg with augmentation off
+   (jitter=0 hue=0 saturation=1 exposure=1 random=0), burn_in=0, batch=4 subdivisions=2 and
+   max_batches = 1 or 2;
+3. runs `DARKNET detector train obj.data CFG yolov3-tiny.weights -clear` once per iteration
+   count. darknet picks each minibatch's images at random (srand(time(0))); the images hold
+   1, 2 and 4 boxes, so the `count:` darknet prints for the two [yolo] layers of every forward
+   names the pair of images it trained on (every pair has its own total). The sequence is
+   read from its log;
+4. trains darkpy from the same weights on the same sequence (darkpy.train.darknet.loop) and
+   compares every parameter (and rolling statistic) of darknet's `_final.weights`: the
+   relative difference of the weights and of their change from the start;
+5. with --write, records a strided slice of darknet's weights after each run, the image
+   sequences and darknet's per-forward [yolo] statistics in tests/fixtures/darknet_train/,
+   which tests/test_darknet_train_oracle.py checks darkpy against without darknet.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "darknet_train"
+NET_SIZE = 416
+BATCH, SUBDIVISIONS = 4, 2
+LEARNING_RATE = 0.001
+SLICE = 192  # elements recorded per parameter
+
+# name -> (source photo in ../shared/images, labels "class x y w h" in 64ths of the image);
+# every box is centred (x = 32) or has a mirror twin of the same class (x -> 64 - x)
+IMAGES = {
+    "dog": ("dog.jpg", [(16, 32, 36, 32, 40)]),
+    "person": ("person.jpg", [(0, 16, 32, 12, 24), (0, 48, 32, 12, 24)]),
+    "horses": ("horses.jpg", [(17, 12, 16, 8, 8), (17, 52, 16, 8, 8),
+                              (17, 24, 44, 4, 6), (17, 40, 44, 4, 6)]),
+}
+
+
+def symmetric_square(rgb: np.ndarray, side: int = NET_SIZE) -> np.ndarray:
+    """The central square of an (H, W, 3) uint8 image, nearest-neighbour resampled to side x
+    side (pure integer arithmetic, so the pixels do not depend on any library version), with
+    its left half mirrored onto the right."""
+    h, w = rgb.shape[:2]
+    s = min(h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    index = (np.arange(side) * s) // side
+    square = rgb[y0 + index][:, x0 + index]
+    half = side // 2
+    square[:, side - half:] = square[:, :half][:, ::-1]
+    return np.ascontiguousarray(square)
+
+
+def oracle_set(shared: Path, out: Path) -> dict:
+    """Write images/NAME.png, labels/NAME.txt, train.txt, obj.names, obj.data under `out`;
+    returns {name: box count}."""
+    import cv2
+
+    from darkpy.io.jpeg import decode_jpeg
+
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    (out / "backup").mkdir(exist_ok=True)
+    lines = []
+    counts = {}
+    for name, (photo, boxes) in IMAGES.items():
+        rgb = decode_jpeg(np.fromfile(shared / "images" / photo, np.uint8))
+        image = symmetric_square(rgb)
+        path = out / "images" / f"{name}.png"
+        if not cv2.imwrite(str(path), image[:, :, ::-1]):
+            raise OSError(f"cannot write {path}")
+        text = "".join(f"{c} {x / 64:.6f} {y / 64:.6f} {w / 64:.6f} {h / 64:.6f}\n"
+                       for c, x, y, w, h in boxes)
+        (out / "labels" / f"{name}.txt").write_text(text)
+        lines.append(str(path.resolve()))
+        counts[name] = len(boxes)
+    (out / "train.txt").write_text("\n".join(lines) + "\n")
+    names = (shared / "models" / "yolov3-tiny" / "coco.names").read_text()
+    (out / "obj.names").write_text(names)
+    (out / "obj.data").write_text(f"classes = 80\ntrain = {out.resolve() / 'train.txt'}\n"
+                                  f"names = {out.resolve() / 'obj.names'}\n"
+                                  f"backup = {out.resolve() / 'backup'}\n")
+    return counts
+
+
+def oracle_cfg(shared: Path, max_batches: int) -> str:
+    """yolov3-tiny.cfg with augmentation off and the training schedule of the comparison."""
+    from darkpy.config.cfg import format_cfg, read_cfg
+
+    sections = read_cfg(shared / "models" / "yolov3-tiny" / "yolov3-tiny.cfg")
+    net = sections[0].options
+    net.update(batch=str(BATCH), subdivisions=str(SUBDIVISIONS), burn_in="0",
+               max_batches=str(max_batches), learning_rate=repr(LEARNING_RATE),
+               hue="0", saturation="1", exposure="1")
+    for section in sections:
+        if section.kind == "yolo":
+            section.options.update(jitter="0", random="0")
+    return format_cfg(sections)
+
+
+REGION = re.compile(r"Region (\d+) Avg IOU: (\S+), Class: (\S+), Obj: (\S+), No Obj: (\S+), "
+                    r"\.5R: (\S+), \.75R: (\S+),\s+count: (\d+)")
+
+
+def parse_log(text: str) -> list[list[dict]]:
+    """darknet's [yolo] report lines grouped by forward (one line per [yolo] layer)."""
+    rows = []
+    for m in REGION.finditer(text):
+        layer = int(m.group(1))
+        values = [float(v) for v in m.group(2, 3, 4, 5, 6, 7)]
+        row = dict(layer=layer, avg_iou=values[0], avg_class=values[1], avg_obj=values[2],
+                   avg_noobj=values[3], recall50=values[4], recall75=values[5],
+                   count=int(m.group(8)))
+        if not rows or any(r["layer"] == layer for r in rows[-1]):
+            rows.append([])
+        rows[-1].append(row)
+    return rows
+
+
+def minibatch_images(forwards: list[list[dict]], counts: dict) -> list[list[str]]:
+    """Which images each forward trained on, from the total box count it reported."""
+    names = sorted(counts)
+    by_total = {}
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            total = counts[a] + counts[b]
+            if total in by_total:
+                raise ValueError(f"box counts {counts} do not tell image pairs apart")
+            by_total[total] = [a, b]
+    out = []
+    for rows in forwards:
+        total = sum(r["count"] for r in rows)
+        if total not in by_total:
+            raise ValueError(f"darknet reported {total} boxes in one forward: no pair of "
+                             f"{counts} gives that")
+        out.append(by_total[total])
+    return out
+
+
+def run_darknet(darknet: Path, work: Path, cfg_text: str, weights: Path, tag: str):
+    """(path of darknet's _final.weights, its log) for one cfg."""
+    cfg = work / f"{tag}.cfg"
+    cfg.write_text(cfg_text)
+    backup = work / "backup"
+    final = backup / f"{tag}_final.weights"
+    final.unlink(missing_ok=True)
+    proc = subprocess.run([str(darknet), "detector", "train", str(work / "obj.data"), str(cfg),
+                           str(weights), "-clear"], cwd=darknet.parent, capture_output=True,
+                          text=True, timeout=3600)
+    log = proc.stdout + proc.stderr
+    (work / f"{tag}.log").write_text(log)
+    if proc.returncode != 0 or not final.is_file():
+        raise RuntimeError(f"darknet failed (exit {proc.returncode}); see {work / tag}.log")
+    return final, log
+
+
+def darknet_params(cfg_path: Path, weights: Path):
+    """({(layer, name): array in darknet layout}, seen) of a .weights file."""
+    from darkpy.api import read_sections
+    from darkpy.io.darknet_weights import load_darknet_weights
+    from darkpy.network import Network
+
+    network = Network(read_sections(cfg_path), source=str(cfg_path))
+    header = load_darknet_weights(network, weights)
+    params = {(layer.index, name): np.array(layer.get_param(name), np.float32).reshape(-1)
+              for layer in network.layers for name, _ in layer.param_layout()}
+    return params, header.seen
+
+
+def slice_indices(size: int, most: int = SLICE) -> np.ndarray:
+    """The elements of a parameter the fixtures record: evenly spread, first and last included."""
+    return np.unique(np.linspace(0, size - 1, min(size, most)).round().astype(np.int64))
+
+
+REPORT_KEYS = ("avg_iou", "avg_class", "avg_obj", "avg_noobj", "recall50", "recall75")
+
+
+def _distance(darknet_rows: list[dict], reports: dict) -> float:
+    """How far darkpy's [yolo] reports are from the numbers darknet printed (6 decimals)."""
+    total = 0.0
+    for row in darknet_rows:
+        mine = reports[row["layer"]]
+        for key in REPORT_KEYS:
+            if not (np.isnan(row[key]) and np.isnan(mine[key])):
+                total += abs(row[key] - mine[key])
+    return total
+
+
+def _probe(trainer, indices: list[int]) -> dict:
+    """The [yolo] reports of a training forward on `indices`, leaving the network as it was
+    (the forward moves the batch-norm rolling statistics; they are put back)."""
+    saved = {(layer.index, name): layer.params[name].copy() for layer in trainer.network.layers
+             for name in ("rolling_mean", "rolling_variance") if name in layer.params}
+    x, truth, _ = trainer.loader.batch(trainer.iteration, len(indices), indices)
+    for head in trainer.heads:
+        head.set_truth(truth, trainer.net_w, trainer.net_h)
+    trainer.network.forward(x, train=True)
+    reports = {head.index: head.loss for head in trainer.heads}
+    for head in trainer.heads:
+        head.set_truth(None, 0, 0)
+    for layer in trainer.network.layers:
+        for name in ("rolling_mean", "rolling_variance"):
+            if (layer.index, name) in saved:
+                layer.params[name][...] = saved[(layer.index, name)]
+        layer.invalidate()
+    return reports
+
+
+class _Collect:  # darkpy.reporting.Reporter's training hooks
+    def __init__(self):
+        self.reports = []
+
+    def start(self, iteration, total, info):
+        pass
+
+    def iteration(self, report):
+        self.reports.append(report)
+
+    def checkpoint(self, iteration, path):
+        pass
+
+    def message(self, text):
+        print(text)
+
+
+def train_darkpy(work: Path, cfg: Path, weights: Path, order: list[list[str]],
+                 forwards: list[list[dict]] | None = None):
+    """darkpy trained from `weights` on darknet's image sequence, one pair of image names per
+    minibatch: (params, seen, iteration reports, the order used). darknet's log names the
+    images of a minibatch but not their order, which matters (its float sums over the batch
+    depend on it): given darknet's `forwards`, the order of two different images whose [yolo]
+    statistics come closer to what darknet printed is taken."""
+    from darkpy.train.darknet.loop import DetectorTrainer
+
+    trainer = DetectorTrainer(cfg, work / "obj.data", weights, clear=True,
+                              backup=work / "darkpy", cfg_name=cfg.stem)
+    names = [Path(item.image).stem for item in trainer.dataset.items]
+    collect = _Collect()
+    used = []
+    iterations = len(order) // SUBDIVISIONS
+    for it in range(iterations):
+        indices = []
+        for f in range(it * SUBDIVISIONS, (it + 1) * SUBDIVISIONS):
+            pair = [names.index(n) for n in order[f]]
+            if forwards is not None and pair[0] != pair[1]:
+                swapped = pair[::-1]
+                if _distance(forwards[f], _probe(trainer, swapped)) < \
+                        _distance(forwards[f], _probe(trainer, pair)):
+                    pair = swapped
+            used.append([names[i] for i in pair])
+            indices += pair
+        trainer.image_order = {trainer.iteration: indices}
+        result = trainer.run(collect, iterations=1)
+    params, seen = darknet_params(cfg, result.final)
+    return params, seen, collect.reports, used
+
+
+def compare(start: dict, darknet: dict, darkpy: dict, keys=None) -> dict:
+    """Per parameter: max |darkpy - darknet| / max |darknet| (`weights`); the difference
+    beyond one float32 ulp of the stored value relative to the largest change from `start`
+    (`update`: the updates themselves, less the rounding of w + update to float32 that any two
+    computations of it may fall on either side of); the share of elements off by more than
+    1e-4 of their own size (`elements`)."""
+    out = {}
+    for key in keys or darknet:
+        ref, got, begin = darknet[key], darkpy[key], start[key]
+        diff = np.abs(got.astype(np.float64) - ref)
+        change = float(np.max(np.abs(ref.astype(np.float64) - begin))) or 1.0
+        beyond_ulp = np.maximum(diff - np.spacing(np.abs(ref)).astype(np.float64), 0.0)
+        out[f"{key[0]}/{key[1]}"] = {
+            "weights": float(diff.max() / (np.max(np.abs(ref)) or 1.0)),
+            "update": float(beyond_ulp.max() / change),
+            "elements": float(np.mean(diff > 1e-4 * np.abs(ref))),
+        }
+    return out
+
+
+def pixel_digest(work: Path) -> dict:
+    """sha256 of each training image's decoded pixels (the fixtures' inputs)."""
+    import hashlib
+
+    from darkpy.io.image import load_image
+
+    return {name: hashlib.sha256(load_image(work / "images" / f"{name}.png").tobytes()).hexdigest()
+            for name in IMAGES}
+
+
+def parse_losses(log: str) -> list[float]:
+    return [float(m.group(1)) for m in re.finditer(r"^\d+: (\S+), \S+ avg,", log, re.M)]
+
+
+def record(work: Path, runs: dict) -> None:
+    """Write the fixtures: darknet.json (image orders, darknet's printed statistics and losses,
+    seen) and darknet_weights.npz (each parameter's slice after each run; `slice_indices`)."""
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    meta = {"about": "pjreddie darknet (CPU) training yolov3-tiny from the official weights on "
+                     "tools/darknet_train_oracle.py's mirrored set; recorded by that script",
+            "pixels_sha256": pixel_digest(work), "slice": SLICE, "runs": {}}
+    arrays = {}
+    for n, run in runs.items():
+        meta["runs"][str(n)] = {"order": run["order"], "forwards": run["forwards"],
+                                "losses": run["losses"], "seen": run["seen"]}
+        for key, values in run["params"].items():
+            arrays[f"{n}/{key[0]}/{key[1]}"] = values[slice_indices(values.size)]
+    (FIXTURES / "darknet.json").write_text(json.dumps(meta, indent=1) + "\n")
+    np.savez_compressed(FIXTURES / "darknet_weights.npz", **arrays)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("darknet", type=Path, help="pjreddie darknet binary (CPU build)")
+    p.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    p.add_argument("--work", type=Path, default=Path("/tmp/darknet_train_oracle"))
+    p.add_argument("--iterations", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--write", action="store_true", help="record the fixtures")
+    args = p.parse_args(argv)
+    work = args.work.resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    counts = oracle_set(args.shared, work)
+    weights = (args.shared / "models" / "yolov3-tiny" / "yolov3-tiny.weights").resolve()
+    runs = {}
+    start = None
+    worst = {}
+    for n in args.iterations:
+        tag = f"oracle{n}"
+        final, log = run_darknet(args.darknet.resolve(), work, oracle_cfg(args.shared, n),
+                                 weights, tag)
+        forwards = parse_log(log)
+        order = minibatch_images(forwards, counts)
+        cfg = work / f"{tag}.cfg"
+        start, _ = darknet_params(cfg, weights)
+        ref, ref_seen = darknet_params(cfg, final)
+        got, got_seen, reports, used = train_darkpy(work, cfg, weights, order, forwards)
+        losses = parse_losses(log)
+        print(f"{n} iteration(s): darknet's minibatches {used}; seen darknet {ref_seen}, "
+              f"darkpy {got_seen}")
+        for k, report in enumerate(reports):
+            print(f"  iteration {report.iteration}: loss darknet {losses[k]:.6f} darkpy "
+                  f"{report.loss:.6f}")
+            for f, heads in enumerate(report.heads):
+                for row in forwards[k * SUBDIVISIONS + f]:
+                    mine = heads[row["layer"]]
+                    off = max((abs(row[key] - mine[key]) for key in REPORT_KEYS
+                               if not np.isnan(row[key])), default=0.0)
+                    print(f"    forward {f} [yolo] {row['layer']}: count {row['count']}/"
+                          f"{mine['count']}, printed statistics within {off:.1e}")
+        table = compare(start, ref, got)
+        worst[n] = {m: max(r[m] for r in table.values()) for m in ("weights", "update", "elements")}
+        print(f"  max relative weight difference {worst[n]['weights']:.2e}, update "
+              f"{worst[n]['update']:.2e}; elements off by > 1e-4 relative: "
+              f"{100 * worst[n]['elements']:.3f}% (worst parameter)")
+        runs[n] = {"order": used, "forwards": forwards, "losses": losses, "seen": ref_seen,
+                   "params": ref}
+    if args.write:
+        record(work, runs)
+        print(f"fixtures written to {FIXTURES}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
