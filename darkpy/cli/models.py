@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     ):
         """List the models darkpy ships (usable as `darkpy upscale --model NAME`, or by `--scale N`).
 
-        Scores are Y-PSNR/SSIM on Set5 by the benchmark protocol (MATLAB bicubic LR, shave = scale), recorded when the model shipped; `darkpy evaluate NAME --data DIR` measures them again.
+        Scores are Y-PSNR/SSIM recorded when the model shipped: on Set5 by the benchmark protocol (MATLAB bicubic LR, shave = scale) for the photo models, on held-out MRI slices by the theses' protocol (tools/mri_study.py) for the MRI models; `darkpy evaluate NAME --data DIR` measures them again.
         """  # noqa: E501
         import json
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
         table = Table(title="shipped models")
         for column, justify in (("model", "left"), ("scale", "right"), ("parameters", "right"),
-                                ("Set5 PSNR", "right"), ("SSIM", "right"), ("bicubic", "right")):
+                                ("PSNR", "right"), ("SSIM", "right"), ("bicubic", "right"), ("scored on", "left")):
             table.add_column(column, justify=justify)
         for m in found:
             b = m.benchmark or {}
@@ -40,5 +40,5 @@ def register(app: typer.Typer) -> None:
             table.add_row(name + (" (default)" if name == DEFAULT_MODEL else ""), f"x{m.scale}",
                           f"{m.parameters:,}",
                           f"{b['psnr']:.2f}" if "psnr" in b else "-", f"{b['ssim']:.4f}" if "ssim" in b else "-",
-                          f"{b['bicubic_psnr']:.2f}" if "bicubic_psnr" in b else "-")
+                          f"{b['bicubic_psnr']:.2f}" if "bicubic_psnr" in b else "-", b.get("set", "-"))
         Console().print(table)
