@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from darkpy.config.cfg import parse_cfg_text
+from darkpy.export.verify import random_parameters
 from darkpy.network import Network
 
 ort = pytest.importorskip("onnxruntime")
@@ -21,28 +22,7 @@ def network(text: str, name: str = "test.cfg") -> Network:
     return Network(parse_cfg_text(text, name), name)
 
 
-def randomize(net: Network, seed: int = 0) -> Network:
-    """Random parameters for every layer, through set_param (darknet layout): weights with a
-    fan-in scale that keeps deep networks' activations near 1, batch-norm values away from
-    the identity so that the fold is exercised."""
-    rng = np.random.default_rng(seed)
-    for layer in net.layers:
-        for name, shape in layer.param_layout():
-            size = int(np.prod(shape))
-            if name == "weights":
-                fan_in = max(1, size // shape[0]) if len(shape) > 1 else 1
-                value = rng.standard_normal(size) * np.sqrt(1.0 / fan_in)
-            elif name == "scales":
-                value = rng.uniform(0.5, 1.5, size)
-            elif name == "rolling_mean":
-                value = rng.normal(0, 0.2, size)
-            elif name == "rolling_variance":
-                value = rng.uniform(0.5, 2.0, size)
-            else:  # biases
-                value = rng.normal(0, 0.2, size)
-            layer.set_param(name, value.astype(np.float32).reshape(shape))
-        layer.invalidate()
-    return net
+randomize = random_parameters  # (network, seed=0) -> network, darkpy.export.verify
 
 
 def session(model):

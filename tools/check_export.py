@@ -18,34 +18,15 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import darkpy  # noqa: E402
 from darkpy.errors import DarkpyError, ExportError  # noqa: E402
 from darkpy.export.sizes import size_multiple  # noqa: E402
-from darkpy.export.verify import compare_with_onnxruntime  # noqa: E402
+from darkpy.export.verify import compare_with_onnxruntime, random_parameters  # noqa: E402
 
 TOLERANCE = 1e-4
-
-
-def randomize(network, seed=0):
-    """Weights scaled by fan-in, batch-norm values away from the identity, small biases."""
-    rng = np.random.default_rng(seed)
-    for layer in network.layers:
-        for name, shape in layer.param_layout():
-            size = int(np.prod(shape))
-            if name == "weights":
-                fan_in = max(1, size // shape[0]) if len(shape) > 1 else 1
-                value = rng.standard_normal(size) / np.sqrt(fan_in)
-            elif name == "scales":
-                value = rng.uniform(0.5, 1.5, size)
-            elif name == "rolling_variance":
-                value = rng.uniform(0.5, 2.0, size)
-            else:
-                value = rng.normal(0, 0.2, size)
-            layer.set_param(name, value.astype(np.float32).reshape(shape))
 
 
 def export_size(network, smallest: int):
@@ -67,7 +48,7 @@ def check(path: Path, smallest: int) -> tuple[str, str]:
     except DarkpyError as exc:
         return "REFUSED", str(exc).replace(str(path), path.name)
     try:
-        randomize(network)
+        random_parameters(network)
         size = export_size(network, smallest)
         model = darkpy.export_onnx(network, size=size, batch=1)
         errors = compare_with_onnxruntime(network, model)

@@ -12,6 +12,29 @@ import numpy as np
 from darkpy.errors import ExportError
 
 
+def random_parameters(network, seed: int = 0):
+    """Random parameters for every layer, through set_param (darknet layout), for checking an
+    export without trained weights: weights with a fan-in scale that keeps deep networks'
+    activations near 1, batch-norm values away from the identity so that the fold is
+    exercised, small biases. Returns the network."""
+    rng = np.random.default_rng(seed)
+    for layer in network.layers:
+        for name, shape in layer.param_layout():
+            size = int(np.prod(shape))
+            if name == "weights":
+                fan_in = max(1, size // shape[0]) if len(shape) > 1 else 1
+                value = rng.standard_normal(size) * np.sqrt(1.0 / fan_in)
+            elif name == "scales":
+                value = rng.uniform(0.5, 1.5, size)
+            elif name == "rolling_variance":
+                value = rng.uniform(0.5, 2.0, size)
+            else:  # biases, rolling_mean
+                value = rng.normal(0, 0.2, size)
+            layer.set_param(name, value.astype(np.float32).reshape(shape))
+        layer.invalidate()
+    return network
+
+
 def onnxruntime_session(model, threads: int = 1):
     try:
         import onnxruntime as ort
