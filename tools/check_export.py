@@ -18,7 +18,6 @@ import time
 import traceback
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import darkpy  # noqa: E402

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
+from darkpy.io.text import read_text
 
 NET_KINDS = ("net", "network")
 
@@ -73,14 +74,7 @@ def parse_cfg_text(text: str, source: str = "<string>") -> list[Section]:
 
 
 def read_cfg(path: str | Path) -> list[Section]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: editors on Windows add a BOM
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read cfg ({exc})") from None
-    return parse_cfg_text(text, str(path))
+    return parse_cfg_text(read_text(path, "file", ConfigError), str(path))
 
 
 def format_cfg(sections: list[Section]) -> str:

@@ -35,6 +35,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from darkpy.config.schema import closest_key
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
+from darkpy.io.text import read_text
 
 NET_KINDS = ("net", "network")
 TOP_KEYS = (*NET_KINDS, "layers")
@@ -268,14 +269,7 @@ def parse_yaml_text(text: str, source: str = "<string>") -> list[Section]:
 
 
 def read_yaml(path: str | Path) -> list[Section]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read YAML ({exc})") from None
-    return parse_yaml_text(text, str(path))
+    return parse_yaml_text(read_text(path, "file", ConfigError), str(path))
 
 
 # --- writing ---------------------------------------------------------------------------------

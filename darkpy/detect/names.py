@@ -4,17 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from darkpy.errors import InputError
+from darkpy.io.text import read_text
 
 
 def read_names(path: str | Path) -> list[str]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such names file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read names file ({exc})") from None
-    names = text.splitlines()
+    names = read_text(path, "names file").splitlines()
     while names and not names[-1].strip():  # trailing blank lines name no class
         names.pop()
     if not names:

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from darkpy.errors import InputError
+from darkpy.io.text import read_text
 
 LABEL_RULES = ("pjreddie", "alexeyab")
 _PJREDDIE_WORDS = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"),
@@ -156,12 +157,7 @@ def _relative_hint(raw: str, named_in: Path) -> str:
 def read_data_file(path) -> DataFile:
     """Parse a darknet `.data` file (module docstring)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such .data file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read it ({exc})") from None
+    text = read_text(path, ".data file")
     data = DataFile(path)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -194,12 +190,7 @@ def read_image_list(path, problems: Problems | None = None, check: bool = True) 
     """The images of a darknet list file, one a line. With `check`, entries whose file does
     not exist are reported to `problems` (a warning each) and left out."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such image list") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the image list ({exc})") from None
+    text = read_text(path, "image list")
     problems = problems if problems is not None else Problems()
     out = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -336,12 +327,7 @@ def read_names(path) -> list[str]:
     """The names of a `labels`/`names` file, one a line; a blank line inside is an error
     (as a substring it would match every path)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such labels file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read it ({exc})") from None
+    lines = read_text(path, "labels file").splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     names = []
