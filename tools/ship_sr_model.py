@@ -20,16 +20,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def set5_score(network, set5: Path, scale: int) -> dict:
-    """Mean Set5 scores of `network` by the benchmark protocol, and the bicubic baseline's."""
-    from darkpy.train.data import ValidationSet, load_images
+    """Mean Set5 scores of `network` by the benchmark protocol, and the bicubic baseline's,
+    measured by `darkpy evaluate` (the given NAME_LR/NAME_HR pairs)."""
+    import darkpy
 
-    images = load_images(sorted(str(p) for p in (set5 / f"x{scale}").glob("*_HR.png")))
-    valid = ValidationSet(images, scale, degradation="matlab")
-    mean, rows = valid.evaluate(network)
+    result = darkpy.evaluate([("model", network)], [set5 / f"x{scale}"], degradation="matlab")
+    mean = result.mean()
     return {"set": "Set5", "scale": scale, "protocol": "MATLAB bicubic LR, Y-PSNR/SSIM, shave = scale",
-            "psnr": round(mean.psnr, 3), "ssim": round(mean.ssim, 4),
-            "bicubic_psnr": round(mean.bicubic_psnr, 3), "bicubic_ssim": round(mean.bicubic_ssim, 4),
-            "images": {Path(name).name: round(score.psnr, 3) for name, score in rows}}
+            "psnr": round(mean["model"].psnr, 3), "ssim": round(mean["model"].ssim, 4),
+            "bicubic_psnr": round(mean["bicubic"].psnr, 3), "bicubic_ssim": round(mean["bicubic"].ssim, 4),
+            "images": {g.name: round(g.scores["model"].psnr, 3) for g in result.groups()}}
 
 
 def evaluated_score(path: Path, label: str, set_name: str) -> dict:
