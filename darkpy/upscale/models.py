@@ -10,7 +10,6 @@ there); a source checkout (`pip install -e .`) reads them at the repository's to
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +121,7 @@ def shipped_models(root: Path | None = None) -> list[ShippedModel]:
     out = []
     for name in shipped_names(root):
         path = Path(root or models_root()) / "weights" / f"{name}.h5"
-        network = load(path)
-        parameters = sum(int(p.size) for layer in network.layers
-                         for p in (layer.get_param(n) for n, _ in layer.param_layout()))
-        benchmark = network.metadata.get(BENCHMARK_KEY)
-        if isinstance(benchmark, str):
-            benchmark = json.loads(benchmark)
-        out.append(ShippedModel(name, path, upscale_scale(network), parameters, benchmark))
+        network = load(path)  # the .h5's attributes arrive decoded in its metadata
+        out.append(ShippedModel(name, path, upscale_scale(network), network.num_params(),
+                                network.metadata.get(BENCHMARK_KEY)))
     return out
