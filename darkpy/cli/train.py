@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (new) for the log, checkpoints and models."),
         weights: Optional[Path] = typer.Option(None, "--weights", "-w",
                                                help="Initial weights (.h5 or darknet .weights) instead of random ones."),
-        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its newest checkpoint."),
+        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its newest checkpoint, bit for bit: an SR run folder, or a detector's backup folder (its <cfg>_last.weights and <cfg>_last.state.npz)."),
         iterations: Optional[int] = typer.Option(None, "--iterations", "-n", min=1,
                                                  help="Updates to train in all (default: \\[net] max_batches); with --resume, extends the run."),
         batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Images per update (default: \\[net] batch)."),
@@ -84,6 +84,12 @@ def register(app: typer.Typer) -> None:
             _train_detector(model, data[0], weights, clear, backup, label_rule, iterations,
                             batch, subdivisions, learning_rate, seed)
             return
+        if resume is not None and _is_detector_resume(resume):
+            if model is not None or data or weights is not None or clear or backup is not None:
+                fail("--resume BACKUP continues a detector run as it was set up; drop MODEL, "
+                     "--data, --weights, --clear and --backup")
+            _train_detector_resumed(resume, iterations, learning_rate)
+            return
         if clear or backup is not None or label_rule != "pjreddie":
             fail("--clear, --backup and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
 
@@ -134,6 +140,24 @@ def _is_detector_run(model: str, data: list) -> bool:
     return is_detector(read_sections(path))
 
 
+def _is_detector_resume(path: Path) -> bool:
+    """A detector's backup folder (or its <cfg>_last.state.npz), not an SR run folder."""
+    from darkpy.train.darknet.resume import STATE_SUFFIX
+    from darkpy.train.run_folder import RUN_FILE
+
+    path = Path(path)
+    if path.is_file():
+        return path.name.endswith(STATE_SUFFIX) or path.suffix == ".weights"
+    return path.is_dir() and not (path / RUN_FILE).is_file() and any(path.glob(f"*{STATE_SUFFIX}"))
+
+
+def _train_detector_resumed(path, iterations, learning_rate):
+    from darkpy.train.darknet.resume import resume_detector
+
+    trainer = resume_detector(path, max_batches=iterations, learning_rate=learning_rate)
+    _finish_detector(trainer)
+
+
 def _train_detector(model, data, weights, clear, backup, label_rule, iterations, batch,
                     subdivisions, learning_rate, seed):
     from darkpy.train.darknet.loop import DetectorTrainer
@@ -141,6 +165,10 @@ def _train_detector(model, data, weights, clear, backup, label_rule, iterations,
     trainer = DetectorTrainer(model, data, weights, clear=clear, backup=backup,
                               label_rule=label_rule, max_batches=iterations, batch=batch,
                               subdivisions=subdivisions, learning_rate=learning_rate, seed=seed)
+    _finish_detector(trainer)
+
+
+def _finish_detector(trainer):
     result = trainer.run(_DarknetLines())
     where = f"; {result.final}" if result.final else ""
     typer.echo(f"{result.iteration}/{result.max_batches} iterations, {result.seen} images seen{where}", err=True)

@@ -48,18 +48,18 @@ def write_json(path: Path, value) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def _rng_states(network) -> dict:
+def rng_states(network) -> dict:
     states = {str(layer.index): layer.rng_state() for layer in network.layers}
     return {index: state for index, state in states.items() if state is not None}
 
 
-def _set_rng_states(network, states: dict) -> None:
+def set_rng_states(network, states: dict) -> None:
     for layer in network.layers:
         if str(layer.index) in states:
             layer.set_rng_state(states[str(layer.index)])
 
 
-def _json_default(value):
+def json_default(value):
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -83,9 +83,9 @@ def save_checkpoint(run_dir: Path, state: "State", network, model_view, optimize
     save_h5(model_view, tmp / "model.h5", source=f"darkpy train, iteration {state.iteration}",
             extras={"training": {"iteration": state.iteration}})
     meta = {"iteration": state.iteration, "elapsed_s": state.elapsed_s, "best_psnr": state.best_psnr,
-            "best_iteration": state.best_iteration, "rng": _rng_states(network)}
+            "best_iteration": state.best_iteration, "rng": rng_states(network)}
     arrays = {f"optimizer/{k}": v for k, v in optimizer.state_dict().items()}
-    arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+    arrays["meta"] = np.array(json.dumps(meta, default=json_default))
     with open(tmp / "state.npz", "wb") as f:
         np.savez(f, **arrays)
         f.flush()
@@ -126,6 +126,6 @@ def load_checkpoint(run_dir: Path, network, optimizer) -> "State":
         raise InputError(f"{run_dir}: the checkpoint cannot be read ({exc})") from None
     for layer in network.layers:
         layer.invalidate()
-    _set_rng_states(network, meta.get("rng", {}))
+    set_rng_states(network, meta.get("rng", {}))
     return State(iteration=int(meta["iteration"]), elapsed_s=float(meta["elapsed_s"]),
                   best_psnr=meta.get("best_psnr"), best_iteration=meta.get("best_iteration"))

@@ -39,6 +39,7 @@ import numpy as np
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, WeightsError
 from darkpy.reporting import Reporter
+from darkpy.train.darknet.augment import ALEXEYAB, Augmentation, input_size, not_applied
 from darkpy.train.darknet.data import DataWarning, load_detection_list, read_data_file
 from darkpy.train.log import stop_on_signals
 from darkpy.train.model import initialise
@@ -168,31 +169,20 @@ class DetectorTrainer:
         self.load_warnings = [str(w.message) for w in caught]
         last = heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
         self.max_boxes = int(last.opts.max)
-        flip = bool(net.get("flip", 1))
+        self.aug = Augmentation.from_cfg(net, last, ALEXEYAB if label_rule == ALEXEYAB else None,
+                                         given=sections[0].options)
         self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
-                                      flip=flip, seed=int(net.seed or 0), flavor=label_rule)
-        self.unapplied = self._unapplied_augmentation(net, last)
+                                      flip=self.aug.flip, seed=int(net.seed or 0),
+                                      flavor=label_rule, aug=self.aug)
+        self.unapplied = not_applied(net)
+        self.setup = {"cfg": str(cfg.resolve()), "data": str(Path(data).resolve()),
+                      "label_rule": label_rule, "cfg_name": cfg_name or cfg.stem,
+                      "overrides": {k: v for k, v in overrides.items() if v is not None}}
         self.backup = Path(backup) if backup else self.data_file.file("backup", "backup",
                                                                       must_exist=False)
         self.base = cfg_name or cfg.stem
         self.image_order = image_order
         self.avg_loss = -1.0
-
-    @staticmethod
-    def _unapplied_augmentation(net, last) -> list[str]:
-        """[net]/head keys asking for augmentation this trainer does not apply yet."""
-        wanted = []
-        for key, off in (("hue", 0.0), ("saturation", 1.0), ("exposure", 1.0), ("angle", 0.0),
-                         ("mosaic", 0), ("letter_box", 0), ("blur", 0), ("mixup", 0),
-                         ("cutmix", 0)):
-            value = net.get(key, off)
-            if value not in (None, off):
-                wanted.append(f"{key}={value}")
-        for key, off in (("jitter", 0.0), ("random", 0.0)):
-            value = last.opts.get(key, off)
-            if value not in (None, off):
-                wanted.append(f"{key}={value}")
-        return wanted
 
     @property
     def iteration(self) -> int:
@@ -204,7 +194,7 @@ class DetectorTrainer:
         """Forward, head deltas, backward for one minibatch; returns (darknet's network cost,
         {head index: its report}). Gradients accumulate until the update."""
         for head in self.heads:
-            head.set_truth(truth, self.net_w, self.net_h)
+            head.set_truth(truth, x.shape[2], x.shape[1])  # multi-scale: this batch's size
         try:
             self.network.forward(x, train=True)
             self.network.backward(None)
@@ -220,7 +210,9 @@ class DetectorTrainer:
         opt = self.optimizer
         t0 = time.perf_counter()
         iteration = self.iteration
-        x, truth, _ = self.loader.batch(iteration, opt.batch, indices)
+        size = input_size(self.aug, iteration, self.max_batches, self.net_w, self.net_h,
+                          self.loader.seed)
+        x, truth, _ = self.loader.batch(iteration, opt.batch, indices, size=size)
         total = 0.0
         heads = []
         for k in range(opt.subdivisions):
@@ -238,10 +230,13 @@ class DetectorTrainer:
     # --- checkpoints ----------------------------------------------------------------------
     def save(self, name: str) -> Path:
         from darkpy.io.darknet_weights import WeightsHeader, save_darknet_weights
+        from darkpy.train.darknet.resume import save_state
 
         self.backup.mkdir(parents=True, exist_ok=True)
         path = self.backup / f"{self.base}_{name}.weights"
         save_darknet_weights(self.network, path, WeightsHeader(0, 2, 0, self.seen))
+        if name in ("last", "final"):  # what --resume needs besides the weights (resume.py)
+            save_state(self, path)
         return path
 
     def _periodic(self, iteration: int) -> list[str]:
@@ -259,7 +254,7 @@ class DetectorTrainer:
         for text in self.load_warnings:
             reporter.message(f"warning: {text}")
         if self.unapplied:
-            reporter.message("warning: augmentation not applied yet by darkpy: "
+            reporter.message("warning: augmentation darkpy does not apply: "
                              + ", ".join(self.unapplied))
         reporter.start(self.iteration, self.max_batches, {
             "cfg": self.base, "images": len(self.dataset.items),

@@ -1,0 +1,244 @@
+"""darknet's training augmentation: the settings a cfg gives, colour distortion, multi-scale.
+
+The keys (darknet reads them from [net] and from the last detection head):
+
+- `hue`, `saturation`, `exposure`: a colour distortion per image with dhue uniform in
+  [-hue, hue], dsat = rand_scale(saturation), dexp = rand_scale(exposure), where
+  rand_scale(s) is uniform in [1, s] and inverted with probability 1/2. pjreddie's darknet
+  converts to HSV by its own formulas (`distort_darknet`); AlexeyAB's does it in OpenCV on
+  8-bit pixels (`distort_opencv`: H in 0..179 shifted by 179 * dhue, S and V scaled, every
+  step rounded and saturated to 0..255);
+- `jitter`, `resize`, `letter_box`, `mosaic`, `flip` (AlexeyAB's key: pjreddie's darknet
+  mirrors every other image whatever the cfg says; darkpy honours flip=0 in both): the placement of an image on the
+  network's canvas (darkpy.train.darknet.placement);
+- `random` on the last head: multi-scale training (`input_size`);
+- `angle`, `aspect`, `min_crop`/`max_crop` (or `min_ratio`/`max_ratio`), `center`:
+  pjreddie's classifier crops (darkpy.train.darknet.placement.classifier_crop).
+
+Every random number comes from a numpy Generator seeded by (seed, iteration, stream), never
+from a global state, so a run resumed at iteration i draws what the uninterrupted run drew.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+F32 = np.float32
+PJREDDIE, ALEXEYAB = "pjreddie", "alexeyab"
+# keys only AlexeyAB's darknet reads: a cfg that sets one is trained as AlexeyAB would
+ALEXEYAB_NET_KEYS = ("mosaic", "letter_box", "mosaic_bound", "blur", "mixup", "cutmix",
+                     "gaussian_noise", "resize_step")
+NOT_APPLIED = (("blur", 0), ("mixup", 0), ("cutmix", 0), ("gaussian_noise", 0))
+
+
+def rand_uniform(rng: np.random.Generator, low, high) -> F32:
+    """darknet's rand_uniform: uniform in [low, high] (bounds in either order), as a float."""
+    low, high = F32(low), F32(high)
+    if high < low:
+        low, high = high, low
+    return F32(F32(rng.random()) * (high - low) + low)
+
+
+def rand_scale(rng: np.random.Generator, s) -> F32:
+    """darknet's rand_scale: uniform in [1, s], or its inverse with probability 1/2."""
+    scale = rand_uniform(rng, 1.0, s)
+    if rng.integers(0, 2):
+        return scale
+    return F32(1.0 / float(scale))  # C: 1./scale in double, stored as float
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The augmentation a training run applies (the module docstring says what each does)."""
+
+    lineage: str = PJREDDIE
+    jitter: float = 0.0
+    resize: float = 1.0
+    hue: float = 0.0
+    saturation: float = 1.0
+    exposure: float = 1.0
+    flip: bool = True
+    letter_box: bool = False
+    mosaic: bool = False
+    mosaic_bound: bool = False
+    random: float = 0.0
+    resize_step: int = 32
+    angle: float = 0.0
+    aspect: float = 1.0
+    min_crop: int = 0
+    max_crop: int = 0
+    center: bool = False
+
+    @classmethod
+    def from_cfg(cls, net, head=None, lineage: str | None = None,
+                 given=()) -> Augmentation:
+        """The settings of a [net] section's options (and the last head's, for detectors).
+        `lineage` None picks AlexeyAB's when `given` (the keys the cfg's [net] sets) holds a
+        key only AlexeyAB reads."""
+        def get(options, key, default):
+            value = options.get(key, default) if options is not None else default
+            return default if value is None else value
+
+        if lineage is None:
+            lineage = ALEXEYAB if any(k in given for k in ALEXEYAB_NET_KEYS) else PJREDDIE
+        head_opts = head.opts if head is not None else None
+        width = int(get(net, "width", 0) or 0)
+        min_crop = int(get(net, "min_crop", 0) or 0) or width
+        max_crop = int(get(net, "max_crop", 0) or 0) or 2 * width
+        if get(net, "min_ratio", 0):
+            min_crop = int(F32(get(net, "min_ratio", 0)) * F32(width))
+        if get(net, "max_ratio", 0):
+            max_crop = int(F32(get(net, "max_ratio", 0)) * F32(width))
+        return cls(
+            lineage=lineage,
+            jitter=float(get(head_opts, "jitter", 0.0)) if head is not None else 0.0,
+            resize=float(get(head_opts, "resize", 1.0)) if head is not None else 1.0,
+            hue=float(get(net, "hue", 0.0)),
+            saturation=float(get(net, "saturation", 1.0) or 1.0),  # darknet: 0 means 1
+            exposure=float(get(net, "exposure", 1.0) or 1.0),
+            # AlexeyAB's key; pjreddie's darknet always flips, darkpy honours flip=0 there
+            # too so that augmentation can be switched off whole
+            flip=bool(get(net, "flip", 1)),
+            letter_box=bool(get(net, "letter_box", 0)),
+            mosaic=bool(get(net, "mosaic", 0)),
+            mosaic_bound=bool(get(net, "mosaic_bound", 0)),
+            random=float(get(head_opts, "random", 0.0) if head is not None
+                         else get(net, "random", 0.0)),
+            resize_step=int(float(get(net, "resize_step", 32) or 32)),
+            angle=float(get(net, "angle", 0.0)),
+            aspect=float(get(net, "aspect", 1.0) or 1.0),
+            min_crop=min_crop, max_crop=max_crop,
+            center=bool(get(net, "center", 0)),
+        )
+
+    @property
+    def colour(self) -> bool:
+        """Whether the colour distortion can change anything."""
+        return self.hue != 0 or self.saturation != 1 or self.exposure != 1
+
+
+def not_applied(net) -> list[str]:
+    """`key=value` for the augmentation keys of `net` that darkpy does not apply."""
+    out = []
+    for key, off in NOT_APPLIED:
+        value = net.get(key, off)
+        if value not in (None, off):
+            out.append(f"{key}={value}")
+    return out
+
+
+# --- colour ---------------------------------------------------------------------------------
+def draw_distortion(rng, aug: Augmentation) -> tuple[F32, F32, F32]:
+    """(dhue, dsat, dexp) for one image, as darknet's random_distort_image draws them."""
+    dhue = rand_uniform(rng, -aug.hue, aug.hue)
+    dsat = rand_scale(rng, aug.saturation)
+    dexp = rand_scale(rng, aug.exposure)
+    return dhue, dsat, dexp
+
+
+def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
+    """pjreddie's rgb_to_hsv on (..., 3) float32: h in [0, 1) (sixths of the circle / 6),
+    s = delta / max, v = max; grey pixels get h = s = 0 (darknet's h there is 0/0, unused)."""
+    rgb = np.asarray(rgb, F32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high = np.maximum(np.maximum(r, g), b)
+    low = np.minimum(np.minimum(r, g), b)
+    delta = high - low
+    safe_delta = np.where(delta == 0, F32(1), delta)
+    safe_high = np.where(high == 0, F32(1), high)
+    h = np.where(r == high, (g - b) / safe_delta,
+                 np.where(g == high, F32(2) + (b - r) / safe_delta,
+                          F32(4) + (r - g) / safe_delta))
+    h = np.where(h < 0, h + F32(6), h) / F32(6)
+    grey = delta == 0
+    h = np.where(grey | (high == 0), F32(0), h)
+    s = np.where(high == 0, F32(0), delta / safe_high)
+    return np.stack([h, s, high], axis=-1).astype(F32)
+
+
+def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
+    """pjreddie's hsv_to_rgb, the inverse of rgb_to_hsv (sector floor(6h), float32)."""
+    hsv = np.asarray(hsv, F32)
+    h = F32(6) * hsv[..., 0]
+    s, v = hsv[..., 1], hsv[..., 2]
+    index = np.floor(h)
+    f = h - index
+    one = F32(1)
+    p = v * (one - s)
+    q = v * (one - s * f)
+    t = v * (one - s * (one - f))
+    sector = [index == k for k in range(5)]  # 5 and anything else (h = 1 gives 6): last row
+    r = np.select(sector, [v, q, p, p, t], v)
+    g = np.select(sector, [t, v, v, q, p], p)
+    b = np.select(sector, [p, p, t, v, v], q)
+    grey = s == 0
+    out = np.stack([np.where(grey, v, r), np.where(grey, v, g), np.where(grey, v, b)], axis=-1)
+    return out.astype(F32)
+
+
+def distort_darknet(image: np.ndarray, dhue, dsat, dexp) -> np.ndarray:
+    """pjreddie's distort_image on (H, W, 3) float32: scale S and V, add dhue to H wrapping
+    once into [0, 1], back to RGB, clip to [0, 1]. darknet runs it even when nothing changes
+    (a round trip that moves some values by an ulp); callers skip it then."""
+    hsv = rgb_to_hsv(image)
+    hsv[..., 1] *= F32(dsat)
+    hsv[..., 2] *= F32(dexp)
+    h = hsv[..., 0] + F32(dhue)
+    h = np.where(h > 1, h - F32(1), h)
+    hsv[..., 0] = np.where(h < 0, h + F32(1), h)
+    return np.clip(hsv_to_rgb(hsv), F32(0), F32(1))
+
+
+def distort_opencv(image8: np.ndarray, dhue, dsat, dexp) -> np.ndarray:
+    """AlexeyAB's HSV step of image_data_augmentation on an (H, W, 3) uint8 RGB image:
+    OpenCV's 8-bit HSV (H = degrees / 2), S *= dsat, V *= dexp, H += 179 * dhue, each
+    rounded and saturated to 0..255 as cv::Mat arithmetic does; returns uint8 RGB."""
+    import cv2
+
+    hsv = cv2.cvtColor(np.ascontiguousarray(image8), cv2.COLOR_RGB2HSV)
+    channels = [hsv[..., k].astype(np.float64) for k in range(3)]
+    channels[1] = channels[1] * float(dsat)
+    channels[2] = channels[2] * float(dexp)
+    channels[0] = channels[0] + 179.0 * float(dhue)
+    hsv = np.stack([np.clip(np.rint(c), 0, 255) for c in channels], axis=-1).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+# --- multi-scale ----------------------------------------------------------------------------
+RESIZE_EVERY = 10  # detectors; pjreddie's classifier: every 40
+
+
+def input_size(aug: Augmentation, iteration: int, max_batches: int, init_w: int, init_h: int,
+               seed: int, every: int = RESIZE_EVERY) -> tuple[int, int]:
+    """(width, height) of the network input at update `iteration` with multi-scale training.
+
+    darknet draws a new size every `every` iterations of a process (count % 10 == 0, so at
+    its first); darkpy draws at the iterations that are multiples of `every`, from a generator
+    seeded by (seed, that iteration), so a resumed run keeps the sizes. pjreddie: a square
+    side (rand % 10 + 10) * 32, i.e. 320..608, and 608 in the last 200 iterations. AlexeyAB:
+    random_val = rand_scale(random, or 1.4 when random=1), each side
+    round(random_val * init / step + 1) * step (init when shrinking would grow it), the
+    largest size (rand_coef) in the first block and the last 100 iterations, at least step.
+    """
+    if not aug.random:
+        return init_w, init_h
+    block = (int(iteration) // every) * every
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, block, 3])
+    if aug.lineage == PJREDDIE:
+        dim = (int(rng.integers(0, 10)) + 10) * 32
+        if block + 200 > max_batches:
+            dim = 608
+        return dim, dim
+    step = aug.resize_step
+    coef = 1.4 if aug.random == 1.0 else aug.random
+    value = float(rand_scale(rng, coef))
+
+    def side(scale, init):
+        return int(np.floor(scale * init / step + 1 + 0.5)) * step  # C: roundl, positive
+    w, h = side(value, init_w), side(value, init_h)
+    if value < 1 and (w > init_w or h > init_h):
+        w, h = init_w, init_h
+    if block == 0 or block > max_batches - 100:
+        w, h = side(coef, init_w), side(coef, init_h)
+    return max(w, step), max(h, step)
