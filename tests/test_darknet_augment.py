@@ -9,16 +9,8 @@ import numpy as np
 import pytest
 
 from darkpy.train.darknet.augment import (
-    ALEXEYAB,
-    PJREDDIE,
-    Augmentation,
-    distort_darknet,
-    distort_opencv,
-    hsv_to_rgb,
-    input_size,
-    rand_scale,
-    rgb_to_hsv,
-)
+    ALEXEYAB, PJREDDIE, Augmentation, classifier_input_size, distort_darknet, distort_opencv,
+    hsv_to_rgb, input_size, rand_scale, rgb_to_hsv)
 from darkpy.train.darknet.data import DetectionItem, DetectionSet, Problems
 from darkpy.train.darknet.detection_batch import DetectionLoader
 from darkpy.train.darknet.placement import classifier_crop, crop_alexeyab, place_pjreddie
@@ -287,3 +279,11 @@ def test_classifier_crop_scales_to_the_shorter_side():
     row = crop[5, :, 0]
     steps = np.abs(np.diff(row))
     np.testing.assert_allclose(steps, 2.0, atol=1e-4)  # every crop pixel steps 2 source pixels
+
+
+def test_pjreddie_classifier_multi_scale_sizes():
+    aug = Augmentation(random=1)
+    sides = {classifier_input_size(aug, i, 224, seed=2) for i in range(0, 4000, 40)}
+    assert sides <= set(range(128, 449, 32)) and len(sides) >= 8
+    assert len({classifier_input_size(aug, i, 224, 2) for i in range(80, 120)}) == 1
+    assert classifier_input_size(Augmentation(), 5, 224, 2) == 224

@@ -12,13 +12,15 @@ from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 
 _T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
-# training-time augmentation, read by every head's parser
+# training-time augmentation, read by every head's parser; darkpy's detector training applies
+# them (darkpy/train/darknet/augment.py)
+_A = dict(used=True, phase=TRAINING)
 AUGMENTATION_KEYS: dict[str, Key] = {
-    "jitter": Key("float", 0.2, **_T, doc="augmentation: random crop and aspect change of up "
+    "jitter": Key("float", 0.2, **_A, doc="augmentation: random crop and aspect change of up "
                                           "to this fraction"),
-    "random": Key("float", 0.0, **_T, doc="random network input size every 10 batches "
+    "random": Key("float", 0.0, **_A, doc="random network input size every 10 batches "
                                           "(pjreddie: 1; AlexeyAB: 1 or the range)"),
-    "resize": Key("float", 1.0, fork=ALEXEYAB, **_T,
+    "resize": Key("float", 1.0, fork=ALEXEYAB, **_A,
                   doc="augmentation: random image scale range"),
 }
 

@@ -47,8 +47,11 @@ def _schedule(type_, default, doc, **extra):
     return _key(SCHEDULE, type_, default, doc, **extra)
 
 
-def _augment(type_, default, doc, **extra):
-    return _key(AUGMENTATION, type_, default, doc, used=False, **extra)
+def _augment(type_, default, doc, used=True, **extra):
+    """An augmentation key; darkpy's detector training applies them (train/darknet/augment.py)
+    but blur, gaussian_noise, mixup and cutmix; the classifier keys (`used=False`) have their
+    crops in train/darknet/placement.classifier_crop, for the classifier loop to call."""
+    return _key(AUGMENTATION, type_, default, doc, used=used, **extra)
 
 
 def _extra(type_, default, doc, **extra):
@@ -103,35 +106,36 @@ NET_KEYS: dict[str, Key] = {
                                           "length at each step", used=False, **AB),
     # augmentation (darknet's data loader)
     "max_crop": _augment("int", 0, "classifier: largest random crop side",
-                         default_text="2*width"),
+                         default_text="2*width", used=False),
     "min_crop": _augment("int", 0, "classifier: smallest random crop side",
-                         default_text="width"),
+                         default_text="width", used=False),
     "max_ratio": _augment("float", 0, "classifier: largest crop side / width",
-                          default_text="max_crop/width", **PJ),
+                          default_text="max_crop/width", **PJ, used=False),
     "min_ratio": _augment("float", 0, "classifier: smallest crop side / width",
-                          default_text="min_crop/width", **PJ),
-    "center": _augment("int", 0, "classifier: 1 = centre crops only", **PJ),
-    "angle": _augment("float", 0, "random rotation up to this many degrees (classifier)"),
+                          default_text="min_crop/width", **PJ, used=False),
+    "center": _augment("int", 0, "classifier: 1 = centre crops only", **PJ, used=False),
+    "angle": _augment("float", 0, "random rotation up to this many degrees (classifier)",
+                      used=False),
     "aspect": _augment("float", 1, "random aspect-ratio change up to this factor "
-                                   "(classifier)"),
+                                   "(classifier)", used=False),
     "saturation": _augment("float", 1, "random saturation factor up to this"),
     "exposure": _augment("float", 1, "random exposure (brightness) factor up to this"),
     "hue": _augment("float", 0, "random hue shift up to this (fraction of the circle)"),
     "flip": _augment("int", 1, "1: random horizontal flips", **AB),
     "blur": _augment("int", 0, "random blur of the background or the whole image (>1: the "
-                             "blur size)", **AB),
+                             "blur size)", used=False, **AB),
     "gaussian_noise": _augment("int", 0, "random Gaussian noise of up to this strength",
-                               **AB),
+                               used=False, **AB),
     "mixup": _augment("int", 0, "1: mixup of two training images (cutmix and mosaic override "
-                               "it)", **AB),
-    "cutmix": _augment("int", 0, "1: CutMix of training images", **AB),
+                               "it)", used=False, **AB),
+    "cutmix": _augment("int", 0, "1: CutMix of training images", used=False, **AB),
     "mosaic": _augment("int", 0, "1: mosaic of four training images", **AB),
     "mosaic_bound": _augment("int", 0, "1: mosaic keeps objects whole at the tile borders",
                              **AB),
     "letter_box": _augment("int", 0, "1: training images are letterboxed, not stretched",
                            **AB),
     "random": _augment("float", 0, "classifier: 1 = random input size every 40 batches",
-                       **PJ),
+                       used=False, **PJ),
     # training extras
     "notruth": _extra("int", 0, "read, but used by no pjreddie code: no effect", **PJ),
     "clip": _extra("float", 0, "clamps every layer's weights to -clip..clip after each "

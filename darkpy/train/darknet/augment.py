@@ -242,3 +242,17 @@ def input_size(aug: Augmentation, iteration: int, max_batches: int, init_w: int,
     if block == 0 or block > max_batches - 100:
         w, h = side(coef, init_w), side(coef, init_h)
     return max(w, step), max(h, step)
+
+
+CLASSIFIER_RESIZE_EVERY = 40
+
+
+def classifier_input_size(aug: Augmentation, iteration: int, size: int, seed: int) -> int:
+    """pjreddie's classifier multi-scale ([net] random=1): every 40 iterations a square side
+    (rand % 11 + 4) * 32, i.e. 128..448, drawn as `input_size` draws (by iteration block, so a
+    resumed run keeps it); the crops then span [min_ratio, max_ratio] of that side."""
+    if not aug.random:
+        return size
+    block = (int(iteration) // CLASSIFIER_RESIZE_EVERY) * CLASSIFIER_RESIZE_EVERY
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, block, 3])
+    return (int(rng.integers(0, 11)) + 4) * 32

@@ -25,7 +25,12 @@ What darknet's train_detector and train_network do, step for step:
 
 The images of an iteration are drawn at random with replacement from the `train` list by a
 generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batch), so a run is
-repeatable; `image_order` replaces the draw (the comparison with darknet uses it).
+repeatable; `image_order` replaces the draw (the comparison with darknet uses it). They are
+augmented as the cfg asks, in its lineage (darkpy.train.darknet.augment: jitter, hue,
+saturation, exposure, flip, letter_box, mosaic, resize, and `random` multi-scale input sizes).
+Every _last and _final checkpoint gets a <cfg>_last.state.npz beside it with what darknet's
+file lacks (momentum, random states), so that `--resume` continues bit for bit
+(darkpy.train.darknet.resume).
 """
 from __future__ import annotations
 
