@@ -287,3 +287,22 @@ def test_pjreddie_classifier_multi_scale_sizes():
     assert sides <= set(range(128, 449, 32)) and len(sides) >= 8
     assert len({classifier_input_size(aug, i, 224, 2) for i in range(80, 120)}) == 1
     assert classifier_input_size(Augmentation(), 5, 224, 2) == 224
+
+
+# --- against darknet's own primitives ------------------------------------------------------------
+def test_primitives_match_pjreddie_darknet():
+    """distort_image, place_image and rotate_crop_image as pjreddie's libdarknet.so computes
+    them (recorded by tools/darknet_augment_oracle.py; darknet's -Ofast build reassociates
+    float sums, hence the ~1e-6 tolerance rather than bit equality)."""
+    import importlib.util
+
+    fixture = Path(__file__).parent / "fixtures" / "darknet_augment" / "pjreddie.npz"
+    spec = importlib.util.spec_from_file_location(
+        "darknet_augment_oracle", Path(__file__).parents[1] / "tools" / "darknet_augment_oracle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with np.load(fixture) as npz:
+        recorded = {k: npz[k] for k in npz.files}
+    assert len(recorded) == 1 + len(module.DISTORTIONS) + len(module.PLACEMENTS) + len(
+        module.ROTATIONS)
+    assert module.compare(recorded) < 2e-6

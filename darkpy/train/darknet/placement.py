@@ -34,6 +34,7 @@ from darkpy.train.darknet.augment import (
 
 F32 = np.float32
 CANVAS_FILL = F32(0.5)
+TWO_PI = F32(6.2831853071795864769252866)
 
 
 def correct_boxes(boxes: np.ndarray, dx, dy, sx, sy, flip: bool) -> np.ndarray:
@@ -401,16 +402,26 @@ def rotate_crop(image: np.ndarray, size: int, aug: Augmentation, rng) -> np.ndar
     r = int(rng.integers(min(low, high), max(low, high) + 1))
     shorter = h if h < F32(w) * aspect else _c_int(F32(w) * aspect)
     scale = F32(F32(r) / F32(shorter))
-    rad = F32(float(rand_uniform(rng, -aug.angle, aug.angle)) * 2 * np.pi / 360.0)
-    # darknet's dy uses the crop's width (w) where its height would be expected; kept
-    dx = F32((float(F32(w) * scale / aspect) - size) / 2.0)
-    dy = F32((float(F32(h) * scale) - size) / 2.0)
+    # C: rand_uniform(...) * TWO_PI (a float constant) in float, then / 360. in double
+    rad = F32(float(rand_uniform(rng, -aug.angle, aug.angle) * TWO_PI) / 360.0)
+    dx = F32(float(F32(w) * scale / aspect - F32(size)) / 2.0)
+    dy = F32(float(F32(h) * scale - F32(size)) / 2.0)
     dx, dy = rand_uniform(rng, -dx, dx), rand_uniform(rng, -dy, dy)
-    s, a = float(scale), float(aspect)
-    xs, ys = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
-    u = (xs - size / 2.0) / s * a + float(dx) / s * a
-    v = (ys - size / 2.0) / s + float(dy) / s
-    c, sn = np.cos(float(rad)), np.sin(float(rad))
-    rx = (c * u - sn * v + w / 2.0).astype(F32)
-    ry = (sn * u + c * v + h / 2.0).astype(F32)
+    return rotate_crop_image(image, rad, scale, size, size, dx, dy, aspect)
+
+
+def rotate_crop_image(image: np.ndarray, rad, scale, w: int, h: int, dx, dy,
+                      aspect) -> np.ndarray:
+    """darknet's rotate_crop_image: a w x h crop of `image` rotated by `rad` about its centre,
+    scaled by `scale` (and `aspect` horizontally), shifted by (dx, dy) output pixels; the
+    sampling points are computed in double as darknet's expression is, then bilinear."""
+    ih, iw = image.shape[:2]
+    s, a = float(F32(scale)), float(F32(aspect))
+    dx, dy = float(F32(dx)), float(F32(dy))
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    u = (xs - w / 2.0) / s * a + dx / s * a
+    v = (ys - h / 2.0) / s + dy / s
+    c, sn = np.cos(float(F32(rad))), np.sin(float(F32(rad)))
+    rx = (c * u - sn * v + iw / 2.0).astype(F32)
+    ry = (sn * u + c * v + ih / 2.0).astype(F32)
     return bilinear_sample(image, rx, ry)
