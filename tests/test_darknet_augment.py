@@ -290,19 +290,42 @@ def test_pjreddie_classifier_multi_scale_sizes():
 
 
 # --- against darknet's own primitives ------------------------------------------------------------
-def test_primitives_match_pjreddie_darknet():
-    """distort_image, place_image and rotate_crop_image as pjreddie's libdarknet.so computes
-    them (recorded by tools/darknet_augment_oracle.py; darknet's -Ofast build reassociates
-    float sums, hence the ~1e-6 tolerance rather than bit equality)."""
+FIXTURES = Path(__file__).parent / "fixtures" / "darknet_augment"
+
+
+def _oracle_tool():
     import importlib.util
 
-    fixture = Path(__file__).parent / "fixtures" / "darknet_augment" / "pjreddie.npz"
     spec = importlib.util.spec_from_file_location(
         "darknet_augment_oracle", Path(__file__).parents[1] / "tools" / "darknet_augment_oracle.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    with np.load(fixture) as npz:
-        recorded = {k: npz[k] for k in npz.files}
+    return module
+
+
+def _recorded(name):
+    with np.load(FIXTURES / name) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def test_primitives_match_pjreddie_darknet():
+    """distort_image, place_image and rotate_crop_image as pjreddie's libdarknet.so computes
+    them (recorded by tools/darknet_augment_oracle.py; darknet's -Ofast build reassociates
+    float sums, hence the ~1e-6 tolerance rather than bit equality)."""
+    module = _oracle_tool()
+    recorded = _recorded("pjreddie.npz")
     assert len(recorded) == 1 + len(module.DISTORTIONS) + len(module.PLACEMENTS) + len(
         module.ROTATIONS)
     assert module.compare(recorded) < 2e-6
+
+
+def test_boxes_match_alexeyab_darknet():
+    """AlexeyAB's fill_truth_detection (crop offsets, scales, flips, one-pixel minimum) and
+    blend_truth_mosaic (each quadrant, with and without mosaic_bound) on random boxes, as its
+    compiled code gives them (tools/darknet_augment_oracle.py --alexeyab): the same boxes
+    kept, the same values to an ulp or two (-Ofast turns darknet's divisions into
+    reciprocal multiplications)."""
+    module = _oracle_tool()
+    recorded = _recorded("alexeyab.npz")
+    assert len(recorded) == 3 * module.FILL_CASES + 4 * module.MOSAIC_CASES
+    assert module.compare_alexeyab(recorded) < 1e-7

@@ -58,8 +58,10 @@ def register(app: typer.Typer) -> None:
 
         A cfg with a detection head (\\[yolo]) and `--data obj.data` trains as darknet's
         `detector train` does: images from the .data file's `train` list, labels beside them,
-        batch/subdivisions, burn_in and the learning-rate policy, and .weights checkpoints
-        named <cfg>_last/_1000/_final.weights in its `backup` folder.
+        batch/subdivisions, burn_in and the learning-rate policy, darknet's augmentation from
+        the cfg (jitter, hue, saturation, exposure, flip, letter_box, mosaic, random
+        multi-scale), and .weights checkpoints named <cfg>_last/_1000/_final.weights in its
+        `backup` folder; `--resume BACKUP` continues such a run bit for bit.
 
         Otherwise the network is trained for super-resolution on random patches of --data
         images: LR inputs are made by MATLAB's bicubic downscaling unless --degrade says
