@@ -28,9 +28,9 @@ generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batc
 repeatable; `image_order` replaces the draw (the comparison with darknet uses it). They are
 augmented as the cfg asks, in its lineage (darkpy.train.darknet.augment: jitter, hue,
 saturation, exposure, flip, letter_box, mosaic, resize, and `random` multi-scale input sizes).
-Every _last and _final checkpoint gets a <cfg>_last.state.npz beside it with what darknet's
-file lacks (momentum, random states), so that `--resume` continues bit for bit
-(darkpy.train.darknet.resume).
+Every _last and _final checkpoint gets a <cfg>_last.state.npz (_final.state.npz) beside it
+with what darknet's file lacks (momentum, random states), so that `--resume` continues bit
+for bit (darkpy.train.darknet.resume).
 """
 from __future__ import annotations
 
