@@ -60,6 +60,10 @@ def test_opencv_hsv_of_a_hand_worked_pixel():
     # g = b + (r - b) * 20/60 = 153
     out = distort_opencv(pixel, 0.0, 0.5, 1.0)[0, 0].astype(int)
     assert np.abs(out - [204, 153, 127]).max() <= 1
+    # dhue -.2: H = 10 - 35.8 saturates at 0 (OpenCV adds, no wrap); S = 191 * 1.3 = 248,
+    # V = 204 * 1.4 = 286 saturates at 255: r = 255, g = b = 255 (1 - 248/255) = 7
+    out = distort_opencv(pixel, -0.2, 1.3, 1.4)[0, 0].astype(int)
+    assert np.abs(out - [255, 7, 7]).max() <= 1
 
 
 def test_rand_scale_covers_both_sides():

@@ -137,71 +137,60 @@ def draw_distortion(rng, aug: Augmentation) -> tuple[F32, F32, F32]:
     return dhue, dsat, dexp
 
 
+def _image(image: np.ndarray) -> np.ndarray:
+    image = np.ascontiguousarray(image, dtype=F32)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    return image
+
+
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
-    """pjreddie's rgb_to_hsv on (..., 3) float32: h in [0, 1) (sixths of the circle / 6),
-    s = delta / max, v = max; grey pixels get h = s = 0 (darknet's h there is 0/0, unused)."""
-    rgb = np.asarray(rgb, F32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    high = np.maximum(np.maximum(r, g), b)
-    low = np.minimum(np.minimum(r, g), b)
-    delta = high - low
-    safe_delta = np.where(delta == 0, F32(1), delta)
-    safe_high = np.where(high == 0, F32(1), high)
-    h = np.where(r == high, (g - b) / safe_delta,
-                 np.where(g == high, F32(2) + (b - r) / safe_delta,
-                          F32(4) + (r - g) / safe_delta))
-    h = np.where(h < 0, h + F32(6), h) / F32(6)
-    grey = delta == 0
-    h = np.where(grey | (high == 0), F32(0), h)
-    s = np.where(high == 0, F32(0), delta / safe_high)
-    return np.stack([h, s, high], axis=-1).astype(F32)
+    """pjreddie's rgb_to_hsv on (H, W, 3) float32: h in [0, 1) (sixths of the circle / 6),
+    s = delta / max, v = max; grey pixels get h = 0 (darknet's h there is 0/0, unused)."""
+    from darkpy.kernels.augment import rgb_to_hsv as kernel
+
+    rgb = _image(rgb)
+    out = np.empty_like(rgb)
+    kernel(rgb, out)
+    return out
 
 
 def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     """pjreddie's hsv_to_rgb, the inverse of rgb_to_hsv (sector floor(6h), float32)."""
-    hsv = np.asarray(hsv, F32)
-    h = F32(6) * hsv[..., 0]
-    s, v = hsv[..., 1], hsv[..., 2]
-    index = np.floor(h)
-    f = h - index
-    one = F32(1)
-    p = v * (one - s)
-    q = v * (one - s * f)
-    t = v * (one - s * (one - f))
-    sector = [index == k for k in range(5)]  # 5 and anything else (h = 1 gives 6): last row
-    r = np.select(sector, [v, q, p, p, t], v)
-    g = np.select(sector, [t, v, v, q, p], p)
-    b = np.select(sector, [p, p, t, v, v], q)
-    grey = s == 0
-    out = np.stack([np.where(grey, v, r), np.where(grey, v, g), np.where(grey, v, b)], axis=-1)
-    return out.astype(F32)
+    from darkpy.kernels.augment import hsv_to_rgb as kernel
+
+    hsv = _image(hsv)
+    out = np.empty_like(hsv)
+    kernel(hsv, out)
+    return out
 
 
 def distort_darknet(image: np.ndarray, dhue, dsat, dexp) -> np.ndarray:
     """pjreddie's distort_image on (H, W, 3) float32: scale S and V, add dhue to H wrapping
-    once into [0, 1], back to RGB, clip to [0, 1]. darknet runs it even when nothing changes
-    (a round trip that moves some values by an ulp); callers skip it then."""
-    hsv = rgb_to_hsv(image)
-    hsv[..., 1] *= F32(dsat)
-    hsv[..., 2] *= F32(dexp)
-    h = hsv[..., 0] + F32(dhue)
-    h = np.where(h > 1, h - F32(1), h)
-    hsv[..., 0] = np.where(h < 0, h + F32(1), h)
-    return np.clip(hsv_to_rgb(hsv), F32(0), F32(1))
+    once into [0, 1], back to RGB, clip to [0, 1] (darkpy.kernels.augment). darknet runs it
+    even when nothing changes (a round trip that moves some values by an ulp); callers skip
+    it then."""
+    from darkpy.kernels.augment import distort
+
+    image = _image(image)
+    out = np.empty_like(image)
+    distort(image, out, F32(dhue), F32(dsat), F32(dexp))
+    return out
 
 
 def distort_opencv(image8: np.ndarray, dhue, dsat, dexp) -> np.ndarray:
-    """AlexeyAB's HSV step of image_data_augmentation on an (H, W, 3) uint8 RGB image:
-    OpenCV's 8-bit HSV (H = degrees / 2), S *= dsat, V *= dexp, H += 179 * dhue, each
-    rounded and saturated to 0..255 as cv::Mat arithmetic does; returns uint8 RGB."""
+    """AlexeyAB's HSV step of image_data_augmentation on an (H, W, 3) uint8 RGB image, by the
+    same OpenCV calls: 8-bit HSV (H = degrees / 2), S *= dsat and V *= dexp (convertTo:
+    rounded, saturated), H += 179 * dhue (add: saturated, no wrap); returns uint8 RGB."""
     import cv2
 
     hsv = cv2.cvtColor(np.ascontiguousarray(image8), cv2.COLOR_RGB2HSV)
-    channels = [hsv[..., k].astype(np.float64) for k in range(3)]
-    channels[1] = channels[1] * float(dsat)
-    channels[2] = channels[2] * float(dexp)
-    channels[0] = channels[0] + 179.0 * float(dhue)
-    hsv = np.stack([np.clip(np.rint(c), 0, 255) for c in channels], axis=-1).astype(np.uint8)
+    # H += 179 dhue as C++'s Mat += Scalar (on the 3-channel image: a lone channel of one
+    # pixel would be taken for a scalar by OpenCV's Python binding)
+    hue = cv2.add(hsv, (179.0 * float(dhue), 0.0, 0.0, 0.0))[..., 0]
+    sat = cv2.convertScaleAbs(hsv[..., 1], alpha=float(dsat))  # |x| changes nothing: x >= 0
+    val = cv2.convertScaleAbs(hsv[..., 2], alpha=float(dexp))
+    hsv = np.stack([hue, sat.reshape(hue.shape), val.reshape(hue.shape)], axis=-1)
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 

@@ -76,48 +76,32 @@ def fill_truth(boxes: np.ndarray, max_boxes: int, rng, dx=0.0, dy=0.0, sx=1.0, s
 
 
 def place_image(image: np.ndarray, nw: int, nh: int, dx: int, dy: int, canvas: np.ndarray) -> None:
-    """darknet's place_image: `image` (h, w, c) resampled bilinearly to nw x nh and written
-    into `canvas` at (dx, dy); samples outside the image read 0, writes outside are dropped."""
+    """darknet's place_image: `image` (h, w, c) resampled bilinearly to nw x nh (canvas pixel
+    x samples image x * w / nw) and written into `canvas` at (dx, dy); samples outside the
+    image read 0, writes outside the canvas are dropped."""
     h, w = image.shape[:2]
-    xs = (np.arange(nw, dtype=F32) / F32(nw)) * F32(w)
-    ys = (np.arange(nh, dtype=F32) / F32(nh)) * F32(h)
-    ix = np.floor(xs).astype(np.int64)
-    iy = np.floor(ys).astype(np.int64)
-    fx = (xs - ix.astype(F32))[None, :, None]
-    fy = (ys - iy.astype(F32))[:, None, None]
-    padded = np.zeros((h + 2, w + 2, image.shape[2]), F32)
-    padded[1:-1, 1:-1] = image
-
-    def pick(yy, xx):
-        return padded[np.clip(yy, -1, h) + 1][:, np.clip(xx, -1, w) + 1]
-
-    one = F32(1)
-    val = ((one - fy) * (one - fx) * pick(iy, ix) + fy * (one - fx) * pick(iy + 1, ix)
-           + (one - fy) * fx * pick(iy, ix + 1) + fy * fx * pick(iy + 1, ix + 1))
     ch, cw = canvas.shape[:2]
     y0, x0 = max(dy, 0), max(dx, 0)
     y1, x1 = min(dy + nh, ch), min(dx + nw, cw)
-    if y1 > y0 and x1 > x0:
-        canvas[y0:y1, x0:x1] = val[y0 - dy:y1 - dy, x0 - dx:x1 - dx]
+    if y1 <= y0 or x1 <= x0:
+        return
+    xs = (np.arange(x0 - dx, x1 - dx, dtype=F32) / F32(nw)) * F32(w)
+    ys = (np.arange(y0 - dy, y1 - dy, dtype=F32) / F32(nh)) * F32(h)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    canvas[y0:y1, x0:x1] = bilinear_sample(image, grid_x, grid_y)
 
 
 def bilinear_sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """darknet's bilinear_interpolate at float32 points (xs, ys) of equal shape; pixels
+    """darknet's bilinear_interpolate at float32 points (xs, ys) of equal 2-d shape; pixels
     outside the image read 0 (get_pixel_extend). Returns xs.shape + (channels,)."""
-    h, w = image.shape[:2]
-    xs, ys = np.asarray(xs, F32), np.asarray(ys, F32)
-    ix, iy = np.floor(xs).astype(np.int64), np.floor(ys).astype(np.int64)
-    fx = (xs - ix.astype(F32))[..., None]
-    fy = (ys - iy.astype(F32))[..., None]
-    padded = np.zeros((h + 2, w + 2, image.shape[2]), F32)
-    padded[1:-1, 1:-1] = image
+    from darkpy.kernels.augment import bilinear
 
-    def pick(yy, xx):
-        return padded[np.clip(yy, -1, h) + 1, np.clip(xx, -1, w) + 1]
-
-    one = F32(1)
-    return ((one - fy) * (one - fx) * pick(iy, ix) + fy * (one - fx) * pick(iy + 1, ix)
-            + (one - fy) * fx * pick(iy, ix + 1) + fy * fx * pick(iy + 1, ix + 1))
+    image = np.ascontiguousarray(image, dtype=F32)
+    xs = np.ascontiguousarray(xs, dtype=F32)
+    ys = np.ascontiguousarray(np.broadcast_to(np.asarray(ys, F32), xs.shape))
+    out = np.empty(xs.shape + (image.shape[2],), F32)
+    bilinear(image, xs, ys, out)
+    return out
 
 
 class Placed:
@@ -172,7 +156,8 @@ def place_pjreddie(image: np.ndarray, W: int, H: int, aug: Augmentation, rng) ->
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     """The 8-bit pixels darknet's OpenCV loader holds (darkpy keeps them divided by 255)."""
-    return np.clip(np.rint(np.asarray(image, np.float64) * 255.0), 0, 255).astype(np.uint8)
+    scaled = np.asarray(image, F32) * F32(255)
+    return np.clip(np.rint(scaled, out=scaled), 0, 255, out=scaled).astype(np.uint8)
 
 
 def _c_int(value) -> int:
@@ -255,7 +240,7 @@ def _crop_resize(image, W, H, pleft, ptop, swidth, sheight, flip, dhue, dsat, de
         return np.ascontiguousarray(pixels[:, ::-1]) if flip else pixels
     src = _to_uint8(image)
     if not whole:
-        mean = np.rint(src.reshape(-1, src.shape[2]).mean(axis=0)).astype(np.uint8)
+        mean = np.clip(np.rint(cv2.mean(src)[:src.shape[2]]), 0, 255).astype(np.uint8)
         cropped = np.empty((sheight, swidth, src.shape[2]), np.uint8)
         cropped[:] = mean
         x0, y0 = max(pleft, 0), max(ptop, 0)
