@@ -333,3 +333,19 @@ def test_boxes_match_alexeyab_darknet():
     recorded = _recorded("alexeyab.npz")
     assert len(recorded) == 3 * module.FILL_CASES + 4 * module.MOSAIC_CASES
     assert module.compare_alexeyab(recorded) < 1e-7
+
+
+def test_lineage_follows_the_keys_only_alexeyab_reads(tmp_path):
+    from darkpy.api import read_sections
+    from darkpy.network import Network
+    from darkpy.train.darknet.augment import lineage_of
+
+    base = ("[net]\nwidth=32\nheight=32\nchannels=3\n{net}\n[convolutional]\nfilters=14\n"
+            "size=1\nstride=1\nactivation=linear\n\n[yolo]\nmask=0,1\nanchors=8,8, 16,16\n"
+            "classes=2\nnum=2\n{head}\n")
+    cases = {("hue=.1", "jitter=.3"): PJREDDIE, ("mosaic=1", ""): ALEXEYAB,
+             ("", "iou_loss=ciou"): ALEXEYAB, ("", "scale_x_y=1.05"): ALEXEYAB}
+    for (net, head), want in cases.items():
+        path = tmp_path / "x.cfg"
+        path.write_text(base.format(net=net, head=head))
+        assert lineage_of(Network(read_sections(path), init=False)) == want, (net, head)

@@ -26,9 +26,6 @@ import numpy as np
 
 F32 = np.float32
 PJREDDIE, ALEXEYAB = "pjreddie", "alexeyab"
-# keys only AlexeyAB's darknet reads: a cfg that sets one is trained as AlexeyAB would
-ALEXEYAB_NET_KEYS = ("mosaic", "letter_box", "mosaic_bound", "blur", "mixup", "cutmix",
-                     "gaussian_noise", "resize_step")
 NOT_APPLIED = (("blur", 0), ("mixup", 0), ("cutmix", 0), ("gaussian_noise", 0))
 
 
@@ -71,17 +68,13 @@ class Augmentation:
     center: bool = False
 
     @classmethod
-    def from_cfg(cls, net, head=None, lineage: str | None = None,
-                 given=()) -> Augmentation:
-        """The settings of a [net] section's options (and the last head's, for detectors).
-        `lineage` None picks AlexeyAB's when `given` (the keys the cfg's [net] sets) holds a
-        key only AlexeyAB reads."""
+    def from_cfg(cls, net, head=None, lineage: str = PJREDDIE) -> Augmentation:
+        """The settings of a [net] section's options (and the last head's, for detectors),
+        placed as `lineage` places images (`lineage_of` tells a network's)."""
         def get(options, key, default):
             value = options.get(key, default) if options is not None else default
             return default if value is None else value
 
-        if lineage is None:
-            lineage = ALEXEYAB if any(k in given for k in ALEXEYAB_NET_KEYS) else PJREDDIE
         head_opts = head.opts if head is not None else None
         width = int(get(net, "width", 0) or 0)
         min_crop = int(get(net, "min_crop", 0) or 0) or width
@@ -116,6 +109,23 @@ class Augmentation:
     def colour(self) -> bool:
         """Whether the colour distortion can change anything."""
         return self.hue != 0 or self.saturation != 1 or self.exposure != 1
+
+
+def lineage_of(network) -> str:
+    """AlexeyAB's when the cfg sets a key only AlexeyAB's darknet reads, in [net] (mosaic,
+    letter_box, flip ...) or in a layer (a [yolo]'s iou_loss, scale_x_y, resize ...): such a
+    cfg is trained as AlexeyAB's darknet would; else pjreddie's."""
+    from darkpy.config.net_keys import NET_KEYS
+    from darkpy.config.schema import ALEXEYAB as ALEXEYAB_FORK
+
+    def alexeyab(keys, options) -> bool:
+        return any(key in keys and keys[key].fork == ALEXEYAB_FORK for key in options)
+
+    sections = network.sections
+    if alexeyab(NET_KEYS, sections[0].options):
+        return ALEXEYAB
+    return ALEXEYAB if any(alexeyab(type(layer).keys, sections[layer.index + 1].options)
+                           for layer in network.layers) else PJREDDIE
 
 
 def not_applied(net) -> list[str]:

@@ -44,7 +44,8 @@ import numpy as np
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, WeightsError
 from darkpy.reporting import Reporter
-from darkpy.train.darknet.augment import ALEXEYAB, Augmentation, input_size, not_applied
+from darkpy.train.darknet.augment import (
+    ALEXEYAB, Augmentation, input_size, lineage_of, not_applied)
 from darkpy.train.darknet.data import DataWarning, load_detection_list, read_data_file
 from darkpy.train.log import stop_on_signals
 from darkpy.train.model import initialise
@@ -174,8 +175,8 @@ class DetectorTrainer:
         self.load_warnings = [str(w.message) for w in caught]
         last = heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
         self.max_boxes = int(last.opts.max)
-        self.aug = Augmentation.from_cfg(net, last, ALEXEYAB if label_rule == ALEXEYAB else None,
-                                         given=sections[0].options)
+        lineage = ALEXEYAB if label_rule == ALEXEYAB else lineage_of(self.network)
+        self.aug = Augmentation.from_cfg(net, last, lineage)
         self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
                                       flip=self.aug.flip, seed=int(net.seed or 0),
                                       flavor=label_rule, aug=self.aug)
