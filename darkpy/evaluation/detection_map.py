@@ -174,16 +174,19 @@ def collect(detector, items, difficult=None, reporter: Reporter | None = None) -
 
 # --- the scores -------------------------------------------------------------------------------
 
-def _best_truth(box, cls, truth, iou_thresh) -> tuple[int, float]:
-    """(index, IoU) of the same-class object with the largest IoU > iou_thresh, or (-1, 0)."""
-    if len(truth) == 0:
-        return -1, 0.0
-    ious = box_iou(box[None], truth[:, 1:5])[0]
-    best, best_iou = -1, np.float32(0)
-    for j in range(len(truth)):
-        if ious[j] > np.float32(iou_thresh) and int(truth[j, 0]) == cls and ious[j] > best_iou:
-            best, best_iou = j, ious[j]
-    return best, float(best_iou)
+def _best_truths(boxes, classes, truth, iou_thresh) -> tuple[np.ndarray, np.ndarray]:
+    """Per detection: (index, IoU) of the same-class object with the largest IoU, if that is
+    > iou_thresh (the first such object on ties, as darknet's strict `>` keeps it), else
+    (-1, 0)."""
+    if len(truth) == 0 or len(boxes) == 0:
+        return np.full(len(boxes), -1), np.zeros(len(boxes), np.float32)
+    ious = box_iou(boxes, truth[:, 1:5])
+    usable = ((ious > np.float32(iou_thresh)) & (ious > 0)
+              & (classes[:, None] == truth[None, :, 0].astype(int)))
+    ious = np.where(usable, ious, np.float32(-1))
+    best = np.argmax(ious, axis=1)
+    found = usable[np.arange(len(boxes)), best]
+    return np.where(found, best, -1), np.where(found, ious[np.arange(len(boxes)), best], 0)
 
 
 def average_precision(precision: np.ndarray, recall: np.ndarray, points: int = 0) -> float:
@@ -202,11 +205,13 @@ def average_precision(precision: np.ndarray, recall: np.ndarray, points: int = 0
         return float(ap + recall[0] * best[0])
     if points < 2:
         raise InputError(f"points must be 0 (area under the curve) or at least 2, got {points}")
+    # recall never decreases along the ranking, so the ranks whose recall reaches a level are
+    # a suffix: its largest precision is the suffix maximum at the first of them
+    best = np.maximum.accumulate(precision[::-1])[::-1]
     ap = 0.0
     for p in range(points):
-        level = p * 1.0 / (points - 1)
-        reached = precision[recall >= level]
-        ap += float(reached.max()) if reached.size and reached.max() > 0 else 0.0
+        first = np.searchsorted(recall, p * 1.0 / (points - 1), side="left")
+        ap += float(best[first]) if first < n else 0.0
     return ap / points
 
 
@@ -224,11 +229,13 @@ def score(results: list[ImageResult], classes: int, names=None, iou_thresh: floa
     for image in results:
         for row in image.truth:
             objects[int(row[0])] += 1
-        taken = []   # truth index of each detection of this image, in walk order
-        for box, prob, cls in zip(image.boxes, image.probs, image.classes):
-            cls = int(cls)
-            j, iou = _best_truth(box, cls, image.truth, iou_thresh)
-            dropped = j < 0 and _best_truth(box, cls, image.difficult, iou_thresh)[0] >= 0
+        taken = set()   # truth indices of the image's detections walked so far
+        classes_of = np.asarray(image.classes, int)
+        matches, ious = _best_truths(image.boxes, classes_of, image.truth, iou_thresh)
+        hard = _best_truths(image.boxes, classes_of, image.difficult, iou_thresh)[0]
+        for prob, cls, j, iou, h in zip(image.probs, classes_of.tolist(), matches.tolist(),
+                                        ious.tolist(), hard.tolist()):
+            dropped = j < 0 and h >= 0
             if not dropped:
                 p_all.append(prob)
                 c_all.append(cls)
@@ -240,7 +247,7 @@ def score(results: list[ImageResult], classes: int, names=None, iou_thresh: floa
                 else:
                     fp_c[cls] += 1
             if not dropped:
-                taken.append(unique + j if j >= 0 else -1)
+                taken.add(unique + j if j >= 0 else -1)
         unique += len(image.truth)
 
     probs = np.array(p_all, np.float32)
