@@ -170,3 +170,22 @@ def test_map_50_95_is_the_mean_over_darknets_ten_thresholds(darknet_set):
     assert len(at_iou) == 10
     assert report.map_50_95 == pytest.approx(np.mean(list(at_iou.values())), abs=1e-6)
     assert f"{report.map:f}" == f"{at_iou[0.5]:f}"
+
+
+def test_cli_prints_darknets_lines_and_writes_json(darknet_set, tmp_path):
+    from typer.testing import CliRunner
+
+    from darkpy.cli import app
+
+    _, _, expected, data = darknet_set
+    weights = shared_path("models", "yolov3-tiny", "yolov3-tiny.weights")
+    args = ["map", str(weights.with_suffix(".cfg")), str(weights), "--data", str(data)]
+    result = CliRunner().invoke(app, args + ["--points", "11", "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    want = next(r for r in expected if r["points"] == 11)
+    assert f"mean average precision (mAP@0.50) = {want['map']:f}" in result.output
+    assert "used 11 Recall-points" in result.output
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert f"{saved['map']:f}" == f"{want['map']:f}" and len(saved["classes"]) == 80
+    bad = CliRunner().invoke(app, args + ["--points", "1"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output

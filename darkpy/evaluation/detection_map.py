@@ -324,6 +324,11 @@ def map_network(network, data, iou_thresh: float = 0.5, points: int = 0, thresh:
                              f"the {len(items)} of the `{list_key}` list it parallels")
         difficult = [read_labels(label_path(e.path, label_rule), classes, problems)
                      for e in entries[:len(items)]]
+    nms_kind = str(detector.heads[-1][1].opts.get("nms_kind", "default") or "default")
+    if nms_kind in ("greedynms", "diounms") and reporter is not None:
+        # darknet's map then suppresses by DIoU (diounms_sort); darkpy has only IoU NMS
+        reporter.message(f"warning: nms_kind={nms_kind}: darknet's map suppresses boxes by DIoU, "
+                         "darkpy by IoU (do_nms_sort), so its numbers may differ slightly")
     results = collect(detector, items, difficult, reporter)
     report = score(results, classes, names, iou_thresh, points, thresh)
     if coco:
