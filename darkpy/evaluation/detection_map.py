@@ -23,8 +23,9 @@ Procedure (each step is darknet's):
    (TP + FP).
 4. All detections are sorted by probability (stable, as glibc's qsort is). Walking that
    ranking, a detection is a TP of its class when its truth was not taken before, else an
-   FP; precision and recall of every class are recorded at every rank (a class's values stay
-   put at the ranks of other classes; a class with no objects has recall 0 throughout).
+   FP; darknet records precision and recall of every class at every rank (a class's values
+   stay put at the ranks of other classes, which changes none of the APs below, so darkpy
+   keeps each class's own ranks; a class with no objects has recall 0 throughout).
 5. AP per class from that curve: points=0 (AlexeyAB's default, VOC 2010-2012): walking the
    ranks from the last to the first, each step adds (recall[r+1] - recall[r]) times the
    largest precision seen at ranks >= r, and finally recall[0] times that largest
@@ -220,7 +221,7 @@ def score(results: list[ImageResult], classes: int, names=None, iou_thresh: floa
     """darknet's numbers from one pass's detections (module docstring, steps 2-5)."""
     names = names or [str(k) for k in range(classes)]
     thresh32 = np.float32(thresh)
-    p_all, c_all, flag_all, truth_all = [], [], [], []
+    p_all, c_all, truth_all = [], [], []
     objects = np.zeros(classes, np.int64)
     tp_c = np.zeros(classes, np.int64)
     fp_c = np.zeros(classes, np.int64)
@@ -255,23 +256,18 @@ def score(results: list[ImageResult], classes: int, names=None, iou_thresh: floa
     det_class = np.array(c_all, np.int64)[rank]
     det_truth = np.array(truth_all, np.int64)[rank]
     n = len(rank)
-    tp = np.zeros((classes, n), np.int64)
-    fp = np.zeros((classes, n), np.int64)
-    used = np.zeros(unique, bool)
-    for r in range(n):
-        c, t = det_class[r], det_truth[r]
-        if t >= 0 and not used[t]:
-            used[t] = True
-            tp[c, r] = 1
-        else:
-            fp[c, r] = 1
-    tp, fp = np.cumsum(tp, axis=1), np.cumsum(fp, axis=1)
+    # a ranked detection is a TP when it is the first in the ranking to claim its object
+    is_tp = np.zeros(n, bool)
+    claimed, first = np.unique(det_truth, return_index=True)
+    is_tp[first[claimed >= 0]] = True
     scores = []
     for c in range(classes):
-        fn = objects[c] - tp[c]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = np.where(tp[c] + fp[c] > 0, tp[c] / np.maximum(tp[c] + fp[c], 1), 0.0)
-            recall = np.where(tp[c] + fn > 0, tp[c] / np.maximum(tp[c] + fn, 1), 0.0)
+        # darknet records every class at every rank; at other classes' ranks a class's values
+        # stay put, which adds nothing to its AP, so its own ranks give the same AP
+        mine = is_tp[det_class == c]
+        tp, fp = np.cumsum(mine), np.cumsum(~mine)
+        precision = tp / np.maximum(tp + fp, 1)
+        recall = tp / objects[c] if objects[c] else np.zeros(len(tp))
         ap = average_precision(precision, recall, points)
         above = tp_c[c] + fp_c[c]
         scores.append(ClassScore(
