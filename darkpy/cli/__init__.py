@@ -8,7 +8,7 @@ from darkpy import __version__
 
 app = typer.Typer(
     name="darkpy",
-    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, evaluate super-resolution, detect objects.",
+    help="darknet-style networks in Python: inspect, convert, upscale images and MRI, evaluate super-resolution, detect objects, score detectors (mAP).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,8 +30,8 @@ def main(
 
 
 from darkpy.cli import (  # noqa: E402
-    convert, convert_cfg, detect, draw, evaluate, export, info, keys, models, train, upscale,
+    convert, convert_cfg, detect, draw, evaluate, export, info, keys, map, models, train, upscale,
 )
 
-for _command in (info, convert_cfg, convert, detect, upscale, evaluate, models, train, export, keys, draw):
+for _command in (info, convert_cfg, convert, detect, upscale, evaluate, map, models, train, export, keys, draw):
     _command.register(app)

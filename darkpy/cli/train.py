@@ -51,6 +51,8 @@ def register(app: typer.Typer) -> None:
                                    help="Detectors: start the weights' `seen` count at 0 (darknet's -clear), e.g. to fine-tune released weights."),
         backup: Optional[Path] = typer.Option(None, "--backup",
                                               help="Detectors: folder for the .weights checkpoints (default: the .data file's `backup`)."),
+        calc_map: bool = typer.Option(False, "--map",
+                                      help="Detectors: compute mAP@0.50 on the .data file's `valid` list every max(4 epochs, 100) iterations (AlexeyAB's -map) and keep the best as <cfg>_best.weights."),
         label_rule: str = typer.Option("pjreddie", "--label-rule",
                                        help="Detectors: how label files are found from image paths: pjreddie (images/JPEGImages -> labels) or alexeyab (labels beside the images unless in .../JPEGImages/ or COCO's images/train2017/ ...)."),
     ):
@@ -84,7 +86,7 @@ def register(app: typer.Typer) -> None:
             if len(data) != 1:
                 fail("a detector trains from one darknet .data file: --data obj.data")
             _train_detector(model, data[0], weights, clear, backup, label_rule, iterations,
-                            batch, subdivisions, learning_rate, seed)
+                            batch, subdivisions, learning_rate, seed, calc_map)
             return
         if resume is not None and _is_detector_resume(resume):
             if model is not None or data or weights is not None or clear or backup is not None:
@@ -92,8 +94,8 @@ def register(app: typer.Typer) -> None:
                      "--data, --weights, --clear and --backup")
             _train_detector_resumed(resume, iterations, learning_rate)
             return
-        if clear or backup is not None or label_rule != "pjreddie":
-            fail("--clear, --backup and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
+        if clear or backup is not None or label_rule != "pjreddie" or calc_map:
+            fail("--clear, --backup, --map and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
 
         if resume is not None:
             given = [name for name, value in (
@@ -161,11 +163,12 @@ def _train_detector_resumed(path, iterations, learning_rate):
 
 
 def _train_detector(model, data, weights, clear, backup, label_rule, iterations, batch,
-                    subdivisions, learning_rate, seed):
+                    subdivisions, learning_rate, seed, calc_map=False):
     from darkpy.train.darknet.loop import DetectorTrainer
 
     trainer = DetectorTrainer(model, data, weights, clear=clear, backup=backup,
-                              label_rule=label_rule, max_batches=iterations, batch=batch,
+                              label_rule=label_rule, calc_map=calc_map,
+                              max_batches=iterations, batch=batch,
                               subdivisions=subdivisions, learning_rate=learning_rate, seed=seed)
     _finish_detector(trainer)
 
@@ -200,6 +203,10 @@ class _DarknetLines(Reporter):
 
     def checkpoint(self, iteration, path):
         typer.echo(f"Saving weights to {path}", err=True)
+
+    def validation(self, iteration, report, best):
+        typer.echo(f"\n mean_average_precision (mAP@{report.iou_thresh:0.2f}) = {report.map:f} "
+                   f"(iteration {iteration})" + ("\nNew best mAP!" if best else ""), err=True)
 
     def message(self, text):
         typer.echo(text, err=True)

@@ -60,6 +60,14 @@ class Detector:
     def detect_rgb(self, image: np.ndarray, label: str = "") -> list[Detection]:
         """Detections for an (H, W, 3) float32 RGB 0..1 image (as load_image returns)."""
         image_h, image_w = image.shape[:2]
+        cands, order, probs = self.candidates(image)
+        return to_detections(cands, order, probs, self.thresh, image_w, image_h, self.names, label)
+
+    def candidates(self, image: np.ndarray):
+        """darknet's `dets` after NMS for an (H, W, 3) float32 RGB image: (candidates, order,
+        probs): boxes image-relative, `order` the surviving boxes in darknet's final array
+        order, `probs` with suppressed entries zeroed (what `detector map` walks)."""
+        image_h, image_w = image.shape[:2]
         x = network_input(image, self.net_w, self.net_h, self.letterbox)[None]
         start = time.perf_counter()
         outputs = self.network.forward(x, outputs=[i for i, _ in self.heads])
@@ -74,7 +82,7 @@ class Detector:
                 order, probs = nms_sort(cands.boxes, cands.objectness, cands.probs, self.nms)
         else:
             order, probs = np.arange(len(cands)), cands.probs
-        return to_detections(cands, order, probs, self.thresh, image_w, image_h, self.names, label)
+        return cands, order, probs
 
 
 def detect(network, images, names=None, thresh: float = 0.25, hier_thresh: float = 0.5,

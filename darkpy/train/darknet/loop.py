@@ -21,7 +21,11 @@ What darknet's train_detector and train_network do, step for step:
 - checkpoints go to the `.data` file's `backup` folder as darknet .weights named after the
   cfg (AlexeyAB's scheme): <cfg>_last.weights every 100 iterations, <cfg>_<i>.weights every
   10000 (every 1000 when max_batches < 10000) and <cfg>_final.weights at the end. Ctrl-C or
-  SIGTERM stops after the iteration with a _last checkpoint.
+  SIGTERM stops after the iteration with a _last checkpoint;
+- with `calc_map` (darknet's -map, AlexeyAB), mAP@iou_thresh (area under the curve) on the
+  `valid` list (else `train`) is computed by darkpy.evaluation.detection_map after iteration
+  max(last + max(map_epochs * images / B, 100), burn_in) and at max_batches, and
+  <cfg>_best.weights is written whenever it is >= the best so far.
 
 The images of an iteration are drawn at random with replacement from the `train` list by a
 generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batch), so a run is
@@ -128,7 +132,8 @@ class DetectorTrainer:
 
     def __init__(self, cfg, data, weights=None, clear: bool = False, backup=None,
                  label_rule: str = "pjreddie", image_order: list | None = None,
-                 cfg_name: str | None = None, **overrides):
+                 cfg_name: str | None = None, calc_map: bool = False, map_iou: float = 0.5,
+                 map_thresh: float = 0.25, map_epochs: int = 4, **overrides):
         from darkpy.api import read_sections
         from darkpy.network import Network
         from darkpy.train.darknet.detection_batch import DetectionLoader
@@ -183,12 +188,17 @@ class DetectorTrainer:
         self.unapplied = not_applied(net)
         self.setup = {"cfg": str(cfg.resolve()), "data": str(Path(data).resolve()),
                       "label_rule": label_rule, "cfg_name": cfg_name or cfg.stem,
+                      "map": {"calc_map": calc_map, "map_iou": map_iou,
+                              "map_thresh": map_thresh, "map_epochs": map_epochs},
                       "overrides": {k: v for k, v in overrides.items() if v is not None}}
         self.backup = Path(backup) if backup else self.data_file.file("backup", "backup",
                                                                       must_exist=False)
         self.base = cfg_name or cfg.stem
         self.image_order = image_order
         self.avg_loss = -1.0
+        self.label_rule = label_rule
+        self.calc_map, self.map_iou, self.map_thresh = calc_map, map_iou, map_thresh
+        self.map_epochs, self.best_map = map_epochs, -1.0
 
     @property
     def iteration(self) -> int:
@@ -254,6 +264,24 @@ class DetectorTrainer:
             names.append("last")
         return names
 
+    def _next_map(self, last: int) -> int:
+        """AlexeyAB's next_map_calc after a calculation at iteration `last`."""
+        every = max(self.map_epochs * len(self.dataset.items) // self.optimizer.batch, 100)
+        return max(last + every, int(self.network.net.get("burn_in", 0) or 0))
+
+    def validate_map(self, iteration: int, reporter: Reporter):
+        """mAP on the `valid` list now; <cfg>_best.weights when it is the best so far."""
+        from darkpy.evaluation.detection_map import map_network
+
+        report = map_network(self.network, self.data_file, iou_thresh=self.map_iou, points=0,
+                             thresh=self.map_thresh, coco=False, label_rule=self.label_rule)
+        best = report.map >= self.best_map
+        reporter.validation(iteration, report, best)
+        if best:
+            self.best_map = report.map
+            reporter.checkpoint(iteration, self.save("best"))
+        return report
+
     def run(self, reporter: Reporter | None = None, iterations: int | None = None) -> TrainResult:
         """Train until max_batches (or `iterations` more updates), SIGINT or SIGTERM."""
         reporter = reporter or Reporter()
@@ -277,6 +305,7 @@ class DetectorTrainer:
                                                                  self.iteration + iterations)
         flag: dict = {}
         final = None
+        next_map = self._next_map(self.iteration)
         with stop_on_signals(flag):
             while self.iteration < stop_at:
                 order = None
@@ -290,6 +319,10 @@ class DetectorTrainer:
                 reporter.iteration(report)
                 for name in self._periodic(report.iteration):
                     reporter.checkpoint(report.iteration, self.save(name))
+                if self.calc_map and (report.iteration >= next_map
+                                      or report.iteration == self.max_batches):
+                    self.validate_map(report.iteration, reporter)
+                    next_map = self._next_map(report.iteration)
                 if flag.get("stop"):
                     reporter.checkpoint(report.iteration, self.save("last"))
                     reporter.message(f"stopped by {flag['stop']} after iteration "

@@ -47,7 +47,7 @@ def save_state(trainer, weights_path) -> Path:
     meta = {
         "format": FORMAT, "seen": trainer.seen, "avg_loss": trainer.avg_loss,
         "rng": rng_states(trainer.network), "bad_images": sorted(trainer.loader.bad),
-        "setup": trainer.setup,
+        "setup": trainer.setup, "best_map": trainer.best_map,
     }
     arrays = {f"optimizer/{k}": v for k, v in trainer.optimizer.state_dict().items()}
     arrays["meta"] = np.array(json.dumps(meta, default=json_default))
@@ -114,6 +114,7 @@ def restore(trainer, meta: dict, arrays: dict, where) -> None:
     set_rng_states(trainer.network, meta.get("rng", {}))
     trainer.loader.bad = {int(i) for i in meta.get("bad_images", [])}
     trainer.avg_loss = float(meta.get("avg_loss", -1.0))
+    trainer.best_map = float(meta.get("best_map", -1.0))  # so _best.weights keeps its meaning
 
 
 def resume_detector(folder, cfg_name: str | None = None, **changes):
@@ -131,6 +132,6 @@ def resume_detector(folder, cfg_name: str | None = None, **changes):
         raise InputError(f"{path}: its weights {weights.name} are missing")
     trainer = DetectorTrainer(setup["cfg"], setup["data"], weights, clear=False,
                               backup=path.parent, label_rule=setup["label_rule"],
-                              cfg_name=setup["cfg_name"], **overrides)
+                              cfg_name=setup["cfg_name"], **setup.get("map", {}), **overrides)
     restore(trainer, meta, arrays, path)
     return trainer
