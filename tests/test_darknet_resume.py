@@ -131,6 +131,15 @@ def test_resume_refuses_a_state_of_other_weights(project):
         resume_detector(project)
 
 
+def test_resume_keeps_map_scoring_and_the_best_map(project):
+    trainer = DetectorTrainer("pj.cfg", "obj.data", calc_map=True, map_thresh=0.3)
+    trainer.run(iterations=1)
+    trainer.best_map = 0.42  # as if a validation had scored it; saved with the next checkpoint
+    trainer.save("last")
+    resumed = resume_detector(project / "backup")
+    assert resumed.calc_map and resumed.map_thresh == 0.3 and resumed.best_map == 0.42
+
+
 def test_cli_resume(project):
     runner = CliRunner()
     first = runner.invoke(app, ["train", "pj.cfg", "--data", "obj.data", "--iterations", "3"])
