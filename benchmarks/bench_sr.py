@@ -273,7 +273,7 @@ def memory_run(tiles: int, target: int) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--full", action="store_true", help="add full EDSR x2 (minutes per runtime)")
     parser.add_argument("--models", default=None,
                         help=f"comma-separated models to run (of {', '.join(MODELS)})")

@@ -193,7 +193,7 @@ def compare(args, key: str, names: list[str], tmp: Path):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated networks (of {', '.join(MODELS)})")
     parser.add_argument("--image", type=Path, default=SHARED / "images" / "dog.jpg",
