@@ -17,9 +17,10 @@ each round, so that a slow spell of a shared machine falls on all of them alike.
 Peak RSS: `peak_rss` runs the benchmark script again in a child process that builds only one
 runtime's model and runs its forward twice; the figure is the child's peak resident set
 (ru_maxrss): the interpreter, that runtime's libraries, its model and its forward's working
-memory, i.e. what a process using that runtime for this network needs. For PyTorch the peak
-is taken from after the module is built (the darkpy network it was copied from is freed and
-the peak reset through /proc/self/clear_refs, where Linux allows it).
+memory, i.e. what a process using that runtime for this network needs. Where a child builds
+the darkpy network only to derive something else (PyTorch's module; bench_yolo's input size
+for the ONNX runtimes), the network is freed and the peak reset through /proc/self/clear_refs
+(where Linux allows it) before that runtime's model is run.
 """
 from __future__ import annotations
 
