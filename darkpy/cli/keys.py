@@ -88,6 +88,6 @@ def _print_section(reference, doc, fork) -> None:
         console.print("Every layer section also accepts the keys of `darkpy keys common`.",
                       markup=False)
     if any(r["allowed"] == "an activation name" for r in rows):
-        from darkpy.kernels.activations import ACTIVATION_NAMES
+        from darkpy.kernels.activation_codes import ACTIVATION_NAMES
 
         console.print("activation names: " + ", ".join(ACTIVATION_NAMES), markup=False)

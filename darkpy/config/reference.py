@@ -231,8 +231,7 @@ def markdown() -> str:
     out += ["", "## Activation names", "",
             "Keys whose allowed values say *an activation name* take one of these:", "",
             "| name | darknet |", "|---|---|"]
-    from darkpy.kernels.activations import ACTIVATION_NAMES
-    from darkpy.kernels.channel_activations import CHANNEL_ACTIVATION_NAMES
+    from darkpy.kernels.activation_codes import ACTIVATION_NAMES, CHANNEL_ACTIVATION_NAMES
 
     for name in ACTIVATION_NAMES + CHANNEL_ACTIVATION_NAMES:
         out.append(f"| `{name}` | {fork_word(activation_fork(name))} |")

@@ -57,7 +57,7 @@ def compare_with_onnxruntime(network, model, x: np.ndarray | None = None,
         x = _random_input(network, model, meta, seed)
     feeds = {"input": np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32)}
     outputs = [o.name for o in model.graph.output]
-    layers = [_layer_of(network, name) for name in outputs]
+    layers = [output_layer(network, name) for name in outputs]
     if None in layers:
         raise ExportError("only raw exports can be verified layer by layer (export with "
                           "heads='raw')")
@@ -75,7 +75,9 @@ def compare_with_onnxruntime(network, model, x: np.ndarray | None = None,
     return errors
 
 
-def _layer_of(network, name: str) -> int | None:
+def output_layer(network, name: str) -> int | None:
+    """The darkpy layer a raw export's output `name` holds ('output': the last layer,
+    '<kind>_<index>': layer <index>), or None for a decoded output."""
     if name == "output":
         return len(network.layers) - 1
     tail = name.rsplit("_", 1)[-1]

@@ -71,20 +71,36 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
-ACTIVATION_NAMES: tuple[str, ...] = (
-    "linear", "logistic", "loggy", "relu", "relu6", "elu", "selu", "relie", "ramp", "tanh",
-    "plse", "leaky", "stair", "hardtan", "lhtan", "softplus", "softsign", "elliot",
-    "symmelliot", "mish", "swish", "gelu",
-    # appended later (codes are indices: new names go at the end)
-    "hard_mish", "revleaky",
+# names and codes live apart from the kernels, so that layers can be built without numba
+from darkpy.kernels.activation_codes import (  # noqa: F401 (re-exported)
+    ACTIVATION_NAMES,
+    ELLIOT,
+    ELU,
+    GELU,
+    HARD_MISH,
+    HARDTAN,
+    LEAKY,
+    LHTAN,
+    LINEAR,
+    LOGGY,
+    LOGISTIC,
+    MISH,
+    NEEDS_INPUT,
+    PLSE,
+    RAMP,
+    RELIE,
+    RELU,
+    RELU6,
+    REVLEAKY,
+    SELU,
+    SOFTPLUS,
+    SOFTSIGN,
+    STAIR,
+    SWISH,
+    SYMMELLIOT,
+    TANH,
+    activation_code,
 )
-
-(LINEAR, LOGISTIC, LOGGY, RELU, RELU6, ELU, SELU, RELIE, RAMP, TANH, PLSE, LEAKY, STAIR, HARDTAN,
- LHTAN, SOFTPLUS, SOFTSIGN, ELLIOT, SYMMELLIOT, MISH, SWISH, GELU,
- HARD_MISH, REVLEAKY) = range(len(ACTIVATION_NAMES))
-
-# Derivatives of these read the pre-activation input x; all others need only the output y.
-NEEDS_INPUT = frozenset({MISH, SWISH, GELU, HARD_MISH})
 
 # float32 constants, so that numba never promotes the arithmetic to float64
 _F = np.float32
@@ -102,16 +118,6 @@ GELU_3B = _F(3.0) * GELU_B
 
 # elements per parallel work item: big enough to amortise dispatch, small enough to balance
 _CHUNK = 4096
-
-
-def activation_code(name: str) -> int:
-    """The integer code of an activation name (its index in ACTIVATION_NAMES)."""
-    try:
-        return ACTIVATION_NAMES.index(name)
-    except ValueError:
-        raise ValueError(
-            f"unknown activation '{name}'; valid names: {', '.join(ACTIVATION_NAMES)}"
-        ) from None
 
 
 # --- a vectorisable float32 exp ----------------------------------------------------------------

@@ -29,21 +29,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-CHANNEL_ACTIVATION_NAMES: tuple[str, ...] = (
-    "normalize_channels", "normalize_channels_softmax", "normalize_channels_softmax_maxval",
+from darkpy.kernels.activation_codes import (  # noqa: F401 (names and codes: numba-free)
+    CHANNEL_ACTIVATION_NAMES,
+    NORM_CHAN,
+    NORM_CHAN_SOFTMAX,
+    NORM_CHAN_SOFTMAX_MAXVAL,
+    channel_activation_code,
 )
-NORM_CHAN, NORM_CHAN_SOFTMAX, NORM_CHAN_SOFTMAX_MAXVAL = range(len(CHANNEL_ACTIVATION_NAMES))
 
 EPS = np.float32(0.0001)  # darknet's `const float eps = 0.0001` (a float32)
-
-
-def channel_activation_code(name: str) -> int:
-    """The code of a channel-wise activation name (its index in CHANNEL_ACTIVATION_NAMES)."""
-    try:
-        return CHANNEL_ACTIVATION_NAMES.index(name)
-    except ValueError:
-        raise ValueError(f"unknown channel-wise activation '{name}'; valid names: "
-                         f"{', '.join(CHANNEL_ACTIVATION_NAMES)}") from None
 
 
 @njit(cache=True, error_model="numpy")

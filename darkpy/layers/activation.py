@@ -11,9 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import Key
-from darkpy.kernels.activations import (ACTIVATION_NAMES, activate, activate_gradient,
-                                        activation_code)
+from darkpy.kernels.activation_codes import ACTIVATION_NAMES, activation_code
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
 
 
 class Activation(Layer):
@@ -30,12 +33,12 @@ class Activation(Layer):
 
     def forward(self, inputs: list[np.ndarray], train: bool = False) -> np.ndarray:
         out = np.array(inputs[0], dtype=compute_dtype(inputs[0]), order="C", copy=True)
-        activate(out, self.code)
+        activations.activate(out, self.code)
         return out
 
     def backward(self, delta, inputs, output):
         dtype = compute_dtype(inputs[0])
         grad = np.array(delta, dtype=dtype, order="C", copy=True)
-        activate_gradient(grad, np.ascontiguousarray(output, dtype),
-                          np.ascontiguousarray(inputs[0], dtype), self.code)
+        activations.activate_gradient(grad, np.ascontiguousarray(output, dtype),
+                                      np.ascontiguousarray(inputs[0], dtype), self.code)
         return [grad]

@@ -17,9 +17,12 @@ import numpy as np
 
 from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.errors import InputError
-from darkpy.kernels import batchnorm as bn
-from darkpy.kernels.normalize import fold_batchnorm, scale_shift
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+bn = kernels("batchnorm")
+normalize = kernels("normalize")
 
 
 class BatchNorm(Layer):
@@ -53,9 +56,10 @@ class BatchNorm(Layer):
             y, self._saved = bn.train_forward(x.reshape(-1, c), p["scales"].astype(dtype),
                                               p["rolling_mean"], p["rolling_variance"])
             return y.reshape(x.shape)
-        a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"])
+        a, b = normalize.fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"])
         out = np.empty_like(x)
-        scale_shift(x.reshape(-1, c), a.astype(dtype), b.astype(dtype), out.reshape(-1, c))
+        normalize.scale_shift(x.reshape(-1, c), a.astype(dtype), b.astype(dtype),
+                              out.reshape(-1, c))
         return out
 
     def backward(self, delta, inputs, output):

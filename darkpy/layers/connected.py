@@ -25,10 +25,14 @@ import numpy as np
 from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations
-from darkpy.kernels import batchnorm as bn
-from darkpy.kernels.normalize import fold_batchnorm
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+bn = kernels("batchnorm")
+normalize = kernels("normalize")
 
 
 class Connected(Layer):
@@ -37,7 +41,7 @@ class Connected(Layer):
     summary = "fully connected (dense) layer"
     keys = {
         "output": Key("int", 1, minimum=1, doc="number of outputs (neurons) of the dense layer"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "logistic", choices=codes.ACTIVATION_NAMES,
                           doc="applied to W x + b (after batch norm when on)"),
         "batch_normalize": Key("int", 0, doc="1: batch normalisation of the outputs before the "
                                              "activation"),
@@ -50,7 +54,7 @@ class Connected(Layer):
         self.in_shape = tuple(self.input_shapes[0])
         self.inputs = int(np.prod(self.in_shape))
         self.batch_normalize = bool(opts.batch_normalize)
-        self.code = activations.activation_code(opts.activation)
+        self.code = codes.activation_code(opts.activation)
         self._cache_key = None
         self._folded = None
         self._saved = None  # training forward -> backward: (batch-norm state, pre-activation)
@@ -103,8 +107,8 @@ class Connected(Layer):
         if self._cache_key != key or self._folded is None:
             p = self.params
             if self.batch_normalize:
-                a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                      p["biases"])
+                a, b = normalize.fold_batchnorm(p["scales"], p["rolling_mean"],
+                                                p["rolling_variance"], p["biases"])
                 w = (p["weights"].astype(np.float64) * a).astype(dtype)
                 self._folded = (np.ascontiguousarray(w), b.astype(dtype))
             else:
@@ -137,7 +141,7 @@ class Connected(Layer):
             y, state = bn.train_forward(y, p["scales"], self.params["rolling_mean"],
                                         self.params["rolling_variance"])
             self.invalidate()
-        pre = y + p["biases"] if self.code in activations.NEEDS_INPUT else None
+        pre = y + p["biases"] if self.code in codes.NEEDS_INPUT else None
         activations.bias_activate(y, p["biases"], self.code)
         self._saved = (state, pre)
         return y

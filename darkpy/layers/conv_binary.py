@@ -48,10 +48,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darkpy.kernels import activations
-from darkpy.kernels.binary import binarize_filters, offset_scale_shift, sign_input
-from darkpy.kernels.channel_activations import activate_channels
-from darkpy.kernels.normalize import fold_batchnorm
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+binary = kernels("binary")
+channel_activations = kernels("channel_activations")
+normalize = kernels("normalize")
 
 FLAVORS = ("auto", "pjreddie", "alexeyab")
 
@@ -82,7 +86,7 @@ class BinarySetup:
                               "float convolution there, not an XNOR one; use flavor=pjreddie")
         linear = alexeyab_xnor and bool(opts.bin_output)  # calculate_binary_weights
         return cls(xnor=xnor, flavor=flavor, groups=1 if alexeyab_xnor else None,
-                   code=activations.LINEAR if linear else layer.code,
+                   code=codes.LINEAR if linear else layer.code,
                    channel_code=None if linear else layer.channel_code)
 
     # --- parameters ----------------------------------------------------------------------
@@ -92,17 +96,17 @@ class BinarySetup:
         w = p["weights"]
         n = w.shape[3]
         if layer.batch_normalize:
-            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                  p["biases"])
+            a, b = normalize.fold_batchnorm(p["scales"], p["rolling_mean"],
+                                            p["rolling_variance"], p["biases"])
         else:
             a, b = np.ones(n), p["biases"].astype(np.float64)
         if self.flavor == "alexeyab":  # binarise the batch-norm-folded weights
             source = (w.astype(np.float64) * a).astype(w.dtype)
-            _, means = binarize_filters(source)
+            _, means = binary.binarize_filters(source)
             scale = means.astype(np.float64)
         else:  # binarise, convolve, then batch norm
             source = w
-            _, means = binarize_filters(source)
+            _, means = binary.binarize_filters(source)
             scale = means.astype(np.float64) * a
         signs = np.where(source > 0, 1.0, -1.0).astype(dtype)
         offset = np.zeros(n)
@@ -126,11 +130,11 @@ def forward(layer, x, train=False):
     dtype = x.dtype
     q = layer.derived(("binary", dtype.str), lambda: setup.params(layer, dtype))
     if setup.xnor:
-        x = sign_input(x, *setup.input_levels())
+        x = binary.sign_input(x, *setup.input_levels())
     z = layer.convolve(x, q["signs"], layer.new_output(x), exact=True)
     z2d = z.reshape(-1, layer.filters)
-    offset_scale_shift(z2d, q["offset"], q["scale"], q["shift"])
+    binary.offset_scale_shift(z2d, q["offset"], q["scale"], q["shift"])
     activations.bias_activate(z2d, None, setup.code)
     if setup.channel_code is not None:
-        activate_channels(z2d, setup.channel_code, out=z2d)
+        channel_activations.activate_channels(z2d, setup.channel_code, out=z2d)
     return z

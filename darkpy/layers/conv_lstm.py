@@ -33,9 +33,13 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import ALEXEYAB, TRAINING, Key
-from darkpy.kernels import activations
-from darkpy.kernels.recurrent import lstm_cell, lstm_hidden
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.recurrent import Recurrent, from_chw_flat, to_chw_flat
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+cells = kernels("recurrent")
 
 _U = dict(used=False)
 
@@ -52,7 +56,7 @@ class ConvLSTM(Recurrent):
         "pad": Key("int", 0, fork=ALEXEYAB, doc="1: padding = size/2 (overrides padding)"),
         "padding": Key("int", 0, fork=ALEXEYAB, doc="zero padding on each side when pad=0"),
         "groups": Key("int", 1, fork=ALEXEYAB, doc="grouped gate convolutions"),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES, fork=ALEXEYAB,
+        "activation": Key("str", "linear", choices=codes.ACTIVATION_NAMES, fork=ALEXEYAB,
                           doc="activation of every gate convolution (before the gate function)"),
         "batch_normalize": Key("int", 0, fork=ALEXEYAB,
                                doc="1: batch normalisation in every gate convolution"),
@@ -68,7 +72,7 @@ class ConvLSTM(Recurrent):
                                doc="clamps the cell state to -this..this"),
         "shortcut": Key("int", 0, fork=ALEXEYAB,
                         doc="with bottleneck: a partial residual connection"),
-        "lstm_activation": Key("str", "tanh", choices=activations.ACTIVATION_NAMES,
+        "lstm_activation": Key("str", "tanh", choices=codes.ACTIVATION_NAMES,
                                fork=ALEXEYAB,
                                doc="the function on the candidate and on the cell state "
                                    "(tanh in the textbook LSTM)"),
@@ -85,7 +89,7 @@ class ConvLSTM(Recurrent):
         self.bottleneck = bool(opts.bottleneck)
         self.shortcut = bool(opts.shortcut)
         self._constrain = opts.state_constrain
-        self.code = activations.activation_code(opts.lstm_activation)
+        self.code = codes.activation_code(opts.lstm_activation)
         self.size, self.stride = opts.size, opts.stride
         h, w, c = self.input_shapes[0]
         if self.bottleneck and c != self.outputs:
@@ -150,12 +154,12 @@ class ConvLSTM(Recurrent):
                 pre["f"] = pre["f"] + sub["vf"].forward([c])
                 pre["i"] = pre["i"] + sub["vi"].forward([c])
             pre = {g: np.ascontiguousarray(v).reshape(flat) for g, v in pre.items()}
-            lstm_cell(pre["f"], pre["i"], pre["g"], c.reshape(flat), self.code)
+            cells.lstm_cell(pre["f"], pre["i"], pre["g"], c.reshape(flat), self.code)
             if self.peephole:
                 pre["o"] = pre["o"] + sub["vo"].forward([c]).reshape(flat)
             hs = np.empty(shape, np.float32)
-            lstm_hidden(np.ascontiguousarray(pre["o"]), c.reshape(flat), hs.reshape(flat),
-                        self.code)
+            cells.lstm_hidden(np.ascontiguousarray(pre["o"]), c.reshape(flat), hs.reshape(flat),
+                              self.code)
             if self.constrain:
                 _constrain(c, self.constrain)
             _fix_nonfinite(c)

@@ -72,17 +72,22 @@ import numpy as np
 from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import ALEXEYAB, DARKPY, RUNTIME, TRAINING, Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations
-from darkpy.kernels import batchnorm as bn
-from darkpy.kernels import batchnorm_darknet as bn_darknet
-from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
-                                                channel_activation_code, channel_gradient)
-from darkpy.kernels.conv import darknet as conv_darknet
-from darkpy.kernels.conv import dispatch, winograd
-from darkpy.kernels.conv import training as conv_training
-from darkpy.kernels.normalize import fold_batchnorm
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.activation_codes import CHANNEL_ACTIVATION_NAMES, channel_activation_code
+from darkpy.kernels.conv import dispatch  # plain Python: the rule that picks an algorithm
+from darkpy.kernels.lazy import kernels
 from darkpy.layers import conv_binary
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+bn = kernels("batchnorm")
+bn_darknet = kernels("batchnorm_darknet")
+channel_activations = kernels("channel_activations")
+conv_darknet = kernels("conv.darknet")
+winograd = kernels("conv.winograd")
+conv_training = kernels("conv.training")
+normalize = kernels("normalize")
 
 _T = dict(used=False, phase=TRAINING)  # read by darknet's training only
 _R = dict(used=False, phase=RUNTIME)  # darknet's GPU scheduling
@@ -115,7 +120,7 @@ class Convolutional(Layer):
         "dilation": Key("int", 1, fork=ALEXEYAB,
                         doc="spacing between kernel taps (ignored for size=1, as darknet does)"),
         "activation": Key("str", "logistic",
-                          choices=activations.ACTIVATION_NAMES + CHANNEL_ACTIVATION_NAMES,
+                          choices=codes.ACTIVATION_NAMES + CHANNEL_ACTIVATION_NAMES,
                           doc="applied after bias or batch norm; normalize_channels* (AlexeyAB) "
                               "normalise across channels"),
         "batch_normalize": Key("int", 0, doc="1: batch normalisation (scales, running mean and "
@@ -185,10 +190,10 @@ class Convolutional(Layer):
         # the element-wise activation (fused into the convolution kernels) and, for AlexeyAB's
         # normalize_channels*, a channel-wise one applied after it (the element-wise is linear)
         if opts.activation in CHANNEL_ACTIVATION_NAMES:
-            self.code = activations.LINEAR
+            self.code = codes.LINEAR
             self.channel_code = channel_activation_code(opts.activation)
         else:
-            self.code = activations.activation_code(opts.activation)
+            self.code = codes.activation_code(opts.activation)
             self.channel_code = None
         self.binary = conv_binary.BinarySetup.from_layer(self)  # None unless binary/xnor
         if self.binary is not None and self.binary.groups is not None:
@@ -336,8 +341,8 @@ class Convolutional(Layer):
             p = self.source.params
             if not self.batch_normalize:
                 return np.ascontiguousarray(p["weights"], dtype), p["biases"].astype(dtype)
-            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                  p["biases"])
+            a, b = normalize.fold_batchnorm(p["scales"], p["rolling_mean"],
+                                            p["rolling_variance"], p["biases"])
             return np.ascontiguousarray(p["weights"].astype(np.float64) * a, dtype), b.astype(dtype)
 
         return self.derived(("folded", np.dtype(dtype).str), fold)
@@ -362,7 +367,7 @@ class Convolutional(Layer):
         n_img, h, w, c = x.shape
         return np.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
 
-    def convolve(self, x, weights, out, bias=None, code=activations.LINEAR, exact=False,
+    def convolve(self, x, weights, out, bias=None, code=codes.LINEAR, exact=False,
                  cached=None, algorithm=None) -> np.ndarray:
         """out = f(conv(x, weights) + bias) with this layer's geometry and algorithm(), for
         any weights of the layer's shape (K, K, cg, n); returns out. exact=True avoids
@@ -380,7 +385,7 @@ class Convolutional(Layer):
     def _activate_channels(self, y2d):
         """The channel-wise activation (normalize_channels*) in place, if the layer has one."""
         if self.channel_code is not None:
-            activate_channels(y2d, self.channel_code, out=y2d)
+            channel_activations.activate_channels(y2d, self.channel_code, out=y2d)
 
     def forward(self, inputs, train=False):
         if self.binary is not None:
@@ -408,7 +413,7 @@ class Convolutional(Layer):
         # darknet's GEMM gives equal patches equal sums, so max-pool ties stay ties (Winograd's
         # position-dependent rounding would break them and route gradients elsewhere)
         exact = self.darknet_training
-        keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
+        keep_input = self.code in codes.NEEDS_INPUT or self.channel_code is not None
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
             self.convolve(x, weights, z, p["biases"], self.code, exact=exact)
@@ -442,7 +447,7 @@ class Convolutional(Layer):
         stride) and a linear or leaky activation."""
         return (self.darknet_training and dispatch.darknet_supports(self.geometry, dtype)
                 and self.channel_code is None
-                and self.code in (activations.LINEAR, activations.LEAKY))
+                and self.code in (codes.LINEAR, codes.LEAKY))
 
     def _train_forward_darknet(self, x, weights, z):
         """Training forward as darknet computes it, bit for bit: its convolution sums, its
@@ -461,7 +466,7 @@ class Convolutional(Layer):
             src.invalidate()  # the rolling values changed in place
             self.invalidate()
         z2d += p["biases"].astype(np.float32)
-        if self.code == activations.LEAKY:
+        if self.code == codes.LEAKY:
             conv_darknet.leaky(z2d)
         self._saved = (state, None)
         return z2d.reshape(z.shape)
@@ -481,7 +486,7 @@ class Convolutional(Layer):
         if self.channel_code is not None or dtype != np.float32:
             g = np.array(delta, dtype=dtype, order="C").reshape(-1, cout)
             if self.channel_code is not None:
-                channel_gradient(g, y2d, pre, self.channel_code)
+                channel_activations.channel_gradient(g, y2d, pre, self.channel_code)
             else:
                 activations.activate_gradient(g, y2d, pre, self.code)
             bias_grad = bn.channel_sum(g)

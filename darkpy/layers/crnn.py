@@ -26,8 +26,12 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import ALEXEYAB, PJREDDIE, Key
-from darkpy.kernels import activations
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
 
 _PJREDDIE_KEYS = ("output_filters", "hidden_filters")
 _ALEXEYAB_KEYS = ("output", "hidden", "size", "stride", "dilation", "pad", "padding", "groups",
@@ -59,7 +63,7 @@ class CRNN(Recurrent):
                       doc="grouped convolutions"),
         "xnor": Key("int", None, fork=ALEXEYAB, default_text="0",
                     doc="1: XNOR (binary) convolutions; darkpy: not supported"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "logistic", choices=codes.ACTIVATION_NAMES,
                           doc="activation of the three convolutions"),
         "batch_normalize": Key("int", 0, doc="1: batch normalisation in the three convolutions"),
         "shortcut": Key("int", 0, doc="1: add the previous hidden state into the new one"),

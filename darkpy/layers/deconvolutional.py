@@ -20,10 +20,15 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import PJREDDIE, Key
-from darkpy.kernels import activations, patches
-from darkpy.kernels.normalize import fold_batchnorm
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
 from darkpy.layers.scale_channels import activation_gradient, activation_with_cache
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+patches = kernels("patches")
+normalize = kernels("normalize")
 
 
 class Deconvolutional(Layer):
@@ -39,7 +44,7 @@ class Deconvolutional(Layer):
         "pad": Key("int", 0, fork=PJREDDIE, doc="1: padding = size/2 (overrides padding)"),
         "padding": Key("int", 0, fork=PJREDDIE,
                        doc="rows and columns cropped from each side when pad=0"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "logistic", choices=codes.ACTIVATION_NAMES,
                           fork=PJREDDIE, doc="applied after bias or batch norm"),
         "batch_normalize": Key("int", 0, fork=PJREDDIE,
                                doc="1: batch normalisation before the activation"),
@@ -52,7 +57,7 @@ class Deconvolutional(Layer):
         if self.padding < 0:
             raise self.error(f"padding must be >= 0, got {self.padding}")
         self.batch_normalize = bool(opts.batch_normalize)
-        self.code = activations.activation_code(opts.activation)
+        self.code = codes.activation_code(opts.activation)
         self.channels = self.input_shapes[0][2]
         self._pre = None
         self.output_shape(self.input_shapes)
@@ -117,8 +122,8 @@ class Deconvolutional(Layer):
             if train:
                 raise self.error("training with batch_normalize=1 is not supported "
                                  "(inference only)")
-            a, b = fold_batchnorm(p["scales"], p["rolling_mean"], p["rolling_variance"],
-                                  p["biases"])
+            a, b = normalize.fold_batchnorm(p["scales"], p["rolling_mean"],
+                                            p["rolling_variance"], p["biases"])
             pre *= a.astype(dtype)
             pre += b.astype(dtype)
         else:

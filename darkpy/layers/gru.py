@@ -23,9 +23,13 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import PJREDDIE, Key
-from darkpy.kernels import activations
-from darkpy.kernels.recurrent import gru_gates, gru_output
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+cells = kernels("recurrent")
 
 _GATES = ("z", "r", "h")
 
@@ -47,7 +51,7 @@ class GRU(Recurrent):
         self.outputs = opts.output
         self.flavor = self._resolve_flavor(False)
         use_tanh = bool(opts.tanh) and self.flavor == "pjreddie"
-        self.code = activations.TANH if use_tanh else activations.LOGISTIC
+        self.code = codes.TANH if use_tanh else codes.LOGISTIC
         bn = opts.batch_normalize
         for gate in _GATES:
             self._add_connected("u" + gate, self.input_shapes[0], self.outputs, "linear", bn)
@@ -81,10 +85,10 @@ class GRU(Recurrent):
             z = np.ascontiguousarray(u["z"][rows] + w("z", s))
             r = np.ascontiguousarray(u["r"][rows] + w("r", s))
             forgot = np.empty_like(s)
-            gru_gates(z, r, s, forgot)
+            cells.gru_gates(z, r, s, forgot)
             h = np.ascontiguousarray(u["h"][rows] + w("h", forgot))
             new = np.empty_like(s)
-            gru_output(h, z, s, new, self.code)
+            cells.gru_output(h, z, s, new, self.code)
             out[rows] = new
             s = new
         state["s"] = s

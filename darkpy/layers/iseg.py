@@ -19,8 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import PJREDDIE, Key
-from darkpy.kernels.activations import LOGISTIC, activate
+from darkpy.kernels.activation_codes import LOGISTIC
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
 
 
 class ISeg(Layer):
@@ -57,7 +61,7 @@ class ISeg(Layer):
         out = np.array(x, dtype=dtype, order="C", copy=True)
         if self.classes:
             masks = np.ascontiguousarray(out[..., :self.classes])
-            activate(masks, LOGISTIC)
+            activations.activate(masks, LOGISTIC)
             out[..., :self.classes] = masks
         return out
 

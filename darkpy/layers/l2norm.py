@@ -18,8 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import PJREDDIE
-from darkpy.kernels.l2norm import l2_normalize, l2_normalize_gradient
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+l2norm_kernels = kernels("l2norm")
 
 
 class L2Norm(Layer):
@@ -30,7 +33,7 @@ class L2Norm(Layer):
 
     def forward(self, inputs, train=False):
         x = np.ascontiguousarray(inputs[0], dtype=compute_dtype(inputs[0]))
-        return l2_normalize(x)
+        return l2norm_kernels.l2_normalize(x)
 
     def backward(self, delta, inputs, output):
         dtype = compute_dtype(inputs[0])
@@ -38,7 +41,8 @@ class L2Norm(Layer):
         def contiguous(a):
             return np.ascontiguousarray(a, dtype=dtype)
 
-        return [l2_normalize_gradient(contiguous(delta), contiguous(inputs[0]), contiguous(output))]
+        return [l2norm_kernels.l2_normalize_gradient(contiguous(delta), contiguous(inputs[0]),
+                                                     contiguous(output))]
 
     def flops(self, input_shapes):
         h, w, c = input_shapes[0]

@@ -23,10 +23,15 @@ import numpy as np
 
 from darkpy.config.schema import Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations, patches
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
 from darkpy.layers.convolutional import _c_div
 from darkpy.layers.scale_channels import activation_gradient, activation_with_cache
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+patches = kernels("patches")
 
 
 class Local(Layer):
@@ -38,7 +43,7 @@ class Local(Layer):
         "stride": Key("int", 1, minimum=1, doc="step of the kernel"),
         "pad": Key("int", 0, minimum=0, doc="zero padding in pixels on each side (as given, "
                                             "not a flag)"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "logistic", choices=codes.ACTIVATION_NAMES,
                           doc="applied after the bias"),
     }
 
@@ -47,7 +52,7 @@ class Local(Layer):
         self.filters, self.size, self.stride, self.pad = opts.filters, opts.size, opts.stride, opts.pad
         self.in_shape = tuple(self.input_shapes[0])
         self.out_shape = self._geometry(self.in_shape)
-        self.code = activations.activation_code(opts.activation)
+        self.code = codes.activation_code(opts.activation)
         self._pre = None
         self.initialise_params()
 

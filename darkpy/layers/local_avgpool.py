@@ -11,9 +11,12 @@ inside the image (kernels/local_avgpool.py), so border cells are not diluted by 
 from __future__ import annotations
 
 from darkpy.config.schema import ALEXEYAB, Key
-from darkpy.kernels import local_avgpool as kernel
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
 from darkpy.layers.convolutional import _c_div
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+kernel = kernels("local_avgpool")
 
 
 class LocalAvgPool(Layer):

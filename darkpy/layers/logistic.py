@@ -16,8 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import PJREDDIE
-from darkpy.kernels.activations import LOGISTIC, activate
+from darkpy.kernels.activation_codes import LOGISTIC
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
 
 
 class Logistic(Layer):
@@ -32,7 +36,7 @@ class Logistic(Layer):
                              "which darkpy does not train; for a trainable sigmoid use "
                              "[activation] activation=logistic (the loss then comes from [cost])")
         out = np.array(inputs[0], dtype=compute_dtype(inputs[0]), order="C", copy=True)
-        activate(out, LOGISTIC)
+        activations.activate(out, LOGISTIC)
         return out
 
     def describe(self):

@@ -21,9 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import Key
-from darkpy.kernels import activations
-from darkpy.kernels.recurrent import lstm_cell, lstm_hidden
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+cells = kernels("recurrent")
 
 _ORDERS = {
     "pjreddie": ("wi", "wf", "wo", "wg", "ui", "uf", "uo", "ug"),
@@ -70,9 +74,9 @@ class LSTM(Recurrent):
             h4 = h.reshape(batch, 1, 1, units)
             pre = {g: np.ascontiguousarray(sub["w" + g].forward([h4]).reshape(batch, units)
                                            + u[g][rows]) for g in "figo"}
-            lstm_cell(pre["f"], pre["i"], pre["g"], c, activations.TANH)
+            cells.lstm_cell(pre["f"], pre["i"], pre["g"], c, codes.TANH)
             h = np.empty_like(c)
-            lstm_hidden(pre["o"], c, h, activations.TANH)
+            cells.lstm_hidden(pre["o"], c, h, codes.TANH)
             out[rows] = h
         state["h"] = h
         return out.reshape(n, 1, 1, units)

@@ -20,8 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import ALEXEYAB, Key
-from darkpy.kernels import pooling
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+pooling = kernels("pooling")
 
 
 def _c_div(a: int, b: int) -> int:

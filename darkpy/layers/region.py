@@ -24,10 +24,13 @@ import numpy as np
 
 from darkpy.config.head_keys import GRID_TRAINING_KEYS
 from darkpy.config.schema import ALEXEYAB, PJREDDIE, TRAINING, Key
-from darkpy.kernels.yolo import region_activate
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
 from darkpy.layers.tree import load_tree, tree_softmax
 from darkpy.layers.yolo import _anchor_pairs
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+yolo_kernels = kernels("yolo")
 
 _T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
@@ -98,8 +101,9 @@ class Region(Layer):
         out = np.empty_like(x)
         if x.size:
             softmax = self.softmax if self.tree is None else 0
-            region_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
-                            self.n, self.coords, self.classes, self.background, softmax)
+            yolo_kernels.region_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
+                                         self.n, self.coords, self.classes, self.background,
+                                         softmax)
         if self.tree is not None:
             self._tree_classes(x, out)
         return out

@@ -22,8 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import ALEXEYAB, Key
-from darkpy.kernels import activations
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.recurrent import FLAVOR_KEY, Recurrent
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
 
 
 class RNN(Recurrent):
@@ -33,7 +37,7 @@ class RNN(Recurrent):
         "output": Key("int", 1, minimum=1, doc="output size"),
         "hidden": Key("int", None, minimum=1, fork=ALEXEYAB, default_text="1",
                       doc="hidden state size (pjreddie: hidden = output)"),
-        "activation": Key("str", "logistic", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "logistic", choices=codes.ACTIVATION_NAMES,
                           doc="activation of the three dense sub-layers"),
         "batch_normalize": Key("int", 0, doc="1: batch normalisation in the sub-layers"),
         "logistic": Key("int", None, fork=ALEXEYAB, default_text="activation",

@@ -13,13 +13,17 @@ import numpy as np
 
 from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.errors import ConfigError
-from darkpy.kernels import activations
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
 from darkpy.layers.scale_channels import (
     UNSUPPORTED_ACTIVATIONS,
     activation_gradient,
     activation_with_cache,
 )
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
 
 
 class Sam(Layer):
@@ -30,7 +34,7 @@ class Sam(Layer):
         "from": Key("int", None, fork=ALEXEYAB,
                     doc="required: the layer multiplied element-wise by the "
                         "previous one"),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "linear", choices=codes.ACTIVATION_NAMES,
                           fork=ALEXEYAB, doc="applied to the product"),
     }
 
@@ -45,7 +49,7 @@ class Sam(Layer):
         if opts.activation in UNSUPPORTED_ACTIVATIONS:
             raise self.error(f"activation={opts.activation}: darknet's [sam] does not support "
                              "swish or mish")
-        self.code = activations.activation_code(opts.activation)
+        self.code = codes.activation_code(opts.activation)
         self._pre = None
         self.output_shape(self.input_shapes)
 

@@ -19,8 +19,12 @@ import numpy as np
 
 from darkpy.config.schema import ALEXEYAB, Key
 from darkpy.errors import ConfigError
-from darkpy.kernels import activations
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
 
 UNSUPPORTED_ACTIVATIONS = ("swish", "mish")
 
@@ -29,7 +33,7 @@ def activation_with_cache(layer: Layer, pre: np.ndarray, train: bool) -> np.ndar
     """f(pre) as a new array; in training keeps `pre` when f' needs it (mish, swish, gelu)."""
     out = pre.copy()
     activations.activate(out, layer.code)
-    layer._pre = pre if train and layer.code in activations.NEEDS_INPUT else None
+    layer._pre = pre if train and layer.code in codes.NEEDS_INPUT else None
     return out
 
 
@@ -37,7 +41,7 @@ def activation_gradient(layer: Layer, delta: np.ndarray, output: np.ndarray) -> 
     """delta * f'(x) as a new array (x kept by activation_with_cache when f' needs it)."""
     g = np.array(delta, dtype=output.dtype, order="C", copy=True)
     pre = getattr(layer, "_pre", None)
-    if layer.code in activations.NEEDS_INPUT and (pre is None or pre.shape != output.shape):
+    if layer.code in codes.NEEDS_INPUT and (pre is None or pre.shape != output.shape):
         raise layer.error("backward needs a forward with train=True first")
     activations.activate_gradient(g, np.ascontiguousarray(output), pre, layer.code)
     return g
@@ -53,7 +57,7 @@ class ScaleChannels(Layer):
                         "previous layer's"),
         "scale_wh": Key("int", 0, choices=(0, 1), fork=ALEXEYAB,
                         doc="1: one scale per pixel (h x w x 1) instead of per channel"),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "linear", choices=codes.ACTIVATION_NAMES,
                           fork=ALEXEYAB, doc="applied to the product"),
     }
 
@@ -69,7 +73,7 @@ class ScaleChannels(Layer):
             raise self.error(f"activation={opts.activation}: darknet's [{self.kind}] does not "
                              "support swish or mish")
         self.scale_wh = bool(opts.scale_wh)
-        self.code = activations.activation_code(opts.activation)
+        self.code = codes.activation_code(opts.activation)
         self._pre = None
         self.output_shape(self.input_shapes)
 

@@ -24,8 +24,13 @@ import numpy as np
 
 from darkpy.config.schema import ALEXEYAB, PJREDDIE, Key
 from darkpy.errors import ConfigError
-from darkpy.kernels import activations, elementwise
+from darkpy.kernels import activation_codes as codes
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+activations = kernels("activations")
+elementwise = kernels("elementwise")
 
 
 class Shortcut(Layer):
@@ -34,7 +39,7 @@ class Shortcut(Layer):
     keys = {
         "from": Key("ints", None, doc="required: the layer added to the previous one "
                                       "(negative: relative to this layer)"),
-        "activation": Key("str", "linear", choices=activations.ACTIVATION_NAMES,
+        "activation": Key("str", "linear", choices=codes.ACTIVATION_NAMES,
                           doc="applied to the sum"),
         "alpha": Key("float", 1.0, fork=PJREDDIE, doc="scales the previous layer's output"),
         "beta": Key("float", 1.0, fork=PJREDDIE, doc="scales the `from` layer's output"),
@@ -63,7 +68,7 @@ class Shortcut(Layer):
             raise self.error(f"weights_type={opts.weights_type} is not supported (only none)")
         self.alpha = np.float32(opts.alpha)
         self.beta = np.float32(opts.beta)
-        self.code = activations.activation_code(opts.activation)
+        self.code = codes.activation_code(opts.activation)
         self.output_shape(self.input_shapes)
 
     def output_shape(self, input_shapes):
@@ -84,14 +89,14 @@ class Shortcut(Layer):
 
     def backward(self, delta, inputs, output):
         prev, other = inputs
-        if self.code == activations.LINEAR and prev.shape == other.shape:
+        if self.code == codes.LINEAR and prev.shape == other.shape:
             # the plain residual sum: delta itself goes back to both inputs (backward passes
             # never write to the delta they are given), scaled where alpha or beta is not 1
             return [delta if self.alpha == 1 else delta * self.alpha.astype(delta.dtype),
                     delta if self.beta == 1 else delta * self.beta.astype(delta.dtype)]
         pre = output  # never read unless the derivative needs the input of f
-        if self.code in activations.NEEDS_INPUT:
-            pre = elementwise.shortcut(prev, other, self.alpha, self.beta, activations.LINEAR)
+        if self.code in codes.NEEDS_INPUT:
+            pre = elementwise.shortcut(prev, other, self.alpha, self.beta, codes.LINEAR)
         h1, w1, c1 = other.shape[1:]
         d_prev, d_other = elementwise.shortcut_backward(
             delta, output, pre, h1, w1, c1, self.alpha, self.beta, self.code

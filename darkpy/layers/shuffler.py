@@ -8,8 +8,11 @@ The shuffle is a permutation: backward is its inverse (torch's PixelUnshuffle) a
 from __future__ import annotations
 
 from darkpy.config.schema import DARKPY, Key
-from darkpy.kernels import resample
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+resample = kernels("resample")
 
 
 class Shuffler(Layer):

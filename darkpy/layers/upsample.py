@@ -17,8 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import Key
-from darkpy.kernels import resample
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+resample = kernels("resample")
 
 
 class Upsample(Layer):

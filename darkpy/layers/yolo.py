@@ -46,9 +46,12 @@ import numpy as np
 
 from darkpy.config.head_keys import YOLO_TRAINING_KEYS
 from darkpy.config.schema import ALEXEYAB, NEITHER, RUNTIME, TRAINING, Key
-from darkpy.kernels import yolo_loss
-from darkpy.kernels.yolo import yolo_activate
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+yolo_loss = kernels("yolo_loss")
+yolo_kernels = kernels("yolo")
 
 _T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
@@ -153,8 +156,8 @@ class Yolo(Layer):
             if x.size:
                 scale = np.float32(self.scale_x_y)
                 shift = np.float32(-0.5 * (self.scale_x_y - 1.0))
-                yolo_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
-                              self.n, self.entries, scale, shift, not self.new_coords)
+                yolo_kernels.yolo_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
+                                           self.n, self.entries, scale, shift, not self.new_coords)
         if train and getattr(self, "_truth", None) is not None:
             self._compute_loss(out)
         return out

@@ -28,8 +28,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darkpy.kernels import activations
-from darkpy.kernels.conv import darknet, direct, inference, reference, training, winograd
+from darkpy.kernels.activation_codes import LINEAR
+from darkpy.kernels.lazy import kernels
+
+# The rule above is plain Python, so that layers can describe and plan their convolutions
+# without numba; the kernels that run them load on first use (darkpy/kernels/lazy.py).
+activations = kernels("activations")
+darknet = kernels("conv.darknet")
+direct = kernels("conv.direct")
+inference = kernels("conv.inference")
+reference = kernels("conv.reference")
+training = kernels("conv.training")
+winograd = kernels("conv.winograd")
 
 # Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
 WINOGRAD_MIN_TILES = 32
@@ -92,7 +102,7 @@ def choose(g: Geometry, input_shape, cout: int, use_winograd: bool = True) -> st
 
 
 def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
-            code: int = activations.LINEAR, winograd_filters=None, exact: bool = False):
+            code: int = LINEAR, winograd_filters=None, exact: bool = False):
     """out = f(conv(x, weights) + bias), overwritten, and returned.
 
     x (N, H, W, C) and out (N, out_h, out_w, cout) C-contiguous, weights (K, K, C/groups,
@@ -107,7 +117,7 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
             raise ValueError("the darknet algorithm needs float32, no dilation, one stride")
         darknet.conv_forward(x, np.ascontiguousarray(weights.transpose(3, 2, 0, 1)), g.stride_x,
                              g.pad, g.groups, out)
-        if bias is not None or code != activations.LINEAR:
+        if bias is not None or code != LINEAR:
             activations.bias_activate(out.reshape(-1, cout), bias, code)
     elif x.dtype != np.float32:
         reference.conv_forward(x, weights, g.groups, g.stride_y, g.stride_x, g.pad,

@@ -1,0 +1,110 @@
+"""Start-up stays light: the CLI, `darkpy info` and building a network import no numba.
+
+Kernel modules load on first use (darkpy/kernels/lazy.py); a module-level kernel import
+anywhere on these paths would put numba into sys.modules, which each check runs in a fresh
+interpreter to see. The last test is the control: a forward does import numba.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# a network of several kinds, detection head included (shapes only: nothing runs)
+CFG = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=8
+size=3
+stride=1
+pad=1
+activation=mish
+
+[shortcut]
+from=-2
+activation=linear
+
+[upsample]
+stride=2
+
+[route]
+layers=-1,0
+
+[convolutional]
+filters=18
+size=1
+stride=1
+pad=1
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=10,14, 23,27, 37,58
+classes=1
+num=3
+"""
+
+
+def modules_after(code: str) -> set[str]:
+    """The top-level module names a fresh interpreter has imported after running `code`
+    (with this repository first on the path)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    code += "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split()[-1000:])
+
+
+def test_importing_the_cli_imports_no_numba():
+    assert "numba" not in modules_after("import darkpy.cli")
+
+
+def test_info_imports_no_numba(tmp_path):
+    cfg = tmp_path / "mixed.cfg"
+    cfg.write_text(CFG)
+    code = ("from darkpy.cli import app\n"
+            f"for model in ({str(REPO / 'cfg' / 'edsr_x2.cfg')!r}, {str(cfg)!r}):\n"
+            "    try:\n"
+            "        app(['info', model])\n"
+            "    except SystemExit as done:\n"
+            "        assert not done.code, done.code\n")
+    assert "numba" not in modules_after(code)
+
+
+def test_loading_every_shipped_cfg_imports_no_numba(tmp_path):
+    cfg = tmp_path / "mixed.cfg"
+    cfg.write_text(CFG)
+    code = ("import glob, darkpy\n"
+            f"for path in sorted(glob.glob({str(REPO / 'cfg' / '*.cfg')!r})) + [{str(cfg)!r}]:\n"
+            "    darkpy.load(path, params=False)\n")
+    assert "numba" not in modules_after(code)
+
+
+def test_a_forward_loads_the_kernels(tmp_path):
+    """The control: the check above sees numba once a kernel has run."""
+    cfg = tmp_path / "mixed.cfg"
+    cfg.write_text(CFG)
+    code = ("import numpy as np, darkpy\n"
+            f"net = darkpy.load({str(cfg)!r})\n"
+            "net.forward(np.zeros((1, 32, 32, 3), np.float32))\n")
+    assert "numba" in modules_after(code)
