@@ -51,6 +51,8 @@ def register(app: typer.Typer) -> None:
                                    help="Detectors: start the weights' `seen` count at 0 (darknet's -clear), e.g. to fine-tune released weights."),
         backup: Optional[Path] = typer.Option(None, "--backup",
                                               help="Detectors: folder for the .weights checkpoints (default: the .data file's `backup`)."),
+        exact: bool = typer.Option(False, "--exact",
+                                   help="Detectors: compute in darknet's own float arithmetic, bit for bit (its summation order; ~15x slower), to compare weights with darknet's. Default: the same formulas in darkpy's fast arithmetic, equal up to float rounding."),
         label_rule: str = typer.Option("pjreddie", "--label-rule",
                                        help="Detectors: how label files are found from image paths: pjreddie (images/JPEGImages -> labels) or alexeyab (labels beside the images unless in .../JPEGImages/ or COCO's images/train2017/ ...)."),
     ):
@@ -82,10 +84,10 @@ def register(app: typer.Typer) -> None:
             if len(data) != 1:
                 fail("a detector trains from one darknet .data file: --data obj.data")
             _train_detector(model, data[0], weights, clear, backup, label_rule, iterations,
-                            batch, subdivisions, learning_rate, seed)
+                            batch, subdivisions, learning_rate, seed, exact)
             return
-        if clear or backup is not None or label_rule != "pjreddie":
-            fail("--clear, --backup and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
+        if clear or exact or backup is not None or label_rule != "pjreddie":
+            fail("--clear, --exact, --backup and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
 
         if resume is not None:
             given = [name for name, value in (
@@ -135,12 +137,13 @@ def _is_detector_run(model: str, data: list) -> bool:
 
 
 def _train_detector(model, data, weights, clear, backup, label_rule, iterations, batch,
-                    subdivisions, learning_rate, seed):
+                    subdivisions, learning_rate, seed, exact=False):
     from darkpy.train.darknet.loop import DetectorTrainer
 
     trainer = DetectorTrainer(model, data, weights, clear=clear, backup=backup,
                               label_rule=label_rule, max_batches=iterations, batch=batch,
-                              subdivisions=subdivisions, learning_rate=learning_rate, seed=seed)
+                              subdivisions=subdivisions, learning_rate=learning_rate, seed=seed,
+                              exact=exact)
     result = trainer.run(_DarknetLines())
     where = f"; {result.final}" if result.final else ""
     typer.echo(f"{result.iteration}/{result.max_batches} iterations, {result.seen} images seen{where}", err=True)

@@ -75,6 +75,7 @@ from darkpy.errors import InputError
 from darkpy.kernels import activations
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels import batchnorm_darknet as bn_darknet
+from darkpy.kernels import batchnorm_fast as bn_fast
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
                                                 channel_activation_code, channel_gradient)
 from darkpy.kernels.conv import darknet as conv_darknet
@@ -405,9 +406,11 @@ class Convolutional(Layer):
         weights = np.ascontiguousarray(p["weights"], dtype)
         if self._darknet_exact(dtype):
             return self._train_forward_darknet(x, weights, z)
+        if self._darknet_fast(dtype):
+            return self._train_forward_fast(x, weights, z)
         # darknet's GEMM gives equal patches equal sums, so max-pool ties stay ties (Winograd's
         # position-dependent rounding would break them and route gradients elsewhere)
-        exact = self.darknet_training
+        exact = self.darknet_exact
         keep_input = self.code in activations.NEEDS_INPUT or self.channel_code is not None
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
@@ -440,9 +443,33 @@ class Convolutional(Layer):
         """Whether this training forward can run in darknet's own arithmetic: darknet_training
         set, a convolution dispatch's `darknet` algorithm computes (float32, undilated, one
         stride) and a linear or leaky activation."""
-        return (self.darknet_training and dispatch.darknet_supports(self.geometry, dtype)
+        return (self.darknet_exact and dispatch.darknet_supports(self.geometry, dtype)
                 and self.channel_code is None
                 and self.code in (activations.LINEAR, activations.LEAKY))
+
+    def _darknet_fast(self, dtype) -> bool:
+        """Whether this training forward takes the fast path of darknet's formulas: fast
+        detector training, float32, batch norm and an element-wise activation."""
+        return (self.darknet_training and not self.darknet_exact and dtype == np.float32
+                and self.batch_normalize and self.channel_code is None)
+
+    def _train_forward_fast(self, x, weights, z):
+        """darknet's training batch norm formulas in fast arithmetic, the bias and activation
+        fused in (kernels/batchnorm_fast.py); the convolution as at inference."""
+        src = self.source
+        p = src.params
+        self.convolve(x, weights, z)
+        z2d = z.reshape(-1, self.filters)
+        if z2d.shape[0] < 2:
+            raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
+                             "in training needs at least 2 output values per channel")
+        y = self.new_output(x)
+        state = bn_fast.train_forward(z2d, p["scales"], p["biases"], p["rolling_mean"],
+                                      p["rolling_variance"], self.code, y.reshape(z2d.shape))
+        src.invalidate()  # the rolling values changed in place
+        self.invalidate()
+        self._saved = (state, None)
+        return y
 
     def _train_forward_darknet(self, x, weights, z):
         """Training forward as darknet computes it, bit for bit: its convolution sums, its
@@ -467,6 +494,12 @@ class Convolutional(Layer):
         return z2d.reshape(z.shape)
 
     def backward(self, delta, inputs, output):
+        return [self._backward(delta, inputs, output, True)]
+
+    def backward_params(self, delta, inputs, output):
+        self._backward(delta, inputs, output, False)  # dL/dx skipped: a third of the work
+
+    def _backward(self, delta, inputs, output, input_gradient: bool):
         if self.binary is not None:
             raise self.error("binary=1 / xnor=1 convolutions are inference only: darkpy has "
                              "no backward for binarised weights or inputs")
@@ -478,7 +511,15 @@ class Convolutional(Layer):
         cout = self.filters
         src = self.source  # a sharing layer adds its gradients to the owner's
         y2d = np.ascontiguousarray(output, dtype).reshape(-1, cout)
-        if self.channel_code is not None or dtype != np.float32:
+        if isinstance(state, bn_fast.FastBatchNormState):
+            if state.xn is None:
+                raise self.error("backward runs once per training forward")
+            g, dscales, bias_grad = bn_fast.backward(
+                np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, state,
+                src.params["scales"], src.params["biases"], self.code)
+            src.grad("scales")[...] += dscales
+            state = None
+        elif self.channel_code is not None or dtype != np.float32:
             g = np.array(delta, dtype=dtype, order="C").reshape(-1, cout)
             if self.channel_code is not None:
                 channel_gradient(g, y2d, pre, self.channel_code)
@@ -497,8 +538,8 @@ class Convolutional(Layer):
         src.grad("biases")[...] += bias_grad
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
-        return [dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),
-                                  src.grad("weights"), self.winograd)]
+        return dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),
+                                 src.grad("weights"), self.winograd, input_gradient)
 
     # --- description ---------------------------------------------------------------------
     def describe(self):

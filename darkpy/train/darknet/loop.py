@@ -12,9 +12,10 @@ What darknet's train_detector and train_network do, step for step:
   momentum and decay, decay on weights only, scaled by B (darkpy.train.optim). Training goes
   on while seen / B < max_batches; weights whose header already says more (the official
   release files) train nothing unless `clear` resets seen to 0 (darknet's `-clear`);
-- batch norm computes its statistics and backward in darknet's own float arithmetic and
-  formulas (Layer.darknet_training, kernels/batchnorm_darknet.py; the exact gradient differs
-  by O(1/m)), and the heads' deltas are darknet's (layers/yolo.py);
+- batch norm computes its statistics and backward with darknet's formulas (the exact
+  gradient differs by O(1/m)), and the heads' deltas are darknet's (layers/yolo.py); in
+  darkpy's fast arithmetic by default, in darknet's own bit for bit with `exact`
+  (darkpy.train.darknet.step);
 - the loss of a minibatch is darknet's network cost: the mean over the loss heads of their
   cost (sum of squared deltas); an iteration's loss is the sum over its minibatches divided
   by B, and avg loss starts at the first loss and then moves by avg = .9 avg + .1 loss;
@@ -40,6 +41,7 @@ from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, WeightsError
 from darkpy.reporting import Reporter
 from darkpy.train.darknet.data import DataWarning, load_detection_list, read_data_file
+from darkpy.train.darknet.step import set_arithmetic, train_minibatch
 from darkpy.train.log import stop_on_signals
 from darkpy.train.model import initialise
 
@@ -121,7 +123,7 @@ class DetectorTrainer:
 
     def __init__(self, cfg, data, weights=None, clear: bool = False, backup=None,
                  label_rule: str = "pjreddie", image_order: list | None = None,
-                 cfg_name: str | None = None, **overrides):
+                 cfg_name: str | None = None, exact: bool = False, **overrides):
         from darkpy.api import read_sections
         from darkpy.network import Network
         from darkpy.train.darknet.detection_batch import DetectionLoader
@@ -140,8 +142,7 @@ class DetectorTrainer:
             raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] heads is not "
                               "supported yet (only [yolo])")
         self.heads = heads
-        for layer in self.network.layers:
-            layer.darknet_training = True
+        set_arithmetic(self.network, exact)
         net = self.network.net
         self.net_h, self.net_w = self.network.input_shape[:2]
         self.optimizer = Optimizer.for_network(self.network)
@@ -203,17 +204,7 @@ class DetectorTrainer:
     def train_minibatch(self, x: np.ndarray, truth: np.ndarray) -> tuple[float, dict]:
         """Forward, head deltas, backward for one minibatch; returns (darknet's network cost,
         {head index: its report}). Gradients accumulate until the update."""
-        for head in self.heads:
-            head.set_truth(truth, self.net_w, self.net_h)
-        try:
-            self.network.forward(x, train=True)
-            self.network.backward(None)
-        finally:
-            for head in self.heads:
-                head.set_truth(None, 0, 0)
-        reports = {head.index: head.loss for head in self.heads}
-        cost = float(np.float32(sum(r["cost"] for r in reports.values()) / len(reports)))
-        return cost, reports
+        return train_minibatch(self.network, self.heads, x, truth, self.net_w, self.net_h)
 
     def step(self, indices: list | None = None) -> IterationReport:
         """One iteration: B images as S minibatches, then the update."""
