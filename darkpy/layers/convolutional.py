@@ -49,13 +49,15 @@ Training (train=True) computes z = conv(x) with the unfolded weights (the same a
 float32, bias and activation fused in when there is no batch norm; the plain formulas of
 kernels/conv/reference.py in float64), then darknet's training batch norm
 (kernels/batchnorm.py: batch statistics, rolling values updated) or nothing, then + biases
-and the activation. With `darknet_training` (darknet-exact training) a float32 convolution
-with a linear or leaky activation computes all of that in darknet's own arithmetic instead,
-bit for bit: dispatch's `darknet` algorithm (kernels/conv/darknet.py), darknet's batch norm
-(kernels/batchnorm_darknet.py) and leaky; slower than the paths above. Other layers under
-`darknet_training` avoid Winograd (equal patches keep equal sums, so max-pool ties stay
-ties) and use darknet's batch norm. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch
-norm's backward of it:
+and the activation. Detector training sets `darknet_training` (darkpy.train.darknet.step):
+"fast" keeps the convolution above and runs darknet's batch-norm formulas with the bias
+and activation fused in, in float64 sums (kernels/batchnorm_fast.py); "exact" computes a
+float32 convolution with a linear or leaky activation in darknet's own arithmetic, bit for
+bit: dispatch's `darknet` algorithm (kernels/conv/darknet.py), darknet's batch norm
+(kernels/batchnorm_darknet.py) and leaky; far slower. Other layers under exact training
+avoid Winograd (equal patches keep equal sums, so max-pool ties stay ties) and use
+darknet's batch norm. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch norm's
+backward of it (`backward_params` skips dL/dx where nobody needs it: the first layer):
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
 

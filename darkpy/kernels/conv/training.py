@@ -40,8 +40,9 @@ MAX_PARTIALS = 8
 # but never fewer tiles than this (the GEMMs' inner dimension)
 WINOGRAD_BLOCK_BYTES = 3 << 20
 MIN_BLOCK_TILES = 96
-# weight gradients whose tiles' transforms (tiles x (Cin + Cout) values) are at most this, or
-# twice the weights, transform every tile at once instead of adding partials
+# weight gradients whose tiles' transforms (36 x tiles x (Cin + Cout) values) are at most
+# this, or what the partials would take, transform every tile at once instead of adding
+# partials (yolov3-tiny's 13x13 and 26x26 maps)
 PLANE_SPLIT_VALUES = 16 << 20
 # im2col blocks: column buffer bytes per job (at least one output row)
 COL_BLOCK_BYTES = 2 << 20
@@ -83,13 +84,14 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
 
     x (N, H, W, C), dz (N, H + 2 pad - 2, W + 2 pad - 2, Cout), dw (3, 3, C, Cout): float32
     C-contiguous. Many tiles and few weights: blocks of tiles on the workers, each adding
-    into a partial dU; few tiles and many weights (13x13 and 26x26 maps of 256-1024
-    channels), where those partials would be hundreds of MB: _weight_grad_by_planes."""
+    into a partial dU; few tiles and many weights (13x13 and 26x26 maps of 128-1024
+    channels), where the partials would take more memory than all the tiles' transforms:
+    _weight_grad_by_planes."""
     n_img, _, width, chans = x.shape
     _, out_h, out_w, cout = dz.shape
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     all_tiles = n_img * tiles_h * tiles_w
-    if all_tiles * (chans + cout) <= max(PLANE_SPLIT_VALUES, 2 * chans * cout):
+    if 36 * all_tiles * (chans + cout) <= max(PLANE_SPLIT_VALUES, MAX_PARTIALS * 36 * chans * cout):
         _weight_grad_by_planes(x, dz, pad, dw)
         return
     per_block = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
