@@ -32,7 +32,8 @@ iteration each; then --runs timed iterations each, alternating (which goes first
 too), so that a shared machine's load hits both alike: best and median per framework, the
 ratio darkpy/torch of the bests, of the medians and its spread over the pairs, images/s, and
 peak RSS during each framework's iterations (the process's high-water mark, reset before
-each iteration through /proc/self/clear_refs where Linux allows it). --profile adds darkpy's
+each iteration through /proc/self/clear_refs where Linux allows it; it includes the other
+framework's resident memory, so the growth over the RSS before the iteration is printed too). --profile adds darkpy's
 per-layer forward/backward times for one more iteration.
 """
 from __future__ import annotations
@@ -410,6 +411,7 @@ def main(argv=None) -> int:
         runners["torch"] = torch_iteration
     times = {name: [] for name in runners}
     peaks = {name: 0.0 for name in runners}
+    grown = {name: 0.0 for name in runners}
     for run in runners.values():  # warm-up: numba compiles or loads its cache
         run()
     resettable = _reset_peak()
@@ -418,17 +420,20 @@ def main(argv=None) -> int:
         line = [f"run {r + 1}:"]
         for name in names if r % 2 == 0 else names[::-1]:
             _reset_peak()
+            before = _rss("VmRSS")
             start = time.perf_counter()
             runners[name]()
             times[name].append(time.perf_counter() - start)
             peaks[name] = max(peaks[name], _rss("VmHWM"))
+            grown[name] = max(grown[name], _rss("VmHWM") - before)
             line.append(f"{name} {times[name][-1]:7.3f} s")
         print("  ".join(line), flush=True)
     peak_note = "" if resettable else " (process-wide: /proc/self/clear_refs not writable)"
     for name in names:
         best, median = min(times[name]), statistics.median(times[name])
         print(f"{name:7s} best {best:7.3f} s  median {median:7.3f} s  "
-              f"{args.batch / best:6.2f} images/s  peak RSS {peaks[name]:.2f} GiB{peak_note}")
+              f"{args.batch / best:6.2f} images/s  peak RSS {peaks[name]:.2f} GiB{peak_note}, "
+              f"{grown[name]:+.2f} GiB over the RSS before its iteration")
     if torch is not None:
         pairs = [a / b for a, b in zip(times["darkpy"], times["torch"])]
         print(f"ratio darkpy/torch: best {min(times['darkpy']) / min(times['torch']):.2f}, "

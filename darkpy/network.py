@@ -301,6 +301,12 @@ class Network:
                     deltas[s] = g if deltas[s] is None else deltas[s] + g
         return input_delta
 
+    def release_training_outputs(self) -> None:
+        """Forget the outputs the last forward(train=True) kept for backward, so that a
+        training loop does not hold them until its next forward (backward needs a new
+        forward after this)."""
+        self._train_cache = None
+
     def train_step(self, x: np.ndarray, truth: np.ndarray) -> float:
         """Forward in training mode, the trailing [cost] layer's loss against `truth` (the
         shape of the network output), backward. Returns darknet's cost for this batch (the

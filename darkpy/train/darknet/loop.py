@@ -119,7 +119,8 @@ def load_initial_weights(network, path) -> tuple[int, int | None]:
 
 
 class DetectorTrainer:
-    """A detector, its data and darknet's optimiser, ready to `run()`."""
+    """A detector, its data and darknet's optimiser, ready to `run()`. `exact` trains in
+    darknet's own float arithmetic, bit for bit (slow; see darkpy.train.darknet.step)."""
 
     def __init__(self, cfg, data, weights=None, clear: bool = False, backup=None,
                  label_rule: str = "pjreddie", image_order: list | None = None,

@@ -32,13 +32,15 @@ def train_minibatch(network, heads, x: np.ndarray, truth: np.ndarray, net_w: int
                     net_h: int) -> tuple[float, dict]:
     """Forward, the heads' deltas against `truth` (N, boxes, 5), backward, for one minibatch;
     returns (darknet's network cost, {head index: its report}). Parameter gradients
-    accumulate until the optimiser's step; no gradient is computed for the input images."""
+    accumulate until the optimiser's step; no gradient is computed for the input images, and
+    the activations are freed once backward is done."""
     for head in heads:
         head.set_truth(truth, net_w, net_h)
     try:
         network.forward(x, train=True)
         network.backward(None, input_gradient=False)
     finally:
+        network.release_training_outputs()  # not held until the next forward
         for head in heads:
             head.set_truth(None, 0, 0)
     reports = {head.index: head.loss for head in heads}
