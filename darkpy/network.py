@@ -257,11 +257,13 @@ class Network:
             return outs[-1]
         return {i: outs[i] for i in wanted}
 
-    def backward(self, delta: np.ndarray | None) -> np.ndarray | None:
+    def backward(self, delta: np.ndarray | None,
+                 input_gradient: bool = True) -> np.ndarray | None:
         """Backpropagate dL/d(last output) through the last `forward(train=True)`.
 
         Adds parameter gradients to every layer's `grads` and returns dL/d(network input)
-        (None when no gradient reaches the input, e.g. below a `stopbackward` layer).
+        (None when no gradient reaches the input, e.g. below a `stopbackward` layer, or when
+        `input_gradient` is False: then the layers reading only the input skip computing it).
         Layers with a loss of their own (`has_loss()`, e.g. [yolo] heads given truth) add
         its gradient wherever they are; `delta` may then be None (nothing from outside).
         """
@@ -286,6 +288,9 @@ class Network:
                 continue  # nothing downstream depends on this output
             sources = self.sources[i]
             inputs = [x if s == INPUT else outs[s] for s in sources]
+            if not input_gradient and all(s == INPUT for s in sources):
+                layer.backward_params(d, inputs, outs[i])
+                continue
             for s, g in zip(sources, layer.backward(d, inputs, outs[i])):
                 if g is None:
                     continue
@@ -295,6 +300,12 @@ class Network:
                 else:
                     deltas[s] = g if deltas[s] is None else deltas[s] + g
         return input_delta
+
+    def release_training_outputs(self) -> None:
+        """Forget the outputs the last forward(train=True) kept for backward, so that a
+        training loop does not hold them until its next forward (backward needs a new
+        forward after this)."""
+        self._train_cache = None
 
     def train_step(self, x: np.ndarray, truth: np.ndarray) -> float:
         """Forward in training mode, the trailing [cost] layer's loss against `truth` (the

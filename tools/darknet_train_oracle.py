@@ -249,7 +249,7 @@ def train_darkpy(work: Path, cfg: Path, weights: Path, order: list[list[str]],
     from darkpy.train.darknet.loop import DetectorTrainer
 
     trainer = DetectorTrainer(cfg, work / "obj.data", weights, clear=True,
-                              backup=work / "darkpy", cfg_name=cfg.stem)
+                              backup=work / "darkpy", cfg_name=cfg.stem, exact=True)
     names = [Path(item.image).stem for item in trainer.dataset.items]
     collect = _Collect()
     used = []

@@ -53,6 +53,8 @@ def register(app: typer.Typer) -> None:
                                               help="Detectors: folder for the .weights checkpoints (default: the .data file's `backup`)."),
         calc_map: bool = typer.Option(False, "--map",
                                       help="Detectors: compute mAP@0.50 on the .data file's `valid` list every max(4 epochs, 100) iterations (AlexeyAB's -map) and keep the best as <cfg>_best.weights."),
+        exact: bool = typer.Option(False, "--exact",
+                                   help="Detectors: compute in darknet's own float arithmetic, bit for bit (its summation order; ~15x slower), to compare weights with darknet's. Default: the same formulas in darkpy's fast arithmetic, equal up to float rounding."),
         label_rule: str = typer.Option("pjreddie", "--label-rule",
                                        help="Detectors: how label files are found from image paths: pjreddie (images/JPEGImages -> labels) or alexeyab (labels beside the images unless in .../JPEGImages/ or COCO's images/train2017/ ...)."),
     ):
@@ -86,7 +88,7 @@ def register(app: typer.Typer) -> None:
             if len(data) != 1:
                 fail("a detector trains from one darknet .data file: --data obj.data")
             _train_detector(model, data[0], weights, clear, backup, label_rule, iterations,
-                            batch, subdivisions, learning_rate, seed, calc_map)
+                            batch, subdivisions, learning_rate, seed, calc_map, exact)
             return
         if resume is not None and _is_detector_resume(resume):
             if model is not None or data or weights is not None or clear or backup is not None:
@@ -94,8 +96,8 @@ def register(app: typer.Typer) -> None:
                      "--data, --weights, --clear and --backup")
             _train_detector_resumed(resume, iterations, learning_rate)
             return
-        if clear or backup is not None or label_rule != "pjreddie" or calc_map:
-            fail("--clear, --backup, --map and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
+        if clear or exact or backup is not None or label_rule != "pjreddie" or calc_map:
+            fail("--clear, --exact, --backup, --map and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
 
         if resume is not None:
             given = [name for name, value in (
@@ -163,13 +165,14 @@ def _train_detector_resumed(path, iterations, learning_rate):
 
 
 def _train_detector(model, data, weights, clear, backup, label_rule, iterations, batch,
-                    subdivisions, learning_rate, seed, calc_map=False):
+                    subdivisions, learning_rate, seed, calc_map=False, exact=False):
     from darkpy.train.darknet.loop import DetectorTrainer
 
     trainer = DetectorTrainer(model, data, weights, clear=clear, backup=backup,
                               label_rule=label_rule, calc_map=calc_map,
                               max_batches=iterations, batch=batch,
-                              subdivisions=subdivisions, learning_rate=learning_rate, seed=seed)
+                              subdivisions=subdivisions, learning_rate=learning_rate, seed=seed,
+                              exact=exact)
     _finish_detector(trainer)
 
 

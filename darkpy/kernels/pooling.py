@@ -179,15 +179,72 @@ def _global_avgpool_jobs(x, j0, j1, out):
 # comparisons in the forward's order, so no index buffer has to be kept between the passes.
 
 
-@njit(parallel=True, cache=True, fastmath=False)
 def maxpool2d_backward(x, delta, size, stride_y, stride_x, offset_y, offset_x):
     """dx[b, iy, ix, k] = sum of delta[b, oy, ox, k] over the windows whose max is x[b, iy, ix, k].
 
     The winner is darknet's stored index: the first cell in row-major window order that is
     strictly greater than every earlier one (and than -FLT_MAX), so on ties the first wins and
     padding never does; a window with no winner (all NaN or <= -FLT_MAX) passes no gradient.
-    Windows overlap when stride < size, so the work is split by channel blocks, never by rows.
+    Windows that tile the input (size = stride, no padding before: darknet's 2x2/2) are
+    independent rows of windows, run on darkpy's workers; overlapping ones go by channel
+    blocks (_maxpool2d_backward_overlapping).
     """
+    x = np.ascontiguousarray(x)
+    delta = np.ascontiguousarray(delta, x.dtype)
+    n, h, w, c = x.shape
+    out_h, out_w = delta.shape[1], delta.shape[2]
+    if not (size == stride_y == stride_x and offset_y == 0 and offset_x == 0):
+        return _maxpool2d_backward_overlapping(x, delta, size, stride_y, stride_x, offset_y,
+                                               offset_x)
+    covered = out_h * size >= h and out_w * size >= w
+    dx = np.empty_like(x) if covered else np.zeros_like(x)
+    run_rows(n * out_h, x.size, lambda r0, r1: _maxpool_tiles_backward(x, delta, size, r0, r1,
+                                                                       dx))
+    return dx
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _maxpool_tiles_backward(x, delta, size, r0, r1, dx):
+    """maxpool2d_backward for windows that tile the input, output rows [r0, r1) of the
+    (n*out_h) rows: every cell of those windows written (the winner's gradient, or 0)."""
+    _, h, w, c = x.shape
+    out_h, out_w = delta.shape[1], delta.shape[2]
+    best = np.empty(c, x.dtype)
+    which = np.empty(c, np.int64)
+    zero = np.zeros(1, x.dtype)[0]
+    for row in range(r0, r1):
+        b = row // out_h
+        oy = row - b * out_h
+        y0 = oy * size
+        y1 = min(h, y0 + size)
+        for ox in range(out_w):
+            x0 = ox * size
+            x1 = min(w, x0 + size)
+            for k in range(c):
+                best[k] = LOWEST
+                which[k] = -1
+            for iy in range(y0, y1):
+                for ix in range(x0, x1):
+                    cell = (iy - y0) * size + ix - x0
+                    src = x[b, iy, ix]
+                    for k in range(c):
+                        v = src[k]
+                        win = v > best[k]
+                        best[k] = v if win else best[k]
+                        which[k] = cell if win else which[k]
+            g = delta[b, oy, ox]
+            for iy in range(y0, y1):
+                for ix in range(x0, x1):
+                    cell = (iy - y0) * size + ix - x0
+                    dst = dx[b, iy, ix]
+                    for k in range(c):
+                        dst[k] = g[k] if which[k] == cell else zero
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _maxpool2d_backward_overlapping(x, delta, size, stride_y, stride_x, offset_y, offset_x):
+    """maxpool2d_backward for any windows. They overlap when stride < size, so the work is
+    split by channel blocks, never by rows."""
     n, h, w, c = x.shape
     out_h = delta.shape[1]
     out_w = delta.shape[2]

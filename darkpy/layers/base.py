@@ -98,10 +98,17 @@ class Layer:
     # [net] options the layer needs, copied into its `opts` by the Network (as darknet's
     # size_params hands time_steps to the recurrent layers)
     net_options: ClassVar[tuple[str, ...]] = ()
-    # training in darknet's own arithmetic where it is not the exact math (batch norm's float
-    # sums and approximate backward): set on every layer by darknet-exact training
-    # (darkpy.train.darknet); float64 gradient checks and SR training leave it False
-    darknet_training: bool = False
+    # training with darknet's formulas where they are not the exact math (batch norm's
+    # approximate backward), set on every layer by detector training (darkpy.train.darknet):
+    # "fast" computes them in darkpy's own float arithmetic (BLAS/Winograd, float64 sums);
+    # "exact" (or True) in darknet's, bit for bit (kernels/conv/darknet.py,
+    # kernels/batchnorm_darknet.py). float64 gradient checks and SR training leave it False.
+    darknet_training: bool | str = False
+
+    @property
+    def darknet_exact(self) -> bool:
+        """Whether training must repeat darknet's float arithmetic bit for bit."""
+        return self.darknet_training is True or self.darknet_training == "exact"
 
     def __init__(self, opts: Options, input_shapes: list[Shape], index: int, origin: str):
         self.opts = opts
@@ -248,6 +255,13 @@ class Layer:
                  output: np.ndarray) -> list[np.ndarray | None]:
         raise self.error("is inference only: it has no backward pass, so a network containing "
                          "it cannot be trained")
+
+    def backward_params(self, delta: np.ndarray, inputs: list[np.ndarray],
+                        output: np.ndarray) -> None:
+        """backward's parameter gradients only, for a layer whose input gradients nobody wants
+        (Network.backward(input_gradient=False) on the layers reading the network input);
+        layers that can skip computing dL/dinput override it."""
+        self.backward(delta, inputs, output)
 
     def has_loss(self) -> bool:
         """True when the last training forward computed a loss of the layer's own (a

@@ -49,13 +49,15 @@ Training (train=True) computes z = conv(x) with the unfolded weights (the same a
 float32, bias and activation fused in when there is no batch norm; the plain formulas of
 kernels/conv/reference.py in float64), then darknet's training batch norm
 (kernels/batchnorm.py: batch statistics, rolling values updated) or nothing, then + biases
-and the activation. With `darknet_training` (darknet-exact training) a float32 convolution
-with a linear or leaky activation computes all of that in darknet's own arithmetic instead,
-bit for bit: dispatch's `darknet` algorithm (kernels/conv/darknet.py), darknet's batch norm
-(kernels/batchnorm_darknet.py) and leaky; slower than the paths above. Other layers under
-`darknet_training` avoid Winograd (equal patches keep equal sums, so max-pool ties stay
-ties) and use darknet's batch norm. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch
-norm's backward of it:
+and the activation. Detector training sets `darknet_training` (darkpy.train.darknet.step):
+"fast" keeps the convolution above and runs darknet's batch-norm formulas with the bias
+and activation fused in, in float64 sums (kernels/batchnorm_fast.py); "exact" computes a
+float32 convolution with a linear or leaky activation in darknet's own arithmetic, bit for
+bit: dispatch's `darknet` algorithm (kernels/conv/darknet.py), darknet's batch norm
+(kernels/batchnorm_darknet.py) and leaky; far slower. Other layers under exact training
+avoid Winograd (equal patches keep equal sums, so max-pool ties stay ties) and use
+darknet's batch norm. Backward, with g = dL/dy * f'(.) and dL/dz = g or batch norm's
+backward of it (`backward_params` skips dL/dx where nobody needs it: the first layer):
 
     dL/dbiases = sum g,   dL/dW = im2col(x)^T @ dL/dz,   dL/dx = col2im(dL/dz @ W^T)
 
@@ -83,6 +85,7 @@ from darkpy.layers.base import Layer, compute_dtype
 activations = kernels("activations")
 bn = kernels("batchnorm")
 bn_darknet = kernels("batchnorm_darknet")
+bn_fast = kernels("batchnorm_fast")
 channel_activations = kernels("channel_activations")
 conv_darknet = kernels("conv.darknet")
 winograd = kernels("conv.winograd")
@@ -410,9 +413,11 @@ class Convolutional(Layer):
         weights = np.ascontiguousarray(p["weights"], dtype)
         if self._darknet_exact(dtype):
             return self._train_forward_darknet(x, weights, z)
+        if self._darknet_fast(dtype):
+            return self._train_forward_fast(x, weights, z)
         # darknet's GEMM gives equal patches equal sums, so max-pool ties stay ties (Winograd's
         # position-dependent rounding would break them and route gradients elsewhere)
-        exact = self.darknet_training
+        exact = self.darknet_exact
         keep_input = self.code in codes.NEEDS_INPUT or self.channel_code is not None
         if dtype == np.float32 and not self.batch_normalize and not keep_input:
             # bias and activation inside the convolution's blocks, while they are in cache
@@ -445,9 +450,33 @@ class Convolutional(Layer):
         """Whether this training forward can run in darknet's own arithmetic: darknet_training
         set, a convolution dispatch's `darknet` algorithm computes (float32, undilated, one
         stride) and a linear or leaky activation."""
-        return (self.darknet_training and dispatch.darknet_supports(self.geometry, dtype)
+        return (self.darknet_exact and dispatch.darknet_supports(self.geometry, dtype)
                 and self.channel_code is None
                 and self.code in (codes.LINEAR, codes.LEAKY))
+
+    def _darknet_fast(self, dtype) -> bool:
+        """Whether this training forward takes the fast path of darknet's formulas: fast
+        detector training, float32, batch norm and an element-wise activation."""
+        return (self.darknet_training and not self.darknet_exact and dtype == np.float32
+                and self.batch_normalize and self.channel_code is None)
+
+    def _train_forward_fast(self, x, weights, z):
+        """darknet's training batch norm formulas in fast arithmetic, the bias and activation
+        fused in (kernels/batchnorm_fast.py); the convolution as at inference."""
+        src = self.source
+        p = src.params
+        self.convolve(x, weights, z)
+        z2d = z.reshape(-1, self.filters)
+        if z2d.shape[0] < 2:
+            raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
+                             "in training needs at least 2 output values per channel")
+        y = self.new_output(x)
+        state = bn_fast.train_forward(z2d, p["scales"], p["biases"], p["rolling_mean"],
+                                      p["rolling_variance"], self.code, y.reshape(z2d.shape))
+        src.invalidate()  # the rolling values changed in place
+        self.invalidate()
+        self._saved = (state, None)
+        return y
 
     def _train_forward_darknet(self, x, weights, z):
         """Training forward as darknet computes it, bit for bit: its convolution sums, its
@@ -472,6 +501,12 @@ class Convolutional(Layer):
         return z2d.reshape(z.shape)
 
     def backward(self, delta, inputs, output):
+        return [self._backward(delta, inputs, output, True)]
+
+    def backward_params(self, delta, inputs, output):
+        self._backward(delta, inputs, output, False)  # dL/dx skipped: a third of the work
+
+    def _backward(self, delta, inputs, output, input_gradient: bool):
         if self.binary is not None:
             raise self.error("binary=1 / xnor=1 convolutions are inference only: darkpy has "
                              "no backward for binarised weights or inputs")
@@ -483,7 +518,15 @@ class Convolutional(Layer):
         cout = self.filters
         src = self.source  # a sharing layer adds its gradients to the owner's
         y2d = np.ascontiguousarray(output, dtype).reshape(-1, cout)
-        if self.channel_code is not None or dtype != np.float32:
+        if isinstance(state, bn_fast.FastBatchNormState):
+            if state.xn is None:
+                raise self.error("backward runs once per training forward")
+            g, dscales, bias_grad = bn_fast.backward(
+                np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, state,
+                src.params["scales"], src.params["biases"], self.code)
+            src.grad("scales")[...] += dscales
+            state = None
+        elif self.channel_code is not None or dtype != np.float32:
             g = np.array(delta, dtype=dtype, order="C").reshape(-1, cout)
             if self.channel_code is not None:
                 channel_activations.channel_gradient(g, y2d, pre, self.channel_code)
@@ -502,8 +545,8 @@ class Convolutional(Layer):
         src.grad("biases")[...] += bias_grad
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
-        return [dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),
-                                  src.grad("weights"), self.winograd)]
+        return dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),
+                                 src.grad("weights"), self.winograd, input_gradient)
 
     # --- description ---------------------------------------------------------------------
     def describe(self):

@@ -137,15 +137,24 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     return out
 
 
-def backward(x, weights, dz, g: Geometry, algorithm: str, dw, use_winograd: bool = True):
-    """dw += dL/dweights and return dL/dx, for dz = dL/dz of z = conv(x, weights) computed
-    by `algorithm` (no bias: the caller sums dL/dbias itself).
+def backward(x, weights, dz, g: Geometry, algorithm: str, dw, use_winograd: bool = True,
+             input_gradient: bool = True):
+    """dw += dL/dweights and return dL/dx (None when `input_gradient` is False), for
+    dz = dL/dz of z = conv(x, weights) computed by `algorithm` (no bias: the caller sums
+    dL/dbias itself).
 
     float32 runs on the workers (training.py): dL/dw through the Winograd transforms where
     forward used Winograd, else im2col + GEMM; for stride 1 dL/dx as the convolution of dz
     with the flipped weights (Winograd or GEMM, chosen as a forward would be), else by
     col2im. Other dtypes and the direct algorithm take the plain formulas (reference.py).
     """
+    if not input_gradient and x.dtype == np.float32 and algorithm != "direct":
+        if algorithm == "winograd" and g.input_gradient() is not None:
+            training.weight_grad_winograd(x, dz, g.pad, dw)
+        else:
+            training.conv_backward_gemm(x, weights, dz, g.groups, g.stride_y, g.stride_x,
+                                        g.pad, g.dilation, dw)
+        return None
     if x.dtype != np.float32 or algorithm == "direct":
         return reference.conv_backward(x, weights, dz, g.groups, g.stride_y, g.stride_x, g.pad,
                                        g.dilation, dw, direct=algorithm == "direct")

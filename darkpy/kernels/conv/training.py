@@ -40,6 +40,10 @@ MAX_PARTIALS = 8
 # but never fewer tiles than this (the GEMMs' inner dimension)
 WINOGRAD_BLOCK_BYTES = 3 << 20
 MIN_BLOCK_TILES = 96
+# weight gradients whose tiles' transforms (36 x tiles x (Cin + Cout) values) are at most
+# this, or what the partials would take, transform every tile at once instead of adding
+# partials (yolov3-tiny's 13x13 and 26x26 maps)
+PLANE_SPLIT_VALUES = 16 << 20
 # im2col blocks: column buffer bytes per job (at least one output row)
 COL_BLOCK_BYTES = 2 << 20
 
@@ -79,10 +83,17 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
     """dw += dL/dw of the 3x3 stride-1 convolution out = conv(x, w) padded by `pad`.
 
     x (N, H, W, C), dz (N, H + 2 pad - 2, W + 2 pad - 2, Cout), dw (3, 3, C, Cout): float32
-    C-contiguous."""
+    C-contiguous. Many tiles and few weights: blocks of tiles on the workers, each adding
+    into a partial dU; few tiles and many weights (13x13 and 26x26 maps of 128-1024
+    channels), where the partials would take more memory than all the tiles' transforms:
+    _weight_grad_by_planes."""
     n_img, _, width, chans = x.shape
     _, out_h, out_w, cout = dz.shape
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
+    all_tiles = n_img * tiles_h * tiles_w
+    if 36 * all_tiles * (chans + cout) <= max(PLANE_SPLIT_VALUES, MAX_PARTIALS * 36 * chans * cout):
+        _weight_grad_by_planes(x, dz, pad, dw)
+        return
     per_block = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
     blocks = winograd.tile_blocks(n_img, tiles_h, tiles_w, per_block)
     runs = _runs(len(blocks))
@@ -116,6 +127,34 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
 
     run_blocks(list(range(len(runs))), work)
     _sum_partials(partials, dw, filter_gradient)
+
+
+def _weight_grad_by_planes(x, dz, pad, dw) -> None:
+    """weight_grad_winograd with every tile's transforms at once (V of the input on one
+    worker, dM of dz on another), then the 36 GEMMs dU[p] = V[p]^T dM[p] as jobs: each
+    element of dU is one GEMM's sum, so no partials and nothing depends on the threads."""
+    n_img, _, width, chans = x.shape
+    _, out_h, out_w, cout = dz.shape
+    tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
+    total = n_img * tiles_h * tiles_w
+    segments = np.array([(n, ty, 0, tiles_w) for n in range(n_img) for ty in range(tiles_h)],
+                        dtype=np.int64)
+    v = np.empty((36, total, chans), np.float32)
+    m = np.empty((36, total, cout), np.float32)
+    zero_row = zeros(max(width * chans, out_w * cout))
+
+    def transform(which):
+        if which == 0:
+            rows = scratch("wgrad_rows", 6 * (4 * tiles_w + 2) * chans).reshape(6, -1)
+            winograd.input_transform(x, pad, segments, zero_row, rows, v)
+        else:
+            rows = scratch("wgrad_dz_rows", 6 * 4 * tiles_w * cout).reshape(6, -1)
+            output_gradient_transform(dz, segments, zero_row, rows, m)
+
+    run_blocks([0, 1], transform)
+    du = np.empty((36, chans, cout), np.float32)
+    run_blocks(list(range(36)), lambda p: np.matmul(v[p].T, m[p], out=du[p]))
+    dw += filter_gradient(du).reshape(dw.shape)
 
 
 # --- im2col + GEMM ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.conv.winograd import _G_KRON, SPAN, TILE, small_matmul
+from darkpy.kernels.conv.winograd import _G_KRON, SPAN, TILE, transform_columns
 
 _G_KRON_T = np.ascontiguousarray(_G_KRON.T)
 
@@ -109,5 +109,7 @@ def output_gradient_transform(dz, segments, zero_row, rows, dm):
 def filter_gradient(du: np.ndarray) -> np.ndarray:
     """dU (36, Cin, Cout) -> dL/dg (3, 3, Cin, Cout) = G^T dU G, float64: the adjoint of
     winograd.transform_filters, i.e. its (36, 9) matrix transposed."""
-    d = np.ascontiguousarray(du, dtype=np.float64).reshape(SPAN * SPAN, -1)
-    return small_matmul(_G_KRON_T, d).reshape(3, 3, du.shape[1], du.shape[2])
+    d = np.ascontiguousarray(du).reshape(SPAN * SPAN, -1)
+    out = np.empty((9, d.shape[1]), np.float64)
+    transform_columns(_G_KRON_T, d, out)
+    return out.reshape(3, 3, du.shape[1], du.shape[2])

@@ -12,9 +12,10 @@ What darknet's train_detector and train_network do, step for step:
   momentum and decay, decay on weights only, scaled by B (darkpy.train.optim). Training goes
   on while seen / B < max_batches; weights whose header already says more (the official
   release files) train nothing unless `clear` resets seen to 0 (darknet's `-clear`);
-- batch norm computes its statistics and backward in darknet's own float arithmetic and
-  formulas (Layer.darknet_training, kernels/batchnorm_darknet.py; the exact gradient differs
-  by O(1/m)), and the heads' deltas are darknet's (layers/yolo.py);
+- batch norm computes its statistics and backward with darknet's formulas (the exact
+  gradient differs by O(1/m)), and the heads' deltas are darknet's (layers/yolo.py); in
+  darkpy's fast arithmetic by default, in darknet's own bit for bit with `exact`
+  (darkpy.train.darknet.step);
 - the loss of a minibatch is darknet's network cost: the mean over the loss heads of their
   cost (sum of squared deltas); an iteration's loss is the sum over its minibatches divided
   by B, and avg loss starts at the first loss and then moves by avg = .9 avg + .1 loss;
@@ -51,6 +52,7 @@ from darkpy.reporting import Reporter
 from darkpy.train.darknet.augment import (
     ALEXEYAB, Augmentation, input_size, lineage_of, not_applied)
 from darkpy.train.darknet.data import DataWarning, load_detection_list, read_data_file
+from darkpy.train.darknet.step import set_arithmetic, train_minibatch
 from darkpy.train.log import stop_on_signals
 from darkpy.train.model import initialise
 
@@ -128,12 +130,14 @@ def load_initial_weights(network, path) -> tuple[int, int | None]:
 
 
 class DetectorTrainer:
-    """A detector, its data and darknet's optimiser, ready to `run()`."""
+    """A detector, its data and darknet's optimiser, ready to `run()`. `exact` trains in
+    darknet's own float arithmetic, bit for bit (slow; see darkpy.train.darknet.step)."""
 
     def __init__(self, cfg, data, weights=None, clear: bool = False, backup=None,
                  label_rule: str = "pjreddie", image_order: list | None = None,
                  cfg_name: str | None = None, calc_map: bool = False, map_iou: float = 0.5,
-                 map_thresh: float = 0.25, map_epochs: int = 4, **overrides):
+                 map_thresh: float = 0.25, map_epochs: int = 4, exact: bool = False,
+                 **overrides):
         from darkpy.api import read_sections
         from darkpy.network import Network
         from darkpy.train.darknet.detection_batch import DetectionLoader
@@ -152,8 +156,7 @@ class DetectorTrainer:
             raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] heads is not "
                               "supported yet (only [yolo])")
         self.heads = heads
-        for layer in self.network.layers:
-            layer.darknet_training = True
+        set_arithmetic(self.network, exact)
         net = self.network.net
         self.net_h, self.net_w = self.network.input_shape[:2]
         self.optimizer = Optimizer.for_network(self.network)
@@ -188,8 +191,9 @@ class DetectorTrainer:
         self.unapplied = not_applied(net)
         self.setup = {"cfg": str(cfg.resolve()), "data": str(Path(data).resolve()),
                       "label_rule": label_rule, "cfg_name": cfg_name or cfg.stem,
-                      "map": {"calc_map": calc_map, "map_iou": map_iou,
-                              "map_thresh": map_thresh, "map_epochs": map_epochs},
+                      "options": {"calc_map": calc_map, "map_iou": map_iou,
+                                  "map_thresh": map_thresh, "map_epochs": map_epochs,
+                                  "exact": exact},
                       "overrides": {k: v for k, v in overrides.items() if v is not None}}
         self.backup = Path(backup) if backup else self.data_file.file("backup", "backup",
                                                                       must_exist=False)
@@ -209,17 +213,8 @@ class DetectorTrainer:
     def train_minibatch(self, x: np.ndarray, truth: np.ndarray) -> tuple[float, dict]:
         """Forward, head deltas, backward for one minibatch; returns (darknet's network cost,
         {head index: its report}). Gradients accumulate until the update."""
-        for head in self.heads:
-            head.set_truth(truth, x.shape[2], x.shape[1])  # multi-scale: this batch's size
-        try:
-            self.network.forward(x, train=True)
-            self.network.backward(None)
-        finally:
-            for head in self.heads:
-                head.set_truth(None, 0, 0)
-        reports = {head.index: head.loss for head in self.heads}
-        cost = float(np.float32(sum(r["cost"] for r in reports.values()) / len(reports)))
-        return cost, reports
+        # the truth is relative to this batch's size (multi-scale changes it)
+        return train_minibatch(self.network, self.heads, x, truth, x.shape[2], x.shape[1])
 
     def step(self, indices: list | None = None) -> IterationReport:
         """One iteration: B images as S minibatches, then the update."""

@@ -132,6 +132,6 @@ def resume_detector(folder, cfg_name: str | None = None, **changes):
         raise InputError(f"{path}: its weights {weights.name} are missing")
     trainer = DetectorTrainer(setup["cfg"], setup["data"], weights, clear=False,
                               backup=path.parent, label_rule=setup["label_rule"],
-                              cfg_name=setup["cfg_name"], **setup.get("map", {}), **overrides)
+                              cfg_name=setup["cfg_name"], **setup.get("options", {}), **overrides)
     restore(trainer, meta, arrays, path)
     return trainer
