@@ -155,16 +155,25 @@ def test_cli_resume(project):
 def test_multi_scale_trains_at_the_drawn_size(project):
     trainer = DetectorTrainer("ab.cfg", "obj.data", max_batches=1000)
     assert trainer.aug.lineage == "alexeyab" and trainer.aug.random == 1
+    seen_shapes = []  # (input, head output) shapes of each training forward
+    forward = trainer.network.forward
+
+    def spy(x, train=False):
+        out = forward(x, train=train)
+        seen_shapes.append((x.shape, out.shape))
+        return out
+
+    trainer.network.forward = spy
     sizes = []
     for iteration in (0, 10, 20, 30, 40, 50):
         trainer.seen = iteration * trainer.optimizer.batch
         report = trainer.step()
-        x = trainer.network._train_cache[0]
-        sizes.append(x.shape[1])
-        assert x.shape[1] == x.shape[2]
+        x_shape, out_shape = seen_shapes[-1]
+        sizes.append(x_shape[1])
+        assert x_shape[1] == x_shape[2]
         assert np.isfinite(report.loss)
         head = trainer.network.layers[-1]
-        assert trainer.network._train_cache[1][-1].shape[1] == x.shape[1] // 2
+        assert out_shape[1] == x_shape[1] // 2
         assert head.loss["count"] >= 0
     # init 32, random 1 (rand_coef 1.4): round(v + 1) * 32 -> 64, or 32 when v shrinks;
     # the first block takes the largest
