@@ -1,4 +1,8 @@
-"""darknet's training loop for detectors: `darkpy train CFG --data obj.data [--weights W]`.
+"""darknet's training loop: `darkpy train CFG --data X.data [--weights W]` for detectors (a
+[yolo] head: darknet's `detector train`) and classifiers ([softmax], [logistic] or [cost] and
+no detection head: darknet's `classifier train`). One trainer; what differs is the batch
+source (detection_batch.DetectionLoader: images and boxes; classifier_batch.ClassifierLoader:
+images and one-hot rows) and the checkpoint period.
 
 What darknet's train_detector and train_network do, step for step:
 
@@ -14,14 +18,17 @@ What darknet's train_detector and train_network do, step for step:
   release files) train nothing unless `clear` resets seen to 0 (darknet's `-clear`);
 - batch norm computes its statistics and backward in darknet's own float arithmetic and
   formulas (Layer.darknet_training, kernels/batchnorm_darknet.py; the exact gradient differs
-  by O(1/m)), and the heads' deltas are darknet's (layers/yolo.py);
-- the loss of a minibatch is darknet's network cost: the mean over the loss heads of their
-  cost (sum of squared deltas); an iteration's loss is the sum over its minibatches divided
-  by B, and avg loss starts at the first loss and then moves by avg = .9 avg + .1 loss;
+  by O(1/m)), and the loss layers' deltas are darknet's (layers/yolo.py, softmax.py,
+  logistic.py, cost.py: every layer darknet gives an l.cost gets the minibatch's truth);
+- the loss of a minibatch is darknet's network cost: the mean over those loss layers of
+  their cost (for [yolo] the sum of squared deltas, for [softmax] its cross-entropy, for
+  [cost] its error sum); an iteration's loss is the sum over its minibatches divided by B,
+  and avg loss starts at the first loss and then moves by avg = .9 avg + .1 loss;
 - checkpoints go to the `.data` file's `backup` folder as darknet .weights named after the
   cfg (AlexeyAB's scheme): <cfg>_last.weights every 100 iterations, <cfg>_<i>.weights every
-  10000 (every 1000 when max_batches < 10000) and <cfg>_final.weights at the end. Ctrl-C or
-  SIGTERM stops after the iteration with a _last checkpoint.
+  10000 iterations for a detector (every 1000 when max_batches < 10000) and every 1000 for a
+  classifier, and <cfg>_final.weights at the end. Ctrl-C or SIGTERM stops after the
+  iteration with a _last checkpoint.
 
 The images of an iteration are drawn at random with replacement from the `train` list by a
 generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batch), so a run is
@@ -44,7 +51,10 @@ from darkpy.train.log import stop_on_signals
 from darkpy.train.model import initialise
 
 HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
-TRAINABLE_HEADS = ("yolo",)
+# the layers darknet gives an l.cost: each gets the truth, the network cost is their mean
+LOSS_KINDS = HEAD_KINDS + ("softmax", "logistic", "cost", "iseg")
+CLASSIFIER_LOSSES = ("softmax", "logistic", "cost")
+TRAINABLE_LOSSES = ("yolo",) + CLASSIFIER_LOSSES
 NET_OVERRIDES = ("batch", "subdivisions", "max_batches", "learning_rate", "seed")
 LAST_EVERY = 100
 
@@ -52,6 +62,13 @@ LAST_EVERY = 100
 def is_detector(sections: list[Section]) -> bool:
     """Whether a network ends in (or holds) a detection head darknet trains as a detector."""
     return any(s.kind in HEAD_KINDS for s in sections[1:])
+
+
+def is_classifier(sections: list[Section]) -> bool:
+    """Whether darknet would train the network as a classifier: a [softmax] or [logistic]
+    loss and no detection head ([cost] alone also ends super-resolution networks)."""
+    kinds = {s.kind for s in sections[1:]}
+    return not kinds & set(HEAD_KINDS) and bool(kinds & {"softmax", "soft", "logistic"})
 
 
 @dataclass
@@ -64,7 +81,8 @@ class IterationReport:
     learning_rate: float
     seconds: float
     images: int             # iteration * B, as darknet prints
-    heads: list = field(default_factory=list)  # per forward: {layer index: layers/yolo report}
+    heads: list = field(default_factory=list)  # per forward: {layer index: its loss report}
+    epoch: float | None = None  # classifiers: seen / training images, as darknet prints
 
 
 @dataclass
@@ -116,15 +134,25 @@ def load_initial_weights(network, path) -> tuple[int, int | None]:
         raise
 
 
-class DetectorTrainer:
-    """A detector, its data and darknet's optimiser, ready to `run()`."""
+def _loss_report(layer) -> dict:
+    """A loss layer's report of its last training forward ({"cost": 0} when it computed none,
+    as darknet counts an l.cost that was never set)."""
+    from darkpy.layers.truth_loss import TruthLoss
+
+    report = layer.loss_report if isinstance(layer, TruthLoss) else layer.loss
+    return report or {"cost": 0.0}
+
+
+class DarknetTrainer:
+    """A detector or classifier, its data and darknet's optimiser, ready to `run()`."""
+
+    task = "detector"  # or "classifier" (set from the network's loss layers)
 
     def __init__(self, cfg, data, weights=None, clear: bool = False, backup=None,
                  label_rule: str = "pjreddie", image_order: list | None = None,
                  cfg_name: str | None = None, **overrides):
         from darkpy.api import read_sections
         from darkpy.network import Network
-        from darkpy.train.darknet.detection_batch import DetectionLoader
         from darkpy.train.optim import Optimizer
 
         cfg = Path(cfg)
@@ -132,17 +160,22 @@ class DetectorTrainer:
             raise ConfigError(f"{cfg}: no such file")
         sections = _with_overrides(read_sections(cfg), overrides)
         self.network = Network(sections, source=str(cfg), init=False)  # initialise() gives them
-        heads = [layer for layer in self.network.layers if layer.kind in HEAD_KINDS]
-        if not heads:
-            raise ConfigError(f"{cfg}: no detection head ([yolo], [region], [detection]) to train")
-        untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_HEADS})
+        layers = self.network.layers
+        self.task = "detector" if any(l.kind in HEAD_KINDS for l in layers) else "classifier"
+        heads = [layer for layer in layers if layer.kind in LOSS_KINDS]
+        if not any(l.kind in HEAD_KINDS + CLASSIFIER_LOSSES for l in heads):
+            raise ConfigError(f"{cfg}: nothing to train: no detection head ([yolo], [region], "
+                              "[detection]) and no classifier loss ([softmax], [logistic], "
+                              "[cost])")
+        untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_LOSSES})
         if untrained:
-            raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] heads is not "
-                              "supported yet (only [yolo])")
+            raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] layers is not "
+                              "supported yet (only [yolo], [softmax], [logistic], [cost])")
         self.heads = heads
         for layer in self.network.layers:
             layer.darknet_training = True
         net = self.network.net
+        self.net_origin = sections[0].origin
         self.net_h, self.net_w = self.network.input_shape[:2]
         self.optimizer = Optimizer.for_network(self.network)
         self.max_batches = int(net.max_batches)
@@ -156,27 +189,68 @@ class DetectorTrainer:
             seen, self.loaded_layers = load_initial_weights(self.network, weights)
             self.seen = 0 if clear else int(seen)
         self.data_file = read_data_file(data)
-        classes = self.data_file.classes
-        for head in heads:
-            if head.classes != classes:
-                raise ConfigError(f"{head.origin}: [{head.kind}] classes={head.classes} but "
-                                  f"{self.data_file.where('classes')} says classes = {classes}")
-        train_list = self.data_file.file("train", "data/train.list")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)
-            self.dataset = load_detection_list(train_list, classes, label_rule)
+            if self.task == "detector":
+                self._detector_data(net, label_rule)
+            else:
+                self._classifier_data(net)
         self.load_warnings = [str(w.message) for w in caught]
-        last = heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
-        self.max_boxes = int(last.opts.max)
-        flip = bool(net.get("flip", 1))
-        self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
-                                      flip=flip, seed=int(net.seed or 0), flavor=label_rule)
-        self.unapplied = self._unapplied_augmentation(net, last)
         self.backup = Path(backup) if backup else self.data_file.file("backup", "backup",
                                                                       must_exist=False)
         self.base = cfg_name or cfg.stem
         self.image_order = image_order
         self.avg_loss = -1.0
+
+    def _detector_data(self, net, label_rule: str) -> None:
+        from darkpy.train.darknet.detection_batch import DetectionLoader
+
+        classes = self.data_file.classes
+        for head in self.heads:
+            if head.classes != classes:
+                raise ConfigError(f"{head.origin}: [{head.kind}] classes={head.classes} but "
+                                  f"{self.data_file.where('classes')} says classes = {classes}")
+        train_list = self.data_file.file("train", "data/train.list")
+        self.dataset = load_detection_list(train_list, classes, label_rule)
+        last = self.heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
+        self.max_boxes = int(last.opts.max)
+        flip = bool(net.get("flip", 1))
+        self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
+                                      flip=flip, seed=int(net.seed or 0), flavor=label_rule)
+        self.unapplied = self._unapplied_augmentation(net, last)
+
+    def _classifier_data(self, net) -> None:
+        """darknet's train_classifier: `classes` (default 2), `train`, `labels`; the crop
+        sides [net] min_crop..max_crop (width..2 width) or min_ratio/max_ratio x width."""
+        from darkpy.train.darknet.classifier_batch import ClassifierLoader
+        from darkpy.train.darknet.data import load_classifier_set
+
+        classes = self.data_file.integer("classes", 2, minimum=1)
+        outputs = int(np.prod(self.network.shapes[-1]))
+        if outputs != classes:
+            raise ConfigError(f"{self.network.layers[-1].origin}: the network gives {outputs} "
+                              f"outputs but {self.data_file.where('classes')} says classes = "
+                              f"{classes}")
+        if self.net_w != self.net_h:
+            raise ConfigError(f"{self.net_origin}: darknet trains classifiers on "
+                              f"square crops (width = height), got {self.net_w}x{self.net_h}")
+        train_list = self.data_file.file("train", "data/train.list")
+        labels = self.data_file.file("labels", "data/labels.list")
+        self.dataset = load_classifier_set(train_list, labels, classes,
+                                           self.data_file.where("classes"))
+        size = self.net_w
+        min_crop = int(net.get("min_crop") or size)
+        max_crop = int(net.get("max_crop") or 2 * size)
+        low = int(float(net.get("min_ratio") or min_crop / size) * size)
+        high = int(float(net.get("max_ratio") or max_crop / size) * size)
+        if high < low:
+            raise ConfigError(f"{self.net_origin}: the largest crop side {high} is "
+                              f"below the smallest {low} (min_crop/max_crop or *_ratio)")
+        self.loader = ClassifierLoader(self.dataset, size, classes, bool(net.get("flip", 1)),
+                                       int(net.seed or 0), low, high)
+        self.unapplied = [f"{key}={net.get(key)}" for key, off in (
+            ("hue", 0.0), ("saturation", 1.0), ("exposure", 1.0), ("angle", 0.0),
+            ("aspect", 1.0)) if net.get(key, off) not in (None, off)]
 
     @staticmethod
     def _unapplied_augmentation(net, last) -> list[str]:
@@ -211,7 +285,8 @@ class DetectorTrainer:
         finally:
             for head in self.heads:
                 head.set_truth(None, 0, 0)
-        reports = {head.index: head.loss for head in self.heads}
+        # darknet's calc_network_cost: every l.cost counts (0 when a layer computed none)
+        reports = {head.index: _loss_report(head) for head in self.heads}
         cost = float(np.float32(sum(r["cost"] for r in reports.values()) / len(reports)))
         return cost, reports
 
@@ -232,8 +307,10 @@ class DetectorTrainer:
         rate = opt.step(self.network, self.iteration)
         loss = total / opt.batch
         self.avg_loss = loss if self.avg_loss < 0 else self.avg_loss * 0.9 + loss * 0.1
+        epoch = self.seen / len(self.dataset.items) if self.task == "classifier" else None
         return IterationReport(self.iteration, loss, self.avg_loss, rate,
-                               time.perf_counter() - t0, self.iteration * opt.batch, heads)
+                               time.perf_counter() - t0, self.iteration * opt.batch, heads,
+                               epoch)
 
     # --- checkpoints ----------------------------------------------------------------------
     def save(self, name: str) -> Path:
@@ -246,7 +323,7 @@ class DetectorTrainer:
 
     def _periodic(self, iteration: int) -> list[str]:
         names = []
-        every = 1000 if self.max_batches < 10000 else 10000
+        every = 1000 if self.max_batches < 10000 or self.task == "classifier" else 10000
         if iteration % every == 0:
             names.append(str(iteration))
         if iteration % LAST_EVERY == 0:
@@ -307,7 +384,14 @@ class DetectorTrainer:
                            bool(flag.get("stop")), summary)
 
 
-def train_detector(cfg, data, weights=None, reporter=None, **options) -> TrainResult:
-    """Train a detector as darknet's `detector train` does (see the module docstring)."""
-    return DetectorTrainer(cfg, data, weights, **options).run(reporter)
+DetectorTrainer = DarknetTrainer  # the name of the detector-only first version
+
+
+def train_darknet(cfg, data, weights=None, reporter=None, **options) -> TrainResult:
+    """Train a detector or classifier as darknet's `detector train` / `classifier train` do
+    (see the module docstring)."""
+    return DarknetTrainer(cfg, data, weights, **options).run(reporter)
+
+
+train_detector = train_darknet
 
