@@ -171,6 +171,11 @@ class _DarknetLines(Reporter):
             for index, h in forward.items():
                 if "avg_iou" not in h:
                     continue  # [softmax], [cost], [logistic]: darknet prints only their sum
+                if "recall" in h:  # [region]
+                    typer.echo(f"Region Avg IOU: {h['avg_iou']:f}, Class: {h['avg_class']:f}, "
+                               f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, Avg Recall: "
+                               f"{h['recall']:f},  count: {h['count']}")
+                    continue
                 typer.echo(f"Region {index} Avg IOU: {h['avg_iou']:f}, Class: {h['avg_class']:f}, "
                            f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, .5R: {h['recall50']:f}, "
                            f".75R: {h['recall75']:f},  count: {h['count']}")

@@ -54,7 +54,7 @@ HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
 # the layers darknet gives an l.cost: each gets the truth, the network cost is their mean
 LOSS_KINDS = HEAD_KINDS + ("softmax", "logistic", "cost", "iseg")
 CLASSIFIER_LOSSES = ("softmax", "logistic", "cost")
-TRAINABLE_LOSSES = ("yolo",) + CLASSIFIER_LOSSES
+TRAINABLE_LOSSES = ("yolo", "region") + CLASSIFIER_LOSSES
 NET_OVERRIDES = ("batch", "subdivisions", "max_batches", "learning_rate", "seed")
 LAST_EVERY = 100
 
@@ -170,7 +170,7 @@ class DarknetTrainer:
         untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_LOSSES})
         if untrained:
             raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] layers is not "
-                              "supported yet (only [yolo], [softmax], [logistic], [cost])")
+                              "supported yet (only [yolo], [region], [softmax], [logistic], [cost])")
         self.heads = heads
         for layer in self.network.layers:
             layer.darknet_training = True
@@ -279,6 +279,7 @@ class DarknetTrainer:
         {head index: its report}). Gradients accumulate until the update."""
         for head in self.heads:
             head.set_truth(truth, self.net_w, self.net_h)
+            head.images_seen = self.seen  # [region]'s prior term reads darknet's seen
         try:
             self.network.forward(x, train=True)
             self.network.backward(None)
