@@ -131,3 +131,38 @@ def test_darkpy_train_runs_a_region_detector(project):
     trained = darkpy.load(project / "v2.cfg", project / "backup" / "v2_final.weights")
     moved = np.abs(trained.layers[2].params["weights"] - start.layers[2].params["weights"])
     assert moved.max() > 1e-4
+
+
+def test_region_statistics_and_loss_equal_darknets():
+    """One iteration of tools/darknet_train_oracle.py's YOLOv2-style cfg (--task region) from
+    its recorded start: darkpy prints the [region] statistics and the loss pjreddie's darknet
+    printed (the loss is the mean of the head's sum of squared deltas, so every delta counts;
+    darkpy lands within ~1e-6 relative: the detector batches skip darknet's HSV round trip)."""
+    import importlib.util
+    import json
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    fixtures = repo / "tests" / "fixtures" / "darknet_train_region"
+    spec = importlib.util.spec_from_file_location("oracle", repo / "tools" / "darknet_train_oracle.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    meta = json.loads((fixtures / "darknet.json").read_text())
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tool.region_set(work)
+        assert tool.classifier_digest(work, list(tool.REGION_IMAGES)) == meta["pixels_sha256"]
+        shutil.copyfile(fixtures / "start.weights", work / "start.weights")
+        cfg = work / "region1.cfg"
+        cfg.write_text(tool.region_cfg(1))
+        reports = tool.train_darkpy_region(work, cfg, work / "start.weights", meta["order"])
+    assert reports[0].loss == pytest.approx(meta["losses"][0], rel=3e-6)
+    forwards = [next(iter(h.values())) for h in reports[0].heads]
+    assert len(forwards) == len(meta["forwards"]) == 2
+    for mine, row in zip(forwards, meta["forwards"]):
+        assert mine["count"] == row["count"]
+        for key in tool.REGION_KEYS:
+            assert mine[key] == pytest.approx(row[key], abs=2e-6), key

@@ -4,6 +4,14 @@
     python tools/darknet_train_oracle.py DARKNET [--task detector|classifier]
         [--shared ../shared] [--work DIR] [--write]
 
+With --task region: `region_set` writes three 96x96 mirror-symmetric images with boxes in
+distinct cells, `region_cfg` a small YOLOv2-style detector (five conv+bn+maxpool stages,
+[region] with bias_match, rescore, object_scale 5, softmax) from a seeded random start; one
+iteration of `darknet detector train` (rows logged by ORDER_SHIM) gives the [region]
+statistics and the loss darknet prints, which darkpy must repeat (pjreddie's CPU
+backward_region_layer is empty, so its weights are not compared); --write records them in
+tests/fixtures/darknet_train_region/.
+
 With --task classifier (no ../shared needed): `classifier_set` writes 32x32 pictures of three
 classes (stripes, ovals, checks; left-right symmetric because darknet flips at random),
 `classifier_cfg` a small network (two conv+bn+maxpool stages, a 1x1 convolution, avgpool,
@@ -629,6 +637,166 @@ def run_classifier(darknet: Path, work: Path, iterations: list[int], write: bool
         print(f"fixtures written to {CLASSIFIER_FIXTURES}")
 
 
+# --- [region]: `darknet detector train` of a small YOLOv2-style cfg --------------------------
+
+REGION_SIZE = 96  # a 3 x 3 grid after five 2x2 max-pools
+REGION_CLASSES = 3
+# name -> boxes "class x y w h" in 32nds of the image: each centred (x = 16) or with a mirror
+# twin, one box a grid cell at most, so that darknet's random box order changes nothing
+REGION_IMAGES = {
+    "one": [(0, 16, 16, 8, 12)],
+    "pair": [(1, 5, 6, 6, 6), (1, 27, 6, 6, 6), (2, 16, 27, 10, 6)],
+    "three": [(2, 16, 5, 6, 8), (0, 4, 26, 6, 8), (0, 28, 26, 6, 8)],
+}
+
+
+def region_set(out: Path) -> dict:
+    """images/NAME.png (mirror-symmetric noise with a filled rectangle per box, darker per
+    class), labels/NAME.txt, train.txt, obj.data under `out`; returns {name: box count}."""
+    import cv2
+
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    (out / "backup").mkdir(exist_ok=True)
+    rng = np.random.default_rng(CLASSIFIER_SEED)
+    size, lines = REGION_SIZE, []
+    for name, boxes in REGION_IMAGES.items():
+        image = rng.integers(0, 256, size=(size, size, 3)).astype(np.uint8)
+        image[:, size // 2:] = image[:, :size // 2][:, ::-1]
+        unit = size // 32
+        for c, x, y, w, h in boxes:
+            image[(y - h // 2) * unit:(y + h // 2) * unit,
+                  (x - w // 2) * unit:(x + w // 2) * unit] = (80 * c, 255 - 60 * c, 40)
+        path = out / "images" / f"{name}.png"
+        if not cv2.imwrite(str(path), image[:, :, ::-1]):
+            raise OSError(f"cannot write {path}")
+        (out / "labels" / f"{name}.txt").write_text("".join(
+            f"{c} {x / 32:.6f} {y / 32:.6f} {w / 32:.6f} {h / 32:.6f}\n" for c, x, y, w, h in boxes))
+        lines.append(str(path.resolve()))
+    (out / "train.txt").write_text("\n".join(lines) + "\n")
+    (out / "obj.data").write_text(f"classes = {REGION_CLASSES}\ntrain = {out.resolve() / 'train.txt'}\n"
+                                  f"backup = {out.resolve() / 'backup'}\n")
+    return {name: len(boxes) for name, boxes in REGION_IMAGES.items()}
+
+
+def region_cfg(max_batches: int) -> str:
+    """A small YOLOv2-style detector (yolov2-tiny-voc's head options) with augmentation off."""
+    stages = "".join(f"""
+[convolutional]
+batch_normalize=1
+filters={f}
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+""" for f in (4, 8, 8, 16, 16))
+    return f"""[net]
+batch={BATCH}
+subdivisions={SUBDIVISIONS}
+width={REGION_SIZE}
+height={REGION_SIZE}
+channels=3
+momentum=0.9
+decay=0.0005
+learning_rate=0.001
+max_batches={max_batches}
+policy=constant
+hue=0
+saturation=1
+exposure=1
+{stages}
+[convolutional]
+filters={2 * (5 + REGION_CLASSES)}
+size=1
+stride=1
+pad=1
+activation=linear
+
+[region]
+anchors=0.8,1.2, 1.5,0.9
+bias_match=1
+classes={REGION_CLASSES}
+coords=4
+num=2
+softmax=1
+jitter=0
+rescore=1
+object_scale=5
+noobject_scale=1
+class_scale=1
+coord_scale=1
+absolute=1
+thresh=.6
+random=0
+"""
+
+
+REGION_LINE = re.compile(r"Region Avg IOU: (\S+), Class: (\S+), Obj: (\S+), No Obj: (\S+), "
+                         r"Avg Recall: (\S+),\s+count: (\d+)")
+REGION_KEYS = ("avg_iou", "avg_class", "avg_obj", "avg_noobj", "recall")
+
+
+def run_region(darknet: Path, work: Path, write: bool) -> None:
+    """One iteration (two minibatches from the same start): darknet's printed [region]
+    statistics and loss against darkpy's. pjreddie's CPU backward_region_layer is empty, so
+    its weights after the update carry no [region] gradient and are not compared."""
+    region_set(work)
+    shim = build_order_shim(work)
+    tag = "region1"
+    cfg = work / f"{tag}.cfg"
+    cfg.write_text(region_cfg(1))
+    start_path = random_start(cfg, work / "start.weights")
+    log_path = work / f"{tag}.order"
+    log_path.unlink(missing_ok=True)
+    _, log = run_darknet(darknet, work, region_cfg(1), start_path, tag,
+                         env={"LD_PRELOAD": str(shim), "DARKPY_ORACLE_LOG": str(log_path)})
+    order = loaded_images(log_path)[:1]
+    printed = [dict(zip(REGION_KEYS + ("count",),
+                        [float(v) for v in m.groups()[:5]] + [int(m.group(6))]))
+               for m in REGION_LINE.finditer(log)]
+    losses = parse_losses(log)
+    reports = train_darkpy_region(work, cfg, start_path, order)
+    print(f"darknet's images {order}")
+    worst = 0.0
+    for f, (row, heads) in enumerate(zip(printed, [h for r in reports for h in r.heads])):
+        mine = next(iter(heads.values()))
+        off = max(abs(row[k] - mine[k]) for k in REGION_KEYS if not np.isnan(row[k]))
+        worst = max(worst, off)
+        print(f"  forward {f}: count {row['count']}/{mine['count']}, statistics within {off:.1e}")
+    print(f"  loss darknet {losses[0]:.6f} darkpy {reports[0].loss:.6f}; statistics within "
+          f"{worst:.1e}")
+    if write:
+        REGION_FIXTURES.mkdir(parents=True, exist_ok=True)
+        meta = {"about": "pjreddie darknet (CPU) `detector train` of tools/darknet_train_oracle.py's "
+                         "region_cfg from start.weights, one iteration; recorded by that script "
+                         "(--task region)",
+                "pixels_sha256": classifier_digest(work, list(REGION_IMAGES)),
+                "order": order, "forwards": printed, "losses": losses}
+        (REGION_FIXTURES / "darknet.json").write_text(json.dumps(meta, indent=1) + "\n")
+        shutil.copyfile(start_path, REGION_FIXTURES / "start.weights")
+        print(f"fixtures written to {REGION_FIXTURES}")
+
+
+REGION_FIXTURES = REPO / "tests" / "fixtures" / "darknet_train_region"
+
+
+def train_darkpy_region(work: Path, cfg: Path, weights: Path, order: list[list[str]]):
+    """darkpy's iteration reports training from `weights` on darknet's rows."""
+    from darkpy.train.darknet.loop import DarknetTrainer
+
+    trainer = DarknetTrainer(cfg, work / "obj.data", weights, clear=True,
+                             backup=work / "darkpy", cfg_name=cfg.stem)
+    names = [Path(item.image).stem for item in trainer.dataset.items]
+    trainer.image_order = {i: [names.index(n) for n in batch] for i, batch in enumerate(order)}
+    collect = _Collect()
+    trainer.run(collect, iterations=len(order))
+    return collect.reports
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("darknet", type=Path, help="pjreddie darknet binary (CPU build)")
@@ -636,7 +804,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/darknet_train_oracle"))
     p.add_argument("--iterations", type=int, nargs="+", default=[1, 2])
     p.add_argument("--write", action="store_true", help="record the fixtures")
-    p.add_argument("--task", choices=("detector", "classifier"), default="detector",
+    p.add_argument("--task", choices=("detector", "classifier", "region"), default="detector",
                    help="detector: yolov3-tiny from the official weights (needs --shared); "
                         "classifier: a small classifier from a seeded random start")
     args = p.parse_args(argv)
@@ -645,6 +813,9 @@ def main(argv=None) -> int:
     work.mkdir(parents=True)
     if args.task == "classifier":
         run_classifier(args.darknet.resolve(), work, args.iterations, args.write)
+        return 0
+    if args.task == "region":
+        run_region(args.darknet.resolve(), work, args.write)
         return 0
     counts = oracle_set(args.shared, work)
     weights = (args.shared / "models" / "yolov3-tiny" / "yolov3-tiny.weights").resolve()
