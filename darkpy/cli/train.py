@@ -171,6 +171,11 @@ class _DarknetLines(Reporter):
             for index, h in forward.items():
                 if "avg_iou" not in h:
                     continue  # [softmax], [cost], [logistic]: darknet prints only their sum
+                if "pos_cat" in h:  # [detection]
+                    typer.echo(f"Detection Avg IOU: {h['avg_iou']:f}, Pos Cat: {h['pos_cat']:f}, "
+                               f"All Cat: {h['all_cat']:f}, Pos Obj: {h['pos_obj']:f}, Any Obj: "
+                               f"{h['any_obj']:f}, count: {h['count']}")
+                    continue
                 if "recall" in h:  # [region]
                     typer.echo(f"Region Avg IOU: {h['avg_iou']:f}, Class: {h['avg_class']:f}, "
                                f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, Avg Recall: "

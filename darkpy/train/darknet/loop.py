@@ -54,7 +54,7 @@ HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
 # the layers darknet gives an l.cost: each gets the truth, the network cost is their mean
 LOSS_KINDS = HEAD_KINDS + ("softmax", "logistic", "cost", "iseg")
 CLASSIFIER_LOSSES = ("softmax", "logistic", "cost")
-TRAINABLE_LOSSES = ("yolo", "region") + CLASSIFIER_LOSSES
+TRAINABLE_LOSSES = ("yolo", "region", "detection") + CLASSIFIER_LOSSES
 NET_OVERRIDES = ("batch", "subdivisions", "max_batches", "learning_rate", "seed")
 LAST_EVERY = 100
 
@@ -170,7 +170,8 @@ class DarknetTrainer:
         untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_LOSSES})
         if untrained:
             raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] layers is not "
-                              "supported yet (only [yolo], [region], [softmax], [logistic], [cost])")
+                              "supported yet (only [yolo], [region], [detection], [softmax], "
+                              "[logistic], [cost])")
         self.heads = heads
         for layer in self.network.layers:
             layer.darknet_training = True
