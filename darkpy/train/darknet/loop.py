@@ -251,7 +251,7 @@ class DarknetTrainer:
                                        int(net.seed or 0), low, high)
         self.unapplied = [f"{key}={net.get(key)}" for key, off in (
             ("hue", 0.0), ("saturation", 1.0), ("exposure", 1.0), ("angle", 0.0),
-            ("aspect", 1.0)) if net.get(key, off) not in (None, off)]
+            ("aspect", 1.0), ("center", 0)) if net.get(key, off) not in (None, off)]
 
     @staticmethod
     def _unapplied_augmentation(net, last) -> list[str]:
