@@ -192,7 +192,8 @@ def test_hsv_round_trip_equals_darknets_steps():
 
 
 def test_cli_trains_a_classifier_with_darknets_lines(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("oracle", REPO / "tools" / "darknet_train_oracle.py")
+    spec = importlib.util.spec_from_file_location("oracle",
+                                                  REPO / "tools" / "darknet_train_oracle.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     tool.classifier_set(tmp_path)

@@ -77,7 +77,7 @@ def test_detection_rescore_sqrt_and_smallest_rmse():
     assert d[8 + 1] == pytest.approx(0.0)  # rescore: IoU 0 - confidence 0
 
 
-def test_darkpy_train_runs_a_yolov1_cfg(project):
+def test_darkpy_train_runs_a_yolov1_cfg(project):  # noqa: F811 (the imported fixture)
     from typer.testing import CliRunner
 
     from darkpy.cli import app

@@ -108,7 +108,7 @@ def test_region_refuses_what_it_does_not_train():
         head.set_truth(_one_truth(), 64, 64)
 
 
-def test_darkpy_train_runs_a_region_detector(project):
+def test_darkpy_train_runs_a_region_detector(project):  # noqa: F811 (the imported fixture)
     """A tiny YOLOv2-style cfg trains through the darknet trainer and prints darknet's
     [region] line; the head's gradient reaches the weights."""
     from typer.testing import CliRunner
@@ -145,7 +145,8 @@ def test_region_statistics_and_loss_equal_darknets():
 
     repo = Path(__file__).resolve().parents[1]
     fixtures = repo / "tests" / "fixtures" / "darknet_train_region"
-    spec = importlib.util.spec_from_file_location("oracle", repo / "tools" / "darknet_train_oracle.py")
+    spec = importlib.util.spec_from_file_location("oracle",
+                                                  repo / "tools" / "darknet_train_oracle.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     meta = json.loads((fixtures / "darknet.json").read_text())

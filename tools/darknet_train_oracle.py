@@ -365,7 +365,8 @@ CLASSIFIER_SEED = 7
 CLASSIFIER_LR = 0.1
 
 
-def pattern_image(label: int, rng, size: int = CLASSIFIER_SIZE, mirrored: bool = True) -> np.ndarray:
+def pattern_image(label: int, rng, size: int = CLASSIFIER_SIZE,
+                  mirrored: bool = True) -> np.ndarray:
     """An (size, size, 3) uint8 picture of class `label` (0 horizontal stripes, 1 an oval,
     2 a checkerboard) in random colours with noise, all integer arithmetic; `mirrored` makes
     it left-right symmetric (darknet flips classifier images at random)."""
@@ -391,7 +392,8 @@ def pattern_image(label: int, rng, size: int = CLASSIFIER_SIZE, mirrored: bool =
 
 
 def classifier_set(out: Path, per_class: int = CLASSIFIER_PER_CLASS, seed: int = CLASSIFIER_SEED,
-                   size: int = CLASSIFIER_SIZE, mirrored: bool = True, list_name: str = "train.txt"):
+                   size: int = CLASSIFIER_SIZE, mirrored: bool = True,
+                   list_name: str = "train.txt"):
     """Write images/<label>_<k>.png, `list_name`, labels.txt and cls.data (classes, train,
     labels, backup; valid = the same list) under `out`; returns the image names."""
     import cv2
@@ -671,11 +673,13 @@ def region_set(out: Path) -> dict:
         if not cv2.imwrite(str(path), image[:, :, ::-1]):
             raise OSError(f"cannot write {path}")
         (out / "labels" / f"{name}.txt").write_text("".join(
-            f"{c} {x / 32:.6f} {y / 32:.6f} {w / 32:.6f} {h / 32:.6f}\n" for c, x, y, w, h in boxes))
+            f"{c} {x / 32:.6f} {y / 32:.6f} {w / 32:.6f} {h / 32:.6f}\n"
+            for c, x, y, w, h in boxes))
         lines.append(str(path.resolve()))
     (out / "train.txt").write_text("\n".join(lines) + "\n")
-    (out / "obj.data").write_text(f"classes = {REGION_CLASSES}\ntrain = {out.resolve() / 'train.txt'}\n"
-                                  f"backup = {out.resolve() / 'backup'}\n")
+    root = out.resolve()
+    (out / "obj.data").write_text(f"classes = {REGION_CLASSES}\ntrain = {root / 'train.txt'}\n"
+                                  f"backup = {root / 'backup'}\n")
     return {name: len(boxes) for name, boxes in REGION_IMAGES.items()}
 
 
@@ -771,9 +775,9 @@ def run_region(darknet: Path, work: Path, write: bool) -> None:
           f"{worst:.1e}")
     if write:
         REGION_FIXTURES.mkdir(parents=True, exist_ok=True)
-        meta = {"about": "pjreddie darknet (CPU) `detector train` of tools/darknet_train_oracle.py's "
-                         "region_cfg from start.weights, one iteration; recorded by that script "
-                         "(--task region)",
+        meta = {"about": "pjreddie darknet (CPU) `detector train` of tools/"
+                         "darknet_train_oracle.py's region_cfg from start.weights, one "
+                         "iteration; recorded by that script (--task region)",
                 "pixels_sha256": classifier_digest(work, list(REGION_IMAGES)),
                 "order": order, "forwards": printed, "losses": losses}
         (REGION_FIXTURES / "darknet.json").write_text(json.dumps(meta, indent=1) + "\n")

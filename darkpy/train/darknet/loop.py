@@ -161,9 +161,9 @@ class DarknetTrainer:
         sections = _with_overrides(read_sections(cfg), overrides)
         self.network = Network(sections, source=str(cfg), init=False)  # initialise() gives them
         layers = self.network.layers
-        self.task = "detector" if any(l.kind in HEAD_KINDS for l in layers) else "classifier"
+        self.task = "detector" if any(x.kind in HEAD_KINDS for x in layers) else "classifier"
         heads = [layer for layer in layers if layer.kind in LOSS_KINDS]
-        if not any(l.kind in HEAD_KINDS + CLASSIFIER_LOSSES for l in heads):
+        if not any(h.kind in HEAD_KINDS + CLASSIFIER_LOSSES for h in heads):
             raise ConfigError(f"{cfg}: nothing to train: no detection head ([yolo], [region], "
                               "[detection]) and no classifier loss ([softmax], [logistic], "
                               "[cost])")
