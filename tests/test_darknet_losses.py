@@ -205,3 +205,17 @@ def test_cli_trains_a_classifier_with_darknets_lines(tmp_path, monkeypatch):
     assert [line.split(":")[0] for line in lines] == ["1, 0.667", "2, 1.333", "3, 2.000"]
     assert "Region" not in result.output
     assert (tmp_path / "backup" / "cls_final.weights").is_file()
+
+
+def test_label_smoothing_and_hierarchy_truth(tmp_path):
+    from darkpy.layers.tree import load_tree
+    from darkpy.train.darknet.classifier_batch import SECRET_NUM, hierarchy_truth, smoothed_truth
+
+    np.testing.assert_allclose(smoothed_truth(np.array([0, 1, 0, 0], np.float32), 0.3),
+                               [0.1, 0.7, 0.1, 0.1])
+    # nodes: 0 animal, 1 thing (roots, one group); 2 cat, 3 dog (children of 0); 4 cup (of 1)
+    (tmp_path / "t.tree").write_text("animal -1\nthing -1\ncat 0\ndog 0\ncup 1\n")
+    tree = load_tree(str(tmp_path / "t.tree"), "x.cfg:1")
+    got = hierarchy_truth(np.array([0, 0, 0, 1, 0], np.float32), tree)  # a dog
+    # its parent set; the roots' group and the cat/dog group hold set nodes; cup's does not
+    np.testing.assert_array_equal(got, [1, 0, 0, 1, SECRET_NUM])

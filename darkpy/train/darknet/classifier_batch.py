@@ -15,7 +15,11 @@ For each image (picked at random with replacement, as DetectionLoader picks them
   saturation=1, exposure=1: that round trip moves about a fifth of the pixels by one float32
   ulp, enough to flip a leaky kink or max-pool winner and change an update by 2% (measured
   on the classifier oracle); `darknet_hsv_round_trip` repeats it float for float;
-- its truth: the one-hot row of data.py's classifier rule (the label names found in its path).
+- its truth: the one-hot row of data.py's classifier rule (the label names found in its path);
+  with AlexeyAB's [net] label_smooth_eps = e, 1 - e for a found label and e / (classes - 1)
+  elsewhere (fill_truth_smooth); with a `tree` in the .data file, then darknet's fill_hierarchy:
+  every ancestor of a found label set too, and each sibling group that holds no set node
+  filled with -1234 (SECRET_NUM: [softmax] with a tree gives those no delta).
 
 hue / saturation / exposure, angle and aspect are the augmentation of a later step; the
 loader applies none of them (the trainer warns when a cfg asks for them).
@@ -27,6 +31,29 @@ import numpy as np
 from darkpy.train.darknet.detection_batch import DetectionLoader
 
 F32 = np.float32
+SECRET_NUM = F32(-1234)
+
+
+def smoothed_truth(truth: np.ndarray, eps: float) -> np.ndarray:
+    """AlexeyAB's fill_truth_smooth on a 0/1 row."""
+    k = len(truth)
+    return np.where(truth != 0, F32(1) - F32(eps), F32(eps) / F32(k - 1)).astype(F32)
+
+
+def hierarchy_truth(truth: np.ndarray, tree) -> np.ndarray:
+    """darknet's fill_hierarchy on a 0/1 row: ancestors of set nodes set, groups without a set
+    node masked with SECRET_NUM."""
+    out = np.array(truth, F32)
+    for j in np.flatnonzero(truth[: tree.n]):
+        parent = tree.parent[j]
+        while parent >= 0:
+            out[parent] = 1
+            parent = tree.parent[parent]
+    for offset, size in zip(tree.group_offset, tree.group_size):
+        group = out[offset:offset + size]
+        if not group.any():
+            group[...] = SECRET_NUM
+    return out
 
 
 def crop_resample(image: np.ndarray, size: int, scale: float, dx: float, dy: float) -> np.ndarray:
@@ -84,11 +111,14 @@ class ClassifierLoader(DetectionLoader):
     draw and the handling of unreadable images are DetectionLoader's."""
 
     def __init__(self, dataset, size: int, classes: int, flip: bool, seed: int,
-                 min_side: int, max_side: int, load_image=None):
+                 min_side: int, max_side: int, load_image=None, smooth: float = 0.0,
+                 tree=None):
         super().__init__(dataset, size, size, 0, flip, seed, load_image=load_image)
         self.size = int(size)
         self.classes = int(classes)
         self.min_side, self.max_side = int(min_side), int(max_side)
+        self.smooth = float(smooth)
+        self.tree = tree
 
     def batch(self, iteration: int, n: int, indices: list[int] | None = None):
         """(x, truth, indices) for update `iteration`; `indices` overrides the random pick."""
@@ -100,8 +130,18 @@ class ClassifierLoader(DetectionLoader):
             image, index = self._load(index, rng)
             indices[k] = index
             x[k] = self._augment(image, rng)
-            truth[k] = self.dataset.items[index].truth[: self.classes]
+            truth[k] = self.truth(self.dataset.items[index].truth[: self.classes])
         return x, truth, indices
+
+    def truth(self, row: np.ndarray) -> np.ndarray:
+        """An image's truth row: one-hot, smoothed with label_smooth_eps, then the hierarchy
+        over that (AlexeyAB's load_labels_paths, whose fill_hierarchy then counts every
+        smoothed value as set)."""
+        if self.smooth:
+            row = smoothed_truth(row, self.smooth)
+        if self.tree is not None:
+            row = hierarchy_truth(row, self.tree)
+        return row
 
     def _augment(self, image: np.ndarray, rng) -> np.ndarray:
         h, w = image.shape[:2]

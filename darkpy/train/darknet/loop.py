@@ -247,8 +247,15 @@ class DarknetTrainer:
         if high < low:
             raise ConfigError(f"{self.net_origin}: the largest crop side {high} is "
                               f"below the smallest {low} (min_crop/max_crop or *_ratio)")
+        tree = None
+        if self.data_file.text("tree"):
+            from darkpy.layers.tree import load_tree
+
+            tree = load_tree(self.data_file.text("tree"), str(self.data_file.path),
+                             self.data_file.where("tree"))
         self.loader = ClassifierLoader(self.dataset, size, classes, bool(net.get("flip", 1)),
-                                       int(net.seed or 0), low, high)
+                                       int(net.seed or 0), low, high,
+                                       smooth=float(net.get("label_smooth_eps") or 0), tree=tree)
         self.unapplied = [f"{key}={net.get(key)}" for key, off in (
             ("hue", 0.0), ("saturation", 1.0), ("exposure", 1.0), ("angle", 0.0),
             ("aspect", 1.0), ("center", 0)) if net.get(key, off) not in (None, off)]
