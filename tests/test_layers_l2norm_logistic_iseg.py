@@ -91,8 +91,8 @@ def test_logistic_hand_worked_and_naive():
 
 def test_logistic_refuses_training():
     layer = make(Logistic, {}, [(2, 2, 3)])
-    with pytest.raises(ConfigError, match=r"zoo.cfg:7: \[logistic\] layer 3: is inference only"
-                                          r".*activation=logistic"):
+    with pytest.raises(ConfigError, match=r"zoo.cfg:7: \[logistic\] layer 3: trains only as "
+                                          r"darknet's .*activation=logistic"):
         layer.forward([np.zeros((1, 2, 2, 3), np.float32)], train=True)
 
 
@@ -235,8 +235,8 @@ def test_training_l2norm_works_logistic_and_iseg_refuse():
                    - np.sum((truth - net.forward(down)) ** 2)) / (4 * eps)
         assert analytic.reshape(-1)[i] == pytest.approx(numeric, rel=1e-6, abs=1e-9)
 
-    for tail, kind in [("[logistic]\n", "logistic"),
-                       ("[iseg]\nclasses=2\nids=2\n", "iseg")]:
+    for tail, kind, why in [("[logistic]\n", "logistic", "trains only as darknet's"),
+                            ("[iseg]\nclasses=2\nids=2\n", "iseg", "is inference only")]:
         net = Network(parse_cfg_text(base + tail + "[cost]\n", "t.cfg"))
-        with pytest.raises(ConfigError, match=rf"\[{kind}\] layer 1: is inference only"):
+        with pytest.raises(ConfigError, match=rf"\[{kind}\] layer 1: {why}"):
             net.train_step(x.astype(np.float32), truth.astype(np.float32))

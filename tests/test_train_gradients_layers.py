@@ -342,11 +342,11 @@ def test_dropout_rng_state_resumes_exactly():
 
 # --- detection layers are inference only ------------------------------------------------------------
 
-def test_region_backward_says_inference_only():
-    # [yolo] trains now (tests/test_yolo_loss.py)
+def test_region_takes_no_gradient_from_later_layers():
+    # [yolo] and [region] train through their own loss (tests/test_yolo_loss.py,
+    # tests/test_region_loss.py); nothing flows back through [region] otherwise, as in darknet
     region = make(Region, {"num": "1", "classes": "2", "anchors": "1,1"}, [(2, 2, 7)])
-    for layer, c in ((region, 7),):
-        x = np.zeros((1, 2, 2, c), np.float32)
-        out = layer.forward([x])
-        with pytest.raises(ConfigError, match=r"grad.cfg:9.*inference only"):
-            layer.backward(np.ones_like(out), [x], out)
+    x = np.zeros((1, 2, 2, 7), np.float32)
+    out = region.forward([x])
+    with pytest.raises(ConfigError, match=r"grad.cfg:9.*no gradient from later layers"):
+        region.backward(np.ones_like(out), [x], out)

@@ -44,10 +44,11 @@ def test_detection_reads_a_spatial_input_in_chw_order():
     np.testing.assert_array_equal(layer.forward([x]).reshape(1, -1), chw_flat(x))
 
 
-def test_detection_and_gaussian_are_inference_only():
+def test_detection_trains_only_its_loss_and_gaussian_is_inference_only():
+    # [detection] trains through its own loss (tests/test_detection_loss.py)
     layer = make(DetectionLayer, {"side": 1, "num": 1, "classes": 1, "coords": 4}, [(1, 1, 6)])
     out = layer.forward([np.zeros((1, 1, 1, 6), np.float32)])
-    with pytest.raises(ConfigError, match="inference only"):
+    with pytest.raises(ConfigError, match="no gradient from later layers"):
         layer.backward(out, [out], out)
     g = make(GaussianYolo, {"classes": 1, "num": 1}, [(2, 2, 10)])
     with pytest.raises(ConfigError, match="inference only"):

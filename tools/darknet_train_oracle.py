@@ -1,6 +1,30 @@
-"""Compare darkpy's detector training with darknet's: one and two SGD iterations of yolov3-tiny.
+"""Compare darkpy's training with darknet's: one and two SGD iterations of yolov3-tiny
+(`--task detector`, the default) or of a small classifier (`--task classifier`).
 
-    python tools/darknet_train_oracle.py DARKNET [--shared ../shared] [--work DIR] [--write]
+    python tools/darknet_train_oracle.py DARKNET [--task detector|classifier]
+        [--shared ../shared] [--work DIR] [--write]
+
+With --task region: `region_set` writes three 96x96 mirror-symmetric images with boxes in
+distinct cells, `region_cfg` a small YOLOv2-style detector (five conv+bn+maxpool stages,
+[region] with bias_match, rescore, object_scale 5, softmax) from a seeded random start; one
+iteration of `darknet detector train` (rows logged by ORDER_SHIM) gives the [region]
+statistics and the loss darknet prints, which darkpy must repeat (pjreddie's CPU
+backward_region_layer is empty, so its weights are not compared); --write records them in
+tests/fixtures/darknet_train_region/.
+
+With --task classifier (no ../shared needed): `classifier_set` writes 32x32 pictures of three
+classes (stripes, ovals, checks; left-right symmetric because darknet flips at random),
+`classifier_cfg` a small network (two conv+bn+maxpool stages, a 1x1 convolution, avgpool,
+softmax, [cost] sse) with augmentation off (min_crop = max_crop = width, hue 0, saturation
+and exposure 1), and `random_start` darkpy's seeded random initialisation as .weights. darknet's
+`classifier train` picks its images with rand() seeded by the clock in 32 loader threads;
+ORDER_SHIM, a small interposer compiled here with `cc` and LD_PRELOADed into darknet, logs
+which image every loader thread opens, and so the rows of every batch. darkpy trains on the
+same rows and every parameter of darknet's <cfg>.weights is compared; --write records them
+all, the image order and darknet's losses in tests/fixtures/darknet_train_classifier/ (with
+start.weights), checked by tests/test_darknet_train_classifier.py.
+
+The detector comparison:
 
 DARKNET is a pjreddie/darknet binary built by the user (CPU, `make GPU=0 OPENCV=0`; see
 NOTES.md), kept outside this repository. The script
@@ -153,16 +177,22 @@ def minibatch_images(forwards: list[list[dict]], counts: dict) -> list[list[str]
     return out
 
 
-def run_darknet(darknet: Path, work: Path, cfg_text: str, weights: Path, tag: str):
-    """(path of darknet's _final.weights, its log) for one cfg."""
+def run_darknet(darknet: Path, work: Path, cfg_text: str, weights: Path, tag: str,
+                task: str = "detector", data: str = "obj.data", final_name: str = "{}_final",
+                env: dict | None = None):
+    """(path of darknet's final weights, its log) for one cfg: `darknet TASK train DATA CFG
+    WEIGHTS -clear` (pjreddie names the result <cfg>_final.weights for detectors and
+    <cfg>.weights for classifiers)."""
+    import os
+
     cfg = work / f"{tag}.cfg"
     cfg.write_text(cfg_text)
     backup = work / "backup"
-    final = backup / f"{tag}_final.weights"
+    final = backup / f"{final_name.format(tag)}.weights"
     final.unlink(missing_ok=True)
-    proc = subprocess.run([str(darknet), "detector", "train", str(work / "obj.data"), str(cfg),
+    proc = subprocess.run([str(darknet), task, "train", str(work / data), str(cfg),
                            str(weights), "-clear"], cwd=darknet.parent, capture_output=True,
-                          text=True, timeout=3600)
+                          text=True, timeout=3600, env={**os.environ, **(env or {})})
     log = proc.stdout + proc.stderr
     (work / f"{tag}.log").write_text(log)
     if proc.returncode != 0 or not final.is_file():
@@ -302,7 +332,10 @@ def pixel_digest(work: Path) -> dict:
 
 
 def parse_losses(log: str) -> list[float]:
-    return [float(m.group(1)) for m in re.finditer(r"^\d+: (\S+), \S+ avg,", log, re.M)]
+    """The loss of every iteration line (detector `i: loss, avg avg, ...`; classifier
+    `i, epoch: loss, avg avg, ...`)."""
+    return [float(m.group(1))
+            for m in re.finditer(r"^\d+(?:, \S+)?: (\S+), \S+ avg,", log, re.M)]
 
 
 def record(work: Path, runs: dict) -> None:
@@ -322,6 +355,452 @@ def record(work: Path, runs: dict) -> None:
     np.savez_compressed(FIXTURES / "darknet_weights.npz", **arrays)
 
 
+# --- classifier: `darknet classifier train` ---------------------------------------------------
+
+CLASSIFIER_FIXTURES = REPO / "tests" / "fixtures" / "darknet_train_classifier"
+CLASSIFIER_LABELS = ("stripes", "ovals", "checks")  # words no temporary path contains
+CLASSIFIER_SIZE = 32
+CLASSIFIER_PER_CLASS = 2
+CLASSIFIER_SEED = 7
+CLASSIFIER_LR = 0.1
+
+
+def pattern_image(label: int, rng, size: int = CLASSIFIER_SIZE,
+                  mirrored: bool = True) -> np.ndarray:
+    """An (size, size, 3) uint8 picture of class `label` (0 horizontal stripes, 1 an oval,
+    2 a checkerboard) in random colours with noise, all integer arithmetic; `mirrored` makes
+    it left-right symmetric (darknet flips classifier images at random)."""
+    y, x = np.mgrid[0:size, 0:size]
+    period = int(rng.integers(3, 6))
+    if label == 0:
+        mask = (y // period) % 2 == 0
+    elif label == 1:
+        ry, rx = int(rng.integers(size // 5, size // 2)), int(rng.integers(size // 5, size // 2))
+        cy = int(rng.integers(size // 3, 2 * size // 3))
+        mask = ((2 * y - 2 * cy + 1) ** 2) * rx * rx + ((2 * x - size + 1) ** 2) * ry * ry \
+            <= 4 * rx * rx * ry * ry
+    else:
+        mask = ((y // period) + (x // period)) % 2 == 0
+    fore = rng.integers(128, 256, size=3)
+    back = rng.integers(0, 128, size=3)
+    image = np.where(mask[:, :, None], fore, back) + rng.integers(0, 48, size=(size, size, 3))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    if mirrored:
+        half = size // 2
+        image[:, size - half:] = image[:, :half][:, ::-1]
+    return np.ascontiguousarray(image)
+
+
+def classifier_set(out: Path, per_class: int = CLASSIFIER_PER_CLASS, seed: int = CLASSIFIER_SEED,
+                   size: int = CLASSIFIER_SIZE, mirrored: bool = True,
+                   list_name: str = "train.txt"):
+    """Write images/<label>_<k>.png, `list_name`, labels.txt and cls.data (classes, train,
+    labels, backup; valid = the same list) under `out`; returns the image names."""
+    import cv2
+
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "backup").mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lines, names = [], []
+    for k in range(per_class):
+        for label, word in enumerate(CLASSIFIER_LABELS):
+            name = f"{word}_{k}"
+            path = out / "images" / f"{name}.png"
+            if not cv2.imwrite(str(path), pattern_image(label, rng, size, mirrored)[:, :, ::-1]):
+                raise OSError(f"cannot write {path}")
+            lines.append(str(path.resolve()))
+            names.append(name)
+    (out / list_name).write_text("\n".join(lines) + "\n")
+    (out / "labels.txt").write_text("\n".join(CLASSIFIER_LABELS) + "\n")
+    (out / "cls.data").write_text(
+        f"classes = {len(CLASSIFIER_LABELS)}\ntrain = {out.resolve() / list_name}\n"
+        f"valid = {out.resolve() / list_name}\nlabels = {out.resolve() / 'labels.txt'}\n"
+        f"backup = {out.resolve() / 'backup'}\ntop = 2\n")
+    return names
+
+
+def classifier_cfg(max_batches: int, size: int = CLASSIFIER_SIZE, batch: int = BATCH,
+                   subdivisions: int = SUBDIVISIONS, learning_rate: float = CLASSIFIER_LR) -> str:
+    """A small classifier with augmentation off: crops of exactly the input size, no colour
+    changes; two convolution + batch norm + max-pool stages, a 1x1 convolution to the
+    classes, global average pooling, softmax and darknet's sse [cost] after it."""
+    return f"""[net]
+batch={batch}
+subdivisions={subdivisions}
+width={size}
+height={size}
+channels=3
+momentum=0.9
+decay=0.0005
+learning_rate={learning_rate!r}
+policy=constant
+max_batches={max_batches}
+min_crop={size}
+max_crop={size}
+angle=0
+aspect=1
+hue=0
+saturation=1
+exposure=1
+seed={CLASSIFIER_SEED}
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters={len(CLASSIFIER_LABELS)}
+size=1
+stride=1
+pad=0
+activation=linear
+
+[avgpool]
+
+[softmax]
+groups=1
+
+[cost]
+type=sse
+"""
+
+
+def random_start(cfg: Path, path: Path) -> Path:
+    """darkpy's seeded darknet-style random initialisation of `cfg`, written as .weights."""
+    from darkpy.api import read_sections
+    from darkpy.io.darknet_weights import WeightsHeader, save_darknet_weights
+    from darkpy.network import Network
+    from darkpy.train.model import initialise
+
+    network = Network(read_sections(cfg), source=str(cfg), init=False)
+    initialise(network, CLASSIFIER_SEED)
+    save_darknet_weights(network, path, WeightsHeader(0, 2, 0, 0))
+    return path
+
+
+# darknet's classifier picks its images with rand() in 32 loader threads; this interposer
+# (compiled here, LD_PRELOADed into darknet) logs which image each loader thread opens: a
+# thread is numbered when created and remembers its creator's number, so the images of one
+# load (its creator) come out in darknet's row order (its threads' creation order)
+ORDER_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static __thread long self_number = 0, creator_number = 0;
+static long created = 0;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+struct start { void *(*fn)(void *); void *arg; long number, creator; };
+static void *numbered(void *p) {
+    struct start s = *(struct start *)p;
+    free(p);
+    self_number = s.number;
+    creator_number = s.creator;
+    return s.fn(s.arg);
+}
+int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg) {
+    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (!real) real = dlsym(RTLD_NEXT, "pthread_create");
+    struct start *s = malloc(sizeof *s);
+    s->fn = fn; s->arg = arg; s->creator = self_number;
+    pthread_mutex_lock(&lock); s->number = ++created; pthread_mutex_unlock(&lock);
+    return real(t, a, numbered, s);
+}
+FILE *fopen(const char *path, const char *mode) {
+    static FILE *(*real)(const char *, const char *);
+    if (!real) real = dlsym(RTLD_NEXT, "fopen");
+    const char *log = getenv("DARKPY_ORACLE_LOG");
+    if (log && strstr(path, ".png")) {
+        pthread_mutex_lock(&lock);
+        FILE *f = real(log, "a");
+        if (f) { fprintf(f, "%ld %ld %s\n", creator_number, self_number, path); fclose(f); }
+        pthread_mutex_unlock(&lock);
+    }
+    return real(path, mode);
+}
+"""
+
+
+def build_order_shim(work: Path) -> Path:
+    source = work / "order_shim.c"
+    source.write_text(ORDER_SHIM)
+    library = work / "order_shim.so"
+    subprocess.run(["cc", "-O1", "-shared", "-fPIC", "-o", str(library), str(source), "-ldl",
+                    "-lpthread"], check=True)
+    return library
+
+
+def loaded_images(log_path: Path) -> list[list[str]]:
+    """The image names of every load darknet made, in its row order (ORDER_SHIM's log):
+    load_threads joins its threads' buffers by concat_datas, which puts each later buffer's
+    rows before the ones gathered so far, so the last-created thread's image is row 0."""
+    loads: dict[int, list] = {}
+    for line in log_path.read_text().splitlines():
+        creator, number, path = line.split(" ", 2)
+        loads.setdefault(int(creator), []).append((int(number), Path(path).stem))
+    return [[name for _, name in sorted(rows, reverse=True)]
+            for _, rows in sorted(loads.items())]
+
+
+def train_darkpy_classifier(work: Path, cfg: Path, weights: Path, order: list[list[str]]):
+    """darkpy trained from `weights` on darknet's images (one list of names per iteration):
+    (params, seen, iteration reports)."""
+    from darkpy.train.darknet.loop import DarknetTrainer
+
+    trainer = DarknetTrainer(cfg, work / "cls.data", weights, clear=True,
+                             backup=work / "darkpy", cfg_name=cfg.stem)
+    names = [Path(item.image).stem for item in trainer.dataset.items]
+    trainer.image_order = {i: [names.index(n) for n in batch] for i, batch in enumerate(order)}
+    collect = _Collect()
+    result = trainer.run(collect, iterations=len(order))
+    params, seen = darknet_params(cfg, result.final)
+    return params, seen, collect.reports
+
+
+def classifier_digest(work: Path, names: list[str]) -> dict:
+    import hashlib
+
+    from darkpy.io.image import load_image
+
+    return {name: hashlib.sha256(load_image(work / "images" / f"{name}.png").tobytes()).hexdigest()
+            for name in names}
+
+
+def run_classifier(darknet: Path, work: Path, iterations: list[int], write: bool) -> None:
+    """The classifier comparison (module docstring, --task classifier)."""
+    names = classifier_set(work)
+    shim = build_order_shim(work)
+    runs = {}
+    start_path = None
+    for n in iterations:
+        tag = f"classifier{n}"
+        cfg = work / f"{tag}.cfg"
+        cfg.write_text(classifier_cfg(n))
+        if start_path is None:
+            start_path = random_start(cfg, work / "start.weights")
+        log_path = work / f"{tag}.order"
+        log_path.unlink(missing_ok=True)
+        final, log = run_darknet(darknet, work, classifier_cfg(n), start_path, tag,
+                                 task="classifier", data="cls.data", final_name="{}",
+                                 env={"LD_PRELOAD": str(shim),
+                                      "DARKPY_ORACLE_LOG": str(log_path)})
+        order = loaded_images(log_path)[:n]
+        start, _ = darknet_params(cfg, start_path)
+        ref, ref_seen = darknet_params(cfg, final)
+        got, got_seen, reports = train_darkpy_classifier(work, cfg, start_path, order)
+        losses = parse_losses(log)
+        print(f"{n} iteration(s): darknet's images {order}; seen darknet {ref_seen}, darkpy "
+              f"{got_seen}")
+        for k, report in enumerate(reports):
+            print(f"  iteration {report.iteration}: loss darknet {losses[k]:.6f} darkpy "
+                  f"{report.loss:.6f}")
+        table = compare(start, ref, got)
+        worst = {m: max(r[m] for r in table.values()) for m in ("weights", "update", "elements")}
+        print(f"  max relative weight difference {worst['weights']:.2e}, update "
+              f"{worst['update']:.2e}; elements off by > 1e-4 relative: "
+              f"{100 * worst['elements']:.3f}% (worst parameter)")
+        runs[n] = {"order": order, "losses": losses, "seen": ref_seen, "params": ref}
+    if write:
+        CLASSIFIER_FIXTURES.mkdir(parents=True, exist_ok=True)
+        meta = {"about": "pjreddie darknet (CPU) `classifier train` of tools/"
+                         "darknet_train_oracle.py's classifier_cfg from start.weights; recorded "
+                         "by that script (--task classifier)",
+                "pixels_sha256": classifier_digest(work, names), "runs": {}}
+        arrays = {}
+        for n, run in runs.items():
+            meta["runs"][str(n)] = {k: run[k] for k in ("order", "losses", "seen")}
+            for key, values in run["params"].items():
+                arrays[f"{n}/{key[0]}/{key[1]}"] = values
+        (CLASSIFIER_FIXTURES / "darknet.json").write_text(json.dumps(meta, indent=1) + "\n")
+        np.savez_compressed(CLASSIFIER_FIXTURES / "darknet_weights.npz", **arrays)
+        shutil.copyfile(start_path, CLASSIFIER_FIXTURES / "start.weights")
+        print(f"fixtures written to {CLASSIFIER_FIXTURES}")
+
+
+# --- [region]: `darknet detector train` of a small YOLOv2-style cfg --------------------------
+
+REGION_SIZE = 96  # a 3 x 3 grid after five 2x2 max-pools
+REGION_CLASSES = 3
+# name -> boxes "class x y w h" in 32nds of the image: each centred (x = 16) or with a mirror
+# twin, one box a grid cell at most, so that darknet's random box order changes nothing
+REGION_IMAGES = {
+    "one": [(0, 16, 16, 8, 12)],
+    "pair": [(1, 5, 6, 6, 6), (1, 27, 6, 6, 6), (2, 16, 27, 10, 6)],
+    "three": [(2, 16, 5, 6, 8), (0, 4, 26, 6, 8), (0, 28, 26, 6, 8)],
+}
+
+
+def region_set(out: Path) -> dict:
+    """images/NAME.png (mirror-symmetric noise with a filled rectangle per box, darker per
+    class), labels/NAME.txt, train.txt, obj.data under `out`; returns {name: box count}."""
+    import cv2
+
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    (out / "backup").mkdir(exist_ok=True)
+    rng = np.random.default_rng(CLASSIFIER_SEED)
+    size, lines = REGION_SIZE, []
+    for name, boxes in REGION_IMAGES.items():
+        image = rng.integers(0, 256, size=(size, size, 3)).astype(np.uint8)
+        image[:, size // 2:] = image[:, :size // 2][:, ::-1]
+        unit = size // 32
+        for c, x, y, w, h in boxes:
+            image[(y - h // 2) * unit:(y + h // 2) * unit,
+                  (x - w // 2) * unit:(x + w // 2) * unit] = (80 * c, 255 - 60 * c, 40)
+        path = out / "images" / f"{name}.png"
+        if not cv2.imwrite(str(path), image[:, :, ::-1]):
+            raise OSError(f"cannot write {path}")
+        (out / "labels" / f"{name}.txt").write_text("".join(
+            f"{c} {x / 32:.6f} {y / 32:.6f} {w / 32:.6f} {h / 32:.6f}\n"
+            for c, x, y, w, h in boxes))
+        lines.append(str(path.resolve()))
+    (out / "train.txt").write_text("\n".join(lines) + "\n")
+    root = out.resolve()
+    (out / "obj.data").write_text(f"classes = {REGION_CLASSES}\ntrain = {root / 'train.txt'}\n"
+                                  f"backup = {root / 'backup'}\n")
+    return {name: len(boxes) for name, boxes in REGION_IMAGES.items()}
+
+
+def region_cfg(max_batches: int) -> str:
+    """A small YOLOv2-style detector (yolov2-tiny-voc's head options) with augmentation off."""
+    stages = "".join(f"""
+[convolutional]
+batch_normalize=1
+filters={f}
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+""" for f in (4, 8, 8, 16, 16))
+    return f"""[net]
+batch={BATCH}
+subdivisions={SUBDIVISIONS}
+width={REGION_SIZE}
+height={REGION_SIZE}
+channels=3
+momentum=0.9
+decay=0.0005
+learning_rate=0.001
+max_batches={max_batches}
+policy=constant
+hue=0
+saturation=1
+exposure=1
+{stages}
+[convolutional]
+filters={2 * (5 + REGION_CLASSES)}
+size=1
+stride=1
+pad=1
+activation=linear
+
+[region]
+anchors=0.8,1.2, 1.5,0.9
+bias_match=1
+classes={REGION_CLASSES}
+coords=4
+num=2
+softmax=1
+jitter=0
+rescore=1
+object_scale=5
+noobject_scale=1
+class_scale=1
+coord_scale=1
+absolute=1
+thresh=.6
+random=0
+"""
+
+
+REGION_LINE = re.compile(r"Region Avg IOU: (\S+), Class: (\S+), Obj: (\S+), No Obj: (\S+), "
+                         r"Avg Recall: (\S+),\s+count: (\d+)")
+REGION_KEYS = ("avg_iou", "avg_class", "avg_obj", "avg_noobj", "recall")
+
+
+def run_region(darknet: Path, work: Path, write: bool) -> None:
+    """One iteration (two minibatches from the same start): darknet's printed [region]
+    statistics and loss against darkpy's. pjreddie's CPU backward_region_layer is empty, so
+    its weights after the update carry no [region] gradient and are not compared."""
+    region_set(work)
+    shim = build_order_shim(work)
+    tag = "region1"
+    cfg = work / f"{tag}.cfg"
+    cfg.write_text(region_cfg(1))
+    start_path = random_start(cfg, work / "start.weights")
+    log_path = work / f"{tag}.order"
+    log_path.unlink(missing_ok=True)
+    _, log = run_darknet(darknet, work, region_cfg(1), start_path, tag,
+                         env={"LD_PRELOAD": str(shim), "DARKPY_ORACLE_LOG": str(log_path)})
+    order = loaded_images(log_path)[:1]
+    printed = [dict(zip(REGION_KEYS + ("count",),
+                        [float(v) for v in m.groups()[:5]] + [int(m.group(6))]))
+               for m in REGION_LINE.finditer(log)]
+    losses = parse_losses(log)
+    reports = train_darkpy_region(work, cfg, start_path, order)
+    print(f"darknet's images {order}")
+    worst = 0.0
+    for f, (row, heads) in enumerate(zip(printed, [h for r in reports for h in r.heads])):
+        mine = next(iter(heads.values()))
+        off = max(abs(row[k] - mine[k]) for k in REGION_KEYS if not np.isnan(row[k]))
+        worst = max(worst, off)
+        print(f"  forward {f}: count {row['count']}/{mine['count']}, statistics within {off:.1e}")
+    print(f"  loss darknet {losses[0]:.6f} darkpy {reports[0].loss:.6f}; statistics within "
+          f"{worst:.1e}")
+    if write:
+        REGION_FIXTURES.mkdir(parents=True, exist_ok=True)
+        meta = {"about": "pjreddie darknet (CPU) `detector train` of tools/"
+                         "darknet_train_oracle.py's region_cfg from start.weights, one "
+                         "iteration; recorded by that script (--task region)",
+                "pixels_sha256": classifier_digest(work, list(REGION_IMAGES)),
+                "order": order, "forwards": printed, "losses": losses}
+        (REGION_FIXTURES / "darknet.json").write_text(json.dumps(meta, indent=1) + "\n")
+        shutil.copyfile(start_path, REGION_FIXTURES / "start.weights")
+        print(f"fixtures written to {REGION_FIXTURES}")
+
+
+REGION_FIXTURES = REPO / "tests" / "fixtures" / "darknet_train_region"
+
+
+def train_darkpy_region(work: Path, cfg: Path, weights: Path, order: list[list[str]]):
+    """darkpy's iteration reports training from `weights` on darknet's rows."""
+    from darkpy.train.darknet.loop import DarknetTrainer
+
+    trainer = DarknetTrainer(cfg, work / "obj.data", weights, clear=True,
+                             backup=work / "darkpy", cfg_name=cfg.stem)
+    names = [Path(item.image).stem for item in trainer.dataset.items]
+    trainer.image_order = {i: [names.index(n) for n in batch] for i, batch in enumerate(order)}
+    collect = _Collect()
+    trainer.run(collect, iterations=len(order))
+    return collect.reports
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("darknet", type=Path, help="pjreddie darknet binary (CPU build)")
@@ -329,10 +808,19 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/darknet_train_oracle"))
     p.add_argument("--iterations", type=int, nargs="+", default=[1, 2])
     p.add_argument("--write", action="store_true", help="record the fixtures")
+    p.add_argument("--task", choices=("detector", "classifier", "region"), default="detector",
+                   help="detector: yolov3-tiny from the official weights (needs --shared); "
+                        "classifier: a small classifier from a seeded random start")
     args = p.parse_args(argv)
     work = args.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    if args.task == "classifier":
+        run_classifier(args.darknet.resolve(), work, args.iterations, args.write)
+        return 0
+    if args.task == "region":
+        run_region(args.darknet.resolve(), work, args.write)
+        return 0
     counts = oracle_set(args.shared, work)
     weights = (args.shared / "models" / "yolov3-tiny" / "yolov3-tiny.weights").resolve()
     runs = {}

@@ -1,5 +1,5 @@
 """`darkpy train MODEL --data DIR --out RUN`, `darkpy train --resume RUN` (super-resolution) and
-`darkpy train CFG --data obj.data [--weights W]` (detectors, darknet-style)."""
+`darkpy train CFG --data X.data [--weights W]` (detectors and classifiers, darknet-style)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Argument(None, metavar="[MODEL]",
                                               help="A .cfg/.yaml network, or a darkpy .h5 to fine-tune (its weights start the run)."),
         data: List[str] = typer.Option([], "--data", "-d",
-                                       help="A darknet .data file (detectors), or high-resolution training images: files, folders, globs, NIfTI volumes (repeatable)."),
+                                       help="A darknet .data file (detectors, classifiers), or high-resolution training images: files, folders, globs, NIfTI volumes (repeatable)."),
         valid: List[str] = typer.Option([], "--valid", "-v",
                                         help="Validation images, scored by PSNR/SSIM against bicubic (repeatable)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (new) for the log, checkpoints and models."),
@@ -58,14 +58,17 @@ def register(app: typer.Typer) -> None:
         label_rule: str = typer.Option("pjreddie", "--label-rule",
                                        help="Detectors: how label files are found from image paths: pjreddie (images/JPEGImages -> labels) or alexeyab (labels beside the images unless in .../JPEGImages/ or COCO's images/train2017/ ...)."),
     ):
-        """Train a network: a detector darknet-style, or a super-resolution network on patches.
+        """Train a network: a detector or classifier darknet-style, or a super-resolution network.
 
         A cfg with a detection head (\\[yolo]) and `--data obj.data` trains as darknet's
         `detector train` does: images from the .data file's `train` list, labels beside them,
         batch/subdivisions, burn_in and the learning-rate policy, darknet's augmentation from
         the cfg (jitter, hue, saturation, exposure, flip, letter_box, mosaic, random
         multi-scale), and .weights checkpoints named <cfg>_last/_1000/_final.weights in its
-        `backup` folder; `--resume BACKUP` continues such a run bit for bit.
+        `backup` folder; `--resume BACKUP` continues such a run bit for bit. A classifier cfg
+        (\\[softmax] or \\[logistic], no detection head) with `--data cls.data` trains as
+        darknet's `classifier train`: `train` list, class = the `labels` name found in the
+        image path, darknet's cross-entropy, the same checkpoints.
 
         Otherwise the network is trained for super-resolution on random patches of --data
         images: LR inputs are made by MATLAB's bicubic downscaling unless --degrade says
@@ -84,9 +87,10 @@ def register(app: typer.Typer) -> None:
                 ("--bicubic-skip", bicubic_skip), ("--zero-layer", zero_layers))
                 if value not in (None, False, [], ())]
             if given:
-                fail(f"{', '.join(given)}: super-resolution options; a detector trains from --data obj.data")
+                fail(f"{', '.join(given)}: super-resolution options; a detector or classifier trains "
+                     "from --data X.data")
             if len(data) != 1:
-                fail("a detector trains from one darknet .data file: --data obj.data")
+                fail("a detector or classifier trains from one darknet .data file: --data X.data")
             _train_detector(model, data[0], weights, clear, backup, label_rule, iterations,
                             batch, subdivisions, learning_rate, seed, calc_map, exact)
             return
@@ -97,7 +101,8 @@ def register(app: typer.Typer) -> None:
             _train_detector_resumed(resume, iterations, learning_rate)
             return
         if clear or exact or backup is not None or label_rule != "pjreddie" or calc_map:
-            fail("--clear, --exact, --backup, --map and --label-rule are for detectors (a cfg with [yolo] and --data obj.data)")
+            fail("--clear, --exact, --backup, --map and --label-rule are for detectors and classifiers "
+                 "(a cfg with [yolo] or [softmax] and --data X.data)")
 
         if resume is not None:
             given = [name for name, value in (
@@ -134,16 +139,18 @@ def register(app: typer.Typer) -> None:
 
 
 def _is_detector_run(model: str, data: list) -> bool:
-    """A detector run: the cfg has a detection head, or --data names one .data file."""
+    """A darknet-style run (detector or classifier): the cfg has a detection head or a
+    classifier loss, or --data names one .data file."""
     if len(data) == 1 and str(data[0]).endswith(".data") and Path(data[0]).is_file():
         return True
     path = Path(model)
     if path.suffix.lower() not in (".cfg", ".yaml", ".yml") or not path.is_file():
         return False
     from darkpy.api import read_sections
-    from darkpy.train.darknet.loop import is_detector
+    from darkpy.train.darknet.loop import is_classifier, is_detector
 
-    return is_detector(read_sections(path))
+    sections = read_sections(path)
+    return is_detector(sections) or is_classifier(sections)
 
 
 def _is_detector_resume(path: Path) -> bool:
@@ -166,9 +173,9 @@ def _train_detector_resumed(path, iterations, learning_rate):
 
 def _train_detector(model, data, weights, clear, backup, label_rule, iterations, batch,
                     subdivisions, learning_rate, seed, calc_map=False, exact=False):
-    from darkpy.train.darknet.loop import DetectorTrainer
+    from darkpy.train.darknet.loop import DarknetTrainer
 
-    trainer = DetectorTrainer(model, data, weights, clear=clear, backup=backup,
+    trainer = DarknetTrainer(model, data, weights, clear=clear, backup=backup,
                               label_rule=label_rule, calc_map=calc_map,
                               max_batches=iterations, batch=batch,
                               subdivisions=subdivisions, learning_rate=learning_rate, seed=seed,
@@ -186,8 +193,8 @@ def _finish_detector(trainer):
 
 class _DarknetLines(Reporter):
     """darknet's own progress lines: per iteration `i: loss, avg avg, rate rate, s seconds,
-    n images`, after the [yolo] reports of each forward (detector runs print these instead of
-    the progress bar, as darknet's logs do)."""
+    n images` (classifiers: `i, epoch: loss, ...`), after the [yolo] reports of each forward
+    (darknet-style runs print these instead of the progress bar, as darknet's logs do)."""
 
     def start(self, iteration, total, info):
         layers = f", first {info['loaded_layers']} layers loaded" if info["loaded_layers"] else ""
@@ -198,10 +205,23 @@ class _DarknetLines(Reporter):
     def iteration(self, r):
         for forward in r.heads:
             for index, h in forward.items():
+                if "avg_iou" not in h:
+                    continue  # [softmax], [cost], [logistic]: darknet prints only their sum
+                if "pos_cat" in h:  # [detection]
+                    typer.echo(f"Detection Avg IOU: {h['avg_iou']:f}, Pos Cat: {h['pos_cat']:f}, "
+                               f"All Cat: {h['all_cat']:f}, Pos Obj: {h['pos_obj']:f}, Any Obj: "
+                               f"{h['any_obj']:f}, count: {h['count']}")
+                    continue
+                if "recall" in h:  # [region]
+                    typer.echo(f"Region Avg IOU: {h['avg_iou']:f}, Class: {h['avg_class']:f}, "
+                               f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, Avg Recall: "
+                               f"{h['recall']:f},  count: {h['count']}")
+                    continue
                 typer.echo(f"Region {index} Avg IOU: {h['avg_iou']:f}, Class: {h['avg_class']:f}, "
                            f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, .5R: {h['recall50']:f}, "
                            f".75R: {h['recall75']:f},  count: {h['count']}")
-        typer.echo(f"{r.iteration}: {r.loss:f}, {r.avg_loss:f} avg, {r.learning_rate:f} rate, "
+        epoch = "" if r.epoch is None else f", {r.epoch:.3f}"
+        typer.echo(f"{r.iteration}{epoch}: {r.loss:f}, {r.avg_loss:f} avg, {r.learning_rate:f} rate, "
                    f"{r.seconds:f} seconds, {r.images} images")
 
     def checkpoint(self, iteration, path):

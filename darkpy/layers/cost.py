@@ -17,6 +17,11 @@ are half the derivative of its reported cost for sse and smooth, the full one fo
 smooth follows darknet's GPU kernel: its CPU smooth_l1_cpu has the sign of the |d| >= 1
 branch flipped. `seg` and `wgan` exist only on darknet's GPU and are not supported in
 training; `ratio`, `noobj` and `thresh` act only there too.
+
+In darknet-exact training (darkpy.train.darknet; layers/truth_loss.py) the truth comes from
+the trainer (`set_truth`, a classifier's one-hot rows) instead of `loss()`: the training
+forward computes D and darknet's l.cost (a float32 sum), and the backward adds -scale * D to
+whatever gradient reaches it (darknet's axpy of scale * l.delta into the previous delta).
 """
 from __future__ import annotations
 
@@ -25,12 +30,13 @@ import numpy as np
 from darkpy.config.schema import PJREDDIE, TRAINING, Key
 from darkpy.errors import InputError
 from darkpy.layers.base import Layer, compute_dtype
+from darkpy.layers.truth_loss import TruthLoss
 
 SECRET_NUM = -1234.0  # darknet's "no truth here" marker for the masked cost
 TRAINABLE_TYPES = ("sse", "masked", "smooth", "L1")
 
 
-class Cost(Layer):
+class Cost(TruthLoss, Layer):
     kind = "cost"
     summary = "training loss on the previous output; identity at inference"
     keys = {
@@ -49,20 +55,32 @@ class Cost(Layer):
     }
 
     def forward(self, inputs, train=False):
+        self._start_loss()
+        if train and self._truth is not None:
+            x = np.asarray(inputs[0], np.float32)
+            errors, darknet_delta = self._errors(x, self._truth_like(x))
+            self._finish_loss(darknet_delta, errors)
         return inputs[0]
 
     def loss(self, x: np.ndarray, truth: np.ndarray) -> tuple[float, np.ndarray]:
         """(cost, dL/dx) of prediction x against truth (same shape, NHWC)."""
-        kind = self.opts.type
-        if kind not in TRAINABLE_TYPES:
-            raise self.error(f"type={kind} cannot be trained on the CPU (darknet computes it "
-                             f"only on its GPU); use one of {', '.join(TRAINABLE_TYPES)}")
         dtype = compute_dtype(x)
         x = np.asarray(x, dtype)
         truth = np.asarray(truth, dtype)
         if truth.shape != x.shape:
             raise InputError(f"{self.origin}: [cost] layer {self.index}: truth has shape "
                              f"{truth.shape}, the prediction {x.shape}")
+        error, darknet_delta = self._errors(x, truth)
+        grad = (dtype.type(-self.opts.scale) * darknet_delta).astype(dtype, copy=False)
+        return float(error.sum(dtype=np.float64)), np.ascontiguousarray(grad)
+
+    def _errors(self, x: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(e(d), darknet's D) per value (module docstring), in x's dtype."""
+        kind = self.opts.type
+        if kind not in TRAINABLE_TYPES:
+            raise self.error(f"type={kind} cannot be trained on the CPU (darknet computes it "
+                             f"only on its GPU); use one of {', '.join(TRAINABLE_TYPES)}")
+        dtype = x.dtype
         d = truth - x
         if kind == "masked":
             d = np.where(truth == dtype.type(SECRET_NUM), dtype.type(0), d)
@@ -77,11 +95,13 @@ class Cost(Layer):
         else:
             error = d * d
             darknet_delta = d
-        grad = (dtype.type(-self.opts.scale) * darknet_delta).astype(dtype, copy=False)
-        return float(error.sum(dtype=np.float64)), np.ascontiguousarray(grad)
+        return error, darknet_delta
 
     def backward(self, delta, inputs, output):
-        return [delta]
+        if not self.has_loss():
+            return [delta]
+        grad = (np.float32(-self.opts.scale) * self._loss_delta).astype(output.dtype)
+        return [grad if delta is None else delta + grad]
 
     def describe(self):
         return {"filters": "", "size": self.opts.type}

@@ -17,8 +17,44 @@ entries for a tree of n nodes, further entries left raw. This is darknet's GPU c
 (softmax_tree); its CPU code offsets the groups without the w*h stride and divides by an unset
 temperature, which darkpy does not reproduce. Decoding boxes from a tree (hierarchy
 thresholds) is not supported by darkpy's detect.
+
+Training (pjreddie's forward_region_layer with net.train=1; the loops are in
+darkpy/kernels/region_loss.py). `set_truth(truth, net_w, net_h)` gives the boxes of the next
+training forward ((N, max_boxes, 5) rows x, y, w, h, class, ending at the first x = 0; darknet
+reads at most 30) and `images_seen` darknet's seen counter (it includes this minibatch). For
+a cell (i, j) of this W x H head and anchor n of size (aw, ah) in grid cells, with outputs
+out (x, y already logistic) and raw t_w, t_h:
+
+- every prediction: obj delta = noobject_scale (0 - obj) (background=1: (1 - obj)), 0 when
+  its box (i + x)/W, (j + y)/H, exp(t_w) aw/W, exp(t_h) ah/H overlaps a truth by more than
+  `thresh`; while seen < 12800 images also 0.01 (target - out) towards the anchor's own box
+  (centre of the cell, size of the anchor), by the box rule below;
+- every truth (x, y, w, h, c), at cell i = int(x W), j = int(y H): the anchor whose box
+  (with `bias_match` the anchor's size, else its predicted size), centred on the truth, has
+  the highest IoU with it gets, with s = coord_scale (2 - w h):
+      dx = s (x W - i - out_x)      dw = s (log(w W / aw) - t_w)
+      dy = s (y H - j - out_y)      dh = s (log(h H / ah) - t_h)
+      dobj = object_scale (1 - obj)    (rescore=1: (IoU of its predicted box - obj);
+                                         background=1: (0 - obj))
+      dclass_k = class_scale ([k = c] - out_k)   (logistic classes: only class c if the
+                                                  anchor already has class deltas)
+
+darknet's reported cost is the sum of squared deltas. Its CPU backward_region_layer is empty
+(commented out in pjreddie's source: the CPU build trains nothing through [region]); darkpy
+does what its GPU backward does: the deltas of x, y and objectness (unless background=1) are
+multiplied by the logistic derivative out (1 - out), the others passed on as they are, and the
+gradient with respect to the input is minus that. For logistic x, y and objectness with
+target g that is the gradient of the cross-entropy times the scale only in part: x, y get
+the derivative of scale/2 (g - out)^2 (squared error on the sigmoid), objectness likewise;
+w, h the gradient of scale/2 (g - t)^2; the softmax classes the cross-entropy gradient
+class_scale (out - onehot). darknet's formulas, not one loss's gradient (the scales multiply
+once, not squared): the unit tests check them as formulas. Not trained: tree=, map=,
+coords > 4 (masks).
 """
 from __future__ import annotations
+
+import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -31,6 +67,7 @@ from darkpy.layers.yolo import _anchor_pairs
 
 # kernels, loaded on first use (darkpy/kernels/lazy.py)
 yolo_kernels = kernels("yolo")
+region_loss = kernels("region_loss")
 
 _T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
 
@@ -51,20 +88,25 @@ class Region(Layer):
                                      "group of sibling classes"),
         # read by darknet for training; kept for round trips
         **GRID_TRAINING_KEYS,
+        # darkpy's detector training (darkpy.train.darknet) acts on these
+        **{name: replace(GRID_TRAINING_KEYS[name], used=True)
+           for name in ("rescore", "coord_scale", "object_scale", "noobject_scale",
+                        "class_scale")},
         "map": Key("str", None, **_T, doc="file mapping the class ids of the training data"),
-        "max": Key("int", 30, **_T, doc="most truth boxes per training image"),
+        "max": Key("int", 30, phase=TRAINING, doc="most truth boxes per training image (the "
+                                                   "loss reads at most 30)"),
         "log": Key("int", 0, **_T, doc="read, but used by no darknet: no effect"),
         "sqrt": Key("int", 0, **_T, doc="read, but used by no darknet's [region]: no effect"),
         "focal_loss": Key("int", 0, fork=ALEXEYAB, **_T,
                           doc="1: focal loss on the class scores"),
-        "thresh": Key("float", 0.5, **_T, doc="predictions overlapping a truth more than this "
-                                              "get no objectness loss"),
+        "thresh": Key("float", 0.5, phase=TRAINING, doc="predictions overlapping a truth more "
+                                                        "than this get no objectness loss"),
         "classfix": Key("int", 0, **_T, doc="AlexeyAB's class-loss variants for unmatched "
                                             "predictions (pjreddie: no effect)"),
         "absolute": Key("int", 0, **_T, doc="read, but used by no darknet: no effect"),
         "mask_scale": Key("float", 1.0, **_T, doc="loss weight of the mask (coords > 4)"),
-        "bias_match": Key("int", 0, **_T, doc="1: the responsible anchor is chosen by shape "
-                                              "alone"),
+        "bias_match": Key("int", 0, phase=TRAINING, doc="1: the responsible anchor is chosen "
+                                                        "by shape alone"),
     }
 
     def __init__(self, opts, input_shapes, index, origin):
@@ -97,6 +139,8 @@ class Region(Layer):
             )
 
     def forward(self, inputs, train=False):
+        self._loss_delta = None
+        self.loss = None
         x = np.ascontiguousarray(inputs[0], dtype=np.float32)
         out = np.empty_like(x)
         if x.size:
@@ -106,7 +150,50 @@ class Region(Layer):
                                          softmax)
         if self.tree is not None:
             self._tree_classes(x, out)
+        if train and getattr(self, "_truth", None) is not None:
+            self._compute_loss(out)
         return out
+
+    # --- training ---------------------------------------------------------------------------
+    images_seen = 0  # darknet's *net.seen during the next training forward (set by the trainer)
+
+    def set_truth(self, truth, net_w: int = 0, net_h: int = 0) -> None:
+        """The boxes (N, max_boxes, 5: x, y, w, h, class) the next training forward computes
+        darknet's deltas against; None stops the loss."""
+        if truth is None:
+            self._truth = None
+            return
+        for key, why in (("tree", "the hierarchical softmax"), ("map", "class remapping")):
+            if self.opts.get(key):
+                raise self.error(f"{key}= ({why}) is not supported in training")
+        if self.coords > 4:
+            raise self.error(f"coords={self.coords}: masks (coords > 4) are not supported in "
+                             "training")
+        truth = np.ascontiguousarray(truth, dtype=np.float32)
+        if truth.ndim != 3 or truth.shape[2] != 5:
+            raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        self._truth = truth
+
+    def has_loss(self) -> bool:
+        return getattr(self, "_loss_delta", None) is not None
+
+    def _compute_loss(self, out: np.ndarray) -> None:
+        truth = self._truth
+        if truth.shape[0] != out.shape[0]:
+            raise self.error(f"truth holds {truth.shape[0]} images, the batch {out.shape[0]}")
+        o = out.reshape(*out.shape[:3], self.n, self.entries)
+        delta = np.zeros_like(o)
+        stats = np.zeros(region_loss.STATS, np.float64)
+        opts = self.opts
+        region_loss.region_delta(o, truth, self.anchors, self.classes, self.coords,
+                                 bool(self.softmax), bool(self.background), bool(opts.rescore),
+                                 bool(opts.bias_match), float(opts.thresh),
+                                 float(opts.coord_scale), float(opts.object_scale),
+                                 float(opts.noobject_scale), float(opts.class_scale),
+                                 int(self.images_seen), delta, stats)
+        self._loss_delta = delta.reshape(out.shape)
+        self.loss = _report(stats, self._loss_delta, out.shape[0] * out.shape[1] * out.shape[2]
+                            * self.n)
 
     def _tree_classes(self, x, out):
         """Class entries of every anchor and cell: the tree softmax of the raw values."""
@@ -117,7 +204,44 @@ class Region(Layer):
         classes[..., :self.tree.n] = tree_softmax(raw, self.tree)[..., :self.tree.n]
 
     def backward(self, delta, inputs, output):
-        raise self.error(f"[{self.kind}] is inference only: detector training is not supported yet")
+        """minus darknet's loss delta, x, y and objectness through the logistic derivative
+        (darknet's GPU backward; module docstring). Nothing flows back through [region]
+        otherwise, as in darknet."""
+        if delta is not None:
+            raise self.error("takes no gradient from later layers (darknet's [region] has no "
+                             "backward but its loss)")
+        if not self.has_loss():
+            return [np.zeros_like(np.asarray(inputs[0], np.float32))]
+        d = self._loss_delta.reshape(-1, self.n, self.entries).copy()
+        y = np.asarray(output, np.float32).reshape(d.shape)
+        logistic = [0, 1] if self.background else [0, 1, self.coords]
+        d[..., logistic] *= (np.float32(1) - y[..., logistic]) * y[..., logistic]
+        return [np.ascontiguousarray(-d.reshape(output.shape))]
 
     def describe(self):
         return {"filters": f"{self.n}x{self.entries}", "size": ""}
+
+
+def _report(stats: np.ndarray, delta: np.ndarray, predictions: int) -> dict:
+    """darknet's `Region Avg IOU: .., Class: .., Obj: .., No Obj: .., Avg Recall: ..,
+    count: ..` (NaN where it divides by 0) and its cost, pow(mag_array(delta), 2): a float
+    sum of squares in darknet's memory order."""
+    from darkpy.layers.truth_loss import darknet_sum, nchw
+
+    count = stats[region_loss.COUNT]
+    class_count = stats[region_loss.CLASS_COUNT]
+
+    def per(value, n):
+        return float(value / n) if n else float("nan")
+
+    n, h, w, c = delta.shape
+    squares = nchw(delta * delta)
+    return {
+        "avg_iou": per(stats[region_loss.AVG_IOU], count),
+        "avg_class": per(stats[region_loss.AVG_CLASS], class_count),
+        "avg_obj": per(stats[region_loss.AVG_OBJ], count),
+        "avg_noobj": per(stats[region_loss.AVG_NOOBJ], predictions),
+        "recall": per(stats[region_loss.RECALL], count),
+        "count": int(count),
+        "cost": float(np.float32(math.sqrt(darknet_sum(squares)) ** 2)),
+    }

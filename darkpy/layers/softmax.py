@@ -16,6 +16,18 @@ for). `groups` and `spatial` are then ignored, as in darknet.
 
 Backward, per chunk (or per pixel with spatial=1, where T = 1; per tree group with a tree):
     dx_i = y_i (delta_i - sum_j delta_j y_j) / T
+
+Training as darknet trains (darkpy.train.darknet; layers/truth_loss.py): given truth t (the
+one-hot class vector of each image) and unless noloss=1, the forward computes darknet's
+softmax_x_ent: l.delta = t - y and l.cost = the sum of -log(y_i) over the values with t_i != 0.
+darknet's backward hands its delta to the layer before unchanged, without the softmax
+Jacobian: for groups=1 and T=1 that is the true gradient of the cross-entropy with respect
+to x (dL/dx = y - t), otherwise it is not (darknet's formula, reproduced as it is). The
+gradient a [cost] after this layer sends back is passed on unchanged as well (darknet adds
+it to this layer's delta): softmax + [cost] type=sse trains with (1 + scale)(y - t). With a
+tree, truth values equal to -1234 (darknet's SECRET_NUM: groups of the hierarchy the label
+says nothing about) get no delta and no error, as darknet's GPU masks them (its CPU path
+does not mask, and trains on t = -1234).
 """
 from __future__ import annotations
 
@@ -24,6 +36,9 @@ import numpy as np
 from darkpy.config.schema import TRAINING, Key
 from darkpy.layers.base import Layer
 from darkpy.layers.tree import load_tree, tree_softmax, tree_softmax_grad
+from darkpy.layers.truth_loss import TruthLoss
+
+SECRET_NUM = np.float32(-1234)  # darknet: "no truth for this value"
 
 
 def _softmax_last_axis(x: np.ndarray, temperature: np.float32) -> np.ndarray:
@@ -38,7 +53,7 @@ def _softmax_grad_last_axis(delta: np.ndarray, y: np.ndarray, temperature) -> np
     return y * (delta - dot) / temperature
 
 
-class Softmax(Layer):
+class Softmax(TruthLoss, Layer):
     kind = "softmax"
     aliases = ("soft",)
     summary = "softmax over the input (or per pixel, or a class tree)"
@@ -50,7 +65,7 @@ class Softmax(Layer):
                                      "per group of siblings"),
         "spatial": Key("float", 0.0, doc="1: softmax over channels at each pixel (darknet: "
                                          "GPU only)"),
-        "noloss": Key("int", 0, used=False, phase=TRAINING,
+        "noloss": Key("int", 0, phase=TRAINING,
                       doc="1: no cost computed from this layer"),
     }
 
@@ -79,7 +94,16 @@ class Softmax(Layer):
         return (h, w, c)
 
     def forward(self, inputs, train=False):
-        x = inputs[0]
+        self._start_loss()
+        out = self._softmax(inputs[0])
+        if train and self._truth is not None:
+            if self.opts.noloss:
+                self.loss_report = {"cost": 0.0}  # darknet counts the layer's (unset) cost of 0
+            else:
+                self._cross_entropy(out)
+        return out
+
+    def _softmax(self, x):
         self.output_shape([x.shape[1:]])
         if self.tree is not None:
             return self._chw(tree_softmax(self._flat(x), self.tree, self.temperature), x.shape)
@@ -89,6 +113,19 @@ class Softmax(Layer):
         chunks = x.transpose(0, 3, 1, 2).reshape(n, self.groups, -1)
         out = _softmax_last_axis(chunks, self.temperature)
         return np.ascontiguousarray(out.reshape(n, c, h, w).transpose(0, 2, 3, 1))
+
+    def _cross_entropy(self, out):
+        """darknet's softmax_x_ent against the truth (module docstring), float32 as in C."""
+        t = self._truth_like(out)
+        y = np.asarray(out, np.float32)
+        delta = t - y
+        with np.errstate(divide="ignore"):
+            errors = np.where(t != 0, -np.log(y.astype(np.float64)), 0.0).astype(np.float32)
+        if self.tree is not None:
+            unknown = t == SECRET_NUM
+            delta[unknown] = 0
+            errors[unknown] = 0
+        self._finish_loss(delta, errors)
 
     @staticmethod
     def _flat(a):
@@ -101,6 +138,16 @@ class Softmax(Layer):
         return np.ascontiguousarray(flat.reshape(n, c, h, w).transpose(0, 2, 3, 1))
 
     def backward(self, delta, inputs, output):
+        if self.darknet_training or self.has_loss():
+            # darknet's backward: l.delta (its own plus what later layers added) unchanged
+            grad = np.zeros(output.shape, output.dtype) if delta is None else \
+                np.array(delta, output.dtype)
+            if self.has_loss():
+                grad -= self._loss_delta.astype(grad.dtype)
+            return [grad]
+        return self._jacobian_backward(delta, output)
+
+    def _jacobian_backward(self, delta, output):
         if self.tree is not None:
             grad = tree_softmax_grad(self._flat(delta), self._flat(output), self.tree,
                                      self.temperature)

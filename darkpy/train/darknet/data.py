@@ -348,6 +348,13 @@ def classifier_truth(image: str | Path, labels: list[str]) -> np.ndarray:
 
 
 @dataclass
+class ClassifierSet:
+    items: list           # ClassifierItem
+    problems: Problems
+    classes: int
+
+
+@dataclass
 class ClassifierItem:
     image: Path
     truth: np.ndarray  # (classes,) 0/1
@@ -372,3 +379,16 @@ def load_classifier_list(list_path, labels: list[str],
     if not items:
         raise InputError(f"{list_path}: no usable training images")
     return items
+
+
+def load_classifier_set(list_path, labels_path, classes: int, where: str = "",
+                        problems: Problems | None = None) -> ClassifierSet:
+    """A classifier's training set: the images of `list_path` with their truth over the
+    first `classes` names of `labels_path` (darknet's fill_truth over k = classes labels)."""
+    labels = read_names(labels_path)
+    if len(labels) < classes:
+        raise InputError(f"{labels_path}: {len(labels)} label names but classes = {classes}"
+                         + (f" ({where})" if where else ""))
+    problems = problems if problems is not None else Problems()
+    items = load_classifier_list(list_path, labels[:classes], problems)
+    return ClassifierSet(items, problems, classes)

@@ -1,4 +1,8 @@
-"""darknet's training loop for detectors: `darkpy train CFG --data obj.data [--weights W]`.
+"""darknet's training loop: `darkpy train CFG --data X.data [--weights W]` for detectors (a
+[yolo] head: darknet's `detector train`) and classifiers ([softmax], [logistic] or [cost] and
+no detection head: darknet's `classifier train`). One trainer; what differs is the batch
+source (detection_batch.DetectionLoader: images and boxes; classifier_batch.ClassifierLoader:
+images and one-hot rows) and the checkpoint period.
 
 What darknet's train_detector and train_network do, step for step:
 
@@ -13,20 +17,22 @@ What darknet's train_detector and train_network do, step for step:
   on while seen / B < max_batches; weights whose header already says more (the official
   release files) train nothing unless `clear` resets seen to 0 (darknet's `-clear`);
 - batch norm computes its statistics and backward with darknet's formulas (the exact
-  gradient differs by O(1/m)), and the heads' deltas are darknet's (layers/yolo.py); in
-  darkpy's fast arithmetic by default, in darknet's own bit for bit with `exact`
-  (darkpy.train.darknet.step);
-- the loss of a minibatch is darknet's network cost: the mean over the loss heads of their
-  cost (sum of squared deltas); an iteration's loss is the sum over its minibatches divided
-  by B, and avg loss starts at the first loss and then moves by avg = .9 avg + .1 loss;
+  gradient differs by O(1/m)), in darkpy's fast arithmetic by default, in darknet's own bit
+  for bit with `exact` (darkpy.train.darknet.step), and the loss layers' deltas are darknet's (layers/yolo.py, softmax.py,
+  logistic.py, cost.py: every layer darknet gives an l.cost gets the minibatch's truth);
+- the loss of a minibatch is darknet's network cost: the mean over those loss layers of
+  their cost (for [yolo] the sum of squared deltas, for [softmax] its cross-entropy, for
+  [cost] its error sum); an iteration's loss is the sum over its minibatches divided by B,
+  and avg loss starts at the first loss and then moves by avg = .9 avg + .1 loss;
 - checkpoints go to the `.data` file's `backup` folder as darknet .weights named after the
   cfg (AlexeyAB's scheme): <cfg>_last.weights every 100 iterations, <cfg>_<i>.weights every
-  10000 (every 1000 when max_batches < 10000) and <cfg>_final.weights at the end. Ctrl-C or
-  SIGTERM stops after the iteration with a _last checkpoint;
-- with `calc_map` (darknet's -map, AlexeyAB), mAP@iou_thresh (area under the curve) on the
-  `valid` list (else `train`) is computed by darkpy.evaluation.detection_map after iteration
-  max(last + max(map_epochs * images / B, 100), burn_in) and at max_batches, and
-  <cfg>_best.weights is written whenever it is >= the best so far.
+  10000 iterations for a detector (every 1000 when max_batches < 10000) and every 1000 for a
+  classifier, and <cfg>_final.weights at the end. Ctrl-C or SIGTERM stops after the
+  iteration with a _last checkpoint;
+- with `calc_map` (darknet's -map, AlexeyAB; detectors), mAP@iou_thresh (area under the
+  curve) on the `valid` list (else `train`) is computed by darkpy.evaluation.detection_map
+  after iteration max(last + max(map_epochs * images / B, 100), burn_in) and at max_batches,
+  and <cfg>_best.weights is written whenever it is >= the best so far.
 
 The images of an iteration are drawn at random with replacement from the `train` list by a
 generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batch), so a run is
@@ -57,7 +63,10 @@ from darkpy.train.log import stop_on_signals
 from darkpy.train.model import initialise
 
 HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
-TRAINABLE_HEADS = ("yolo",)
+# the layers darknet gives an l.cost: each gets the truth, the network cost is their mean
+LOSS_KINDS = HEAD_KINDS + ("softmax", "logistic", "cost", "iseg")
+CLASSIFIER_LOSSES = ("softmax", "logistic", "cost")
+TRAINABLE_LOSSES = ("yolo", "region", "detection") + CLASSIFIER_LOSSES
 NET_OVERRIDES = ("batch", "subdivisions", "max_batches", "learning_rate", "seed")
 LAST_EVERY = 100
 
@@ -65,6 +74,13 @@ LAST_EVERY = 100
 def is_detector(sections: list[Section]) -> bool:
     """Whether a network ends in (or holds) a detection head darknet trains as a detector."""
     return any(s.kind in HEAD_KINDS for s in sections[1:])
+
+
+def is_classifier(sections: list[Section]) -> bool:
+    """Whether darknet would train the network as a classifier: a [softmax] or [logistic]
+    loss and no detection head ([cost] alone also ends super-resolution networks)."""
+    kinds = {s.kind for s in sections[1:]}
+    return not kinds & set(HEAD_KINDS) and bool(kinds & {"softmax", "soft", "logistic"})
 
 
 @dataclass
@@ -77,7 +93,8 @@ class IterationReport:
     learning_rate: float
     seconds: float
     images: int             # iteration * B, as darknet prints
-    heads: list = field(default_factory=list)  # per forward: {layer index: layers/yolo report}
+    heads: list = field(default_factory=list)  # per forward: {layer index: its loss report}
+    epoch: float | None = None  # classifiers: seen / training images, as darknet prints
 
 
 @dataclass
@@ -129,9 +146,11 @@ def load_initial_weights(network, path) -> tuple[int, int | None]:
         raise
 
 
-class DetectorTrainer:
-    """A detector, its data and darknet's optimiser, ready to `run()`. `exact` trains in
-    darknet's own float arithmetic, bit for bit (slow; see darkpy.train.darknet.step)."""
+class DarknetTrainer:
+    """A detector or classifier, its data and darknet's optimiser, ready to `run()`. `exact`
+    trains in darknet's own float arithmetic, bit for bit (slow; see darkpy.train.darknet.step)."""
+
+    task = "detector"  # or "classifier" (set from the network's loss layers)
 
     def __init__(self, cfg, data, weights=None, clear: bool = False, backup=None,
                  label_rule: str = "pjreddie", image_order: list | None = None,
@@ -140,7 +159,6 @@ class DetectorTrainer:
                  **overrides):
         from darkpy.api import read_sections
         from darkpy.network import Network
-        from darkpy.train.darknet.detection_batch import DetectionLoader
         from darkpy.train.optim import Optimizer
 
         cfg = Path(cfg)
@@ -148,16 +166,22 @@ class DetectorTrainer:
             raise ConfigError(f"{cfg}: no such file")
         sections = _with_overrides(read_sections(cfg), overrides)
         self.network = Network(sections, source=str(cfg), init=False)  # initialise() gives them
-        heads = [layer for layer in self.network.layers if layer.kind in HEAD_KINDS]
-        if not heads:
-            raise ConfigError(f"{cfg}: no detection head ([yolo], [region], [detection]) to train")
-        untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_HEADS})
+        layers = self.network.layers
+        self.task = "detector" if any(x.kind in HEAD_KINDS for x in layers) else "classifier"
+        heads = [layer for layer in layers if layer.kind in LOSS_KINDS]
+        if not any(h.kind in HEAD_KINDS + CLASSIFIER_LOSSES for h in heads):
+            raise ConfigError(f"{cfg}: nothing to train: no detection head ([yolo], [region], "
+                              "[detection]) and no classifier loss ([softmax], [logistic], "
+                              "[cost])")
+        untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_LOSSES})
         if untrained:
-            raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] heads is not "
-                              "supported yet (only [yolo])")
+            raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] layers is not "
+                              "supported yet (only [yolo], [region], [detection], [softmax], "
+                              "[logistic], [cost])")
         self.heads = heads
         set_arithmetic(self.network, exact)
         net = self.network.net
+        self.net_origin = sections[0].origin
         self.net_h, self.net_w = self.network.input_shape[:2]
         self.optimizer = Optimizer.for_network(self.network)
         self.max_batches = int(net.max_batches)
@@ -171,24 +195,13 @@ class DetectorTrainer:
             seen, self.loaded_layers = load_initial_weights(self.network, weights)
             self.seen = 0 if clear else int(seen)
         self.data_file = read_data_file(data)
-        classes = self.data_file.classes
-        for head in heads:
-            if head.classes != classes:
-                raise ConfigError(f"{head.origin}: [{head.kind}] classes={head.classes} but "
-                                  f"{self.data_file.where('classes')} says classes = {classes}")
-        train_list = self.data_file.file("train", "data/train.list")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)
-            self.dataset = load_detection_list(train_list, classes, label_rule)
+            if self.task == "detector":
+                self._detector_data(net, label_rule)
+            else:
+                self._classifier_data(net)
         self.load_warnings = [str(w.message) for w in caught]
-        last = heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
-        self.max_boxes = int(last.opts.max)
-        lineage = ALEXEYAB if label_rule == ALEXEYAB else lineage_of(self.network)
-        self.aug = Augmentation.from_cfg(net, last, lineage)
-        self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
-                                      flip=self.aug.flip, seed=int(net.seed or 0),
-                                      flavor=label_rule, aug=self.aug)
-        self.unapplied = not_applied(net)
         self.setup = {"cfg": str(cfg.resolve()), "data": str(Path(data).resolve()),
                       "label_rule": label_rule, "cfg_name": cfg_name or cfg.stem,
                       "options": {"calc_map": calc_map, "map_iou": map_iou,
@@ -201,8 +214,70 @@ class DetectorTrainer:
         self.image_order = image_order
         self.avg_loss = -1.0
         self.label_rule = label_rule
+        if calc_map and self.task != "detector":
+            raise ConfigError(f"{cfg}: --map scores detectors; a classifier is scored by "
+                              "`darkpy map CFG WEIGHTS --data X.data` (top-1/top-k)")
         self.calc_map, self.map_iou, self.map_thresh = calc_map, map_iou, map_thresh
         self.map_epochs, self.best_map = map_epochs, -1.0
+
+    def _detector_data(self, net, label_rule: str) -> None:
+        from darkpy.train.darknet.detection_batch import DetectionLoader
+
+        classes = self.data_file.classes
+        for head in self.heads:
+            if head.classes != classes:
+                raise ConfigError(f"{head.origin}: [{head.kind}] classes={head.classes} but "
+                                  f"{self.data_file.where('classes')} says classes = {classes}")
+        train_list = self.data_file.file("train", "data/train.list")
+        self.dataset = load_detection_list(train_list, classes, label_rule)
+        last = self.heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
+        self.max_boxes = int(last.opts.max)
+        lineage = ALEXEYAB if label_rule == ALEXEYAB else lineage_of(self.network)
+        self.aug = Augmentation.from_cfg(net, last, lineage)
+        self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
+                                      flip=self.aug.flip, seed=int(net.seed or 0),
+                                      flavor=label_rule, aug=self.aug)
+        self.unapplied = not_applied(net)
+
+    def _classifier_data(self, net) -> None:
+        """darknet's train_classifier: `classes` (default 2), `train`, `labels`; the crop
+        sides [net] min_crop..max_crop (width..2 width) or min_ratio/max_ratio x width."""
+        from darkpy.train.darknet.classifier_batch import ClassifierLoader
+        from darkpy.train.darknet.data import load_classifier_set
+
+        classes = self.data_file.integer("classes", 2, minimum=1)
+        outputs = int(np.prod(self.network.shapes[-1]))
+        if outputs != classes:
+            raise ConfigError(f"{self.network.layers[-1].origin}: the network gives {outputs} "
+                              f"outputs but {self.data_file.where('classes')} says classes = "
+                              f"{classes}")
+        if self.net_w != self.net_h:
+            raise ConfigError(f"{self.net_origin}: darknet trains classifiers on "
+                              f"square crops (width = height), got {self.net_w}x{self.net_h}")
+        train_list = self.data_file.file("train", "data/train.list")
+        labels = self.data_file.file("labels", "data/labels.list")
+        self.dataset = load_classifier_set(train_list, labels, classes,
+                                           self.data_file.where("classes"))
+        size = self.net_w
+        min_crop = int(net.get("min_crop") or size)
+        max_crop = int(net.get("max_crop") or 2 * size)
+        low = int(float(net.get("min_ratio") or min_crop / size) * size)
+        high = int(float(net.get("max_ratio") or max_crop / size) * size)
+        if high < low:
+            raise ConfigError(f"{self.net_origin}: the largest crop side {high} is "
+                              f"below the smallest {low} (min_crop/max_crop or *_ratio)")
+        tree = None
+        if self.data_file.text("tree"):
+            from darkpy.layers.tree import load_tree
+
+            tree = load_tree(self.data_file.text("tree"), str(self.data_file.path),
+                             self.data_file.where("tree"))
+        self.loader = ClassifierLoader(self.dataset, size, classes, bool(net.get("flip", 1)),
+                                       int(net.seed or 0), low, high,
+                                       smooth=float(net.get("label_smooth_eps") or 0), tree=tree)
+        self.unapplied = [f"{key}={net.get(key)}" for key, off in (
+            ("hue", 0.0), ("saturation", 1.0), ("exposure", 1.0), ("angle", 0.0),
+            ("aspect", 1.0), ("center", 0)) if net.get(key, off) not in (None, off)]
 
     @property
     def iteration(self) -> int:
@@ -213,6 +288,8 @@ class DetectorTrainer:
     def train_minibatch(self, x: np.ndarray, truth: np.ndarray) -> tuple[float, dict]:
         """Forward, head deltas, backward for one minibatch; returns (darknet's network cost,
         {head index: its report}). Gradients accumulate until the update."""
+        for head in self.heads:
+            head.images_seen = self.seen  # [region]'s prior term reads darknet's seen
         # the truth is relative to this batch's size (multi-scale changes it)
         return train_minibatch(self.network, self.heads, x, truth, x.shape[2], x.shape[1])
 
@@ -221,9 +298,12 @@ class DetectorTrainer:
         opt = self.optimizer
         t0 = time.perf_counter()
         iteration = self.iteration
-        size = input_size(self.aug, iteration, self.max_batches, self.net_w, self.net_h,
-                          self.loader.seed)
-        x, truth, _ = self.loader.batch(iteration, opt.batch, indices, size=size)
+        if self.task == "detector":
+            size = input_size(self.aug, iteration, self.max_batches, self.net_w, self.net_h,
+                              self.loader.seed)
+            x, truth, _ = self.loader.batch(iteration, opt.batch, indices, size=size)
+        else:
+            x, truth, _ = self.loader.batch(iteration, opt.batch, indices)
         total = 0.0
         heads = []
         for k in range(opt.subdivisions):
@@ -235,8 +315,10 @@ class DetectorTrainer:
         rate = opt.step(self.network, self.iteration)
         loss = total / opt.batch
         self.avg_loss = loss if self.avg_loss < 0 else self.avg_loss * 0.9 + loss * 0.1
+        epoch = self.seen / len(self.dataset.items) if self.task == "classifier" else None
         return IterationReport(self.iteration, loss, self.avg_loss, rate,
-                               time.perf_counter() - t0, self.iteration * opt.batch, heads)
+                               time.perf_counter() - t0, self.iteration * opt.batch, heads,
+                               epoch)
 
     # --- checkpoints ----------------------------------------------------------------------
     def save(self, name: str) -> Path:
@@ -252,7 +334,7 @@ class DetectorTrainer:
 
     def _periodic(self, iteration: int) -> list[str]:
         names = []
-        every = 1000 if self.max_batches < 10000 else 10000
+        every = 1000 if self.max_batches < 10000 or self.task == "classifier" else 10000
         if iteration % every == 0:
             names.append(str(iteration))
         if iteration % LAST_EVERY == 0:
@@ -336,7 +418,14 @@ class DetectorTrainer:
                            bool(flag.get("stop")), summary)
 
 
-def train_detector(cfg, data, weights=None, reporter=None, **options) -> TrainResult:
-    """Train a detector as darknet's `detector train` does (see the module docstring)."""
-    return DetectorTrainer(cfg, data, weights, **options).run(reporter)
+DetectorTrainer = DarknetTrainer  # the name of the detector-only first version
+
+
+def train_darknet(cfg, data, weights=None, reporter=None, **options) -> TrainResult:
+    """Train a detector or classifier as darknet's `detector train` / `classifier train` do
+    (see the module docstring)."""
+    return DarknetTrainer(cfg, data, weights, **options).run(reporter)
+
+
+train_detector = train_darknet
 

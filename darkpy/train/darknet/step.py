@@ -28,6 +28,15 @@ def set_arithmetic(network, exact: bool = False) -> None:
         layer.darknet_training = mode
 
 
+def loss_report(layer) -> dict:
+    """A loss layer's report of its last training forward ({"cost": 0} when it computed none,
+    as darknet counts an l.cost that was never set)."""
+    from darkpy.layers.truth_loss import TruthLoss
+
+    report = layer.loss_report if isinstance(layer, TruthLoss) else layer.loss
+    return report or {"cost": 0.0}
+
+
 def train_minibatch(network, heads, x: np.ndarray, truth: np.ndarray, net_w: int,
                     net_h: int) -> tuple[float, dict]:
     """Forward, the heads' deltas against `truth` (N, boxes, 5), backward, for one minibatch;
@@ -43,6 +52,7 @@ def train_minibatch(network, heads, x: np.ndarray, truth: np.ndarray, net_w: int
         network.release_training_outputs()  # not held until the next forward
         for head in heads:
             head.set_truth(None, 0, 0)
-    reports = {head.index: head.loss for head in heads}
+    # darknet's calc_network_cost: every l.cost counts (0 when a layer computed none)
+    reports = {head.index: loss_report(head) for head in heads}
     cost = float(np.float32(sum(r["cost"] for r in reports.values()) / len(reports)))
     return cost, reports
