@@ -570,7 +570,7 @@ def train_darkpy_classifier(work: Path, cfg: Path, weights: Path, order: list[li
     from darkpy.train.darknet.loop import DarknetTrainer
 
     trainer = DarknetTrainer(cfg, work / "cls.data", weights, clear=True,
-                             backup=work / "darkpy", cfg_name=cfg.stem)
+                             backup=work / "darkpy", cfg_name=cfg.stem, exact=True)
     names = [Path(item.image).stem for item in trainer.dataset.items]
     trainer.image_order = {i: [names.index(n) for n in batch] for i, batch in enumerate(order)}
     collect = _Collect()
@@ -793,7 +793,7 @@ def train_darkpy_region(work: Path, cfg: Path, weights: Path, order: list[list[s
     from darkpy.train.darknet.loop import DarknetTrainer
 
     trainer = DarknetTrainer(cfg, work / "obj.data", weights, clear=True,
-                             backup=work / "darkpy", cfg_name=cfg.stem)
+                             backup=work / "darkpy", cfg_name=cfg.stem, exact=True)
     names = [Path(item.image).stem for item in trainer.dataset.items]
     trainer.image_order = {i: [names.index(n) for n in batch] for i, batch in enumerate(order)}
     collect = _Collect()
