@@ -102,6 +102,10 @@ class Layer:
     # sums and approximate backward): set on every layer by darknet-exact training
     # (darkpy.train.darknet); float64 gradient checks and SR training leave it False
     darknet_training: bool = False
+    # whose darknet that arithmetic follows where the forks differ: "pjreddie", "alexeyab"
+    # (batch norm's epsilons) or "alexeyab-cpu" (his CPU build: also batch norm's rolling
+    # rate and no bias gradient under batch norm); set with darknet_training
+    darknet_flavor: str = "pjreddie"
 
     def __init__(self, opts: Options, input_shapes: list[Shape], index: int, origin: str):
         self.opts = opts

@@ -23,6 +23,17 @@ What darknet's train_detector and train_network do, step for step:
   10000 (every 1000 when max_batches < 10000) and <cfg>_final.weights at the end. Ctrl-C or
   SIGTERM stops after the iteration with a _last checkpoint.
 
+Whose darknet: the heads' `flavor` (layers/yolo.py; AlexeyAB's when a [yolo] section sets a
+key only his darknet reads) picks the loss and the batch-norm arithmetic for the whole network
+(AlexeyAB's sqrt(var + eps) placements). His CPU build departs from his GPU build (and from
+the math) in ways that change what yolov4-tiny learns: batch norm's rolling values move by
+.9/.1, batch-normalised convolutions' biases get no gradient, a convolution's backward
+overwrites the gradient its input collected from [route] layers, and [route]/[upsample]
+gradients are never cleared (darkpy/train/darknet/cpu_build.py). `darknet_build=
+"alexeyab-cpu"` reproduces those (the comparison with a CPU-built darknet uses it); by
+default darkpy sums the gradients, trains those biases and moves rolling values by .99/.01,
+as his GPU build does.
+
 The images of an iteration are drawn at random with replacement from the `train` list by a
 generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batch), so a run is
 repeatable; `image_order` replaces the draw (the comparison with darknet uses it).
@@ -116,12 +127,23 @@ def load_initial_weights(network, path) -> tuple[int, int | None]:
         raise
 
 
+def _training_flavor(heads) -> str:
+    """Whose darknet the whole network trains as: the heads' `flavor` (layers/yolo.py), which
+    must agree (batch norm and the update follow the same darknet)."""
+    flavors = {getattr(h, "flavor", "pjreddie") for h in heads}
+    if len(flavors) > 1:
+        raise ConfigError(f"{heads[0].origin}: the detection heads mix pjreddie's and "
+                          "AlexeyAB's [yolo] loss; set flavor= the same in every head")
+    return flavors.pop()
+
+
 class DetectorTrainer:
     """A detector, its data and darknet's optimiser, ready to `run()`."""
 
     def __init__(self, cfg, data, weights=None, clear: bool = False, backup=None,
                  label_rule: str = "pjreddie", image_order: list | None = None,
-                 cfg_name: str | None = None, **overrides):
+                 cfg_name: str | None = None, darknet_build: str | None = None,
+                 **overrides):
         from darkpy.api import read_sections
         from darkpy.network import Network
         from darkpy.train.darknet.detection_batch import DetectionLoader
@@ -140,8 +162,22 @@ class DetectorTrainer:
             raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] heads is not "
                               "supported yet (only [yolo])")
         self.heads = heads
+        self.flavor = _training_flavor(heads)
+        # darknet_build="alexeyab-cpu": reproduce AlexeyAB's CPU build where it departs from
+        # his GPU build (train/darknet/cpu_build.py, kernels/batchnorm_darknet.py)
+        if darknet_build not in (None, "alexeyab-cpu"):
+            raise ConfigError(f"darknet_build={darknet_build!r}: only 'alexeyab-cpu' is known")
+        if darknet_build and self.flavor != "alexeyab":
+            raise ConfigError(f"{cfg}: darknet_build={darknet_build} needs AlexeyAB's [yolo] "
+                              "loss (flavor=alexeyab)")
+        self.delta_rule = None
+        if darknet_build == "alexeyab-cpu":
+            from darkpy.train.darknet.cpu_build import AlexeyabCpuDeltas
+
+            self.delta_rule = AlexeyabCpuDeltas(self.network)
         for layer in self.network.layers:
             layer.darknet_training = True
+            layer.darknet_flavor = darknet_build or self.flavor
         net = self.network.net
         self.net_h, self.net_w = self.network.input_shape[:2]
         self.optimizer = Optimizer.for_network(self.network)
@@ -167,10 +203,11 @@ class DetectorTrainer:
             self.dataset = load_detection_list(train_list, classes, label_rule)
         self.load_warnings = [str(w.message) for w in caught]
         last = heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
-        self.max_boxes = int(last.opts.max)
+        self.max_boxes = int(getattr(last, "max_boxes", None) or last.opts.max)
         flip = bool(net.get("flip", 1))
         self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
-                                      flip=flip, seed=int(net.seed or 0), flavor=label_rule)
+                                      flip=flip, seed=int(net.seed or 0),
+                                      flavor=self.flavor)
         self.unapplied = self._unapplied_augmentation(net, last)
         self.backup = Path(backup) if backup else self.data_file.file("backup", "backup",
                                                                       must_exist=False)
@@ -207,7 +244,7 @@ class DetectorTrainer:
             head.set_truth(truth, self.net_w, self.net_h)
         try:
             self.network.forward(x, train=True)
-            self.network.backward(None)
+            self.network.backward(None, rule=self.delta_rule)
         finally:
             for head in self.heads:
                 head.set_truth(None, 0, 0)
