@@ -222,7 +222,7 @@ def test_ciou_box_delta_in_the_head():
     head = make_head(extra="iou_loss=ciou\niou_normalizer=0.07\nscale_x_y=1.05")
     rng = np.random.default_rng(5)
     x = rng.normal(0, 0.5, (1, 4, 4, 14)).astype(np.float32)
-    out, delta, _ = head_delta(head, x, one_truth())
+    _, delta, _ = head_delta(head, x, one_truth())
     i, j = 2, 1
     e = x[0, j, i, :7].astype(np.float64)
     bx = (i + sig(e[0]) * 1.05 - 0.025) / 4

@@ -40,7 +40,7 @@ class AlexeyabCpuDeltas:
     def begin(self, deltas: list) -> None:
         """Buffers never cleared start with what they held after the last backward."""
         for index, kept in self.kept.items():
-            deltas[index] = kept.copy()
+            deltas[index] = kept.copy() if deltas[index] is None else deltas[index] + kept
 
     def received(self, index: int, delta):
         if delta is not None and self.kinds[index] not in CLEARED_KINDS:
