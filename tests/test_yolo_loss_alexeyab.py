@@ -338,3 +338,20 @@ def test_report_and_cost_as_alexeyab_prints_them():
     # no truth at all: darknet divides by 1, not 0
     _, _, empty = head_delta(head, x, np.zeros((2, 200, 5), np.float32))
     assert empty["count"] == 0 and empty["avg_iou"] == 0.0
+
+
+def test_iou_family_and_dx_box_iou_equal_darknets_box_c():
+    """200 seeded box pairs through AlexeyAB darknet's own box.c (tests/fixtures/
+    darknet_box_iou.json, recorded by tools/darknet_box_oracle.py): the scores and darknet's
+    dx_box_iou agree to its -Ofast float rounding."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "darknet_box_iou.json"
+    rows = json.loads(path.read_text())["rows"]
+    assert len(rows) == 200
+    for row in rows:
+        kind, p, t, ref = row[0], np.float32(row[1:5]), np.float32(row[5:9]), row[9:]
+        got = [A.box_iou_kind(k, *p, *t) for k in (A.IOU, A.GIOU, A.DIOU, A.CIOU)]
+        got += list(A.dx_box_iou(*p, *t, A.IOU_LOSSES[kind]))
+        np.testing.assert_allclose(np.float64(got), ref, rtol=2e-4, atol=1e-6, err_msg=str(row))
