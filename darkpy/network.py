@@ -257,8 +257,8 @@ class Network:
             return outs[-1]
         return {i: outs[i] for i in wanted}
 
-    def backward(self, delta: np.ndarray | None,
-                 input_gradient: bool = True) -> np.ndarray | None:
+    def backward(self, delta: np.ndarray | None, input_gradient: bool = True,
+                 rule=None) -> np.ndarray | None:
         """Backpropagate dL/d(last output) through the last `forward(train=True)`.
 
         Adds parameter gradients to every layer's `grads` and returns dL/d(network input)
@@ -266,6 +266,10 @@ class Network:
         `input_gradient` is False: then the layers reading only the input skip computing it).
         Layers with a loss of their own (`has_loss()`, e.g. [yolo] heads given truth) add
         its gradient wherever they are; `delta` may then be None (nothing from outside).
+        `rule` replaces how the gradients a layer's consumers send it are combined (their
+        sum): an object with begin(deltas), received(i, delta) -> delta and
+        combine(target, consumer, existing, g) -> delta, used to reproduce a darknet build
+        that does not sum them (darkpy.train.darknet.cpu_build).
         """
         if self._train_cache is None:
             raise InputError("backward needs a forward(x, train=True) first")
@@ -279,8 +283,12 @@ class Network:
                                  f"{outs[last].shape}")
             deltas[last] = np.ascontiguousarray(delta)
         input_delta = None
+        if rule is not None:
+            rule.begin(deltas)
         for i in range(last, -1, -1):
             d, deltas[i] = deltas[i], None
+            if rule is not None:
+                d = rule.received(i, d)
             layer = self.layers[i]
             if layer.opts.get("stopbackward"):
                 break  # darknet: no backward for this layer nor any before it
@@ -297,8 +305,12 @@ class Network:
                 # a new array for every sum: a layer may hand the same array to two inputs
                 if s == INPUT:
                     input_delta = g if input_delta is None else input_delta + g
+                elif deltas[s] is None:
+                    deltas[s] = g
+                elif rule is not None:
+                    deltas[s] = rule.combine(s, i, deltas[s], g)
                 else:
-                    deltas[s] = g if deltas[s] is None else deltas[s] + g
+                    deltas[s] = deltas[s] + g
         return input_delta
 
     def release_training_outputs(self) -> None:

@@ -191,3 +191,16 @@ def test_cli_trains_a_detector_and_keeps_sr_options_apart(project):
     assert bad.exit_code == 2 and "super-resolution options" in bad.output
     missing = runner.invoke(app, ["train", "tiny.cfg", "--data", "nothing.data"])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_cli_trains_alexeyab_ciou_head_and_prints_his_line(project):
+    """A [yolo] with AlexeyAB's keys trains with his loss and the log gives his numbers."""
+    (project / "v4.cfg").write_text(CFG.replace("random=0\n", "random=0\niou_loss=ciou\n"
+                                                "iou_normalizer=0.07\nscale_x_y=1.05\n"))
+    result = CliRunner().invoke(app, ["train", "v4.cfg", "--data", "obj.data", "--iterations",
+                                      "1"])
+    assert result.exit_code == 0, result.output
+    assert "Region 3 Avg (IOU: " in result.output and "total_loss = " in result.output
+    trainer = DetectorTrainer("v4.cfg", "obj.data")
+    assert trainer.flavor == "alexeyab" and trainer.max_boxes == 200
+    assert all(layer.darknet_flavor == "alexeyab" for layer in trainer.network.layers)

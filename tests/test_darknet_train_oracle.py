@@ -1,5 +1,7 @@
 """darkpy's detector training against darknet's: one and two SGD iterations of yolov3-tiny from
-the official weights, augmentation off, on tools/darknet_train_oracle.py's mirrored set.
+the official weights (pjreddie's darknet), and of yolov4-tiny with iou_loss=ciou from a seeded
+random start (AlexeyAB's, CPU build), augmentation off, on tools/darknet_train_oracle.py's
+mirrored set (in gray for AlexeyAB's).
 
 tests/fixtures/darknet_train/ holds what pjreddie's darknet (CPU build) gave, recorded by that
 script: the images of each minibatch, the [yolo] statistics and losses darknet printed, `seen`,
@@ -8,7 +10,10 @@ _final.weights. darkpy repeats the runs here and must land within 1e-4 of darkne
 (relative to each parameter's largest value; darkpy gets ~3e-6), with the update itself
 (the change from the official weights, beyond one float32 ulp of the stored value) within 1e-2
 of the largest change (~1e-3: float sums of the backward in another order), and darknet's
-printed statistics to their 6 decimals."""
+printed statistics to their 6 decimals. AlexeyAB's run (fixtures alexeyab_darknet*) is held
+to the same bounds; darkpy trains it as his CPU build does (darknet_build="alexeyab-cpu",
+darkpy/train/darknet/cpu_build.py) and gets 1.1e-7 of the weights, 2e-5 of the updates after
+one iteration; the second iteration is still apart (xfail, see SECOND_ITERATION_OPEN)."""
 from __future__ import annotations
 
 import importlib.util
@@ -32,32 +37,64 @@ def _tool():
     return module
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
+def _load(tmp_path_factory, fork):
     weights = shared_path("models", "yolov3-tiny", "yolov3-tiny.weights")
     shared = weights.parents[2]
     tool = _tool()
-    work = tmp_path_factory.mktemp("darknet_train")
-    tool.oracle_set(shared, work)
-    meta = json.loads((FIXTURES / "darknet.json").read_text())
+    json_path, npz_path = tool.fixture_paths(fork)
+    work = tmp_path_factory.mktemp(f"darknet_train_{fork}")
+    tool.oracle_set(shared, work, gray=fork == "alexeyab")
+    meta = json.loads(json_path.read_text())
     assert tool.pixel_digest(work) == meta["pixels_sha256"], "the training images changed"
-    with np.load(FIXTURES / "darknet_weights.npz") as npz:
+    with np.load(npz_path) as npz:
         slices = dict(npz)
+    if fork == "alexeyab":
+        shared_path("darknet-cfg", "yolov4-tiny.cfg")
+        start_cfg = work / "start.cfg"
+        start_cfg.write_text(tool.oracle_cfg(shared, 1, fork))
+        weights = tool.start_weights(start_cfg, work / "start.weights")
     return tool, shared, work, weights, meta, slices
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory):
+    return _load(tmp_path_factory, "pjreddie")
+
+
+@pytest.fixture(scope="module")
+def oracle_alexeyab(tmp_path_factory):
+    return _load(tmp_path_factory, "alexeyab")
 
 
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_weights_after_sgd_iterations_equal_darknets(oracle, iterations):
-    tool, shared, work, weights, meta, slices = oracle
+    _check(oracle, iterations, "pjreddie", parameters=59)
+
+
+SECOND_ITERATION_OPEN = pytest.mark.xfail(
+    strict=True, reason="AlexeyAB CPU build, 2nd iteration: darkpy's first update is an ulp "
+    "away from darknet's (backward sums in another order), which flips a leaky kink in the "
+    "second forward (weights 6e-3 apart at lr 1e-5; the first iteration agrees to 1e-7); "
+    "open, see tools/darknet_train_oracle.py LEARNING_RATE_BY_FORK")
+
+
+@pytest.mark.parametrize("iterations", [1, pytest.param(2, marks=SECOND_ITERATION_OPEN)])
+def test_alexeyab_ciou_weights_after_sgd_iterations_equal_darknets(oracle_alexeyab, iterations):
+    # 21 convolutions: biases, weights (19 also scales, rolling mean, rolling variance)
+    _check(oracle_alexeyab, iterations, "alexeyab", parameters=99)
+
+
+def _check(loaded, iterations, fork, parameters):
+    tool, shared, work, weights, meta, slices = loaded
     run = meta["runs"][str(iterations)]
     cfg = work / f"oracle{iterations}.cfg"
-    cfg.write_text(tool.oracle_cfg(shared, iterations))
-    got, seen, reports, used = tool.train_darkpy(work, cfg, weights, run["order"])
+    cfg.write_text(tool.oracle_cfg(shared, iterations, fork))
+    got, seen, reports, used = tool.train_darkpy(work, cfg, weights, run["order"], fork=fork)
     assert used == run["order"]
     assert seen == run["seen"] == iterations * tool.BATCH
     start, _ = tool.darknet_params(cfg, weights)
     keys = [(int(k.split("/")[1]), k.split("/")[2]) for k in slices if k.startswith(f"{iterations}/")]
-    assert len(keys) == 59  # 13 convolutions: biases, weights (11 also scales, rolling mean, variance)
+    assert len(keys) == parameters
     ref = {key: slices[f"{iterations}/{key[0]}/{key[1]}"] for key in keys}
     pick = {key: tool.slice_indices(start[key].size) for key in keys}
     table = tool.compare({k: start[k][pick[k]] for k in keys}, ref,
@@ -66,8 +103,15 @@ def test_weights_after_sgd_iterations_equal_darknets(oracle, iterations):
     update_off = max(row["update"] for row in table.values())
     assert weights_off < 1e-4, table
     assert update_off < 1e-2, table
-    # every parameter moved, by darknet's update, not by nothing
-    assert all(np.any(ref[k] != start[k][pick[k]]) for k in keys if k[1] != "rolling_variance")
+    # every parameter moved, by darknet's update, not by nothing (AlexeyAB's CPU build does
+    # not train the biases of batch-normalised convolutions: those stay)
+    frozen = {k for k in keys if fork == "alexeyab" and k[1] == "biases"
+              and (k[0], "scales") in ref}
+    for k in keys:
+        if k[1] == "rolling_variance":
+            continue
+        moved = np.any(ref[k] != start[k][pick[k]])
+        assert moved != (k in frozen), k
     # darknet's per-iteration loss and the [yolo] statistics it printed for every forward
     assert [r.loss for r in reports] == pytest.approx(run["losses"], rel=1e-5)
     printed = run["forwards"]
@@ -75,9 +119,15 @@ def test_weights_after_sgd_iterations_equal_darknets(oracle, iterations):
         for f, heads in enumerate(report.heads):
             for row in printed[k * tool.SUBDIVISIONS + f]:
                 mine = heads[row["layer"]]
-                assert mine["count"] == row["count"]
-                for key in tool.REPORT_KEYS:
+                # AlexeyAB prints max(count, 1)
+                count = max(mine["count"], 1) if fork == "alexeyab" else mine["count"]
+                assert count == row["count"]
+                for key in tool.report_keys(row):
+                    # AlexeyAB's losses are float32 sums of squares over the whole head, and
+                    # iou_loss is total - class_loss: they carry the rounding of the total
+                    size = row.get("total_loss", 1.0) if key.endswith("loss") else 1.0
                     if np.isnan(row[key]):
                         assert np.isnan(mine[key])
                     else:
-                        assert mine[key] == pytest.approx(row[key], abs=2e-6), (k, f, key)
+                        assert mine[key] == pytest.approx(row[key], rel=1e-6,
+                                                          abs=2e-6 * max(size, 1.0)), (k, f, key)

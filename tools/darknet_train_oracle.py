@@ -1,8 +1,9 @@
 """Compare darkpy's training with darknet's: one and two SGD iterations of yolov3-tiny
-(`--task detector`, the default) or of a small classifier (`--task classifier`).
+(`--task detector`, the default; pjreddie's darknet) or of yolov4-tiny with iou_loss=ciou
+(AlexeyAB's darknet, `--fork alexeyab`), or of a small classifier (`--task classifier`).
 
-    python tools/darknet_train_oracle.py DARKNET [--task detector|classifier]
-        [--shared ../shared] [--work DIR] [--write]
+    python tools/darknet_train_oracle.py DARKNET [--task detector|classifier|region]
+        [--fork pjreddie|alexeyab] [--shared ../shared] [--work DIR] [--write]
 
 With --task region: `region_set` writes three 96x96 mirror-symmetric images with boxes in
 distinct cells, `region_cfg` a small YOLOv2-style detector (five conv+bn+maxpool stages,
@@ -26,8 +27,8 @@ start.weights), checked by tests/test_darknet_train_classifier.py.
 
 The detector comparison:
 
-DARKNET is a pjreddie/darknet binary built by the user (CPU, `make GPU=0 OPENCV=0`; see
-NOTES.md), kept outside this repository. The script
+DARKNET is a pjreddie/darknet or AlexeyAB/darknet binary built by the user (CPU, `make GPU=0
+OPENCV=0`; see NOTES.md), kept outside this repository. The script
 
 1. writes a tiny labelled set (`oracle_set`): three 416x416 PNGs cut from darknet's sample
    photos and made left-right symmetric, with hand-made labels that are mirror-symmetric too,
@@ -47,6 +48,15 @@ NOTES.md), kept outside this repository. The script
 5. with --write, records a strided slice of darknet's weights after each run, the image
    sequences and darknet's per-forward [yolo] statistics in tests/fixtures/darknet_train/,
    which tests/test_darknet_train_oracle.py checks darkpy against without darknet.
+
+With `--fork alexeyab` the network is ../shared/darknet-cfg/yolov4-tiny.cfg (route groups,
+scale_x_y=1.05, iou_loss=ciou, iou_normalizer=0.07) with AlexeyAB's augmentation keys off as
+well (flip=0 mosaic=0 blur=0 mixup=0 angle=0, and resize=1 in the heads), trained from a
+seeded random start (`start_weights`: darkpy's darknet initialisation with seed 11, written as
+a .weights file both load), darknet run with -dont_show. AlexeyAB's darknet prints per head
+the average IoU, count, class_loss, iou_loss and total_loss; those are compared and recorded
+(fixtures in tests/fixtures/darknet_train/alexeyab_*). His image picking is as random as
+pjreddie's (srand(time(0))), so the same box-count rule names each minibatch's images.
 """
 from __future__ import annotations
 
@@ -65,7 +75,26 @@ FIXTURES = REPO / "tests" / "fixtures" / "darknet_train"
 NET_SIZE = 416
 BATCH, SUBDIVISIONS = 4, 2
 LEARNING_RATE = 0.001
+# From a random start (loss ~300 per image) an update at 1e-3 is as large as the weights
+# themselves; 1e-5 keeps the updates as small against the weights as fine-tuning the official
+# yolov3-tiny at 1e-3 does. Measured (max relative weight difference, 1 / 2 iterations):
+# 1e-3: 1.8e-6 / 4.4e-3; 1e-4: 1.8e-7 / 4.0e-4; 1e-5: 1.1e-7 / 6.2e-3. The first iteration's
+# forward is bit for bit darknet's; its update is not (darkpy sums the backward in another
+# order: weights one float32 ulp apart), so the second forward differs by ulps, and where a
+# batch-normalised value sits within an ulp of 0 its leaky kink flips: checked with a C
+# harness on darknet's objects, one flip in layer 26 made layers 26 and below 7e-3 apart in
+# the next minibatch's gradient while 27-36 stayed within 1e-5. The flip moves a gradient by
+# an amount that does not shrink with the rate, hence the second column. Open: darknet's own
+# summation order in the backward (gemm_nt, gemm_tn, col2im, batch norm).
+LEARNING_RATE_BY_FORK = {"pjreddie": LEARNING_RATE, "alexeyab": 0.00001}
 SLICE = 192  # elements recorded per parameter
+START_SEED = 11  # the random start of the AlexeyAB comparison
+# what each fork's darknet prints per [yolo] head and forward (the keys of layers/yolo.py's
+# reports compared with it)
+REPORT_KEYS_BY_FORK = {
+    "pjreddie": ("avg_iou", "avg_class", "avg_obj", "avg_noobj", "recall50", "recall75"),
+    "alexeyab": ("avg_iou", "class_loss", "iou_loss", "total_loss"),
+}
 
 # name -> (source photo in ../shared/images, labels "class x y w h" in 64ths of the image);
 # every box is centred (x = 32) or has a mirror twin of the same class (x -> 64 - x)
@@ -91,9 +120,13 @@ def symmetric_square(rgb: np.ndarray, side: int = NET_SIZE) -> np.ndarray:
     return np.ascontiguousarray(square)
 
 
-def oracle_set(shared: Path, out: Path) -> dict:
-    """Write images/NAME.png, labels/NAME.txt, train.txt, obj.names, obj.data under `out`;
-    returns {name: box count}."""
+def oracle_set(shared: Path, out: Path, gray: bool = False) -> dict:
+    """Write images/NAME.png, labels/NAME.txt (and images/NAME.txt, where AlexeyAB's label
+    rule looks), train.txt, obj.names, obj.data under `out`; returns {name: box count}.
+    gray: the images in shades of gray (r = g = b, integer luminance), which darknet's
+    distort_image (RGB -> HSV -> RGB in float, run on every training image even with
+    hue=0 saturation=1 exposure=1) gives back unchanged; colour pixels come back moved by
+    a rounding, which darkpy's loader does not imitate."""
     import cv2
 
     from darkpy.io.jpeg import decode_jpeg
@@ -106,12 +139,16 @@ def oracle_set(shared: Path, out: Path) -> dict:
     for name, (photo, boxes) in IMAGES.items():
         rgb = decode_jpeg(np.fromfile(shared / "images" / photo, np.uint8))
         image = symmetric_square(rgb)
+        if gray:
+            luma = (image.astype(np.int64) @ np.array([299, 587, 114])) // 1000
+            image = np.repeat(luma[:, :, None], 3, axis=2).astype(np.uint8)
         path = out / "images" / f"{name}.png"
         if not cv2.imwrite(str(path), image[:, :, ::-1]):
             raise OSError(f"cannot write {path}")
         text = "".join(f"{c} {x / 64:.6f} {y / 64:.6f} {w / 64:.6f} {h / 64:.6f}\n"
                        for c, x, y, w, h in boxes)
         (out / "labels" / f"{name}.txt").write_text(text)
+        (out / "images" / f"{name}.txt").write_text(text)
         lines.append(str(path.resolve()))
         counts[name] = len(boxes)
     (out / "train.txt").write_text("\n".join(lines) + "\n")
@@ -123,66 +160,140 @@ def oracle_set(shared: Path, out: Path) -> dict:
     return counts
 
 
-def oracle_cfg(shared: Path, max_batches: int) -> str:
-    """yolov3-tiny.cfg with augmentation off and the training schedule of the comparison."""
+def oracle_cfg(shared: Path, max_batches: int, fork: str = "pjreddie") -> str:
+    """yolov3-tiny.cfg (pjreddie) or yolov4-tiny.cfg (alexeyab) with augmentation off and the
+    training schedule of the comparison."""
     from darkpy.config.cfg import format_cfg, read_cfg
 
-    sections = read_cfg(shared / "models" / "yolov3-tiny" / "yolov3-tiny.cfg")
+    if fork == "alexeyab":
+        sections = read_cfg(shared / "darknet-cfg" / "yolov4-tiny.cfg")
+    else:
+        sections = read_cfg(shared / "models" / "yolov3-tiny" / "yolov3-tiny.cfg")
     net = sections[0].options
     net.update(batch=str(BATCH), subdivisions=str(SUBDIVISIONS), burn_in="0",
-               max_batches=str(max_batches), learning_rate=repr(LEARNING_RATE),
+               max_batches=str(max_batches),
+               learning_rate=repr(LEARNING_RATE_BY_FORK[fork]),
                hue="0", saturation="1", exposure="1")
+    if fork == "alexeyab":
+        net.update(flip="0", mosaic="0", blur="0", mixup="0", angle="0")
     for section in sections:
         if section.kind == "yolo":
             section.options.update(jitter="0", random="0")
+            if fork == "alexeyab":
+                section.options.update(resize="1")
     return format_cfg(sections)
+
+
+def start_weights(cfg: Path, path: Path) -> Path:
+    """The AlexeyAB comparison's starting point: darkpy's darknet-style random initialisation
+    (seed START_SEED) of `cfg`, written as darknet .weights (seen 0)."""
+    from darkpy.api import read_sections
+    from darkpy.io.darknet_weights import WeightsHeader, save_darknet_weights
+    from darkpy.network import Network
+    from darkpy.train.model import initialise
+
+    network = Network(read_sections(cfg), source=str(cfg), init=False)
+    initialise(network, START_SEED)
+    save_darknet_weights(network, path, WeightsHeader(0, 2, 0, 0))
+    return path
 
 
 REGION = re.compile(r"Region (\d+) Avg IOU: (\S+), Class: (\S+), Obj: (\S+), No Obj: (\S+), "
                     r"\.5R: (\S+), \.75R: (\S+),\s+count: (\d+)")
+# AlexeyAB: "v3 (ciou loss, Normalizer: (...) Region 30 Avg (IOU: 0.1), count: 3,
+# class_loss = 1.0, iou_loss = 2.0, total_loss = 3.0"
+REGION_ALEXEYAB = re.compile(r"Region (\d+) Avg \(IOU: (\S+)\), count: (\d+), class_loss = "
+                             r"(\S+), iou_loss = (\S+), total_loss = (\S+)")
 
 
-def parse_log(text: str) -> list[list[dict]]:
+def parse_log(text: str, fork: str = "pjreddie") -> list[list[dict]]:
     """darknet's [yolo] report lines grouped by forward (one line per [yolo] layer)."""
     rows = []
-    for m in REGION.finditer(text):
+    for m in (REGION_ALEXEYAB if fork == "alexeyab" else REGION).finditer(text):
         layer = int(m.group(1))
-        values = [float(v) for v in m.group(2, 3, 4, 5, 6, 7)]
-        row = dict(layer=layer, avg_iou=values[0], avg_class=values[1], avg_obj=values[2],
-                   avg_noobj=values[3], recall50=values[4], recall75=values[5],
-                   count=int(m.group(8)))
+        if fork == "alexeyab":
+            values = [float(v) for v in m.group(2, 4, 5, 6)]
+            row = dict(layer=layer, count=int(m.group(3)),
+                       **dict(zip(REPORT_KEYS_BY_FORK[fork], values)))
+        else:
+            values = [float(v) for v in m.group(2, 3, 4, 5, 6, 7)]
+            row = dict(layer=layer, avg_iou=values[0], avg_class=values[1],
+                       avg_obj=values[2], avg_noobj=values[3], recall50=values[4],
+                       recall75=values[5], count=int(m.group(8)))
         if not rows or any(r["layer"] == layer for r in rows[-1]):
             rows.append([])
         rows[-1].append(row)
     return rows
 
 
+def head_counts(cfg: Path) -> dict:
+    """{image name: {[yolo] layer index: boxes it trains}}: each box goes to the head whose
+    mask holds its best anchor (IoU of the centred shapes, of all `num`), as darknet assigns."""
+    from darkpy.api import read_sections
+    from darkpy.kernels.yolo_loss import box_iou
+    from darkpy.network import Network
+
+    network = Network(read_sections(cfg), source=str(cfg), init=False)
+    heads = [layer for layer in network.layers if layer.kind == "yolo"]
+    net_h, net_w = network.input_shape[:2]
+    out = {}
+    for name, (_, boxes) in IMAGES.items():
+        out[name] = {head.index: 0 for head in heads}
+        for _, _, _, w, h in boxes:
+            ious = [box_iou(np.float32(0), np.float32(0), np.float32(aw / net_w),
+                            np.float32(ah / net_h), np.float32(0), np.float32(0),
+                            np.float32(w / 64), np.float32(h / 64))
+                    for aw, ah in heads[0].all_anchors]
+            best = int(np.argmax(ious))
+            for head in heads:
+                if best in head.mask:
+                    out[name][head.index] += 1
+    return out
+
+
 def minibatch_images(forwards: list[list[dict]], counts: dict) -> list[list[str]]:
-    """Which images each forward trained on, from the total box count it reported."""
+    """Which images each forward trained on, from the box counts it reported: `counts` is
+    {name: boxes} (pjreddie: the forward's total names the pair) or {name: {layer: boxes}}
+    (AlexeyAB, who prints max(count, 1) per head: the per-head counts name it)."""
     names = sorted(counts)
-    by_total = {}
+    per_head = isinstance(next(iter(counts.values())), dict)
+
+    def signature(pair_counts):
+        if per_head:
+            return tuple(sorted((layer, max(n, 1)) for layer, n in pair_counts.items()))
+        return pair_counts
+
+    def add(a, b):
+        if per_head:
+            return {layer: a[layer] + b[layer] for layer in a}
+        return a + b
+
+    by_signature = {}
     for i, a in enumerate(names):
         for b in names[i:]:
-            total = counts[a] + counts[b]
-            if total in by_total:
+            key = signature(add(counts[a], counts[b]))
+            if key in by_signature:
                 raise ValueError(f"box counts {counts} do not tell image pairs apart")
-            by_total[total] = [a, b]
+            by_signature[key] = [a, b]
     out = []
     for rows in forwards:
-        total = sum(r["count"] for r in rows)
-        if total not in by_total:
-            raise ValueError(f"darknet reported {total} boxes in one forward: no pair of "
+        if per_head:
+            key = tuple(sorted((r["layer"], r["count"]) for r in rows))
+        else:
+            key = sum(r["count"] for r in rows)
+        if key not in by_signature:
+            raise ValueError(f"darknet reported boxes {key} in one forward: no pair of "
                              f"{counts} gives that")
-        out.append(by_total[total])
+        out.append(by_signature[key])
     return out
 
 
 def run_darknet(darknet: Path, work: Path, cfg_text: str, weights: Path, tag: str,
                 task: str = "detector", data: str = "obj.data", final_name: str = "{}_final",
-                env: dict | None = None):
+                env: dict | None = None, fork: str = "pjreddie"):
     """(path of darknet's final weights, its log) for one cfg: `darknet TASK train DATA CFG
     WEIGHTS -clear` (pjreddie names the result <cfg>_final.weights for detectors and
-    <cfg>.weights for classifiers)."""
+    <cfg>.weights for classifiers; AlexeyAB's build also gets -dont_show)."""
     import os
 
     cfg = work / f"{tag}.cfg"
@@ -191,7 +302,8 @@ def run_darknet(darknet: Path, work: Path, cfg_text: str, weights: Path, tag: st
     final = backup / f"{final_name.format(tag)}.weights"
     final.unlink(missing_ok=True)
     proc = subprocess.run([str(darknet), task, "train", str(work / data), str(cfg),
-                           str(weights), "-clear"], cwd=darknet.parent, capture_output=True,
+                           str(weights), "-clear", *(["-dont_show"] if fork == "alexeyab" else [])],
+                          cwd=darknet.parent, capture_output=True,
                           text=True, timeout=3600, env={**os.environ, **(env or {})})
     log = proc.stdout + proc.stderr
     (work / f"{tag}.log").write_text(log)
@@ -218,7 +330,12 @@ def slice_indices(size: int, most: int = SLICE) -> np.ndarray:
     return np.unique(np.linspace(0, size - 1, min(size, most)).round().astype(np.int64))
 
 
-REPORT_KEYS = ("avg_iou", "avg_class", "avg_obj", "avg_noobj", "recall50", "recall75")
+REPORT_KEYS = REPORT_KEYS_BY_FORK["pjreddie"]
+
+
+def report_keys(row: dict) -> tuple:
+    """The printed statistics a parsed darknet row holds (its fork's)."""
+    return REPORT_KEYS_BY_FORK["alexeyab" if "class_loss" in row else "pjreddie"]
 
 
 def _distance(darknet_rows: list[dict], reports: dict) -> float:
@@ -226,7 +343,7 @@ def _distance(darknet_rows: list[dict], reports: dict) -> float:
     total = 0.0
     for row in darknet_rows:
         mine = reports[row["layer"]]
-        for key in REPORT_KEYS:
+        for key in report_keys(row):
             if not (np.isnan(row[key]) and np.isnan(mine[key])):
                 total += abs(row[key] - mine[key])
     return total
@@ -270,16 +387,18 @@ class _Collect:  # darkpy.reporting.Reporter's training hooks
 
 
 def train_darkpy(work: Path, cfg: Path, weights: Path, order: list[list[str]],
-                 forwards: list[list[dict]] | None = None):
+                 forwards: list[list[dict]] | None = None, fork: str = "pjreddie"):
     """darkpy trained from `weights` on darknet's image sequence, one pair of image names per
-    minibatch: (params, seen, iteration reports, the order used). darknet's log names the
+    minibatch: (params, seen, iteration reports, the order used); for fork="alexeyab" as
+    his CPU build trains (DetectorTrainer's darknet_build="alexeyab-cpu"). darknet's log names the
     images of a minibatch but not their order, which matters (its float sums over the batch
     depend on it): given darknet's `forwards`, the order of two different images whose [yolo]
     statistics come closer to what darknet printed is taken."""
     from darkpy.train.darknet.loop import DetectorTrainer
 
     trainer = DetectorTrainer(cfg, work / "obj.data", weights, clear=True,
-                              backup=work / "darkpy", cfg_name=cfg.stem, exact=True)
+                              backup=work / "darkpy", cfg_name=cfg.stem, exact=True,
+                              darknet_build="alexeyab-cpu" if fork == "alexeyab" else None)
     names = [Path(item.image).stem for item in trainer.dataset.items]
     collect = _Collect()
     used = []
@@ -335,24 +454,41 @@ def parse_losses(log: str) -> list[float]:
     """The loss of every iteration line (detector `i: loss, avg avg, ...`; classifier
     `i, epoch: loss, avg avg, ...`)."""
     return [float(m.group(1))
-            for m in re.finditer(r"^\d+(?:, \S+)?: (\S+), \S+ avg,", log, re.M)]
+            for m in re.finditer(r"^ ?\d+(?:, \S+)?: (\S+), \S+ avg", log, re.M)]
 
 
-def record(work: Path, runs: dict) -> None:
+FIXTURE_PREFIX = {"pjreddie": "darknet", "alexeyab": "alexeyab_darknet"}
+ABOUT = {
+    "pjreddie": "pjreddie darknet (CPU) training yolov3-tiny from the official weights on "
+                "tools/darknet_train_oracle.py's mirrored set; recorded by that script",
+    "alexeyab": "AlexeyAB darknet (CPU, AVX=0) training yolov4-tiny (iou_loss=ciou) from "
+                "tools/darknet_train_oracle.py's seeded random start on its mirrored set; "
+                "recorded by that script with --fork alexeyab",
+}
+
+
+def fixture_paths(fork: str) -> tuple[Path, Path]:
+    """(json, npz) of a fork's recorded run."""
+    prefix = FIXTURE_PREFIX[fork]
+    return FIXTURES / f"{prefix}.json", FIXTURES / f"{prefix}_weights.npz"
+
+
+def record(work: Path, runs: dict, fork: str = "pjreddie") -> None:
     """Write the fixtures: darknet.json (image orders, darknet's printed statistics and losses,
-    seen) and darknet_weights.npz (each parameter's slice after each run; `slice_indices`)."""
+    seen) and darknet_weights.npz (each parameter's slice after each run; `slice_indices`);
+    alexeyab_darknet*.* for AlexeyAB's."""
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    meta = {"about": "pjreddie darknet (CPU) training yolov3-tiny from the official weights on "
-                     "tools/darknet_train_oracle.py's mirrored set; recorded by that script",
-            "pixels_sha256": pixel_digest(work), "slice": SLICE, "runs": {}}
+    meta = {"about": ABOUT[fork], "pixels_sha256": pixel_digest(work), "slice": SLICE,
+            "runs": {}}
     arrays = {}
     for n, run in runs.items():
         meta["runs"][str(n)] = {"order": run["order"], "forwards": run["forwards"],
                                 "losses": run["losses"], "seen": run["seen"]}
         for key, values in run["params"].items():
             arrays[f"{n}/{key[0]}/{key[1]}"] = values[slice_indices(values.size)]
-    (FIXTURES / "darknet.json").write_text(json.dumps(meta, indent=1) + "\n")
-    np.savez_compressed(FIXTURES / "darknet_weights.npz", **arrays)
+    json_path, npz_path = fixture_paths(fork)
+    json_path.write_text(json.dumps(meta, indent=1) + "\n")
+    np.savez_compressed(npz_path, **arrays)
 
 
 # --- classifier: `darknet classifier train` ---------------------------------------------------
@@ -803,7 +939,10 @@ def train_darkpy_region(work: Path, cfg: Path, weights: Path, order: list[list[s
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("darknet", type=Path, help="pjreddie darknet binary (CPU build)")
+    p.add_argument("darknet", type=Path, help="darknet binary (CPU build) of --fork")
+    p.add_argument("--fork", choices=tuple(REPORT_KEYS_BY_FORK), default="pjreddie",
+                   help="pjreddie: yolov3-tiny from the official weights; alexeyab: "
+                        "yolov4-tiny (ciou) from a seeded random start")
     p.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     p.add_argument("--work", type=Path, default=Path("/tmp/darknet_train_oracle"))
     p.add_argument("--iterations", type=int, nargs="+", default=[1, 2])
@@ -821,21 +960,28 @@ def main(argv=None) -> int:
     if args.task == "region":
         run_region(args.darknet.resolve(), work, args.write)
         return 0
-    counts = oracle_set(args.shared, work)
-    weights = (args.shared / "models" / "yolov3-tiny" / "yolov3-tiny.weights").resolve()
+    fork = args.fork
+    counts = oracle_set(args.shared, work, gray=fork == "alexeyab")
+    if fork == "alexeyab":
+        base_cfg = work / "start.cfg"
+        base_cfg.write_text(oracle_cfg(args.shared, 1, fork))
+        weights = start_weights(base_cfg, work / "start.weights")
+    else:
+        weights = (args.shared / "models" / "yolov3-tiny" / "yolov3-tiny.weights").resolve()
     runs = {}
     start = None
     worst = {}
     for n in args.iterations:
         tag = f"oracle{n}"
-        final, log = run_darknet(args.darknet.resolve(), work, oracle_cfg(args.shared, n),
-                                 weights, tag)
-        forwards = parse_log(log)
-        order = minibatch_images(forwards, counts)
+        final, log = run_darknet(args.darknet.resolve(), work, oracle_cfg(args.shared, n, fork),
+                                 weights, tag, fork=fork)
+        forwards = parse_log(log, fork)
+        cfg = work / f"{tag}.cfg"
+        order = minibatch_images(forwards, head_counts(cfg) if fork == "alexeyab" else counts)
         cfg = work / f"{tag}.cfg"
         start, _ = darknet_params(cfg, weights)
         ref, ref_seen = darknet_params(cfg, final)
-        got, got_seen, reports, used = train_darkpy(work, cfg, weights, order, forwards)
+        got, got_seen, reports, used = train_darkpy(work, cfg, weights, order, forwards, fork)
         losses = parse_losses(log)
         print(f"{n} iteration(s): darknet's minibatches {used}; seen darknet {ref_seen}, "
               f"darkpy {got_seen}")
@@ -845,7 +991,7 @@ def main(argv=None) -> int:
             for f, heads in enumerate(report.heads):
                 for row in forwards[k * SUBDIVISIONS + f]:
                     mine = heads[row["layer"]]
-                    off = max((abs(row[key] - mine[key]) for key in REPORT_KEYS
+                    off = max((abs(row[key] - mine[key]) for key in report_keys(row)
                                if not np.isnan(row[key])), default=0.0)
                     print(f"    forward {f} [yolo] {row['layer']}: count {row['count']}/"
                           f"{mine['count']}, printed statistics within {off:.1e}")
@@ -857,7 +1003,7 @@ def main(argv=None) -> int:
         runs[n] = {"order": used, "forwards": forwards, "losses": losses, "seen": ref_seen,
                    "params": ref}
     if args.write:
-        record(work, runs)
+        record(work, runs, fork)
         print(f"fixtures written to {FIXTURES}")
     return 0
 

@@ -26,6 +26,11 @@ linear in it, so the signs carry through), v = var + 1e-5f in float:
     var_delta  = f32(sum_rows g' * (x - mean)) * (-.5 * v^(-3/2))
     dx = g' / sqrt(v) + var_delta * 2 (x - mean) / m + f32(mean_delta / m)
 
+AlexeyAB's darknet (`flavor="alexeyab"`) differs in two places: normalize_cpu divides by
+sqrt(var + 1e-5f); normalize_delta_cpu's first term is g' / (sqrt(var) + 1e-5f) (the
+epsilons swapped against pjreddie). His CPU build (`flavor="alexeyab-cpu"`) also moves the
+rolling values by .9 / .1 (his GPU build by .99 / .01, as pjreddie).
+
 These are darknet's formulas, not the exact gradient of the forward above (that has 1e-6 on
 the standard deviation and 1/(m-1) in the variance; darkpy.kernels.batchnorm has the exact
 one). Channels run in parallel; within a channel every sum is sequential, so results do
@@ -41,11 +46,13 @@ EPS_STD = np.float64(np.float32(0.000001))   # normalize_cpu's .000001f
 EPS_VAR = np.float32(0.00001)                # the backward's .00001f
 ROLLING_KEEP = np.float32(0.99)
 ROLLING_TAKE = np.float32(0.01)
+ALEXEYAB_CPU_KEEP = np.float32(0.9)
+ALEXEYAB_CPU_TAKE = np.float32(0.1)
 _BLOCK = 8  # channels per parallel job
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def _forward(x, scales, inv_m, inv_m1, mean, var, xn, y):
+def _forward(x, scales, inv_m, inv_m1, alexeyab, mean, var, xn, y):
     rows, cols = x.shape
     for q in prange((cols + _BLOCK - 1) // _BLOCK):
         c0 = q * _BLOCK
@@ -65,14 +72,17 @@ def _forward(x, scales, inv_m, inv_m1, mean, var, xn, y):
             var[c] = acc[c - c0] * inv_m1
         for r in range(rows):
             for c in range(c0, c1):
-                v = np.float32(np.float64(x[r, c] - mean[c])
-                               / (np.sqrt(np.float64(var[c])) + EPS_STD))
+                if alexeyab:
+                    std = np.sqrt(np.float64(var[c] + EPS_VAR))
+                else:
+                    std = np.sqrt(np.float64(var[c])) + EPS_STD
+                v = np.float32(np.float64(x[r, c] - mean[c]) / std)
                 xn[r, c] = v
                 y[r, c] = v * scales[c]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def _backward(g, x, xn, mean, var, scales, images, dx, dscales, dbiases):
+def _backward(g, x, xn, mean, var, scales, images, alexeyab, dx, dscales, dbiases):
     rows, cols = g.shape
     spatial = rows // images
     m = np.float32(rows)
@@ -106,7 +116,10 @@ def _backward(g, x, xn, mean, var, scales, images, dx, dscales, dbiases):
             v = np.float64(var[c] + EPS_VAR)
             mean_delta = np.float32(np.float64(msum[k]) * (-1.0 / np.sqrt(v)))
             var_delta = np.float32(np.float64(vsum[k]) * (-0.5 * v ** np.float64(np.float32(-1.5))))
-            std = np.sqrt(v)
+            if alexeyab:
+                std = np.sqrt(np.float64(var[c])) + np.float64(EPS_VAR)
+            else:
+                std = np.sqrt(v)
             shift = np.float64(mean_delta / m)
             for r in range(rows):
                 gs = np.float64(g[r, c] * scales[c])
@@ -118,28 +131,35 @@ def _backward(g, x, xn, mean, var, scales, images, dx, dscales, dbiases):
 class DarknetBatchNormState:
     """What backward needs from a training forward."""
 
-    __slots__ = ("x", "xn", "mean", "var", "images")
+    __slots__ = ("x", "xn", "mean", "var", "images", "flavor")
 
-    def __init__(self, x, xn, mean, var, images):
+    def __init__(self, x, xn, mean, var, images, flavor="pjreddie"):
         self.x, self.xn, self.mean, self.var, self.images = x, xn, mean, var, images
+        self.flavor = flavor
 
 
-def train_forward(x2d, scales, rolling_mean, rolling_variance, images: int):
+def train_forward(x2d, scales, rolling_mean, rolling_variance, images: int,
+                  flavor: str = "pjreddie"):
     """(y, state) for the float32 (m, C) matrix x2d of `images` images; rolling values updated
-    in place (float32). m must be at least 2. The state keeps x2d: do not change it later."""
+    in place (float32). m must be at least 2. The state keeps x2d: do not change it later.
+    `flavor`: whose darknet's arithmetic, "pjreddie", "alexeyab" or "alexeyab-cpu" (module
+    docstring)."""
     x = np.ascontiguousarray(x2d, F32)
     rows, cols = x.shape
     mean = np.empty(cols, F32)
     var = np.empty(cols, F32)
     xn = np.empty_like(x)
     y = np.empty_like(x)
+    alexeyab = flavor.startswith("alexeyab")
     _forward(x, np.ascontiguousarray(scales, F32), F32(1.0 / rows), F32(1.0 / (rows - 1)),
-             mean, var, xn, y)
-    rolling_mean *= ROLLING_KEEP
-    rolling_mean += ROLLING_TAKE * mean
-    rolling_variance *= ROLLING_KEEP
-    rolling_variance += ROLLING_TAKE * var
-    return y, DarknetBatchNormState(x, xn, mean, var, int(images))
+             alexeyab, mean, var, xn, y)
+    cpu = flavor == "alexeyab-cpu"
+    keep, take = (ALEXEYAB_CPU_KEEP, ALEXEYAB_CPU_TAKE) if cpu else (ROLLING_KEEP, ROLLING_TAKE)
+    rolling_mean *= keep
+    rolling_mean += take * mean
+    rolling_variance *= keep
+    rolling_variance += take * var
+    return y, DarknetBatchNormState(x, xn, mean, var, int(images), flavor)
 
 
 def backward(g2d, state: DarknetBatchNormState, scales):
@@ -150,5 +170,5 @@ def backward(g2d, state: DarknetBatchNormState, scales):
     dscales = np.empty(cols, F32)
     dbiases = np.empty(cols, F32)
     _backward(g, state.x, state.xn, state.mean, state.var, np.ascontiguousarray(scales, F32),
-              state.images, dx, dscales, dbiases)
+              state.images, state.flavor.startswith("alexeyab"), dx, dscales, dbiases)
     return dx, dscales, dbiases

@@ -109,6 +109,10 @@ class Layer:
     def darknet_exact(self) -> bool:
         """Whether training must repeat darknet's float arithmetic bit for bit."""
         return self.darknet_training is True or self.darknet_training == "exact"
+    # whose darknet that arithmetic follows where the forks differ: "pjreddie", "alexeyab"
+    # (batch norm's epsilons) or "alexeyab-cpu" (his CPU build: also batch norm's rolling
+    # rate and no bias gradient under batch norm); set with darknet_training
+    darknet_flavor: str = "pjreddie"
 
     def __init__(self, opts: Options, input_shapes: list[Shape], index: int, origin: str):
         self.opts = opts

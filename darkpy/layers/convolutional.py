@@ -433,7 +433,8 @@ class Convolutional(Layer):
                                  "in training needs at least 2 output values per channel")
             if self.darknet_training and dtype == np.float32:
                 z2d, state = bn_darknet.train_forward(z2d, p["scales"], p["rolling_mean"],
-                                                      p["rolling_variance"], z.shape[0])
+                                                      p["rolling_variance"], z.shape[0],
+                                                      self.darknet_flavor)
             else:
                 z2d, state = bn.train_forward(z2d, p["scales"].astype(dtype),
                                               p["rolling_mean"], p["rolling_variance"])
@@ -491,7 +492,8 @@ class Convolutional(Layer):
                 raise InputError(f"{self.origin}: [{self.kind}] layer {self.index}: batch norm "
                                  "in training needs at least 2 output values per channel")
             z2d, state = bn_darknet.train_forward(z2d, p["scales"], p["rolling_mean"],
-                                                  p["rolling_variance"], z.shape[0])
+                                                  p["rolling_variance"], z.shape[0],
+                                                  self.darknet_flavor)
             src.invalidate()  # the rolling values changed in place
             self.invalidate()
         z2d += p["biases"].astype(np.float32)
@@ -539,6 +541,11 @@ class Convolutional(Layer):
         if isinstance(state, bn_darknet.DarknetBatchNormState):
             g, dscales, bias_grad = bn_darknet.backward(g, state, src.params["scales"])
             src.grad("scales")[...] += dscales
+            if state.flavor == "alexeyab-cpu":
+                # AlexeyAB's CPU backward_batchnorm_layer never calls backward_bias: the
+                # biases of batch-normalised convolutions do not train in his CPU build (his
+                # GPU build does train them)
+                bias_grad = np.zeros_like(bias_grad)
         elif state is not None:
             g, dscales, _ = bn.backward(g, state, src.params["scales"])
             src.grad("scales")[...] += dscales

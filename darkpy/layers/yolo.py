@@ -36,6 +36,45 @@ w, h the true gradient of s/2 (target - t)^2; the ignore rule and the overwritin
 shared anchor make it piecewise (finite differences hold away from those switches).
 darknet's reported cost is sum(delta^2), not that cross-entropy. `loss` holds it with the
 report darknet prints (Avg IOU, Class, Obj, No Obj, .5R, .75R, count).
+
+AlexeyAB's loss (`flavor=alexeyab`; auto picks it when the section sets a key only his
+darknet reads, as yolov4's iou_loss, scale_x_y, *_normalizer do; the loops are in
+darkpy/kernels/yolo_loss_alexeyab.py). Same structure, with these changes (his CPU build):
+
+- no-object: dobj = obj_normalizer (0 - obj), cleared only when the best IoU above
+  ignore_thresh is with a prediction that scores some class > 0.25 (objectness_smooth=1:
+  raised to obj_normalizer (IoU - obj) instead of cleared);
+- a truth trains its best anchor (of all `num`, if in the mask) and, with iou_thresh < 1,
+  every other anchor of the mask whose shape overlaps it by more than iou_thresh
+  (iou_thresh_kind: iou/giou/diou/ciou of the centred shapes); with m = the class weight
+  (counters_per_class: max count / count, capped at max_delta; 1 without):
+      dobj = m obj_normalizer (1 - obj)
+      dclass_k = y_k - out_k with y = [k = c] smoothed to y (1 - eps) + eps/2
+      (label_smooth_eps); the true class's entry times m cls_normalizer only when
+      counters_per_class is set (as darknet). focal_loss=1: dclass_k = ([k = c] - out_k)
+      * 0.5 g with g = -(1 - p)(2 p log p + p - 1), p = out_c.
+      iou_loss=mse: the box deltas above times iou_normalizer * m (w, h with new_coords:
+      sqrt(w W_in / (4 aw)) - t_w), ADDED to what the entry holds (two truths on one anchor
+      add up);
+      iou_loss=giou/diou/ciou: (dx, dy, dw, dh) = darknet's dx_box_iou of the predicted box
+      against the truth (in image fractions; for w, h times exp(t) unless new_coords), times
+      iou_normalizer * m, NaN/inf -> 0, clipped to +-max_delta when set, added. The
+      scale 2 - w h is not applied here;
+  with iou_thresh < 1 an anchor whose class deltas have k > 0 positive entries gets its box
+  deltas divided by k.
+
+dx_box_iou is not the gradient of the score it names (darknet's choice, kept): d/dx and d/dy
+of the IoU term are the sums of its edge derivatives (top+bottom, left+right), d/dw and
+d/dh their differences without the factor 1/2; DIoU/CIoU add the distance term's
+derivative in which the enclosing box counts only its prediction-owned edges, and CIoU
+adds alpha * (8/pi^2)(atan(w_t/h_t) - atan(w/h)) * (h, -w) with alpha held constant, and
+only where the boxes overlap the IoU part at all (else the distance term alone). The
+unit tests check these against hand-worked darknet formulas, not finite differences; the
+mse box terms, objectness and classes are true gradients (checked by finite differences).
+darknet's CPU backward adds the deltas to the head's input gradient unchanged, as above:
+scale_x_y enters through the forward's output (the predicted box), not as a factor on the
+x, y deltas. `loss` adds AlexeyAB's printed class_loss, iou_loss and total_loss; his `cost`
+is iou_normalizer * mean(1 - IoU) + class_loss for the IoU losses, sum(delta^2) for mse.
 """
 from __future__ import annotations
 
@@ -45,15 +84,21 @@ from dataclasses import replace
 import numpy as np
 
 from darkpy.config.head_keys import YOLO_TRAINING_KEYS
-from darkpy.config.schema import ALEXEYAB, NEITHER, RUNTIME, TRAINING, Key
+from darkpy.config.schema import ALEXEYAB, DARKPY, NEITHER, RUNTIME, TRAINING, Key
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
 
 # kernels, loaded on first use (darkpy/kernels/lazy.py)
 yolo_loss = kernels("yolo_loss")
 yolo_kernels = kernels("yolo")
+yolo_loss_alexeyab = kernels("yolo_loss_alexeyab")
 
 _T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
+FLAVORS = ("auto", "pjreddie", "alexeyab")
+# the loss keys darkpy's training acts on (AlexeyAB's loss reads all; pjreddie's the first two)
+_LOSS_KEYS = ("ignore_thresh", "truth_thresh", "iou_thresh", "iou_thresh_kind", "iou_loss",
+              "iou_normalizer", "obj_normalizer", "cls_normalizer", "label_smooth_eps",
+              "max_delta", "counters_per_class", "objectness_smooth")
 
 
 class Yolo(Layer):
@@ -73,13 +118,15 @@ class Yolo(Layer):
         # read by darknet for training, tracking or its own NMS; kept for round trips
         **YOLO_TRAINING_KEYS,
         # darkpy's detector training (darkpy.train.darknet) acts on these and on `max`
-        **{name: replace(YOLO_TRAINING_KEYS[name], used=True)
-           for name in ("ignore_thresh", "truth_thresh")},
-        "max": Key("int", 90, phase=TRAINING, doc="most truth boxes per training image "
-                                                   "(pjreddie 90, AlexeyAB 200)"),
+        **{name: replace(YOLO_TRAINING_KEYS[name], used=True) for name in _LOSS_KEYS},
+        "max": Key("int", None, phase=TRAINING, default_text="90 (pjreddie), 200 (AlexeyAB)",
+                   doc="most truth boxes per training image"),
+        "flavor": Key("str", "auto", choices=FLAVORS, fork=DARKPY, phase=TRAINING,
+                      doc="train with pjreddie's or AlexeyAB's [yolo] loss; auto: AlexeyAB's "
+                          "when the section sets a key only AlexeyAB reads"),
         "show_details": Key("int", 1, fork=ALEXEYAB, used=False, phase=RUNTIME,
                             doc="0: print less about the loss while training"),
-        "focal_loss": Key("int", 0, fork=ALEXEYAB, **_T,
+        "focal_loss": Key("int", 0, fork=ALEXEYAB, phase=TRAINING,
                           doc="1: focal loss on the class scores"),
         "track_history_size": Key("int", 5, fork=ALEXEYAB, used=False,
                                   doc="darknet's video tracker: frames of embeddings kept"),
@@ -136,6 +183,12 @@ class Yolo(Layer):
         self.entries = 5 + self.classes
         self.scale_x_y = float(opts.scale_x_y)
         self.new_coords = int(opts.new_coords)
+        self.flavor = opts.flavor
+        if self.flavor == "auto":
+            self.flavor = "alexeyab" if self._alexeyab_keys_set() else "pjreddie"
+        # darknet's default differs by fork (parse_yolo: 90 pjreddie, 200 AlexeyAB)
+        self.max_boxes = int(opts.max if opts.max is not None
+                             else 200 if self.flavor == "alexeyab" else 90)
         channels = self.input_shapes[0][2]
         if channels != self.n * self.entries:
             raise self.error(
@@ -143,6 +196,11 @@ class Yolo(Layer):
                 f"(5 + {self.classes} classes) need {self.n * self.entries}: set filters="
                 f"{self.n * self.entries} in the [convolutional] before it"
             )
+
+    def _alexeyab_keys_set(self) -> bool:
+        """Whether the section gives a key only AlexeyAB's darknet reads a non-default value."""
+        return any(key.fork == ALEXEYAB and self.opts.get(name) != key.default
+                   for name, key in self.keys.items())
 
     def forward(self, inputs, train=False):
         self._loss_delta = None
@@ -193,17 +251,62 @@ class Yolo(Layer):
         truth, net_w, net_h = self._truth
         if truth.shape[0] != out.shape[0]:
             raise self.error(f"truth holds {truth.shape[0]} images, the batch {out.shape[0]}")
-        if self.new_coords or self.scale_x_y != 1.0:
-            raise self.error("training supports pjreddie's [yolo] (no scale_x_y, new_coords) "
-                             "so far")
         out32 = np.ascontiguousarray(out, dtype=np.float32)
         delta = np.zeros_like(out32)
+        if self.flavor == "alexeyab":
+            stats = np.zeros(yolo_loss_alexeyab.STATS, np.float64)
+            s = self._alexeyab_settings()
+            yolo_loss_alexeyab.yolo_delta_alexeyab(
+                out32, truth, self.all_anchors, np.asarray(self.mask, np.int64), self.classes,
+                net_w, net_h, float(self.opts.ignore_thresh), float(self.opts.truth_thresh),
+                float(self.opts.iou_thresh), s["cfg"], s["kind"], s["thresh_kind"],
+                s["flags"], s["multipliers"], delta, stats)
+            self._loss_delta = delta
+            self.loss = _report_alexeyab(stats, delta, out.shape, self.n, self.entries,
+                                         s["kind"], float(self.opts.iou_normalizer),
+                                         float(self.opts.obj_normalizer))
+            return
+        if self.new_coords or self.scale_x_y != 1.0:
+            raise self.error("scale_x_y and new_coords train with AlexeyAB's loss only: set "
+                             "flavor=alexeyab")
         stats = np.zeros(yolo_loss.STATS, np.float64)
         yolo_loss.yolo_delta(out32, truth, self.all_anchors, np.asarray(self.mask, np.int64),
                              self.classes, net_w, net_h, float(self.opts.ignore_thresh),
                              float(self.opts.truth_thresh), delta, stats)
         self._loss_delta = delta
         self.loss = _report(stats, delta, out.shape, self.n)
+
+    def _alexeyab_settings(self) -> dict:
+        """The loss keys as the AlexeyAB kernel takes them (checked once, then kept)."""
+        cached = getattr(self, "_alexeyab_cache", None)
+        if cached is not None:
+            return cached
+        o = self.opts
+        for key in ("iou_loss", "iou_thresh_kind"):
+            if o[key] not in yolo_loss_alexeyab.IOU_LOSSES:
+                raise self.error(f"{key}={o[key]}: expected one of "
+                                 f"{', '.join(yolo_loss_alexeyab.IOU_LOSSES)}")
+        if o.map:
+            raise self.error("map= (class remapping for YOLO9000) is not supported in training")
+        max_delta = np.float32(o.max_delta)
+        multipliers = np.zeros(0, np.float32)
+        if o.counters_per_class is not None:
+            counts = [max(1, int(c)) for c in o.counters_per_class]
+            if len(counts) != self.classes:
+                raise self.error(f"counters_per_class has {len(counts)} values but classes="
+                                 f"{self.classes}")
+            top = np.float32(max(counts))
+            multipliers = np.minimum(np.float32(top) / np.asarray(counts, np.float32),
+                                     max_delta).astype(np.float32)
+        cfg = np.array([o.iou_normalizer, o.obj_normalizer, o.cls_normalizer,
+                        o.label_smooth_eps, max_delta], np.float32)
+        flags = np.array([int(o.focal_loss), self.new_coords, int(o.objectness_smooth)],
+                         np.int64)
+        self._alexeyab_cache = dict(
+            cfg=cfg, kind=yolo_loss_alexeyab.IOU_LOSSES[o.iou_loss],
+            thresh_kind=yolo_loss_alexeyab.IOU_LOSSES[o.iou_thresh_kind], flags=flags,
+            multipliers=multipliers)
+        return self._alexeyab_cache
 
     def backward(self, delta, inputs, output):
         """dL/d(input): an incoming gradient through the activations, minus darknet's loss
@@ -253,6 +356,41 @@ def _report(stats: np.ndarray, delta: np.ndarray, shape, anchors: int) -> dict:
         "recall75": per(stats[yolo_loss.RECALL75], count),
         "count": int(count),
         "cost": float(np.dot(delta.reshape(-1).astype(np.float64), delta.reshape(-1))),
+    }
+
+
+def _report_alexeyab(stats, delta, shape, anchors, entries, kind, iou_normalizer,
+                     obj_normalizer) -> dict:
+    """AlexeyAB's report of a [yolo] head: the averages of `_report` (divided by at least
+    1, as he does) and what he prints: class_loss (obj_normalizer times the squared deltas
+    of objectness and classes), iou_loss (the rest of all squared deltas), total_loss (all),
+    each per image; `cost` is his l.cost: all squared deltas for iou_loss=mse, else
+    iou_normalizer * mean(1 - IoU) (1 - GIoU for giou) + class_loss before the division."""
+    A = yolo_loss_alexeyab
+    count = max(stats[A.COUNT], 1.0)
+    class_count = max(stats[A.CLASS_COUNT], 1.0)
+    predictions = shape[0] * shape[1] * shape[2] * anchors
+    d = delta.reshape(-1, entries).astype(np.float64)
+    total = float(np.sum(d * d))
+    classification = obj_normalizer * float(np.sum(d[:, 4:] * d[:, 4:]))
+    if kind == A.MSE:
+        cost = total
+    else:
+        iou_term = stats[A.GIOU_LOSS] if kind == A.GIOU else stats[A.IOU_LOSS]
+        cost = iou_normalizer * iou_term / count + classification
+    batch = shape[0]
+    return {
+        "avg_iou": float(stats[A.AVG_IOU] / count),
+        "avg_class": float(stats[A.AVG_CLASS] / class_count),
+        "avg_obj": float(stats[A.AVG_OBJ] / count),
+        "avg_noobj": float(stats[A.AVG_NOOBJ] / predictions) if predictions else 0.0,
+        "recall50": float(stats[A.RECALL50] / count),
+        "recall75": float(stats[A.RECALL75] / count),
+        "count": int(stats[A.COUNT]),
+        "class_loss": classification / batch,
+        "iou_loss": (total - classification) / batch,
+        "total_loss": total / batch,
+        "cost": float(cost),
     }
 
 

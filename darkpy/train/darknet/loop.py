@@ -34,6 +34,17 @@ What darknet's train_detector and train_network do, step for step:
   after iteration max(last + max(map_epochs * images / B, 100), burn_in) and at max_batches,
   and <cfg>_best.weights is written whenever it is >= the best so far.
 
+Whose darknet: the heads' `flavor` (layers/yolo.py; AlexeyAB's when a [yolo] section sets a
+key only his darknet reads) picks the loss and the batch-norm arithmetic for the whole network
+(AlexeyAB's sqrt(var + eps) placements). His CPU build departs from his GPU build (and from
+the math) in ways that change what yolov4-tiny learns: batch norm's rolling values move by
+.9/.1, batch-normalised convolutions' biases get no gradient, a convolution's backward
+overwrites the gradient its input collected from [route] layers, and [route]/[upsample]
+gradients are never cleared (darkpy/train/darknet/cpu_build.py). `darknet_build=
+"alexeyab-cpu"` reproduces those (the comparison with a CPU-built darknet uses it); by
+default darkpy sums the gradients, trains those biases and moves rolling values by .99/.01,
+as his GPU build does.
+
 The images of an iteration are drawn at random with replacement from the `train` list by a
 generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batch), so a run is
 repeatable; `image_order` replaces the draw (the comparison with darknet uses it). They are
@@ -146,6 +157,16 @@ def load_initial_weights(network, path) -> tuple[int, int | None]:
         raise
 
 
+def _training_flavor(heads) -> str:
+    """Whose darknet the whole network trains as: the heads' `flavor` (layers/yolo.py), which
+    must agree (batch norm and the update follow the same darknet)."""
+    flavors = {getattr(h, "flavor", "pjreddie") for h in heads}
+    if len(flavors) > 1:
+        raise ConfigError(f"{heads[0].origin}: the detection heads mix pjreddie's and "
+                          "AlexeyAB's [yolo] loss; set flavor= the same in every head")
+    return flavors.pop()
+
+
 class DarknetTrainer:
     """A detector or classifier, its data and darknet's optimiser, ready to `run()`. `exact`
     trains in darknet's own float arithmetic, bit for bit (slow; see darkpy.train.darknet.step)."""
@@ -156,6 +177,7 @@ class DarknetTrainer:
                  label_rule: str = "pjreddie", image_order: list | None = None,
                  cfg_name: str | None = None, calc_map: bool = False, map_iou: float = 0.5,
                  map_thresh: float = 0.25, map_epochs: int = 4, exact: bool = False,
+                 darknet_build: str | None = None,
                  **overrides):
         from darkpy.api import read_sections
         from darkpy.network import Network
@@ -179,7 +201,22 @@ class DarknetTrainer:
                               "supported yet (only [yolo], [region], [detection], [softmax], "
                               "[logistic], [cost])")
         self.heads = heads
+        self.flavor = _training_flavor(heads)
+        # darknet_build="alexeyab-cpu": reproduce AlexeyAB's CPU build where it departs from
+        # his GPU build (train/darknet/cpu_build.py, kernels/batchnorm_darknet.py)
+        if darknet_build not in (None, "alexeyab-cpu"):
+            raise ConfigError(f"darknet_build={darknet_build!r}: only 'alexeyab-cpu' is known")
+        if darknet_build and self.flavor != "alexeyab":
+            raise ConfigError(f"{cfg}: darknet_build={darknet_build} needs AlexeyAB's [yolo] "
+                              "loss (flavor=alexeyab)")
+        self.delta_rule = None
+        if darknet_build == "alexeyab-cpu":
+            from darkpy.train.darknet.cpu_build import AlexeyabCpuDeltas
+
+            self.delta_rule = AlexeyabCpuDeltas(self.network)
         set_arithmetic(self.network, exact)
+        for layer in self.network.layers:
+            layer.darknet_flavor = darknet_build or self.flavor
         net = self.network.net
         self.net_origin = sections[0].origin
         self.net_h, self.net_w = self.network.input_shape[:2]
@@ -206,7 +243,7 @@ class DarknetTrainer:
                       "label_rule": label_rule, "cfg_name": cfg_name or cfg.stem,
                       "options": {"calc_map": calc_map, "map_iou": map_iou,
                                   "map_thresh": map_thresh, "map_epochs": map_epochs,
-                                  "exact": exact},
+                                  "exact": exact, "darknet_build": darknet_build},
                       "overrides": {k: v for k, v in overrides.items() if v is not None}}
         self.backup = Path(backup) if backup else self.data_file.file("backup", "backup",
                                                                       must_exist=False)
@@ -231,7 +268,7 @@ class DarknetTrainer:
         train_list = self.data_file.file("train", "data/train.list")
         self.dataset = load_detection_list(train_list, classes, label_rule)
         last = self.heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
-        self.max_boxes = int(last.opts.max)
+        self.max_boxes = int(getattr(last, "max_boxes", None) or last.opts.max)
         lineage = ALEXEYAB if label_rule == ALEXEYAB else lineage_of(self.network)
         self.aug = Augmentation.from_cfg(net, last, lineage)
         self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
@@ -291,7 +328,8 @@ class DarknetTrainer:
         for head in self.heads:
             head.images_seen = self.seen  # [region]'s prior term reads darknet's seen
         # the truth is relative to this batch's size (multi-scale changes it)
-        return train_minibatch(self.network, self.heads, x, truth, x.shape[2], x.shape[1])
+        return train_minibatch(self.network, self.heads, x, truth, x.shape[2], x.shape[1],
+                               rule=self.delta_rule)
 
     def step(self, indices: list | None = None) -> IterationReport:
         """One iteration: B images as S minibatches, then the update."""

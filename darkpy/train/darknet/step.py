@@ -38,16 +38,17 @@ def loss_report(layer) -> dict:
 
 
 def train_minibatch(network, heads, x: np.ndarray, truth: np.ndarray, net_w: int,
-                    net_h: int) -> tuple[float, dict]:
+                    net_h: int, rule=None) -> tuple[float, dict]:
     """Forward, the heads' deltas against `truth` (N, boxes, 5), backward, for one minibatch;
     returns (darknet's network cost, {head index: its report}). Parameter gradients
     accumulate until the optimiser's step; no gradient is computed for the input images, and
-    the activations are freed once backward is done."""
+    the activations are freed once backward is done. `rule`: Network.backward's (a darknet
+    build's way of combining gradients, darkpy.train.darknet.cpu_build)."""
     for head in heads:
         head.set_truth(truth, net_w, net_h)
     try:
         network.forward(x, train=True)
-        network.backward(None, input_gradient=False)
+        network.backward(None, input_gradient=False, rule=rule)
     finally:
         network.release_training_outputs()  # not held until the next forward
         for head in heads:
