@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darkpy.kernels import activations
+from darkpy.kernels import activations, elementwise
 from darkpy.kernels.conv import darknet, direct, inference, reference, training, winograd
 
 # Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
@@ -92,7 +92,8 @@ def choose(g: Geometry, input_shape, cout: int, use_winograd: bool = True) -> st
 
 
 def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
-            code: int = activations.LINEAR, winograd_filters=None, exact: bool = False):
+            code: int = activations.LINEAR, winograd_filters=None, exact: bool = False,
+            residual=None):
     """out = f(conv(x, weights) + bias), overwritten, and returned.
 
     x (N, H, W, C) and out (N, out_h, out_w, cout) C-contiguous, weights (K, K, C/groups,
@@ -100,7 +101,22 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     `winograd_filters` the weights' transform when the caller keeps one (else computed
     here); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
     the blocks while they are in cache. `darknet` (float32) sums as darknet does.
+
+    residual: None, or (other, alpha, beta, res_code): then out is finished as the shortcut
+    g(alpha*out + beta*other) (other of out's shape, g the activation res_code), in the
+    Winograd blocks (float32), else in one pass over out; the same bits either way as a
+    separate [shortcut] layer would give.
     """
+    if residual is not None and algorithm == "winograd" and not exact and x.dtype == np.float32:
+        if winograd_filters is None:
+            winograd_filters = winograd.transform_filters(weights)
+        inference.conv2d_winograd(x, winograd_filters, bias, code, g.pad, out, residual)
+        return out
+    if residual is not None:
+        forward(x, weights, out, g, algorithm, bias, code, winograd_filters, exact)
+        other, alpha, beta, res_code = residual
+        return elementwise.shortcut(out, other, out.dtype.type(alpha),
+                                    out.dtype.type(beta), res_code, out=out)
     cout = out.shape[3]
     if algorithm == DARKNET:
         if not darknet_supports(g, x.dtype):
