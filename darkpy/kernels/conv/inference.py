@@ -22,9 +22,14 @@ from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
 COL_BLOCK_BYTES = 1 << 20
 # but never fewer output pixels than this per GEMM, or BLAS re-reads big weights too often
 MIN_BLOCK_PIXELS = 256
-# Winograd V and M buffers per worker, and the fewest tiles worth one round of 36 GEMMs
+# Winograd V and M buffers per worker, and the fewest tiles worth one round of 36 GEMMs ...
 WINOGRAD_BLOCK_BYTES = 2 << 20
 MIN_BLOCK_TILES = 64
+# ... but many tiles where the layer is wide: each of a block's 36 GEMMs packs its (C, Cout)
+# slice of U afresh, which only enough tiles amortise (at 510x339, CPU time of 2 workers:
+# 256 -> 256 channels 20% less with 256 tiles than with 64, 64 -> 256 10% less)
+WIDE_CHANNELS = 320
+WIDE_BLOCK_TILES = 256
 # but a convolution of at least twice this many tiles is split across the workers
 MIN_SPLIT_TILES = 16
 # GEMMs split by output channels: at least this many channels per worker, and this much work
@@ -220,6 +225,8 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     total = n_img * tiles_h * tiles_w
     cap = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
+    if chans + cout >= WIDE_CHANNELS:
+        cap = max(cap, WIDE_BLOCK_TILES)
     workers = num_threads()
     if (workers > 1 and total < workers * MIN_BLOCK_TILES and total >= MIN_SPLIT_TILES
             and cout >= 2 * MIN_SPLIT_COLUMNS):
