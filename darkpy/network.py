@@ -24,6 +24,7 @@ from darkpy.config.net_keys import NET_KEYS
 from darkpy.config.schema import Options, closest_key, parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, InputError, ShapeMismatchError
+from darkpy.kernels import recycle
 from darkpy.layers.base import Layer, Shape, deferred_params
 
 INPUT = -1  # resolved source index meaning "the network input"
@@ -239,27 +240,29 @@ class Network:
 
         def release(sources, i):
             for s in set(sources):
-                if s >= 0 and self._last_use[s] <= i and s not in keep:
-                    live.pop(s, None)
+                if s >= 0 and self._last_use[s] <= i and s not in keep and s in live:
+                    recycle.give_back(live.pop(s))  # reused by a later layer when unshared
 
-        for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
-            if i in live:  # a shortcut its convolution already computed
-                continue
-            inputs = [x if s == INPUT else live[s] for s in sources]
-            fused = self._residual_fusions.get(i)
-            out = None
-            if fused is not None and i not in keep:
-                shortcut = self.layers[fused]
-                other = self.sources[fused][1]
-                out = layer.forward_residual(inputs, x if other == INPUT else live[other],
-                                             shortcut.alpha, shortcut.beta, shortcut.code)
-            if out is None:
-                live[i] = layer.forward(inputs)
+        with recycle.recycling():
+            for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
+                if i in live:  # a shortcut its convolution already computed
+                    continue
+                inputs = [x if s == INPUT else live[s] for s in sources]
+                fused = self._residual_fusions.get(i)
+                out = None
+                if fused is not None and i not in keep:
+                    shortcut = self.layers[fused]
+                    other = self.sources[fused][1]
+                    out = layer.forward_residual(inputs, x if other == INPUT else live[other],
+                                                 shortcut.alpha, shortcut.beta, shortcut.code)
+                if out is None:
+                    live[i] = layer.forward(inputs)
+                else:
+                    live[fused] = out
+                inputs = out = None  # so that release sees which inputs nothing else holds
                 release(sources, i)
-            else:
-                live[fused] = out
-                release(sources, i)
-                release(self.sources[fused], fused)
+                if fused in live:
+                    release(self.sources[fused], fused)
         if outputs is None:
             return live[len(self.layers) - 1]
         return {i: live[i] for i in wanted}

@@ -72,7 +72,7 @@ import numpy as np
 from darkpy.config.common_keys import reject_weight_loading_keys
 from darkpy.config.schema import ALEXEYAB, DARKPY, RUNTIME, TRAINING, Key
 from darkpy.errors import InputError
-from darkpy.kernels import activations
+from darkpy.kernels import activations, recycle
 from darkpy.kernels import batchnorm as bn
 from darkpy.kernels import batchnorm_darknet as bn_darknet
 from darkpy.kernels.channel_activations import (CHANNEL_ACTIVATION_NAMES, activate_channels,
@@ -358,9 +358,10 @@ class Convolutional(Layer):
         return x
 
     def new_output(self, x) -> np.ndarray:
-        """An uninitialised output array for input x, in x's dtype."""
+        """An uninitialised output array for input x, in x's dtype (one a finished layer
+        freed, inside Network.forward: kernels/recycle.py)."""
         n_img, h, w, c = x.shape
-        return np.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
+        return recycle.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
 
     def convolve(self, x, weights, out, bias=None, code=activations.LINEAR, exact=False,
                  cached=None, algorithm=None, residual=None) -> np.ndarray:
