@@ -24,6 +24,7 @@ from darkpy.config.net_keys import NET_KEYS
 from darkpy.config.schema import Options, closest_key, parse_options
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, InputError, ShapeMismatchError
+from darkpy.kernels import recycle
 from darkpy.layers.base import Layer, Shape, deferred_params
 
 INPUT = -1  # resolved source index meaning "the network input"
@@ -104,6 +105,7 @@ class Network:
         if not self.layers:
             raise ConfigError(f"{source}: the network has no layers after [net]")
         self._last_use = self._compute_last_use()
+        self._residual_fusions = self._find_residual_fusions()
         self.dtype = np.dtype(np.float32)
         self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
         self._params_ready = init
@@ -172,6 +174,25 @@ class Network:
                     last[s] = max(last[s], consumer)
         return last
 
+    def _find_residual_fusions(self) -> dict[int, int]:
+        """conv index -> shortcut index, for every [shortcut] that adds an earlier output to a
+        convolution's output that nothing else reads: inference runs the two as one pass
+        (Convolutional.forward_residual), the sum written while the convolution's blocks are
+        in cache, and the convolution's own output never kept."""
+        consumers: dict[int, list[int]] = {}
+        for consumer, sources in enumerate(self.sources):
+            for s in set(sources):
+                consumers.setdefault(s, []).append(consumer)
+        fusions = {}
+        for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
+            if layer.kind != "shortcut" or len(sources) != 2:
+                continue
+            conv, other = sources
+            if (conv >= 0 and self.layers[conv].kind == "convolutional"
+                    and consumers.get(conv) == [i] and other < conv):
+                fusions[conv] = i
+        return fusions
+
     # --- shapes --------------------------------------------------------------------------
     def infer_shapes(self, input_shape: Shape) -> list[Shape]:
         """Output shape of every layer for an input of `input_shape` (h, w, c)."""
@@ -216,12 +237,32 @@ class Network:
         self._train_cache = None
         keep = set(wanted) | {len(self.layers) - 1}
         live: dict[int, np.ndarray] = {}
-        for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
-            inputs = [x if s == INPUT else live[s] for s in sources]
-            live[i] = layer.forward(inputs)
+
+        def release(sources, i):
             for s in set(sources):
-                if s >= 0 and self._last_use[s] <= i and s not in keep:
-                    live.pop(s, None)
+                if s >= 0 and self._last_use[s] <= i and s not in keep and s in live:
+                    recycle.give_back(live.pop(s))  # reused by a later layer when unshared
+
+        with recycle.recycling():
+            for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
+                if i in live:  # a shortcut its convolution already computed
+                    continue
+                inputs = [x if s == INPUT else live[s] for s in sources]
+                fused = self._residual_fusions.get(i)
+                out = None
+                if fused is not None and i not in keep:
+                    shortcut = self.layers[fused]
+                    other = self.sources[fused][1]
+                    out = layer.forward_residual(inputs, x if other == INPUT else live[other],
+                                                 shortcut.alpha, shortcut.beta, shortcut.code)
+                if out is None:
+                    live[i] = layer.forward(inputs)
+                else:
+                    live[fused] = out
+                inputs = out = None  # so that release sees which inputs nothing else holds
+                release(sources, i)
+                if fused in live:
+                    release(self.sources[fused], fused)
         if outputs is None:
             return live[len(self.layers) - 1]
         return {i: live[i] for i in wanted}

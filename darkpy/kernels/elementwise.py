@@ -17,8 +17,9 @@ from darkpy.kernels.activations import grad_scalar as act_grad_scalar
 from darkpy.kernels.workers import run_rows
 
 
-def shortcut(prev, add, alpha, beta, code):
-    """out = f(alpha*prev + beta*add) in one pass, with darknet's shortcut_cpu rules when the
+def shortcut(prev, add, alpha, beta, code, out=None):
+    """out = f(alpha*prev + beta*add) in one pass (a new array, or `out`, which may be prev
+    itself: each cell is read before it is written), with darknet's shortcut_cpu rules when the
     shapes differ (prev: (n, h2, w2, c2) fixes the output shape; add: (n, h1, w1, c1)).
 
     stride = max(w1 // w2, 1) and sample = max(w2 // w1, 1): `add` is read every `stride`
@@ -28,7 +29,8 @@ def shortcut(prev, add, alpha, beta, code):
     them by alpha); the activation f (code from darkpy.kernels.activations) covers all cells.
     """
     n, h2, w2, c2 = prev.shape
-    out = np.empty((n, h2, w2, c2), dtype=prev.dtype)
+    if out is None:
+        out = np.empty((n, h2, w2, c2), dtype=prev.dtype)
     run_rows(n * h2, 2 * out.size,
              lambda r0, r1: _shortcut_rows(prev, add, alpha, beta, code, r0, r1, out))
     return out
@@ -67,6 +69,20 @@ def _shortcut_rows(prev, add, alpha, beta, code, r0, r1, out):
             if code != LINEAR:
                 for k in range(c2):
                     dst[k] = act_scalar(dst[k], code)
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def residual_rows(y, other, r0, r1, alpha, beta, code):
+    """y[r] = f(alpha*y[r] + beta*other[r]) for rows [r0, r1) of two (rows, C) arrays of one
+    shape: the shortcut of equal shapes, with _shortcut_rows's arithmetic (so the same bits),
+    for a convolution that finishes its output rows with the shortcut while they are in cache."""
+    cols = y.shape[1]
+    for r in range(r0, r1):
+        for k in range(cols):
+            y[r, k] = alpha * y[r, k] + beta * other[r, k]
+        if code != LINEAR:
+            for k in range(cols):
+                y[r, k] = act_scalar(y[r, k], code)
 
 
 @njit(parallel=True, cache=True, fastmath=False)

@@ -139,6 +139,14 @@ class _Batch:
         self.lock = threading.Lock()
         self.finished = threading.Event()
 
+    def forget(self) -> None:
+        """Drop the jobs and the work function once the caller has its results: a worker that
+        wakes late still holds this batch, and must not keep the caller's arrays alive
+        (kernels/recycle.py reuses only arrays nothing else holds)."""
+        with self.lock:
+            self.jobs = []
+            self.work = None
+
     def drain(self) -> None:
         while True:
             with self.lock:
@@ -176,6 +184,7 @@ def run_blocks(jobs: list, work) -> None:
             pool.submit(batch.drain)
         batch.drain()  # the calling thread is one of the workers
         batch.finished.wait()
+        batch.forget()
         if batch.error is not None:
             raise batch.error
 

@@ -91,6 +91,7 @@ conv_darknet = kernels("conv.darknet")
 winograd = kernels("conv.winograd")
 conv_training = kernels("conv.training")
 normalize = kernels("normalize")
+recycle = kernels("recycle")
 
 _T = dict(used=False, phase=TRAINING)  # read by darknet's training only
 _R = dict(used=False, phase=RUNTIME)  # darknet's GPU scheduling
@@ -366,24 +367,26 @@ class Convolutional(Layer):
         return x
 
     def new_output(self, x) -> np.ndarray:
-        """An uninitialised output array for input x, in x's dtype."""
+        """An uninitialised output array for input x, in x's dtype (one a finished layer
+        freed, inside Network.forward: kernels/recycle.py)."""
         n_img, h, w, c = x.shape
-        return np.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
+        return recycle.empty((n_img, *self.output_shape([(h, w, c)])), x.dtype)
 
     def convolve(self, x, weights, out, bias=None, code=codes.LINEAR, exact=False,
-                 cached=None, algorithm=None) -> np.ndarray:
+                 cached=None, algorithm=None, residual=None) -> np.ndarray:
         """out = f(conv(x, weights) + bias) with this layer's geometry and algorithm(), for
         any weights of the layer's shape (K, K, cg, n); returns out. exact=True avoids
         Winograd, whose transforms round: sums of small integers (binarised convolutions)
         then come out exact. `cached` names `weights` among the derived tensors, so that
         their Winograd transform is kept with them. `algorithm` overrides algorithm()
-        (darknet-exact training asks for dispatch.DARKNET)."""
+        (darknet-exact training asks for dispatch.DARKNET). `residual`: see
+        dispatch.forward."""
         algorithm = algorithm or self.algorithm(x.shape)
         filters = None
         if cached is not None and algorithm == "winograd" and x.dtype == np.float32 and not exact:
             filters = self.derived((cached, "winograd"), lambda: winograd.transform_filters(weights))
         return dispatch.forward(x, weights, out, self.geometry, algorithm, bias, code, filters,
-                                exact)
+                                exact, residual)
 
     def _activate_channels(self, y2d):
         """The channel-wise activation (normalize_channels*) in place, if the layer has one."""
@@ -401,6 +404,23 @@ class Convolutional(Layer):
                             cached=("folded", x.dtype.str))
         self._activate_channels(out.reshape(-1, self.filters))
         return out
+
+    def forward_residual(self, inputs, other, alpha, beta, code):
+        """Inference forward finished by a shortcut: g(alpha * forward(inputs) + beta * other)
+        (g the activation `code`), computed in the convolution's own blocks where it can
+        (Network.forward asks for this when a [shortcut] is this layer's only consumer), so
+        the output is written once instead of twice. The same bits as forward then the
+        shortcut. None where the layer cannot: binarised, a channel-wise activation, or
+        `other` not of the output's shape."""
+        if self.binary is not None or self.channel_code is not None:
+            return None
+        x = self.checked_input(inputs[0])
+        out = self.new_output(x)
+        if out.shape != other.shape or other.dtype != x.dtype:
+            return None
+        weights, shift = self._folded(x.dtype)
+        return self.convolve(x, weights, out, shift, self.code, cached=("folded", x.dtype.str),
+                             residual=(np.ascontiguousarray(other), alpha, beta, code))
 
     # --- training --------------------------------------------------------------------------
     def _train_forward(self, x):

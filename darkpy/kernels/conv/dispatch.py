@@ -34,6 +34,7 @@ from darkpy.kernels.lazy import kernels
 # The rule above is plain Python, so that layers can describe and plan their convolutions
 # without numba; the kernels that run them load on first use (darkpy/kernels/lazy.py).
 activations = kernels("activations")
+elementwise = kernels("elementwise")
 darknet = kernels("conv.darknet")
 direct = kernels("conv.direct")
 inference = kernels("conv.inference")
@@ -102,7 +103,8 @@ def choose(g: Geometry, input_shape, cout: int, use_winograd: bool = True) -> st
 
 
 def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
-            code: int = LINEAR, winograd_filters=None, exact: bool = False):
+            code: int = LINEAR, winograd_filters=None, exact: bool = False,
+            residual=None):
     """out = f(conv(x, weights) + bias), overwritten, and returned.
 
     x (N, H, W, C) and out (N, out_h, out_w, cout) C-contiguous, weights (K, K, C/groups,
@@ -110,7 +112,22 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     `winograd_filters` the weights' transform when the caller keeps one (else computed
     here); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
     the blocks while they are in cache. `darknet` (float32) sums as darknet does.
+
+    residual: None, or (other, alpha, beta, res_code): then out is finished as the shortcut
+    g(alpha*out + beta*other) (other of out's shape, g the activation res_code), in the
+    Winograd blocks (float32), else in one pass over out; the same bits either way as a
+    separate [shortcut] layer would give.
     """
+    if residual is not None and algorithm == "winograd" and not exact and x.dtype == np.float32:
+        if winograd_filters is None:
+            winograd_filters = winograd.transform_filters(weights)
+        inference.conv2d_winograd(x, winograd_filters, bias, code, g.pad, out, residual)
+        return out
+    if residual is not None:
+        forward(x, weights, out, g, algorithm, bias, code, winograd_filters, exact)
+        other, alpha, beta, res_code = residual
+        return elementwise.shortcut(out, other, out.dtype.type(alpha),
+                                    out.dtype.type(beta), res_code, out=out)
     cout = out.shape[3]
     if algorithm == DARKNET:
         if not darknet_supports(g, x.dtype):

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from darkpy.kernels.conv import winograd
-from darkpy.kernels.activations import activate_rows
+from darkpy.kernels.activations import LINEAR, act_scalar, activate_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
 
@@ -22,9 +22,14 @@ from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
 COL_BLOCK_BYTES = 1 << 20
 # but never fewer output pixels than this per GEMM, or BLAS re-reads big weights too often
 MIN_BLOCK_PIXELS = 256
-# Winograd V and M buffers per worker, and the fewest tiles worth one round of 36 GEMMs
+# Winograd V and M buffers per worker, and the fewest tiles worth one round of 36 GEMMs ...
 WINOGRAD_BLOCK_BYTES = 2 << 20
 MIN_BLOCK_TILES = 64
+# ... but many tiles where the layer is wide: each of a block's 36 GEMMs packs its (C, Cout)
+# slice of U afresh, which only enough tiles amortise (at 510x339, CPU time of 2 workers:
+# 256 -> 256 channels 20% less with 256 tiles than with 64, 64 -> 256 10% less)
+WIDE_CHANNELS = 320
+WIDE_BLOCK_TILES = 256
 # but a convolution of at least twice this many tiles is split across the workers
 MIN_SPLIT_TILES = 16
 # GEMMs split by output channels: at least this many channels per worker, and this much work
@@ -199,21 +204,33 @@ def _plane(tiles: int, chans: int) -> int:
     return tiles + 1  # C a multiple of 1024: no tile count helps
 
 
-def conv2d_winograd(x, u, bias, code, pad, out):
+_NO_RESIDUAL = np.zeros((0, 1, 1, 1), dtype=np.float32)
+
+
+def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
     """out = f(conv3x3(x, w) + bias), stride 1, by Winograd F(4x4, 3x3).
 
     u: (36, C, Cout) from winograd.transform_filters; other arguments as conv2d_gemm.
+    residual: None, or (other, alpha, beta, res_code) to finish with the shortcut
+    out = g(alpha*out + beta*other) (other of out's shape, g the activation res_code) in the
+    same blocks, bit for bit what a separate shortcut pass would give.
     """
+    if residual is None:
+        residual = (_NO_RESIDUAL, np.float32(1.0), np.float32(1.0), LINEAR)
+    res, alpha, beta, res_code = residual
+    alpha, beta = np.float32(alpha), np.float32(beta)
     n_img, height, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
     bias = _bias_or_zeros(bias, cout)
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     total = n_img * tiles_h * tiles_w
     cap = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
+    if chans + cout >= WIDE_CHANNELS:
+        cap = max(cap, WIDE_BLOCK_TILES)
     workers = num_threads()
     if (workers > 1 and total < workers * MIN_BLOCK_TILES and total >= MIN_SPLIT_TILES
             and cout >= 2 * MIN_SPLIT_COLUMNS):
-        _winograd_by_columns(x, u, bias, code, pad, out)
+        _winograd_by_columns(x, u, bias, code, pad, out, (res, alpha, beta, res_code))
         return
     n_blocks = max(-(-total // cap), workers if total >= 2 * MIN_SPLIT_TILES else 1)
     n_blocks = -(-n_blocks // workers) * workers if n_blocks > 1 else 1
@@ -232,16 +249,20 @@ def conv2d_winograd(x, u, bias, code, pad, out):
         edge = scratch("wino_edge", 4 * cout).reshape(4, cout)
         winograd.input_transform(x, pad, segments, zero_row, rows, v)
         np.matmul(v[:, :tiles], u, out=m[:, :tiles])
-        winograd.output_transform(m, segments, tmp, edge, bias, code, out)
+        winograd.output_transform(m, segments, tmp, edge, bias, code, out, res, alpha, beta,
+                                  res_code)
 
     run_blocks(blocks, work)
 
 
-def _winograd_by_columns(x, u, bias, code, pad, out):
+def _winograd_by_columns(x, u, bias, code, pad, out, residual):
     """conv2d_winograd for few tiles (26x26 maps): split by tiles, every worker would run 36
     GEMMs of a few rows and read all of U (4x the weights). Instead the calling thread
     transforms every tile once, and each worker multiplies by its own run of U's columns,
-    transforms those output channels into a buffer of its own and copies them into place."""
+    transforms those output channels into a buffer of its own and copies them into place
+    (finishing them with the shortcut `residual` there, when it has pixels)."""
+    res, alpha, beta, res_code = residual
+    res2d = res.reshape(-1, res.shape[3])
     n_img, _, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
@@ -262,16 +283,27 @@ def _winograd_by_columns(x, u, bias, code, pad, out):
         edge = scratch("wino_edge", 4 * part).reshape(4, part)
         y = scratch("wino_out", out.size // cout * part).reshape(n_img, out_h, out_w, part)
         np.matmul(v[:, :total], u[:, :, j0:j1], out=m[:, :total])
-        winograd.output_transform(m, segments, tmp, edge, bias[j0:j1], code, y)
-        copy_columns(y.reshape(-1, part), out.reshape(-1, cout), j0)
+        winograd.output_transform(m, segments, tmp, edge, bias[j0:j1], code, y, _NO_RESIDUAL,
+                                  alpha, beta, res_code)
+        copy_columns(y.reshape(-1, part), out.reshape(-1, cout), j0, res2d, alpha, beta,
+                     res_code)
 
     run_blocks(_column_ranges(cout, num_threads()), work)
 
 
-@njit(nogil=True, cache=True)
-def copy_columns(src, dst, j0):
-    """dst[:, j0:j0 + src.shape[1]] = src, without the GIL."""
+@njit(nogil=True, cache=True, fastmath=False)
+def copy_columns(src, dst, j0, res, alpha, beta, res_code):
+    """dst[:, j0:j0 + src.shape[1]] = src, without the GIL; when res (dst's shape) has rows,
+    the shortcut g(alpha*src + beta*res) instead (elementwise.residual_rows's arithmetic)."""
     part = src.shape[1]
+    if res.shape[0] == 0:
+        for r in range(src.shape[0]):
+            for j in range(part):
+                dst[r, j0 + j] = src[r, j]
+        return
     for r in range(src.shape[0]):
         for j in range(part):
-            dst[r, j0 + j] = src[r, j]
+            value = alpha * src[r, j] + beta * res[r, j0 + j]
+            if res_code != LINEAR:
+                value = act_scalar(value, res_code)
+            dst[r, j0 + j] = value

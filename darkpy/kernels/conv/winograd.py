@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from darkpy.kernels.activations import activate_rows
+from darkpy.kernels.elementwise import residual_rows
 from darkpy.kernels.workers import run_rows
 
 TILE = 4  # outputs per tile side
@@ -221,9 +222,11 @@ def _at_pass(m0, m1, m2, m3, m4, m5, y0, y1, y2, y3):
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def output_transform(m, segments, tmp, edge, bias, code, out):
+def output_transform(m, segments, tmp, edge, bias, code, out, res, alpha, beta, res_code):
     """out = A^T M A for every tile of `segments` (see input_transform), then out + bias
-    through the activation `code` on the written pixels, while they are in cache.
+    through the activation `code` on the written pixels, while they are in cache; then, when
+    res (out's shape) has any pixels, the shortcut out = f(alpha*out + beta*res) with f the
+    activation `res_code` (elementwise.residual_rows; res of shape (0, 1, 1, 1): none).
 
     m: (36, >= tiles, Cout) GEMM results; tmp: (4, 6, Cout) and edge: (4, Cout) float32
     scratch; out: NHWC float32. Outputs beyond the image edge (ragged last tiles) are dropped.
@@ -232,6 +235,8 @@ def output_transform(m, segments, tmp, edge, bias, code, out):
     out_w = out.shape[2]
     chans = out.shape[3]
     pixels = out.reshape(out.shape[0] * out_h * out_w, chans)
+    fused = res.shape[0] > 0
+    res_pixels = res.reshape(res.shape[0] * res.shape[1] * res.shape[2], res.shape[3])
     t = 0
     for s in range(segments.shape[0]):
         image = segments[s, 0]
@@ -261,3 +266,6 @@ def output_transform(m, segments, tmp, edge, bias, code, out):
         for oy in range(oy0, min(oy0 + TILE, out_h)):
             r0 = (image * out_h + oy) * out_w
             activate_rows(pixels, bias, r0 + tx0 * TILE, r0 + ox_end, code)
+            if fused:
+                residual_rows(pixels, res_pixels, r0 + tx0 * TILE, r0 + ox_end, alpha, beta,
+                              res_code)

@@ -1,0 +1,104 @@
+"""A [shortcut] fused into the convolution before it (Network.forward at inference) gives the
+same bits as the two layers run one after the other, on every convolution path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from darkpy.config.cfg import parse_cfg_text
+from darkpy.kernels import workers
+from darkpy.network import Network
+
+
+def residual_net(filters: int, activation: str) -> str:
+    return f"""
+[net]
+width=8
+height=8
+channels=3
+
+[convolutional]
+filters={filters}
+size=3
+pad=1
+activation=relu
+
+# 3x3 + shortcut with scales and an activation: Winograd with the shortcut in its blocks
+[convolutional]
+filters={filters}
+size=3
+pad=1
+activation=leaky
+
+[convolutional]
+filters={filters}
+size=3
+pad=1
+activation=linear
+
+[shortcut]
+from=-3
+alpha=0.5
+beta=-1.5
+activation={activation}
+
+# 1x1 + shortcut: im2col/GEMM, the shortcut in a pass over the output
+[convolutional]
+filters={filters}
+size=1
+activation=logistic
+
+[shortcut]
+from=-2
+activation=linear
+
+# a convolution read by two layers is not fused
+[convolutional]
+filters={filters}
+size=3
+pad=1
+activation=linear
+
+[shortcut]
+from=-2
+
+[route]
+layers=-1,-2
+"""
+
+
+def build(text: str) -> Network:
+    net = Network(parse_cfg_text(text, "fuse.cfg"), source="fuse.cfg")
+    rng = np.random.default_rng(3)
+    for layer in net.layers:
+        for name, shape in layer.param_layout():
+            layer.set_param(name, rng.normal(0, 0.3, shape).astype(np.float32))
+    return net
+
+
+@pytest.fixture
+def two_workers():
+    before = workers.num_threads()
+    workers.set_num_threads(2)
+    yield
+    workers.set_num_threads(before)
+
+
+# (images, height, width, filters): many tiles (Winograd blocks), few tiles and many channels
+# (Winograd split by output channels)
+@pytest.mark.parametrize("shape", [(2, 38, 45, 8), (1, 18, 22, 32)])
+@pytest.mark.parametrize("activation", ["linear", "leaky"])
+def test_fused_shortcut_equals_the_two_layers(shape, activation, two_workers):
+    n, h, w, filters = shape
+    net = build(residual_net(filters, activation))
+    assert net._residual_fusions == {2: 3, 4: 5}
+    x = np.random.default_rng(0).uniform(-1, 1, (n, h, w, 3)).astype(np.float32)
+    fused = net.forward(x)
+    # asking for every output keeps each convolution's own output: nothing is fused
+    outs = net.forward(x, outputs=list(range(len(net.layers))))
+    np.testing.assert_array_equal(fused, outs[len(net.layers) - 1])
+    # and the unfused shortcut is what its formula says
+    leaky = lambda v: np.where(v > 0, v, np.float32(0.1) * v)  # noqa: E731
+    expect = np.float32(0.5) * outs[2] + np.float32(-1.5) * outs[0]
+    np.testing.assert_array_equal(outs[3], leaky(expect) if activation == "leaky" else expect)
+    np.testing.assert_array_equal(outs[5], outs[4] + outs[3])

@@ -1,0 +1,93 @@
+"""Output recycling (kernels/recycle.py): only arrays nothing else holds are reused, and a
+network's outputs are the same with it as without it."""
+from __future__ import annotations
+
+import numpy as np
+
+from darkpy.config.cfg import parse_cfg_text
+from darkpy.kernels import recycle, workers
+from darkpy.network import Network
+
+
+def test_only_unshared_arrays_are_reused():
+    with recycle.recycling():
+        store = {"free": np.zeros((3, 4), np.float32), "held": np.ones((3, 4), np.float32),
+                 "viewed": np.full((5,), 2.0, np.float32)}
+        held = store["held"]
+        view = store["viewed"][1:]
+        recycle.give_back(store.pop("held"))
+        recycle.give_back(store.pop("viewed"))
+        recycle.give_back(store.pop("free"))
+        reused = recycle.empty((3, 4), np.float32)
+        assert reused is not held and not reused.any()  # the free one (zeros) came back
+        assert recycle.empty((3, 4), np.float32) is not held  # the pool had only that one
+        assert recycle.empty((5,), np.float32) is not view.base
+        assert recycle.empty((3, 4), np.float64).dtype == np.float64
+    # outside recycling() nothing is pooled
+    store = {"a": np.zeros(7, np.float32)}
+    recycle.give_back(store.pop("a"))
+    with recycle.recycling():
+        assert not recycle._state.pool
+
+
+CHAIN = """
+[net]
+width=16
+height=12
+channels=3
+
+[convolutional]
+filters=8
+size=3
+pad=1
+activation=leaky
+
+[convolutional]
+filters=8
+size=3
+pad=1
+activation=leaky
+
+[convolutional]
+filters=8
+size=3
+pad=1
+activation=linear
+
+[convolutional]
+filters=8
+size=1
+activation=logistic
+
+[route]
+layers=-1,-3
+"""
+
+
+def test_network_outputs_are_the_same_with_recycling(monkeypatch):
+    # one thread: a pool worker finishing a job may still hold an input for a moment, and
+    # then that input is (rightly) not pooled
+    monkeypatch.setattr(workers, "_num_threads", 1)
+    net = Network(parse_cfg_text(CHAIN, "chain.cfg"), source="chain.cfg")
+    rng = np.random.default_rng(0)
+    for layer in net.layers:
+        for name, shape in layer.param_layout():
+            layer.set_param(name, rng.normal(0, 0.3, shape).astype(np.float32))
+    x = rng.standard_normal((2, 12, 16, 3)).astype(np.float32)
+    taken = []
+    empty = recycle.empty
+
+    def spy(shape, dtype):
+        pool = recycle._state.pool
+        taken.append(bool(pool and pool.get((tuple(shape), np.dtype(dtype).str))))
+        return empty(shape, dtype)
+
+    monkeypatch.setattr(recycle, "empty", spy)
+    recycled = net.forward(x)
+    assert taken == [False, False, True, False]  # layer 0's output reused by layer 2
+    monkeypatch.setattr(recycle, "give_back", lambda array: None)
+    np.testing.assert_array_equal(recycled, net.forward(x))
+    # every output kept: layer 2's output is not layer 0's memory
+    outs = net.forward(x, outputs=[0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(outs[4], recycled)
+    assert not np.shares_memory(outs[0], outs[2])
