@@ -1,9 +1,8 @@
-"""Write a small generated classification set and a classifier cfg for darknet-style training,
-and score a trained classifier's top-1 / top-k on its validation list.
+"""Write a small generated classification set and a classifier cfg for darknet-style training.
 
     python tools/make_classifier_data.py OUT [--train 200] [--valid 50] [--size 32]
     darkpy train OUT/cls.cfg --data OUT/cls.data          (from any folder: paths are absolute)
-    python tools/make_classifier_data.py OUT --score OUT/backup/cls_final.weights
+    darkpy map OUT/cls.cfg OUT/backup/cls_final.weights --data OUT/cls.data    (top-1, top-2)
 
 Three classes of 32x32 pictures (horizontal stripes, an oval, a checkerboard) in random
 colours with noise, drawn by tools/darknet_train_oracle.py's `pattern_image` (the pictures of
@@ -11,8 +10,7 @@ the classifier oracle), not mirrored. OUT gets images/{train,valid}/<label>_<k>.
 train.txt, valid.txt, labels.txt, cls.data (classes, train, valid, labels, backup, top=2)
 and cls.cfg: three conv + batch norm + max-pool stages, a 1x1 convolution to the classes,
 global average pooling, [softmax] and [cost], trained with darknet's default flips and no
-other augmentation. `--score` runs the network on `valid` and prints top-1 and top-k
-accuracy (darknet's `classifier valid`: the label is the `labels` name in the path).
+other augmentation. `darkpy map` scores it on `valid` as darknet's `classifier valid` does.
 """
 from __future__ import annotations
 
@@ -128,28 +126,6 @@ def write_set(out: Path, train: int, valid: int, size: int, iterations: int, see
                                             classes=len(labels)))
 
 
-def score(out: Path, weights: Path, top: int = 2) -> tuple[float, float, int]:
-    """(top-1, top-k, images) of the network on the valid list (images fed at their size)."""
-    import darkpy
-    from darkpy.io.image import load_image
-    from darkpy.train.darknet.data import classifier_truth, read_image_list, read_names
-
-    network = darkpy.load(out / "cls.cfg", weights)
-    labels = read_names(out / "labels.txt")
-    entries = read_image_list(out / "valid.txt")
-    hits1 = hitsk = 0
-    for start in range(0, len(entries), 64):
-        chunk = entries[start:start + 64]
-        x = np.stack([load_image(e.path) for e in chunk])
-        probs = network.forward(x).reshape(len(chunk), -1)
-        for e, p in zip(chunk, probs):
-            truth = int(np.argmax(classifier_truth(e.path, labels)))
-            order = np.argsort(-p)
-            hits1 += int(order[0] == truth)
-            hitsk += int(truth in order[:top])
-    return hits1 / len(entries), hitsk / len(entries), len(entries)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
@@ -157,13 +133,7 @@ def main(argv=None) -> int:
     p.add_argument("--valid", type=int, default=50, help="validation images per class")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--iterations", type=int, default=300, help="max_batches of cls.cfg")
-    p.add_argument("--score", type=Path, metavar="WEIGHTS",
-                   help="score these weights on the valid list instead of writing the set")
     args = p.parse_args(argv)
-    if args.score:
-        top1, top2, n = score(args.out, args.score)
-        print(f"top-1 {100 * top1:.1f}%, top-2 {100 * top2:.1f}% on {n} validation images")
-        return 0
     write_set(args.out, args.train, args.valid, args.size, args.iterations)
     print(f"wrote {args.out}: {3 * args.train} training and {3 * args.valid} validation images")
     return 0
