@@ -19,7 +19,12 @@ import numpy as np
 from darkpy.network import INPUT, Network
 from darkpy.upscale.halo import Geometry
 
-DEFAULT_MEMORY = 2 << 30  # bytes of live activations one tile may take
+# Bytes of live activations one tile may take. 1 GiB keeps the whole process under 3 GiB
+# for the largest network we run, full EDSR x2 on a 2040x1356 image: about 1.2 GiB stays
+# resident whatever the tiling (parameters, their cached Winograd transforms, numba's code),
+# 0.3 GiB is the image in and out, and kernel scratch adds at most a quarter of the tile's
+# activations (benchmarks/bench_sr.py --memory measures each term).
+DEFAULT_MEMORY = 1 << 30
 
 
 def peak_bytes(network: Network, height: int, width: int) -> int:
