@@ -265,24 +265,36 @@ def test_alexeyab_multi_scale_sizes():
 
 # --- classifier crops ---------------------------------------------------------------------------
 def test_classifier_crop_without_augmentation_is_the_image_or_its_mirror():
+    # ... through darknet's HSV round trip, which runs on every classifier image
     image = np.random.default_rng(0).random((24, 24, 3), dtype=np.float32)
     aug = Augmentation(min_crop=24, max_crop=24)
-    for seed in range(6):
+    same = distort_darknet(image, 0.0, 1.0, 1.0)
+    assert not np.array_equal(same, image)  # the round trip moves some pixels by an ulp
+    np.testing.assert_allclose(same, image, atol=1e-6)
+    flips = set()
+    for seed in range(8):
         crop = classifier_crop(image, 24, aug, np.random.default_rng(seed))
-        assert np.array_equal(crop, image) or np.array_equal(crop, image[:, ::-1])
+        mirrored = np.array_equal(crop, same[:, ::-1])
+        assert np.array_equal(crop, same) or mirrored
+        flips.add(mirrored)
+    assert flips == {True, False}
+    unflipped = Augmentation(min_crop=24, max_crop=24, flip=False)
+    for seed in range(4):
+        assert np.array_equal(classifier_crop(image, 24, unflipped, np.random.default_rng(seed)),
+                              same)
 
 
 def test_classifier_crop_scales_to_the_shorter_side():
     # a 40 x 20 image, crop side 10 drawn from [10, 10]: scale 0.5, the crop sees a 20 x 20
     # window at a random horizontal offset within the image
     image = np.zeros((20, 40, 3), F32)
-    image[:, :, 0] = np.arange(40, dtype=F32)[None, :]
+    image[:, :, 0] = np.arange(40, dtype=F32)[None, :] / F32(40)  # colours stay in 0..1
     aug = Augmentation(min_crop=10, max_crop=10)
     crop = classifier_crop(image, 10, aug, np.random.default_rng(0))
     assert crop.shape == (10, 10, 3)
     row = crop[5, :, 0]
     steps = np.abs(np.diff(row))
-    np.testing.assert_allclose(steps, 2.0, atol=1e-4)  # every crop pixel steps 2 source pixels
+    np.testing.assert_allclose(steps, 2 / 40, atol=1e-6)  # each crop pixel: 2 source pixels
 
 
 def test_pjreddie_classifier_multi_scale_sizes():

@@ -19,7 +19,8 @@ from darkpy.cli import app
 from darkpy.layers.cost import Cost
 from darkpy.layers.logistic import Logistic
 from darkpy.layers.softmax import Softmax
-from darkpy.train.darknet.classifier_batch import crop_resample, darknet_hsv_round_trip
+from darkpy.train.darknet.augment import distort_darknet
+from darkpy.train.darknet.placement import rotate_crop_image
 from tests.zoo_util import make
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,13 +141,13 @@ def test_logistic_delta_is_the_cross_entropy_gradient():
                                                      rel=1e-5, abs=1e-7)
 
 
-def test_crop_resample_hand_worked():
+def test_unrotated_crop_hand_worked():
     image = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
     # scale 1/2, no offset: output pixel x samples (x - 1) * 2 + 2 = 2x: every second pixel
-    np.testing.assert_array_equal(crop_resample(image, 2, 0.5, 0.0, 0.0)[..., 0],
+    np.testing.assert_array_equal(rotate_crop_image(image, 0.0, 0.5, 2, 2, 0.0, 0.0, 1.0)[..., 0],
                                   [[0, 2], [8, 10]])
     # scale 1, offset 0.5: halfway between neighbours; past the right edge darknet reads 0
-    out = crop_resample(image, 4, 1.0, 0.5, 0.0)[..., 0]
+    out = rotate_crop_image(image, 0.0, 1.0, 4, 4, 0.5, 0.0, 1.0)[..., 0]
     np.testing.assert_allclose(out[0], [0.5, 1.5, 2.5, 1.5])
 
 
@@ -185,7 +186,7 @@ def test_hsv_round_trip_equals_darknets_steps():
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(300, 3)).astype(np.float32) / np.float32(255)
     pixels[:5] = [[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5], [1, 0, 0], [0, 0, 1]]
-    got = darknet_hsv_round_trip(pixels)
+    got = distort_darknet(pixels[None], 0.0, 1.0, 1.0)[0]  # darknet's unchanged distort
     want = np.array([_hsv_round_trip_scalar(*p) for p in pixels], np.float32)
     np.testing.assert_array_equal(got, np.clip(want, 0, 1))
     assert np.max(np.abs(got - pixels)) <= 4e-7  # a few ulps, not a colour change

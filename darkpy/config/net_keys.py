@@ -48,14 +48,14 @@ def _schedule(type_, default, doc, **extra):
 
 
 def _augment(type_, default, doc, used=True, **extra):
-    """An augmentation key; darkpy's detector training applies them (train/darknet/augment.py)
-    but blur, gaussian_noise, mixup and cutmix; the classifier keys (`used=False`) have their
-    crops in train/darknet/placement.classifier_crop, for the classifier loop to call."""
+    """An augmentation key; darkpy's training applies them (train/darknet/augment.py, the
+    classifier crops in train/darknet/placement.classifier_crop) but blur, gaussian_noise,
+    mixup and cutmix."""
     return _key(AUGMENTATION, type_, default, doc, used=used, **extra)
 
 
-def _extra(type_, default, doc, **extra):
-    return _key(TRAINING_EXTRAS, type_, default, doc, used=False, **extra)
+def _extra(type_, default, doc, used=False, **extra):
+    return _key(TRAINING_EXTRAS, type_, default, doc, used=used, **extra)
 
 
 def _runtime(type_, default, doc, **extra):
@@ -106,18 +106,17 @@ NET_KEYS: dict[str, Key] = {
                                           "length at each step", used=False, **AB),
     # augmentation (darknet's data loader)
     "max_crop": _augment("int", 0, "classifier: largest random crop side",
-                         default_text="2*width", used=False),
+                         default_text="2*width"),
     "min_crop": _augment("int", 0, "classifier: smallest random crop side",
-                         default_text="width", used=False),
+                         default_text="width"),
     "max_ratio": _augment("float", 0, "classifier: largest crop side / width",
-                          default_text="max_crop/width", **PJ, used=False),
+                          default_text="max_crop/width", **PJ),
     "min_ratio": _augment("float", 0, "classifier: smallest crop side / width",
-                          default_text="min_crop/width", **PJ, used=False),
-    "center": _augment("int", 0, "classifier: 1 = centre crops only", **PJ, used=False),
-    "angle": _augment("float", 0, "random rotation up to this many degrees (classifier)",
-                      used=False),
+                          default_text="min_crop/width", **PJ),
+    "center": _augment("int", 0, "classifier: 1 = centre crops only", **PJ),
+    "angle": _augment("float", 0, "random rotation up to this many degrees (classifier)"),
     "aspect": _augment("float", 1, "random aspect-ratio change up to this factor "
-                                   "(classifier)", used=False),
+                                   "(classifier)"),
     "saturation": _augment("float", 1, "random saturation factor up to this"),
     "exposure": _augment("float", 1, "random exposure (brightness) factor up to this"),
     "hue": _augment("float", 0, "random hue shift up to this (fraction of the circle)"),
@@ -134,8 +133,7 @@ NET_KEYS: dict[str, Key] = {
                              **AB),
     "letter_box": _augment("int", 0, "1: training images are letterboxed, not stretched",
                            **AB),
-    "random": _augment("float", 0, "classifier: 1 = random input size every 40 batches",
-                       used=False, **PJ),
+    "random": _augment("float", 0, "classifier: 1 = random input size every 40 batches", **PJ),
     # training extras
     "notruth": _extra("int", 0, "read, but used by no pjreddie code: no effect", **PJ),
     "clip": _extra("float", 0, "clamps every layer's weights to -clip..clip after each "
@@ -167,8 +165,9 @@ NET_KEYS: dict[str, Key] = {
     "contrastive_color": _extra("int", 0, "contrastive: colour jitter differs between the "
                                           "two views", **AB),
     "unsupervised": _extra("int", 0, "1: contrastive training without labels", **AB),
-    "label_smooth_eps": _extra("float", 0, "classifier: label smoothing", **AB),
-    "resize_step": _extra("float", 32, "random input sizes are multiples of this", **AB),
+    "label_smooth_eps": _extra("float", 0, "classifier: label smoothing", used=True, **AB),
+    "resize_step": _extra("float", 32, "random input sizes are multiples of this", used=True,
+                          **AB),
     # darknet runtime
     "max_chart_loss": _runtime("float", 20.0, "top of the loss axis of darknet's training "
                                               "chart", **AB),

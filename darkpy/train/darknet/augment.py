@@ -66,6 +66,8 @@ class Augmentation:
     min_crop: int = 0
     max_crop: int = 0
     center: bool = False
+    min_ratio: float = 1.0  # min_crop / width, for the sides of multi-scale classifier crops
+    max_ratio: float = 2.0
 
     @classmethod
     def from_cfg(cls, net, head=None, lineage: str = PJREDDIE) -> Augmentation:
@@ -77,12 +79,8 @@ class Augmentation:
 
         head_opts = head.opts if head is not None else None
         width = int(get(net, "width", 0) or 0)
-        min_crop = int(get(net, "min_crop", 0) or 0) or width
-        max_crop = int(get(net, "max_crop", 0) or 0) or 2 * width
-        if get(net, "min_ratio", 0):
-            min_crop = int(F32(get(net, "min_ratio", 0)) * F32(width))
-        if get(net, "max_ratio", 0):
-            max_crop = int(F32(get(net, "max_ratio", 0)) * F32(width))
+        min_ratio, max_ratio = crop_ratios(net, width)
+        min_crop, max_crop = crop_sides(min_ratio, max_ratio, width)
         return cls(
             lineage=lineage,
             jitter=float(get(head_opts, "jitter", 0.0)) if head is not None else 0.0,
@@ -101,7 +99,7 @@ class Augmentation:
             resize_step=int(float(get(net, "resize_step", 32) or 32)),
             angle=float(get(net, "angle", 0.0)),
             aspect=float(get(net, "aspect", 1.0) or 1.0),
-            min_crop=min_crop, max_crop=max_crop,
+            min_crop=min_crop, max_crop=max_crop, min_ratio=min_ratio, max_ratio=max_ratio,
             center=bool(get(net, "center", 0)),
         )
 
@@ -109,6 +107,26 @@ class Augmentation:
     def colour(self) -> bool:
         """Whether the colour distortion can change anything."""
         return self.hue != 0 or self.saturation != 1 or self.exposure != 1
+
+
+def crop_ratios(net, width: int) -> tuple[F32, F32]:
+    """pjreddie's parse_net_options: min_ratio (default (float) min_crop / width, min_crop
+    defaulting to width) and max_ratio (max_crop / width, max_crop 2 width), as float32."""
+    def option(key):
+        value = net.get(key, 0) if net is not None else 0
+        return value or 0
+    width = max(int(width), 1)
+    min_crop = int(option("min_crop")) or width
+    max_crop = int(option("max_crop")) or 2 * width
+    min_ratio = F32(float(option("min_ratio"))) or F32(min_crop) / F32(width)
+    max_ratio = F32(float(option("max_ratio"))) or F32(max_crop) / F32(width)
+    return F32(min_ratio), F32(max_ratio)
+
+
+def crop_sides(min_ratio, max_ratio, side: int) -> tuple[int, int]:
+    """train_classifier's args.min / args.max for an input `side`: ratio * side in float32,
+    truncated to int (so a ratio that is not exact in float can lose a pixel, as in darknet)."""
+    return int(F32(min_ratio) * F32(side)), int(F32(max_ratio) * F32(side))
 
 
 def lineage_of(network) -> str:
@@ -177,9 +195,10 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
 
 def distort_darknet(image: np.ndarray, dhue, dsat, dexp) -> np.ndarray:
     """pjreddie's distort_image on (H, W, 3) float32: scale S and V, add dhue to H wrapping
-    once into [0, 1], back to RGB, clip to [0, 1] (darkpy.kernels.augment). darknet runs it
-    even when nothing changes (a round trip that moves some values by an ulp); callers skip
-    it then."""
+    once into [0, 1], back to RGB, clip to [0, 1] (darkpy.kernels.augment). With (0, 1, 1) it
+    is darknet's round trip through HSV, which moves about a fifth of the pixels by a float32
+    ulp: pjreddie's classifier loader runs it on every image (placement.classifier_crop), its
+    detector loader only when the distortion changes something."""
     from darkpy.kernels.augment import distort
 
     image = _image(image)

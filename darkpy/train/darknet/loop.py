@@ -49,7 +49,9 @@ The images of an iteration are drawn at random with replacement from the `train`
 generator seeded by ([net] seed, iteration) (darkpy.train.darknet.detection_batch), so a run is
 repeatable; `image_order` replaces the draw (the comparison with darknet uses it). They are
 augmented as the cfg asks, in its lineage (darkpy.train.darknet.augment: jitter, hue,
-saturation, exposure, flip, letter_box, mosaic, resize, and `random` multi-scale input sizes).
+saturation, exposure, flip, letter_box, mosaic, resize, and `random` multi-scale input sizes;
+classifiers: angle, aspect, min_crop/max_crop or min_ratio/max_ratio, center, hue, saturation,
+exposure, flip and [net] random, darkpy.train.darknet.classifier_batch).
 Every _last and _final checkpoint gets a <cfg>_last.state.npz (_final.state.npz) beside it
 with what darknet's file lacks (momentum, random states), so that `--resume` continues bit
 for bit (darkpy.train.darknet.resume).
@@ -67,7 +69,14 @@ from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, WeightsError
 from darkpy.reporting import Reporter
 from darkpy.train.darknet.augment import (
-    ALEXEYAB, Augmentation, input_size, lineage_of, not_applied)
+    ALEXEYAB,
+    PJREDDIE,
+    Augmentation,
+    classifier_input_size,
+    input_size,
+    lineage_of,
+    not_applied,
+)
 from darkpy.train.darknet.data import DataWarning, load_detection_list, read_data_file
 from darkpy.train.darknet.step import set_arithmetic, train_minibatch
 from darkpy.train.log import stop_on_signals
@@ -295,26 +304,21 @@ class DarknetTrainer:
         labels = self.data_file.file("labels", "data/labels.list")
         self.dataset = load_classifier_set(train_list, labels, classes,
                                            self.data_file.where("classes"))
-        size = self.net_w
-        min_crop = int(net.get("min_crop") or size)
-        max_crop = int(net.get("max_crop") or 2 * size)
-        low = int(float(net.get("min_ratio") or min_crop / size) * size)
-        high = int(float(net.get("max_ratio") or max_crop / size) * size)
-        if high < low:
-            raise ConfigError(f"{self.net_origin}: the largest crop side {high} is "
-                              f"below the smallest {low} (min_crop/max_crop or *_ratio)")
+        self.aug = Augmentation.from_cfg(net, lineage=PJREDDIE)
+        if self.aug.max_crop < self.aug.min_crop:
+            raise ConfigError(f"{self.net_origin}: the largest crop side {self.aug.max_crop} is "
+                              f"below the smallest {self.aug.min_crop} (min_crop/max_crop or "
+                              "*_ratio)")
         tree = None
         if self.data_file.text("tree"):
             from darkpy.layers.tree import load_tree
 
             tree = load_tree(self.data_file.text("tree"), str(self.data_file.path),
                              self.data_file.where("tree"))
-        self.loader = ClassifierLoader(self.dataset, size, classes, bool(net.get("flip", 1)),
-                                       int(net.seed or 0), low, high,
-                                       smooth=float(net.get("label_smooth_eps") or 0), tree=tree)
-        self.unapplied = [f"{key}={net.get(key)}" for key, off in (
-            ("hue", 0.0), ("saturation", 1.0), ("exposure", 1.0), ("angle", 0.0),
-            ("aspect", 1.0), ("center", 0)) if net.get(key, off) not in (None, off)]
+        self.loader = ClassifierLoader(self.dataset, self.net_w, classes, int(net.seed or 0),
+                                       self.aug, smooth=float(net.get("label_smooth_eps") or 0),
+                                       tree=tree)
+        self.unapplied = not_applied(net)
 
     @property
     def iteration(self) -> int:
@@ -341,7 +345,8 @@ class DarknetTrainer:
                               self.loader.seed)
             x, truth, _ = self.loader.batch(iteration, opt.batch, indices, size=size)
         else:
-            x, truth, _ = self.loader.batch(iteration, opt.batch, indices)
+            side = classifier_input_size(self.aug, iteration, self.net_w, self.loader.seed)
+            x, truth, _ = self.loader.batch(iteration, opt.batch, indices, size=side)
         total = 0.0
         heads = []
         for k in range(opt.subdivisions):

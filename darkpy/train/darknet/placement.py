@@ -15,7 +15,8 @@
   taking the part of its crop nearest the cut, boxes shifted and clipped with it;
 - pjreddie's classifier crops (`classifier_crop`): rotation by U(-angle, angle) degrees,
   aspect rand_scale(aspect), scale so the shorter side is a random size in
-  [min_crop, max_crop], a random shift; then a flip with probability 1/2 and the colours.
+  [min_crop, max_crop], a random shift (or, with `center`, the centred square); then a flip
+  with probability 1/2 and the colours (darkpy.train.darknet.classifier_batch feeds them).
 
 The box rows follow darknet's fill_truth_detection (`fill_truth`, `correct_boxes`).
 """
@@ -358,10 +359,14 @@ def blend_truth_mosaic(truth: np.ndarray, tile_truth: np.ndarray, quadrant: int,
 
 
 # --- classifier crops -----------------------------------------------------------------------
-def classifier_crop(image: np.ndarray, size: int, aug: Augmentation, rng) -> np.ndarray:
+def classifier_crop(image: np.ndarray, size: int, aug: Augmentation, rng,
+                    sides: tuple[int, int] | None = None) -> np.ndarray:
     """pjreddie's load_image_augment_paths for one image: a size x size crop (module
-    docstring; `center` takes the centred square resized by darknet's resize_image), a flip
-    with probability 1/2, then the colour distortion (skipped when it changes nothing)."""
+    docstring; `center` takes the centred square resized by darknet's resize_image; `sides`
+    overrides aug's (min_crop, max_crop)), a flip with probability 1/2 (none with flip=0),
+    then random_distort_image, run even when it changes nothing: darknet's round trip through
+    HSV moves some pixels by an ulp, enough to flip a leaky kink or a max-pool winner and
+    change an update by 2% (measured on tools/darknet_train_oracle.py's classifier)."""
     if aug.center:
         from darkpy.kernels.resize import darknet_resize
 
@@ -370,20 +375,20 @@ def classifier_crop(image: np.ndarray, size: int, aug: Augmentation, rng) -> np.
         x0, y0 = (w - m) // 2, (h - m) // 2
         crop = darknet_resize(image[y0:y0 + m, x0:x0 + m], size, size)
     else:
-        crop = rotate_crop(image, size, aug, rng)
-    if rng.integers(0, 2):
+        crop = rotate_crop(image, size, aug, rng, sides)
+    if aug.flip and rng.integers(0, 2):
         crop = np.ascontiguousarray(crop[:, ::-1])
     dhue, dsat, dexp = draw_distortion(rng, aug)
-    if dhue != 0 or dsat != 1 or dexp != 1:
-        crop = distort_darknet(crop, dhue, dsat, dexp)
-    return crop
+    return distort_darknet(crop, dhue, dsat, dexp)
 
 
-def rotate_crop(image: np.ndarray, size: int, aug: Augmentation, rng) -> np.ndarray:
-    """pjreddie's random_augment_image: random_augment_args then rotate_crop_image."""
+def rotate_crop(image: np.ndarray, size: int, aug: Augmentation, rng,
+                sides: tuple[int, int] | None = None) -> np.ndarray:
+    """pjreddie's random_augment_image: random_augment_args then rotate_crop_image; the crop's
+    shorter side is drawn from `sides` (default aug's min_crop..max_crop)."""
     h, w = image.shape[:2]
     aspect = rand_scale(rng, aug.aspect)
-    low, high = int(aug.min_crop), int(aug.max_crop)
+    low, high = sides if sides is not None else (int(aug.min_crop), int(aug.max_crop))
     r = int(rng.integers(min(low, high), max(low, high) + 1))
     shorter = h if h < F32(w) * aspect else _c_int(F32(w) * aspect)
     scale = F32(F32(r) / F32(shorter))
