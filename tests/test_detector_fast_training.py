@@ -32,22 +32,24 @@ def _activation(code, v):
     return v, np.ones_like(v)
 
 
-def darknet_batchnorm(x, scales, biases, code, delta):
+def darknet_batchnorm(x, scales, biases, code, delta, alexeyab=False):
     """(y, mean, var, dx, dscales, dbiases) by darknet's formulas (batchnorm_layer.c), in
     float64: unbiased variance and 1e-6 on the standard deviation forward; var + 1e-5 and
-    1/m backward."""
+    1/m backward. AlexeyAB's: sqrt(var + 1e-5) forward, the first backward term over
+    sqrt(var) + 1e-5."""
     x = x.astype(np.float64)
     m = x.shape[0]
     mean = x.mean(0)
     var = ((x - mean) ** 2).sum(0) / (m - 1)
-    xn = (x - mean) / (np.sqrt(var) + 1e-6)
+    xn = (x - mean) / (np.sqrt(var + 1e-5) if alexeyab else np.sqrt(var) + 1e-6)
     y, slope = _activation(code, xn * scales + biases)
     g = delta * slope
     v = var + 1e-5
     gs = g * scales
     mean_delta = -gs.sum(0) / np.sqrt(v)
     var_delta = -0.5 * (gs * (x - mean)).sum(0) * v ** -1.5
-    dx = gs / np.sqrt(v) + var_delta * 2 * (x - mean) / m + mean_delta / m
+    first = np.sqrt(var) + 1e-5 if alexeyab else np.sqrt(v)
+    dx = gs / first + var_delta * 2 * (x - mean) / m + mean_delta / m
     return y, mean, var, dx, (g * xn).sum(0), g.sum(0)
 
 
@@ -55,18 +57,23 @@ def _rel(a, b):
     return float(np.abs(np.asarray(a, np.float64) - b).max() / np.abs(b).max())
 
 
+@pytest.mark.parametrize("alexeyab", [False, True])
 @pytest.mark.parametrize("code", [act.LEAKY, act.LINEAR, act.SWISH])
-def test_fast_batch_norm_is_darknets_formulas(code):
+def test_fast_batch_norm_is_darknets_formulas(code, alexeyab):
     rng = np.random.default_rng(3)
     m, c = 3000, 11
-    x = rng.normal(2.0, 1.5, (m, c)).astype(f32)
+    # small spreads, where the forks' epsilons matter
+    x = rng.normal(2.0, 1.5, (m, c)).astype(f32) * np.geomspace(1e-3, 1, c).astype(f32)
     scales = rng.uniform(0.5, 2, c).astype(f32)
     biases = rng.normal(0, 1, c).astype(f32)
     delta = rng.normal(0, 1, (m, c)).astype(f32)
-    want = darknet_batchnorm(x, scales, biases, code, delta)
+    want = darknet_batchnorm(x, scales, biases, code, delta, alexeyab)
+    other = darknet_batchnorm(x, scales, biases, code, delta, not alexeyab)
+    assert _rel(other[0], want[0]) > 1e-3 and _rel(other[3], want[3]) > 1e-3  # they differ
     rolling_mean, rolling_var = np.full(c, 0.5, f32), np.full(c, 2.0, f32)
     y = np.empty_like(x)
-    state = bf.train_forward(x.copy(), scales, biases, rolling_mean, rolling_var, code, y)
+    state = bf.train_forward(x.copy(), scales, biases, rolling_mean, rolling_var, code, y,
+                             alexeyab=alexeyab)
     assert _rel(y, want[0]) < 1e-5
     np.testing.assert_allclose(rolling_mean, 0.99 * 0.5 + 0.01 * want[1], rtol=1e-5)
     np.testing.assert_allclose(rolling_var, 0.99 * 2.0 + 0.01 * want[2], rtol=1e-5)

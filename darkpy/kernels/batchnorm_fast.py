@@ -4,7 +4,9 @@ kernels/batchnorm_darknet.py instead).
 
 The formulas are darknet's, as kernels/batchnorm_darknet.py states them (forward: mean, the
 unbiased variance, xn = (x - mean) / (sqrt(var) + 1e-6); backward: v = var + 1e-5 and 1/m),
-followed here by y = f(xn * scales + biases) for the layer's activation f. Only the
+followed here by y = f(xn * scales + biases) for the layer's activation f; with `alexeyab`
+his epsilons instead (s = sqrt(var + 1e-5) forward, the first backward term over
+sqrt(var) + 1e-5: batchnorm_darknet.py's module docstring). Only the
 arithmetic differs: sums in float64 over fixed chunks of rows (their partials added in a
 fixed order, so results do not depend on the thread count), the rows split across darkpy's
 workers, and each value read as few times as possible:
@@ -126,20 +128,21 @@ class FastBatchNormState:
     """What backward needs: xn (written over the forward's input), var and s per channel.
     backward overwrites xn with dL/dx: one backward per forward."""
 
-    __slots__ = ("xn", "var", "s")
+    __slots__ = ("xn", "var", "s", "alexeyab")
 
-    def __init__(self, xn, var, s):
-        self.xn, self.var, self.s = xn, var, s
+    def __init__(self, xn, var, s, alexeyab=False):
+        self.xn, self.var, self.s, self.alexeyab = xn, var, s, alexeyab
 
 
 def _scratch(name: str, step: int, cols: int) -> np.ndarray:
     return scratch(name, step * cols).reshape(step, cols)
 
 
-def train_forward(x2d, scales, biases, rolling_mean, rolling_variance, code: int, y2d):
+def train_forward(x2d, scales, biases, rolling_mean, rolling_variance, code: int, y2d,
+                  alexeyab: bool = False):
     """y2d = f(batch norm of x2d * scales + biases) for the float32 (m, C) matrix x2d (m >= 2),
     which is overwritten by xn; returns the state for `backward`. The rolling values are
-    updated in place as darknet does (.99 / .01, float32)."""
+    updated in place as darknet does (.99 / .01, float32). `alexeyab`: his epsilons."""
     rows, cols = x2d.shape
     step, chunks = _step(rows, cols)
     shift = x2d[0].astype(np.float64)
@@ -151,7 +154,10 @@ def train_forward(x2d, scales, biases, rolling_mean, rolling_variance, code: int
     var64 = np.maximum(t2 - t1 * t1 / rows, 0.0) / (rows - 1)
     mean = mean64.astype(np.float32)
     var = var64.astype(np.float32)  # darknet keeps both as floats
-    s = np.sqrt(var.astype(np.float64)) + EPS_STD
+    if alexeyab:  # normalize_cpu: (x - mean) / sqrt(var + .00001f)
+        s = np.sqrt(var.astype(np.float64) + np.float64(EPS_VAR))
+    else:  # (x - mean) / (sqrt(var) + .000001f)
+        s = np.sqrt(var.astype(np.float64)) + EPS_STD
     inv_s = (1.0 / s).astype(np.float32)
     scales = np.ascontiguousarray(scales, np.float32)
     biases = np.ascontiguousarray(biases, np.float32)
@@ -161,7 +167,7 @@ def train_forward(x2d, scales, biases, rolling_mean, rolling_variance, code: int
     rolling_mean += ROLLING_TAKE * mean
     rolling_variance *= ROLLING_KEEP
     rolling_variance += ROLLING_TAKE * var
-    return FastBatchNormState(x2d, var, s)
+    return FastBatchNormState(x2d, var, s, alexeyab)
 
 
 def backward(delta2d, y2d, state: FastBatchNormState, scales, biases, code: int):
@@ -188,7 +194,9 @@ def backward(delta2d, y2d, state: FastBatchNormState, scales, biases, code: int)
     scales64 = scales.astype(np.float64)
     mean_delta = -scales64 * sum_g / root
     var_delta = -0.5 * scales64 * state.s * sum_gx * v ** -1.5
-    a = (scales64 / root).astype(np.float32)
+    # normalize_delta's first term: over sqrt(v) (pjreddie), over sqrt(var) + .00001f (AlexeyAB)
+    first = np.sqrt(state.var.astype(np.float64)) + np.float64(EPS_VAR) if state.alexeyab else root
+    a = (scales64 / first).astype(np.float32)
     b = (2.0 * state.s * var_delta / rows).astype(np.float32)
     cc = (mean_delta / rows).astype(np.float32)
 

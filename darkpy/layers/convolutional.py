@@ -493,7 +493,8 @@ class Convolutional(Layer):
                              "in training needs at least 2 output values per channel")
         y = self.new_output(x)
         state = bn_fast.train_forward(z2d, p["scales"], p["biases"], p["rolling_mean"],
-                                      p["rolling_variance"], self.code, y.reshape(z2d.shape))
+                                      p["rolling_variance"], self.code, y.reshape(z2d.shape),
+                                      alexeyab=self.darknet_flavor.startswith("alexeyab"))
         src.invalidate()  # the rolling values changed in place
         self.invalidate()
         self._saved = (state, None)
