@@ -138,3 +138,73 @@ def test_random_sets_match_a_port_of_darknets_loops():
         assert list(order) == want_order
         for i in want_order:
             np.testing.assert_array_equal(got[i], want_probs[i])
+
+
+# --- AlexeyAB's nms_kind (diounms_sort): DIoU measures instead of IoU ------------------------
+
+def _diou(a, b, beta):
+    """box_diounms worked in float64: IoU - (d / c)^beta (d: squared centre distance, c: squared
+    diagonal of the smallest box holding both)."""
+    iou = float(box_iou(a[None], b[None])[0, 0])
+    left = min(a[0] - a[2] / 2, b[0] - b[2] / 2)
+    right = max(a[0] + a[2] / 2, b[0] + b[2] / 2)
+    top = min(a[1] - a[3] / 2, b[1] - b[3] / 2)
+    bot = max(a[1] + a[3] / 2, b[1] + b[3] / 2)
+    c = (right - left) ** 2 + (bot - top) ** 2
+    d = (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2
+    return iou - (d / c) ** beta
+
+
+def test_diou_measure_is_hand_worked():
+    from darkpy.kernels.nms import box_diounms_pair
+
+    # 1-D unit boxes 0.25 apart: IoU 0.6; enclosing box 1.25 x 1, so c = 2.5625, d = 0.0625
+    b = boxes_1d(0.0, 0.25)
+    want = 0.6 - (0.0625 / 2.5625) ** 0.6
+    assert abs(_diou(b[0], b[1], 0.6) - want) < 1e-7
+    assert abs(box_diounms_pair(b, 0, 1, 0.6) - want) < 1e-6
+    rng = np.random.default_rng(8)
+    boxes = np.concatenate([rng.uniform(0, 1, (30, 2)), rng.uniform(0.05, 0.5, (30, 2))],
+                           axis=1).astype(np.float32)
+    for i, j in rng.integers(0, 30, (50, 2)):
+        assert abs(box_diounms_pair(boxes, i, j, 0.8) - _diou(boxes[i], boxes[j], 0.8)) < 1e-5
+
+
+def test_nms_kinds_suppress_by_their_measure():
+    # IoU 0.6 > 0.55 suppresses the second box by default; its DIoU, 0.6 - 0.108 = 0.49
+    # (greedynms, exponent 0.6) does not; diounms with beta 3 (distance term 1.5e-5) does
+    b = boxes_1d(0.0, 0.25)
+    obj = np.ones(2, np.float32)
+    probs = np.array([[0.9], [0.8]], np.float32)
+    assert nms_sort(b, obj, probs, 0.55)[1][1, 0] == 0
+    assert nms_sort(b, obj, probs, 0.55, "greedynms")[1][1, 0] == np.float32(0.8)
+    assert nms_sort(b, obj, probs, 0.55, "diounms", beta=3.0)[1][1, 0] == 0
+    assert nms_sort(b, obj, probs, 0.55, "diounms", beta=0.6)[1][1, 0] == np.float32(0.8)
+
+
+def test_unknown_nms_kind_is_an_error():
+    import pytest
+
+    from darkpy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nms_kind=cornersnms"):
+        nms_sort(boxes_1d(0.0), np.ones(1, np.float32), np.ones((1, 1), np.float32), 0.45,
+                 "cornersnms")
+
+
+def test_detector_takes_nms_kind_from_the_last_layer(tmp_path):
+    import pytest
+
+    import darkpy
+    from darkpy.detect.api import Detector
+    from darkpy.errors import ConfigError
+    from tests.conftest import shared_path
+
+    cfg = shared_path("darknet-cfg", "yolov4-tiny.cfg")
+    text = cfg.read_text()
+    detector = Detector(darkpy.load(cfg))
+    assert (detector.nms_kind, detector.beta_nms) == ("greedynms", 0.6)
+    bad = tmp_path / "bad.cfg"
+    bad.write_text(text.replace("nms_kind=greedynms", "nms_kind=cornersnms"))
+    with pytest.raises(ConfigError, match="bad.cfg:.*nms_kind=cornersnms"):
+        Detector(darkpy.load(bad))

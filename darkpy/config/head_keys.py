@@ -54,10 +54,11 @@ YOLO_TRAINING_KEYS: dict[str, Key] = {
                     doc="box loss: mse, iou, giou, diou or ciou"),
     "iou_thresh_kind": Key("str", "iou", fork=ALEXEYAB, **_T,
                            doc="overlap measure for iou_thresh: iou, giou, diou or ciou"),
-    "beta_nms": Key("float", 0.6, fork=ALEXEYAB, used=False,
-                    doc="darknet's detector: beta of DIoU-NMS"),
-    "nms_kind": Key("str", "default", fork=ALEXEYAB, used=False,
-                    doc="darknet's detector: default, greedynms or diounms"),
+    "beta_nms": Key("float", 0.6, fork=ALEXEYAB,
+                    doc="detection (last layer's): exponent of diounms' distance term"),
+    "nms_kind": Key("str", "default", fork=ALEXEYAB,
+                    doc="detection (last layer's): suppression by IoU (default), "
+                        "IoU - (d/c)^0.6 (greedynms) or IoU - (d/c)^beta_nms (diounms)"),
 }
 
 # YOLOv1/v2: the loss of [region] and [detection]

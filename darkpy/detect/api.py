@@ -13,7 +13,7 @@ import numpy as np
 from darkpy.detect.decode import detection_layers, network_candidates
 from darkpy.detect.letterbox import network_input
 from darkpy.detect.names import resolve_names
-from darkpy.detect.nms import nms_objectness, nms_sort
+from darkpy.detect.nms import NMS_KINDS, nms_objectness, nms_sort
 from darkpy.detect.result import Detection, to_detections
 from darkpy.errors import ConfigError
 from darkpy.io.image import load_image, to_float_rgb
@@ -41,6 +41,13 @@ class Detector:
                 f"width={self.net_w}, height={self.net_h}, channels={channels}"
             )
         self.thresh, self.hier_thresh, self.nms = float(thresh), float(hier_thresh), float(nms)
+        # AlexeyAB's detector takes the suppression measure from the network's last layer
+        last = network.layers[-1]
+        self.nms_kind = str(last.opts.get("nms_kind", "default") or "default")
+        self.beta_nms = float(last.opts.get("beta_nms", 0.6) or 0.6)
+        if self.nms_kind not in NMS_KINDS:
+            raise ConfigError(f"{last.origin}: nms_kind={self.nms_kind}: expected one of "
+                              f"{', '.join(NMS_KINDS)}")
         self.agnostic, self.letterbox = bool(agnostic), bool(letterbox)
         if any(layer.kind == "detection" for _, layer in self.heads):
             # YOLOv1 works only in darknet's `yolo test`, which stretches the image to the
@@ -79,7 +86,8 @@ class Detector:
             if self.agnostic:
                 order, _, probs = nms_objectness(cands.boxes, cands.objectness, cands.probs, self.nms)
             else:
-                order, probs = nms_sort(cands.boxes, cands.objectness, cands.probs, self.nms)
+                order, probs = nms_sort(cands.boxes, cands.objectness, cands.probs, self.nms,
+                                        self.nms_kind, self.beta_nms)
         else:
             order, probs = np.arange(len(cands)), cands.probs
         return cands, order, probs

@@ -9,6 +9,9 @@ IoU > thresh. A box zeroed for class k keeps its other classes, and does not sup
 Class-agnostic (do_nms_obj): one pass sorted by objectness; a surviving box removes every later
 box (objectness and all probs zeroed) that overlaps it with IoU > thresh.
 
+AlexeyAB's `nms_kind=greedynms|diounms` (a [yolo] key; his diounms_sort) runs the per-class
+loop with a DIoU measure in place of IoU (darkpy/kernels/nms.py).
+
 Sorts are stable: darknet's qsort is glibc's merge sort, stable too, so ties keep their order.
 IoU uses darknet's float32 arithmetic on centre boxes.
 """
@@ -16,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkpy.kernels.nms import nms_objectness_kernel, nms_sort_kernel
+from darkpy.errors import ConfigError
+from darkpy.kernels.nms import NMS_KINDS, nms_objectness_kernel, nms_sort_kernel
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -52,15 +56,21 @@ def _drop_zero_objectness(objectness: np.ndarray) -> np.ndarray:
     return np.asarray(order[: last + 1], dtype=np.int64)
 
 
-def nms_sort(boxes: np.ndarray, objectness: np.ndarray, probs: np.ndarray, thresh: float):
-    """darknet's do_nms_sort. Returns (order, probs): the surviving candidates' indices in
+def nms_sort(boxes: np.ndarray, objectness: np.ndarray, probs: np.ndarray, thresh: float,
+             kind: str = "default", beta: float = 0.6):
+    """darknet's do_nms_sort (`kind` default) or AlexeyAB's diounms_sort (`kind` greedynms or
+    diounms, `beta` his beta_nms). Returns (order, probs): the surviving candidates' indices in
     darknet's final order, and a copy of probs with the suppressed entries zeroed."""
+    if kind not in NMS_KINDS:
+        raise ConfigError(f"nms_kind={kind}: expected one of {', '.join(NMS_KINDS)}")
     probs = np.array(probs, dtype=np.float32, copy=True)
     order = _drop_zero_objectness(objectness)
     if len(order) == 0:
         return order, probs
     boxes = np.ascontiguousarray(boxes, dtype=np.float32)
-    order = nms_sort_kernel(boxes, probs, order, np.float32(thresh))
+    # beta_nms is a float in darknet, promoted to double by pow()
+    order = nms_sort_kernel(boxes, probs, order, np.float32(thresh), NMS_KINDS[kind],
+                            float(np.float32(beta)))
     return order, probs
 
 

@@ -10,7 +10,7 @@ Procedure (each step is darknet's):
    darkpy.train.darknet.data.label_path) is read as darknet reads it (stb decoding), resized
    to the network (stretched; letterboxed when [net] letter_box=1) and run once. Candidate
    boxes use a fixed threshold of 0.005 (not --thresh), then per-class NMS at 0.45
-   (do_nms_sort).
+   (do_nms_sort, or diounms_sort with the last layer's nms_kind: darkpy.detect.nms).
 2. Walking the boxes in darknet's order after NMS and each class whose probability is > 0,
    every (box, class) is a detection. Its truth is the labelled object of the same class with
    the largest IoU, if that IoU is > iou_thresh (strictly). A detection that matches no
@@ -320,11 +320,6 @@ def map_network(network, data, iou_thresh: float = 0.5, points: int = 0, thresh:
                              f"the {len(items)} of the `{list_key}` list it parallels")
         difficult = [read_labels(label_path(e.path, label_rule), classes, problems)
                      for e in entries[:len(items)]]
-    nms_kind = str(detector.heads[-1][1].opts.get("nms_kind", "default") or "default")
-    if nms_kind in ("greedynms", "diounms") and reporter is not None:
-        # darknet's map then suppresses by DIoU (diounms_sort); darkpy has only IoU NMS
-        reporter.message(f"warning: nms_kind={nms_kind}: darknet's map suppresses boxes by DIoU, "
-                         "darkpy by IoU (do_nms_sort), so its numbers may differ slightly")
     results = collect(detector, items, difficult, reporter)
     report = score(results, classes, names, iou_thresh, points, thresh)
     if coco:
