@@ -77,7 +77,7 @@ HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
 # the layers darknet gives an l.cost: each gets the truth, the network cost is their mean
 LOSS_KINDS = HEAD_KINDS + ("softmax", "logistic", "cost", "iseg")
 CLASSIFIER_LOSSES = ("softmax", "logistic", "cost")
-TRAINABLE_LOSSES = ("yolo", "region", "detection") + CLASSIFIER_LOSSES
+TRAINABLE_LOSSES = HEAD_KINDS + CLASSIFIER_LOSSES
 NET_OVERRIDES = ("batch", "subdivisions", "max_batches", "learning_rate", "seed")
 LAST_EVERY = 100
 
@@ -198,8 +198,8 @@ class DarknetTrainer:
         untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_LOSSES})
         if untrained:
             raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] layers is not "
-                              "supported yet (only [yolo], [region], [detection], [softmax], "
-                              "[logistic], [cost])")
+                              "supported yet (only [yolo], [Gaussian_yolo], [region], [detection], "
+                              "[softmax], [logistic], [cost])")
         self.heads = heads
         self.flavor = _training_flavor(heads)
         # darknet_build="alexeyab-cpu": reproduce AlexeyAB's CPU build where it departs from
