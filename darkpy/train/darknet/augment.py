@@ -66,6 +66,10 @@ class Augmentation:
     min_crop: int = 0
     max_crop: int = 0
     center: bool = False
+    # AlexeyAB's darknet built with OpenCV (his usual build) distorts colours in OpenCV's 8-bit
+    # HSV and only when something changes; built without it (OPENCV=0, as the oracle is) it
+    # runs the C distort_image on every image, as pjreddie's does (`hsv_round_trip`)
+    opencv: bool = True
 
     @classmethod
     def from_cfg(cls, net, head=None, lineage: str = PJREDDIE) -> Augmentation:
@@ -109,6 +113,15 @@ class Augmentation:
     def colour(self) -> bool:
         """Whether the colour distortion can change anything."""
         return self.hue != 0 or self.saturation != 1 or self.exposure != 1
+
+    @property
+    def hsv_round_trip(self) -> bool:
+        """Whether darknet's C distort_image runs on every detection image, also when it
+        changes nothing (hue=0 saturation=1 exposure=1): its RGB -> HSV -> RGB round trip in
+        float moves colour pixels by a rounding (grey ones stay), and that is what darknet
+        trains on. pjreddie's load_data_detection and load_data_region always call it; so does
+        AlexeyAB's load_data_detection built without OpenCV (after the flip)."""
+        return self.lineage == PJREDDIE or not self.opencv
 
 
 def lineage_of(network) -> str:
@@ -178,8 +191,8 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
 def distort_darknet(image: np.ndarray, dhue, dsat, dexp) -> np.ndarray:
     """pjreddie's distort_image on (H, W, 3) float32: scale S and V, add dhue to H wrapping
     once into [0, 1], back to RGB, clip to [0, 1] (darkpy.kernels.augment). darknet runs it
-    even when nothing changes (a round trip that moves some values by an ulp); callers skip
-    it then."""
+    even when nothing changes (a round trip that moves some values by an ulp), and so do the
+    detection and classifier loaders where darknet does (`Augmentation.hsv_round_trip`)."""
     from darkpy.kernels.augment import distort
 
     image = _image(image)
