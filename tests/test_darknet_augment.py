@@ -227,15 +227,30 @@ def test_batches_are_deterministic_by_seed_and_iteration():
         assert not np.array_equal(x1, x4)
 
 
-def test_everything_off_feeds_a_network_size_image_unchanged():
+def test_everything_off_feeds_a_network_size_image_through_darknets_hsv_round_trip():
+    """With everything off a network-size image is fed as darknet feeds it: AlexeyAB's usual
+    (OpenCV) build skips the colour step when it changes nothing, so the pixels come back
+    unchanged; pjreddie's loaders and AlexeyAB's build without OpenCV run distort_image on
+    every image anyway, whose float RGB -> HSV -> RGB round trip moves some colour pixels by
+    a rounding (grey pixels, r = g = b, come back exactly). The round trip is checked against
+    hsv_to_rgb(rgb_to_hsv(.)) (pjreddie's formulas, pinned to libdarknet.so below)."""
     dataset, _ = _solid_dataset(2, 32, 32)
     picture = np.random.default_rng(0).random((32, 32, 3), dtype=np.float32)
-    for lineage in (PJREDDIE, ALEXEYAB):
-        aug = Augmentation(lineage=lineage, flip=False)
-        loader = DetectionLoader(dataset, 32, 32, 4, flip=False, seed=0, flavor=lineage,
+    round_trip = np.clip(hsv_to_rgb(rgb_to_hsv(picture)), 0, 1)  # and constrain_image
+    assert not np.array_equal(round_trip, picture)  # the rounding is real on colour pixels
+    np.testing.assert_allclose(round_trip, picture, atol=1e-6)
+    for aug, expected in ((Augmentation(lineage=ALEXEYAB, flip=False), picture),
+                          (Augmentation(lineage=PJREDDIE, flip=False), round_trip),
+                          (Augmentation(lineage=ALEXEYAB, flip=False, opencv=False),
+                           round_trip)):
+        loader = DetectionLoader(dataset, 32, 32, 4, flip=False, seed=0, flavor=aug.lineage,
                                  load_image=lambda p: picture, aug=aug)
         x, _, _ = loader.batch(0, 2)
-        assert np.array_equal(x[0], picture) and np.array_equal(x[1], picture)
+        assert np.array_equal(x[0], expected) and np.array_equal(x[1], expected), aug
+    grey = np.repeat(picture[..., :1], 3, axis=2)
+    loader = DetectionLoader(dataset, 32, 32, 4, flip=False, seed=0, flavor=PJREDDIE,
+                             load_image=lambda p: grey, aug=Augmentation(flip=False))
+    assert np.array_equal(loader.batch(0, 1)[0][0], grey)
 
 
 # --- multi-scale --------------------------------------------------------------------------------

@@ -6,10 +6,11 @@ mirrored set (in gray for AlexeyAB's).
 tests/fixtures/darknet_train/ holds what pjreddie's darknet (CPU build) gave, recorded by that
 script: the images of each minibatch, the [yolo] statistics and losses darknet printed, `seen`,
 and a spread slice of every parameter (and batch-norm rolling statistic) of its
-_final.weights. darkpy repeats the runs here and must land within 1e-4 of darknet's weights
-(relative to each parameter's largest value; darkpy gets ~3e-6), with the update itself
-(the change from the official weights, beyond one float32 ulp of the stored value) within 1e-2
-of the largest change (~1e-3: float sums of the backward in another order), and darknet's
+_final.weights. darkpy repeats the runs here and must land within 1e-5 of darknet's weights
+(relative to each parameter's largest value; darkpy gets 1.2e-7 after one iteration, 1.0e-6
+after two), with the update itself (the change from the official weights, beyond one float32
+ulp of the stored value) within 2e-3 of the largest change (2.0e-4 and 2.5e-4: float sums of
+the backward in another order), and darknet's
 printed statistics to their 6 decimals. AlexeyAB's run (fixtures alexeyab_darknet*) is held
 to the same bounds; darkpy trains it as his CPU build does (darknet_build="alexeyab-cpu",
 darkpy/train/darknet/cpu_build.py) and gets 1.1e-7 of the weights, 2e-5 of the updates after
@@ -101,8 +102,9 @@ def _check(loaded, iterations, fork, parameters):
                          {k: got[k][pick[k]] for k in keys}, keys)
     weights_off = max(row["weights"] for row in table.values())
     update_off = max(row["update"] for row in table.values())
-    assert weights_off < 1e-4, table
-    assert update_off < 1e-2, table
+    # before the loader took darknet's HSV round trip on these colour images: 1.2e-6 / 3.4e-3
+    assert weights_off < 1e-5, table
+    assert update_off < 2e-3, table
     # every parameter moved, by darknet's update, not by nothing (AlexeyAB's CPU build does
     # not train the biases of batch-normalised convolutions: those stay)
     frozen = {k for k in keys if fork == "alexeyab" and k[1] == "biases"

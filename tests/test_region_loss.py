@@ -137,7 +137,8 @@ def test_region_statistics_and_loss_equal_darknets():
     """One iteration of tools/darknet_train_oracle.py's YOLOv2-style cfg (--task region) from
     its recorded start: darkpy prints the [region] statistics and the loss pjreddie's darknet
     printed (the loss is the mean of the head's sum of squared deltas, so every delta counts;
-    darkpy lands within ~1e-6 relative: the detector batches skip darknet's HSV round trip)."""
+    darkpy lands within ~7e-7 relative, ~1e-6 before the batches took darknet's HSV round
+    trip; the statistics agree to darknet's printed 6 decimals)."""
     import importlib.util
     import json
     import shutil
@@ -160,7 +161,7 @@ def test_region_statistics_and_loss_equal_darknets():
         cfg = work / "region1.cfg"
         cfg.write_text(tool.region_cfg(1))
         reports = tool.train_darkpy_region(work, cfg, work / "start.weights", meta["order"])
-    assert reports[0].loss == pytest.approx(meta["losses"][0], rel=3e-6)
+    assert reports[0].loss == pytest.approx(meta["losses"][0], rel=1.5e-6)
     forwards = [next(iter(h.values())) for h in reports[0].heads]
     assert len(forwards) == len(meta["forwards"]) == 2
     for mine, row in zip(forwards, meta["forwards"]):

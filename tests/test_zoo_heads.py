@@ -44,15 +44,20 @@ def test_detection_reads_a_spatial_input_in_chw_order():
     np.testing.assert_array_equal(layer.forward([x]).reshape(1, -1), chw_flat(x))
 
 
-def test_detection_trains_only_its_loss_and_gaussian_is_inference_only():
+def test_detection_trains_only_its_loss_and_gaussian_passes_gradients():
     # [detection] trains through its own loss (tests/test_detection_loss.py)
     layer = make(DetectionLayer, {"side": 1, "num": 1, "classes": 1, "coords": 4}, [(1, 1, 6)])
     out = layer.forward([np.zeros((1, 1, 1, 6), np.float32)])
     with pytest.raises(ConfigError, match="no gradient from later layers"):
         layer.backward(out, [out], out)
+    # [Gaussian_yolo] trains (tests/test_gaussian_yolo_loss.py); without truth a later
+    # gradient goes through its activations: sigma'(0) = 1/4, the raw w, h means 1
     g = make(GaussianYolo, {"classes": 1, "num": 1}, [(2, 2, 10)])
-    with pytest.raises(ConfigError, match="inference only"):
-        g.backward(np.zeros((1, 2, 2, 10)), [np.zeros((1, 2, 2, 10))], np.zeros((1, 2, 2, 10)))
+    zeros = np.zeros((1, 2, 2, 10))
+    (grad,) = g.backward(np.ones((1, 2, 2, 10)), [zeros], zeros)
+    expected = np.full(10, 0.25)
+    expected[[4, 6]] = 1
+    np.testing.assert_allclose(grad[0, 1, 0], expected)
 
 
 def test_decode_detection_hand_worked():

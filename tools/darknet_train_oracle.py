@@ -126,7 +126,9 @@ def oracle_set(shared: Path, out: Path, gray: bool = False) -> dict:
     gray: the images in shades of gray (r = g = b, integer luminance), which darknet's
     distort_image (RGB -> HSV -> RGB in float, run on every training image even with
     hue=0 saturation=1 exposure=1) gives back unchanged; colour pixels come back moved by
-    a rounding, which darkpy's loader does not imitate."""
+    a rounding, which darkpy's loader now takes too (Augmentation.hsv_round_trip: pjreddie
+    always, AlexeyAB with darknet_build="alexeyab-cpu"); the AlexeyAB fixtures were
+    recorded on the gray set."""
     import cv2
 
     from darkpy.io.jpeg import decode_jpeg

@@ -217,6 +217,13 @@ class _DarknetLines(Reporter):
                                f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, Avg Recall: "
                                f"{h['recall']:f},  count: {h['count']}")
                     continue
+                if "uc_loss" in h:  # [Gaussian_yolo]: AlexeyAB's line for it
+                    typer.echo(f"Region {index} Avg IOU: {h['avg_iou']:f}, Class: {h['avg_class']:f}, "
+                               f"Obj: {h['avg_obj']:f}, No Obj: {h['avg_noobj']:f}, .5R: "
+                               f"{h['recall50']:f}, .75R: {h['recall75']:f},  count: {h['count']}, "
+                               f"class_loss = {h['class_loss']:.2f}, iou_loss = {h['iou_loss']:.2f}, "
+                               f"uc_loss = {h['uc_loss']:.2f}, total_loss = {h['total_loss']:.2f}")
+                    continue
                 if "class_loss" in h:  # AlexeyAB's [yolo] loss: his line (count at least 1)
                     typer.echo(f"Region {index} Avg (IOU: {h['avg_iou']:f}), count: "
                                f"{max(h['count'], 1)}, class_loss = {h['class_loss']:f}, "

@@ -68,6 +68,10 @@ class Augmentation:
     center: bool = False
     min_ratio: float = 1.0  # min_crop / width, for the sides of multi-scale classifier crops
     max_ratio: float = 2.0
+    # AlexeyAB's darknet built with OpenCV (his usual build) distorts colours in OpenCV's 8-bit
+    # HSV and only when something changes; built without it (OPENCV=0, as the oracle is) it
+    # runs the C distort_image on every image, as pjreddie's does (`hsv_round_trip`)
+    opencv: bool = True
 
     @classmethod
     def from_cfg(cls, net, head=None, lineage: str = PJREDDIE) -> Augmentation:
@@ -107,6 +111,15 @@ class Augmentation:
     def colour(self) -> bool:
         """Whether the colour distortion can change anything."""
         return self.hue != 0 or self.saturation != 1 or self.exposure != 1
+
+    @property
+    def hsv_round_trip(self) -> bool:
+        """Whether darknet's C distort_image runs on every detection image, also when it
+        changes nothing (hue=0 saturation=1 exposure=1): its RGB -> HSV -> RGB round trip in
+        float moves colour pixels by a rounding (grey ones stay), and that is what darknet
+        trains on. pjreddie's load_data_detection and load_data_region always call it; so does
+        AlexeyAB's load_data_detection built without OpenCV (after the flip)."""
+        return self.lineage == PJREDDIE or not self.opencv
 
 
 def crop_ratios(net, width: int) -> tuple[F32, F32]:
@@ -197,8 +210,9 @@ def distort_darknet(image: np.ndarray, dhue, dsat, dexp) -> np.ndarray:
     """pjreddie's distort_image on (H, W, 3) float32: scale S and V, add dhue to H wrapping
     once into [0, 1], back to RGB, clip to [0, 1] (darkpy.kernels.augment). With (0, 1, 1) it
     is darknet's round trip through HSV, which moves about a fifth of the pixels by a float32
-    ulp: pjreddie's classifier loader runs it on every image (placement.classifier_crop), its
-    detector loader only when the distortion changes something."""
+    ulp; darknet runs it even when nothing changes, and so do the classifier loader
+    (placement.classifier_crop) and the detection loader where darknet does
+    (`Augmentation.hsv_round_trip`)."""
     from darkpy.kernels.augment import distort
 
     image = _image(image)

@@ -41,7 +41,9 @@ the math) in ways that change what yolov4-tiny learns: batch norm's rolling valu
 .9/.1, batch-normalised convolutions' biases get no gradient, a convolution's backward
 overwrites the gradient its input collected from [route] layers, and [route]/[upsample]
 gradients are never cleared (darkpy/train/darknet/cpu_build.py). `darknet_build=
-"alexeyab-cpu"` reproduces those (the comparison with a CPU-built darknet uses it); by
+"alexeyab-cpu"` reproduces those, and his loader built without OpenCV (darknet's HSV round
+trip on every image: Augmentation.hsv_round_trip); the comparison with a CPU-built darknet
+uses it. By
 default darkpy sums the gradients, trains those biases and moves rolling values by .99/.01,
 as his GPU build does.
 
@@ -60,7 +62,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +88,7 @@ HEAD_KINDS = ("yolo", "region", "detection", "Gaussian_yolo")
 # the layers darknet gives an l.cost: each gets the truth, the network cost is their mean
 LOSS_KINDS = HEAD_KINDS + ("softmax", "logistic", "cost", "iseg")
 CLASSIFIER_LOSSES = ("softmax", "logistic", "cost")
-TRAINABLE_LOSSES = ("yolo", "region", "detection") + CLASSIFIER_LOSSES
+TRAINABLE_LOSSES = HEAD_KINDS + CLASSIFIER_LOSSES
 NET_OVERRIDES = ("batch", "subdivisions", "max_batches", "learning_rate", "seed")
 LAST_EVERY = 100
 
@@ -207,8 +209,8 @@ class DarknetTrainer:
         untrained = sorted({h.kind for h in heads if h.kind not in TRAINABLE_LOSSES})
         if untrained:
             raise ConfigError(f"{cfg}: training [{'], ['.join(untrained)}] layers is not "
-                              "supported yet (only [yolo], [region], [detection], [softmax], "
-                              "[logistic], [cost])")
+                              "supported yet (only [yolo], [Gaussian_yolo], [region], [detection], "
+                              "[softmax], [logistic], [cost])")
         self.heads = heads
         self.flavor = _training_flavor(heads)
         # darknet_build="alexeyab-cpu": reproduce AlexeyAB's CPU build where it departs from
@@ -218,6 +220,7 @@ class DarknetTrainer:
         if darknet_build and self.flavor != "alexeyab":
             raise ConfigError(f"{cfg}: darknet_build={darknet_build} needs AlexeyAB's [yolo] "
                               "loss (flavor=alexeyab)")
+        self.darknet_build = darknet_build
         self.delta_rule = None
         if darknet_build == "alexeyab-cpu":
             from darkpy.train.darknet.cpu_build import AlexeyabCpuDeltas
@@ -280,6 +283,8 @@ class DarknetTrainer:
         self.max_boxes = int(getattr(last, "max_boxes", None) or last.opts.max)
         lineage = ALEXEYAB if label_rule == ALEXEYAB else lineage_of(self.network)
         self.aug = Augmentation.from_cfg(net, last, lineage)
+        if self.darknet_build == "alexeyab-cpu":  # built as the oracle is: OPENCV=0 too
+            self.aug = replace(self.aug, opencv=False)
         self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
                                       flip=self.aug.flip, seed=int(net.seed or 0),
                                       flavor=label_rule, aug=self.aug)

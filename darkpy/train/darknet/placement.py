@@ -124,7 +124,8 @@ class Placed:
 
 def place_pjreddie(image: np.ndarray, W: int, H: int, aug: Augmentation, rng) -> Placed:
     """pjreddie's load_data_detection for one image (module docstring). An image of the
-    canvas's size with jitter 0 is taken as it is (darknet resamples it at the same points)."""
+    canvas's size with jitter 0 is taken as it is (darknet resamples it at the same points);
+    its colours still take darknet's HSV round trip (Augmentation.hsv_round_trip)."""
     h, w = image.shape[:2]
     if not aug.jitter and (w, h) == (W, H):
         pixels = image.astype(F32, copy=True)
@@ -145,10 +146,11 @@ def place_pjreddie(image: np.ndarray, W: int, H: int, aug: Augmentation, rng) ->
         dy = rand_uniform(rng, 0.0, F32(H) - nh)
         pixels = np.full((H, W, image.shape[2]), CANVAS_FILL, F32)
         place_image(image, int(nw), int(nh), int(dx), int(dy), pixels)
-    if aug.colour:
-        dhue, dsat, dexp = draw_distortion(rng, aug)
-        if dhue != 0 or dsat != 1 or dexp != 1:
-            pixels = distort_darknet(pixels, dhue, dsat, dexp)
+    dhue, dsat, dexp = draw_distortion(rng, aug) if aug.colour else (F32(0), F32(1), F32(1))
+    if pixels.shape[2] == 3:
+        # random_distort_image runs on every image, also with nothing to change: its
+        # RGB -> HSV -> RGB round trip moves colour pixels by a rounding (hsv_round_trip)
+        pixels = distort_darknet(pixels, dhue, dsat, dexp)
     flip = aug.flip and bool(rng.integers(0, 2))
     if flip:
         pixels = np.ascontiguousarray(pixels[:, ::-1])
@@ -171,7 +173,9 @@ def crop_alexeyab(image: np.ndarray, W: int, H: int, aug: Augmentation, rng,
     """AlexeyAB's load_data_detection + image_data_augmentation for one image (module
     docstring); `quadrant` 0..3 is the mosaic tile it is for (half of them are pushed to the
     corner so that most of the image stays visible). With nothing to crop, resize, mirror or
-    distort the image comes back as it is."""
+    distort the image comes back as it is (with `aug.opencv` off, after darknet's C HSV round
+    trip: Augmentation.hsv_round_trip; the crop, resize and distortion themselves are
+    OpenCV's as in his usual build)."""
     oh, ow = image.shape[:2]
     dw, dh = _c_int(F32(ow) * F32(aug.jitter)), _c_int(F32(oh) * F32(aug.jitter))
     pleft = pright = ptop = pbot = 0
@@ -217,7 +221,8 @@ def crop_alexeyab(image: np.ndarray, W: int, H: int, aug: Augmentation, rng,
         swidth, sheight, pleft, ptop = ow, oh, 0, 0  # darknet: "invalid resize", no crop
     sx, sy = F32(swidth) / F32(ow), F32(sheight) / F32(oh)
     dx, dy = (F32(pleft) / F32(ow)) / sx, (F32(ptop) / F32(oh)) / sy
-    pixels = _crop_resize(image, W, H, pleft, ptop, swidth, sheight, flip, dhue, dsat, dexp)
+    pixels = _crop_resize(image, W, H, pleft, ptop, swidth, sheight, flip, dhue, dsat, dexp,
+                          aug.hsv_round_trip)
     return Placed(pixels, dx, dy, F32(1) / sx, F32(1) / sy, flip,
                   (pleft, pright, ptop, pbot), (ow, oh))
 
@@ -230,7 +235,8 @@ def rand_precalc(low, high, part) -> F32:
     return F32(F32(part) * (high - low) + low)
 
 
-def _crop_resize(image, W, H, pleft, ptop, swidth, sheight, flip, dhue, dsat, dexp):
+def _crop_resize(image, W, H, pleft, ptop, swidth, sheight, flip, dhue, dsat, dexp,
+                 round_trip=False):
     import cv2
 
     oh, ow = image.shape[:2]
@@ -238,7 +244,11 @@ def _crop_resize(image, W, H, pleft, ptop, swidth, sheight, flip, dhue, dsat, de
     colour = dhue != 0 or dsat != 1 or dexp != 1
     if whole and (ow, oh) == (W, H) and not colour:
         pixels = image.astype(F32, copy=True)
-        return np.ascontiguousarray(pixels[:, ::-1]) if flip else pixels
+        if flip:
+            pixels = np.ascontiguousarray(pixels[:, ::-1])
+        if round_trip and pixels.shape[2] == 3:  # his build without OpenCV: distort_image
+            pixels = distort_darknet(pixels, dhue, dsat, dexp)
+        return pixels
     src = _to_uint8(image)
     if not whole:
         mean = np.clip(np.rint(cv2.mean(src)[:src.shape[2]]), 0, 255).astype(np.uint8)
