@@ -41,6 +41,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from darkpy.kernels.conv.darknet import lane_sum_into
+
 F32 = np.float32
 EPS_STD = np.float64(np.float32(0.000001))   # normalize_cpu's .000001f
 EPS_VAR = np.float32(0.00001)                # the backward's .00001f
@@ -109,6 +111,17 @@ def _backward(g, x, xn, mean, var, scales, images, alexeyab, dx, dscales, dbiase
                 gs = g[r, c] * scales[c]
                 msum[k] += gs
                 vsum[k] += gs * (x[r, c] - mean[c])
+        if alexeyab:  # his backward_scale_cpu, vectorised by gcc (kernels/conv/darknet.py)
+            gcol = np.empty(spatial, np.float32)
+            ncol = np.empty(spatial, np.float32)
+            for c in range(c0, c1):
+                total = np.float32(0)
+                for b in range(images):
+                    for i in range(spatial):
+                        gcol[i] = g[b * spatial + i, c]
+                        ncol[i] = xn[b * spatial + i, c]
+                    total = lane_sum_into(total, gcol, ncol, spatial, True)
+                scale[c - c0] = total
         for c in range(c0, c1):
             k = c - c0
             dbiases[c] = bias[k]

@@ -475,6 +475,11 @@ class Convolutional(Layer):
                 and self.channel_code is None
                 and self.code in (codes.LINEAR, codes.LEAKY))
 
+    def _alexeyab_order(self, dtype) -> bool:
+        """Whether this backward repeats AlexeyAB's CPU build's float sums (exact training of
+        his lineage; kernels/conv/darknet.py conv_backward): pjreddie's are not imitated."""
+        return self._darknet_exact(dtype) and self.darknet_flavor.startswith("alexeyab")
+
     def _darknet_fast(self, dtype) -> bool:
         """Whether this training forward takes the fast path of darknet's formulas: fast
         detector training, float32, batch norm and an element-wise activation."""
@@ -559,6 +564,10 @@ class Convolutional(Layer):
         else:
             g, bias_grad = conv_training.activation_gradient_sum(
                 np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code)
+        in_order = self._alexeyab_order(dtype)
+        if in_order and state is None:
+            bias_grad = np.zeros_like(bias_grad)  # added image by image below
+            conv_darknet.bias_grad(g, x.shape[0], src.grad("biases"))
         if isinstance(state, bn_darknet.DarknetBatchNormState):
             g, dscales, bias_grad = bn_darknet.backward(g, state, src.params["scales"])
             src.grad("scales")[...] += dscales
@@ -573,6 +582,11 @@ class Convolutional(Layer):
         src.grad("biases")[...] += bias_grad
         dz = g.reshape(output.shape)
         weights = np.ascontiguousarray(src.params["weights"], dtype)
+        if in_order:
+            geometry = self.geometry
+            return conv_darknet.conv_backward(x, weights, dz, geometry.stride_y, geometry.pad,
+                                              geometry.groups, src.grad("weights"),
+                                              input_gradient)
         return dispatch.backward(x, weights, dz, self.geometry, self.algorithm(x.shape),
                                  src.grad("weights"), self.winograd, input_gradient)
 

@@ -91,6 +91,7 @@ from darkpy.layers.base import Layer
 # kernels, loaded on first use (darkpy/kernels/lazy.py)
 yolo_loss = kernels("yolo_loss")
 yolo_kernels = kernels("yolo")
+logistic_alexeyab_cpu = kernels("logistic_alexeyab_cpu")
 yolo_loss_alexeyab = kernels("yolo_loss_alexeyab")
 
 _T = dict(used=False, phase=TRAINING)  # darknet's loss and augmentation
@@ -216,9 +217,33 @@ class Yolo(Layer):
                 shift = np.float32(-0.5 * (self.scale_x_y - 1.0))
                 yolo_kernels.yolo_activate(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]),
                                            self.n, self.entries, scale, shift, not self.new_coords)
+                if self._alexeyab_cpu_logistic():
+                    self._logistic_as_alexeyab_cpu(x, out, scale, shift)
         if train and getattr(self, "_truth", None) is not None:
             self._compute_loss(out)
         return out
+
+    def _alexeyab_cpu_logistic(self) -> bool:
+        """Exact training as AlexeyAB's CPU build: his -Ofast logistic, ulp for ulp."""
+        return (self.darknet_exact and self.darknet_flavor == "alexeyab-cpu"
+                and not self.new_coords and logistic_alexeyab_cpu.available())
+
+    def _logistic_as_alexeyab_cpu(self, x, out, scale, shift):
+        """Recompute the logistic entries of `out` as his forward_yolo_layer does: per image
+        and anchor, activate_array over the NCHW planes (x, y) and (objectness, classes)
+        (kernels/logistic_alexeyab_cpu.py: where a plane block's groups of four fall decides
+        the instructions), then x, y times scale_x_y plus shift (scal_add_cpu)."""
+        n_img, h, w, _ = x.shape
+        planes = x.reshape(n_img, h * w, self.n, self.entries).transpose(0, 2, 3, 1)
+        result = out.reshape(n_img, h * w, self.n, self.entries)
+        for b in range(n_img):
+            for a in range(self.n):
+                for first, last in ((0, 2), (4, self.entries)):
+                    block = np.ascontiguousarray(planes[b, a, first:last])
+                    logistic_alexeyab_cpu.logistic_in_place(block)
+                    if first == 0:
+                        block = block * scale + shift
+                    result[b, :, a, first:last] = block.T
 
     def _forward_float64(self, x):
         """The activations in float64 (gradient checks)."""
