@@ -25,9 +25,11 @@ tests/fixtures/darknet_map/expected.json, which tests/test_detection_map.py comp
 With --v4, the same set goes through ../shared/darknet-cfg/yolov4-tiny.cfg (nms_kind=greedynms)
 with seeded random weights (random_v4_weights: darkpy's initialisation, seed V4_SEED, the two
 output convolutions' weights scaled by V4_HEAD_SCALE so that the logits spread over a few units
-instead of +-0.01, which would leave every probability at 0.25 +- 0.002 on the threshold); the
+instead of +-0.01, which would leave every probability at 0.25 +- 0.002 on the threshold, and
+their objectness biases set to V4_OBJECTNESS_BIAS so that a few hundred boxes per image pass
+detector map's 0.005); the
 weights are regenerated identically by the test, so no large file is committed. darknet's
-numbers for V4_RUNS go to expected_v4.json.
+numbers for V4_RUNS go to expected_v4.json, with those of the same cfg with nms_kind=default.
 """
 from __future__ import annotations
 
@@ -51,6 +53,8 @@ SEED = 11
 V4_CFG = ("darknet-cfg", "yolov4-tiny.cfg")
 V4_SEED = 7
 V4_HEAD_SCALE = 1024.0          # a power of two: exact in float32
+V4_OBJECTNESS_BIAS = -3.5     # few candidates: ulp-level forward differences then almost
+                              # never meet an overlap on NMS's threshold
 V4_RUNS = [(0, 0.5)]
 
 
@@ -149,6 +153,9 @@ def random_v4_weights(shared: Path, path: Path):
     for k in heads:   # the convolution feeding each [yolo]
         layer = network.layers[k]
         layer.set_param("weights", layer.get_param("weights") * np.float32(V4_HEAD_SCALE))
+        biases = layer.get_param("biases").copy()
+        biases.reshape(-1, 5 + network.layers[k + 1].classes)[:, 4] = V4_OBJECTNESS_BIAS
+        layer.set_param("biases", biases)
     save_darknet_weights(network, path)
     return network
 
@@ -209,12 +216,19 @@ def main(argv=None) -> None:
             random_v4_weights(shared, weights)
             results = run_darknet(args.darknet.resolve(), shared, data, shared.joinpath(*V4_CFG),
                                   weights, V4_RUNS)
+            # the same with plain IoU suppression, so the test can show the kind matters
+            plain = Path(tmp) / "yolov4-tiny-default-nms.cfg"
+            plain.write_text(shared.joinpath(*V4_CFG).read_text().replace(
+                "nms_kind=greedynms", "nms_kind=default"))
+            default_runs = run_darknet(args.darknet.resolve(), shared, data, plain, weights,
+                                       V4_RUNS)
         else:
             results = run_darknet(args.darknet.resolve(), shared, data)
     if args.write and args.v4:
         (FIXTURES / "expected_v4.json").write_text(json.dumps(
             {"darknet": "AlexeyAB/darknet 59596d78, detector map", "cfg": "/".join(V4_CFG),
-             "seed": V4_SEED, "head_scale": V4_HEAD_SCALE, "runs": results}, indent=1) + "\n")
+             "seed": V4_SEED, "head_scale": V4_HEAD_SCALE, "objectness_bias": V4_OBJECTNESS_BIAS, "runs": results,
+             "default_nms_runs": default_runs}, indent=1) + "\n")
         print(f"wrote {FIXTURES / 'expected_v4.json'}")
     elif args.write:
         (FIXTURES / "expected.json").write_text(json.dumps(
