@@ -2,6 +2,7 @@
 
     python tools/darknet_map_oracle.py --make [--shared ../shared]          # the set itself
     python tools/darknet_map_oracle.py DARKNET [--shared ../shared] --write  # darknet's numbers
+    python tools/darknet_map_oracle.py DARKNET --v4 --write                  # yolov4-tiny's
 
 The set (tests/fixtures/darknet_map/): darknet's three sample photos from ../shared/images
 (not copied into the repository) and five JPEGs derived from them (a mirrored, shrunk dog; a
@@ -27,9 +28,10 @@ with seeded random weights (random_v4_weights: darkpy's initialisation, seed V4_
 output convolutions' weights scaled by V4_HEAD_SCALE so that the logits spread over a few units
 instead of +-0.01, which would leave every probability at 0.25 +- 0.002 on the threshold, and
 their objectness biases set to V4_OBJECTNESS_BIAS so that a few hundred boxes per image pass
-detector map's 0.005); the
-weights are regenerated identically by the test, so no large file is committed. darknet's
-numbers for V4_RUNS go to expected_v4.json, with those of the same cfg with nms_kind=default.
+detector map's 0.005); the weights are regenerated identically by the test, so no large file is
+committed. darknet's numbers for V4_RUNS go to expected_v4.json, with those of the same cfg
+with nms_kind=default. The scores then keep all AP at 0 (random boxes), but the per-class FP
+counts at 0.25 are exactly the boxes each NMS kind lets through.
 """
 from __future__ import annotations
 
@@ -53,8 +55,8 @@ SEED = 11
 V4_CFG = ("darknet-cfg", "yolov4-tiny.cfg")
 V4_SEED = 7
 V4_HEAD_SCALE = 1024.0          # a power of two: exact in float32
-V4_OBJECTNESS_BIAS = -3.5     # few candidates: ulp-level forward differences then almost
-                              # never meet an overlap on NMS's threshold
+V4_OBJECTNESS_BIAS = -3.5      # few boxes above 0.25: ulp-level forward differences then
+                                # almost never meet an overlap on NMS's threshold
 V4_RUNS = [(0, 0.5)]
 
 
@@ -149,7 +151,8 @@ def random_v4_weights(shared: Path, path: Path):
 
     network = load(shared.joinpath(*V4_CFG))
     initialise(network, V4_SEED)
-    heads = [network.sources[k][0] for k, layer in enumerate(network.layers) if layer.kind == "yolo"]
+    heads = [network.sources[k][0] for k, layer in enumerate(network.layers)
+             if layer.kind == "yolo"]
     for k in heads:   # the convolution feeding each [yolo]
         layer = network.layers[k]
         layer.set_param("weights", layer.get_param("weights") * np.float32(V4_HEAD_SCALE))
@@ -227,7 +230,8 @@ def main(argv=None) -> None:
     if args.write and args.v4:
         (FIXTURES / "expected_v4.json").write_text(json.dumps(
             {"darknet": "AlexeyAB/darknet 59596d78, detector map", "cfg": "/".join(V4_CFG),
-             "seed": V4_SEED, "head_scale": V4_HEAD_SCALE, "objectness_bias": V4_OBJECTNESS_BIAS, "runs": results,
+             "seed": V4_SEED, "head_scale": V4_HEAD_SCALE,
+             "objectness_bias": V4_OBJECTNESS_BIAS, "runs": results,
              "default_nms_runs": default_runs}, indent=1) + "\n")
         print(f"wrote {FIXTURES / 'expected_v4.json'}")
     elif args.write:
