@@ -2,6 +2,7 @@
 
     python tools/darknet_map_oracle.py --make [--shared ../shared]          # the set itself
     python tools/darknet_map_oracle.py DARKNET [--shared ../shared] --write  # darknet's numbers
+    python tools/darknet_map_oracle.py DARKNET --v4 --write                  # yolov4-tiny's
 
 The set (tests/fixtures/darknet_map/): darknet's three sample photos from ../shared/images
 (not copied into the repository) and five JPEGs derived from them (a mirrored, shrunk dog; a
@@ -21,6 +22,16 @@ and for points 0 at IoU 0.50, 0.55, ..., 0.95 (mAP@[.50:.95]); with --write, the
 printout (per-class AP and TP/FP, precision, recall, F1, TP/FP/FN, average IoU, mAP) goes to
 tests/fixtures/darknet_map/expected.json, which tests/test_detection_map.py compares with
 `darkpy map`.
+
+With --v4, the same set goes through ../shared/darknet-cfg/yolov4-tiny.cfg (nms_kind=greedynms)
+with seeded random weights (random_v4_weights: darkpy's initialisation, seed V4_SEED, the two
+output convolutions' weights scaled by V4_HEAD_SCALE so that the logits spread over a few units
+instead of +-0.01, which would leave every probability at 0.25 +- 0.002 on the threshold, and
+their objectness biases set to V4_OBJECTNESS_BIAS so that a few hundred boxes per image pass
+detector map's 0.005); the weights are regenerated identically by the test, so no large file is
+committed. darknet's numbers for V4_RUNS go to expected_v4.json, with those of the same cfg
+with nms_kind=default. The scores then keep all AP at 0 (random boxes), but the per-class FP
+counts at 0.25 are exactly the boxes each NMS kind lets through.
 """
 from __future__ import annotations
 
@@ -41,6 +52,12 @@ PHOTOS = ("dog.jpg", "horses.jpg", "person.jpg")
 RUNS = [(0, 0.5), (11, 0.5), (101, 0.5)] + [(0, round(0.5 + 0.05 * k, 2)) for k in range(1, 10)]
 THRESH = 0.25
 SEED = 11
+V4_CFG = ("darknet-cfg", "yolov4-tiny.cfg")
+V4_SEED = 7
+V4_HEAD_SCALE = 1024.0          # a power of two: exact in float32
+V4_OBJECTNESS_BIAS = -3.5      # few boxes above 0.25: ulp-level forward differences then
+                                # almost never meet an overlap on NMS's threshold
+V4_RUNS = [(0, 0.5)]
 
 
 def derived_images(shared: Path) -> dict:
@@ -124,6 +141,28 @@ def stage(shared: Path, work: Path) -> Path:
     return data
 
 
+def random_v4_weights(shared: Path, path: Path):
+    """Write yolov4-tiny's seeded random weights (see the module text) to `path`; returns the
+    network carrying them."""
+    sys.path.insert(0, str(REPO))
+    from darkpy import load
+    from darkpy.io.darknet_weights import save_darknet_weights
+    from darkpy.train.model import initialise
+
+    network = load(shared.joinpath(*V4_CFG))
+    initialise(network, V4_SEED)
+    heads = [network.sources[k][0] for k, layer in enumerate(network.layers)
+             if layer.kind == "yolo"]
+    for k in heads:   # the convolution feeding each [yolo]
+        layer = network.layers[k]
+        layer.set_param("weights", layer.get_param("weights") * np.float32(V4_HEAD_SCALE))
+        biases = layer.get_param("biases").copy()
+        biases.reshape(-1, 5 + network.layers[k + 1].classes)[:, 4] = V4_OBJECTNESS_BIAS
+        layer.set_param("biases", biases)
+    save_darknet_weights(network, path)
+    return network
+
+
 _CLASS = re.compile(r"class_id = (\d+), name = (.*?), ap = ([\d.]+)%\s+\(TP = (\d+), FP = (\d+)\)")
 _PRF = re.compile(r"precision = ([-\w.]+), recall = ([-\w.]+), F1-score = ([-\w.]+)")
 _COUNTS = re.compile(r"TP = (\d+), FP = (\d+), FN = (\d+), average IoU = ([\d.]+) %")
@@ -141,13 +180,15 @@ def parse(text: str) -> dict:
             "avg_iou_percent": float(counts[4]), "map": float(mean[2])}
 
 
-def run_darknet(darknet: Path, shared: Path, data: Path) -> list:
+def run_darknet(darknet: Path, shared: Path, data: Path, cfg: Path | None = None,
+                weights: Path | None = None, runs=RUNS) -> list:
     model = shared / "models" / "yolov3-tiny"
+    cfg = cfg or model / "yolov3-tiny.cfg"
+    weights = weights or model / "yolov3-tiny.weights"
     results = []
-    for points, iou in RUNS:
-        cmd = [str(darknet), "detector", "map", str(data), str(model / "yolov3-tiny.cfg"),
-               str(model / "yolov3-tiny.weights"), "-points", str(points), "-iou_thresh", str(iou),
-               "-thresh", str(THRESH)]
+    for points, iou in runs:
+        cmd = [str(darknet), "detector", "map", str(data), str(cfg), str(weights),
+               "-points", str(points), "-iou_thresh", str(iou), "-thresh", str(THRESH)]
         done = subprocess.run(cmd, cwd=data.parent, capture_output=True, text=True, check=True)
         record = parse(done.stdout)
         record.update(points=points, iou_thresh=iou, thresh=THRESH)
@@ -163,15 +204,37 @@ def main(argv=None) -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--make", action="store_true", help="write the set (images, labels)")
     parser.add_argument("--write", action="store_true", help="record darknet's numbers")
+    parser.add_argument("--v4", action="store_true",
+                        help="yolov4-tiny (greedynms) with seeded random weights instead")
     args = parser.parse_args(argv)
     if args.make:
         make(args.shared)
     if args.darknet is None:
         return
+    shared = args.shared.resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        results = run_darknet(args.darknet.resolve(), args.shared.resolve(),
-                              stage(args.shared.resolve(), Path(tmp)))
-    if args.write:
+        data = stage(shared, Path(tmp))
+        if args.v4:
+            weights = Path(tmp) / "yolov4-tiny-random.weights"
+            random_v4_weights(shared, weights)
+            results = run_darknet(args.darknet.resolve(), shared, data, shared.joinpath(*V4_CFG),
+                                  weights, V4_RUNS)
+            # the same with plain IoU suppression, so the test can show the kind matters
+            plain = Path(tmp) / "yolov4-tiny-default-nms.cfg"
+            plain.write_text(shared.joinpath(*V4_CFG).read_text().replace(
+                "nms_kind=greedynms", "nms_kind=default"))
+            default_runs = run_darknet(args.darknet.resolve(), shared, data, plain, weights,
+                                       V4_RUNS)
+        else:
+            results = run_darknet(args.darknet.resolve(), shared, data)
+    if args.write and args.v4:
+        (FIXTURES / "expected_v4.json").write_text(json.dumps(
+            {"darknet": "AlexeyAB/darknet 59596d78, detector map", "cfg": "/".join(V4_CFG),
+             "seed": V4_SEED, "head_scale": V4_HEAD_SCALE,
+             "objectness_bias": V4_OBJECTNESS_BIAS, "runs": results,
+             "default_nms_runs": default_runs}, indent=1) + "\n")
+        print(f"wrote {FIXTURES / 'expected_v4.json'}")
+    elif args.write:
         (FIXTURES / "expected.json").write_text(json.dumps(
             {"darknet": "AlexeyAB/darknet 59596d78, detector map", "runs": results}, indent=1) + "\n")
         print(f"wrote {FIXTURES / 'expected.json'}")
