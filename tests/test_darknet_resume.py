@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from darkpy.cli import app
 from darkpy.errors import InputError
-from darkpy.train.darknet.loop import DetectorTrainer
+from darkpy.train.darknet.loop import DarknetTrainer
 from darkpy.train.darknet.resume import read_state, resume_detector, state_path
 
 CFG = """[net]
@@ -98,10 +98,10 @@ def _assert_same(a, b):
 
 @pytest.mark.parametrize("cfg", ["pj.cfg", "ab.cfg"])
 def test_resume_continues_bit_for_bit(project, cfg):
-    whole = DetectorTrainer(cfg, "obj.data", backup="whole")
+    whole = DarknetTrainer(cfg, "obj.data", backup="whole")
     whole.run()
     assert whole.iteration == 4
-    first = DetectorTrainer(cfg, "obj.data", backup="split")
+    first = DarknetTrainer(cfg, "obj.data", backup="split")
     first.run(iterations=2)
     last = project / "split" / f"{cfg[:-4]}_last.weights"
     assert last.is_file() and state_path(last).is_file()
@@ -111,7 +111,7 @@ def test_resume_continues_bit_for_bit(project, cfg):
     assert resumed.iteration == 4
     _assert_same(_params(whole), _params(resumed))
     # without the optimiser's momentum (what darknet's file lacks) the run differs
-    fresh = DetectorTrainer(cfg, "obj.data", last, backup="fresh")
+    fresh = DarknetTrainer(cfg, "obj.data", last, backup="fresh")
     assert fresh.iteration == 2
     fresh.run()
     differs = any(not np.array_equal(v, _params(fresh)[k]) for k, v in _params(whole).items())
@@ -119,7 +119,7 @@ def test_resume_continues_bit_for_bit(project, cfg):
 
 
 def test_resume_refuses_a_state_of_other_weights(project):
-    DetectorTrainer("pj.cfg", "obj.data").run(iterations=1)
+    DarknetTrainer("pj.cfg", "obj.data").run(iterations=1)
     path = project / "backup" / "pj_last.state.npz"
     meta, arrays = read_state(path)
     meta["seen"] += 4
@@ -132,7 +132,7 @@ def test_resume_refuses_a_state_of_other_weights(project):
 
 
 def test_resume_keeps_map_scoring_and_the_best_map(project):
-    trainer = DetectorTrainer("pj.cfg", "obj.data", calc_map=True, map_thresh=0.3)
+    trainer = DarknetTrainer("pj.cfg", "obj.data", calc_map=True, map_thresh=0.3)
     trainer.run(iterations=1)
     trainer.best_map = 0.42  # as if a validation had scored it; saved with the next checkpoint
     trainer.save("last")
@@ -153,7 +153,7 @@ def test_cli_resume(project):
 
 
 def test_multi_scale_trains_at_the_drawn_size(project):
-    trainer = DetectorTrainer("ab.cfg", "obj.data", max_batches=1000)
+    trainer = DarknetTrainer("ab.cfg", "obj.data", max_batches=1000)
     assert trainer.aug.lineage == "alexeyab" and trainer.aug.random == 1
     seen_shapes = []  # (input, head output) shapes of each training forward
     forward = trainer.network.forward

@@ -13,7 +13,7 @@ from darkpy.cli import app
 from darkpy.io.darknet_weights import WeightsHeader, load_darknet_weights, save_darknet_weights
 from darkpy.network import Network
 from darkpy.reporting import Reporter
-from darkpy.train.darknet.loop import DetectorTrainer, train_detector
+from darkpy.train.darknet.loop import DarknetTrainer, train_detector
 
 CFG = """[net]
 batch=4
@@ -121,7 +121,7 @@ def test_rates_seen_checkpoints_and_problems(project):
 def test_one_update_is_darknets_sgd(project):
     """The first update from a known start equals w - lr/B (g + decay B w) for weights and
     b - lr/B g for biases and scales, g summed over both minibatches (computed separately)."""
-    trainer = DetectorTrainer("tiny.cfg", "obj.data")
+    trainer = DarknetTrainer("tiny.cfg", "obj.data")
     start = {(l.index, n): l.params[n].copy() for l in trainer.network.layers for n in l.params}
     indices = trainer.loader.pick(0, 4)
     x, truth, _ = trainer.loader.batch(0, 4, indices)
@@ -166,12 +166,12 @@ def test_backbone_weights_load_the_layers_they_hold(project):
     data = path.read_bytes()
     floats_of_last_conv = 14 + 14 * 8
     path.write_bytes(data[: len(data) - 4 * floats_of_last_conv])
-    trainer = DetectorTrainer("tiny.cfg", "obj.data", path, max_batches=1)
+    trainer = DarknetTrainer("tiny.cfg", "obj.data", path, max_batches=1)
     assert trainer.loaded_layers == 2
 
 
 def test_checkpoint_schedule():
-    trainer = DetectorTrainer.__new__(DetectorTrainer)
+    trainer = DarknetTrainer.__new__(DarknetTrainer)
     trainer.max_batches = 5000
     assert trainer._periodic(100) == ["last"]
     assert trainer._periodic(1000) == ["1000", "last"]
@@ -201,6 +201,6 @@ def test_cli_trains_alexeyab_ciou_head_and_prints_his_line(project):
                                       "1"])
     assert result.exit_code == 0, result.output
     assert "Region 3 Avg (IOU: " in result.output and "total_loss = " in result.output
-    trainer = DetectorTrainer("v4.cfg", "obj.data")
+    trainer = DarknetTrainer("v4.cfg", "obj.data")
     assert trainer.flavor == "alexeyab" and trainer.max_boxes == 200
     assert all(layer.darknet_flavor == "alexeyab" for layer in trainer.network.layers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from darkpy.evaluation.detection_map import detector_map
-from darkpy.train.darknet.loop import DetectorTrainer, train_detector
+from darkpy.train.darknet.loop import DarknetTrainer, train_detector
 from tests.test_darknet_train_loop import Collect, project  # noqa: F401 (a fixture)
 
 
@@ -48,7 +48,7 @@ def test_without_map_no_best_weights(mapped):
 
 
 def test_map_schedule_is_alexeyabs():
-    trainer = DetectorTrainer.__new__(DetectorTrainer)
+    trainer = DarknetTrainer.__new__(DarknetTrainer)
 
     class Items:
         items = [None] * 1000

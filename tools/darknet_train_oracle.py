@@ -392,13 +392,13 @@ def train_darkpy(work: Path, cfg: Path, weights: Path, order: list[list[str]],
                  forwards: list[list[dict]] | None = None, fork: str = "pjreddie"):
     """darkpy trained from `weights` on darknet's image sequence, one pair of image names per
     minibatch: (params, seen, iteration reports, the order used); for fork="alexeyab" as
-    his CPU build trains (DetectorTrainer's darknet_build="alexeyab-cpu"). darknet's log names the
+    his CPU build trains (DarknetTrainer's darknet_build="alexeyab-cpu"). darknet's log names the
     images of a minibatch but not their order, which matters (its float sums over the batch
     depend on it): given darknet's `forwards`, the order of two different images whose [yolo]
     statistics come closer to what darknet printed is taken."""
-    from darkpy.train.darknet.loop import DetectorTrainer
+    from darkpy.train.darknet.loop import DarknetTrainer
 
-    trainer = DetectorTrainer(cfg, work / "obj.data", weights, clear=True,
+    trainer = DarknetTrainer(cfg, work / "obj.data", weights, clear=True,
                               backup=work / "darkpy", cfg_name=cfg.stem, exact=True,
                               darknet_build="alexeyab-cpu" if fork == "alexeyab" else None)
     names = [Path(item.image).stem for item in trainer.dataset.items]

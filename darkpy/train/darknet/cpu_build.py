@@ -17,7 +17,7 @@ build (src/col2im.c, network.c) differs in two ways, which change what yolov4-ti
 
 `AlexeyabCpuDeltas` reproduces both for Network.backward(rule=...); it lives as long as a
 training run (the kept buffers are the run's state, as darknet's are). Training uses it only
-where asked to reproduce that build (`DetectorTrainer(..., darknet_build="alexeyab-cpu")`),
+where asked to reproduce that build (`DarknetTrainer(..., darknet_build="alexeyab-cpu")`),
 e.g. for tools/darknet_train_oracle.py's comparison with a CPU-built darknet.
 """
 from __future__ import annotations

@@ -466,7 +466,6 @@ class DarknetTrainer:
                            bool(flag.get("stop")), summary)
 
 
-DetectorTrainer = DarknetTrainer  # the name of the detector-only first version
 
 
 def train_darknet(cfg, data, weights=None, reporter=None, **options) -> TrainResult:
@@ -476,4 +475,3 @@ def train_darknet(cfg, data, weights=None, reporter=None, **options) -> TrainRes
 
 
 train_detector = train_darknet
-

@@ -42,7 +42,7 @@ def state_path(weights_path) -> Path:
 
 
 def save_state(trainer, weights_path) -> Path:
-    """Write the sidecar of `weights_path` (just written) for `trainer` (a DetectorTrainer)."""
+    """Write the sidecar of `weights_path` (just written) for `trainer` (a DarknetTrainer)."""
     path = state_path(weights_path)
     meta = {
         "format": FORMAT, "seen": trainer.seen, "avg_loss": trainer.avg_loss,
@@ -118,9 +118,9 @@ def restore(trainer, meta: dict, arrays: dict, where) -> None:
 
 
 def resume_detector(folder, cfg_name: str | None = None, **changes):
-    """A DetectorTrainer continuing the run whose _last checkpoint is in `folder`;
+    """A DarknetTrainer continuing the run whose _last checkpoint is in `folder`;
     `changes` (e.g. max_batches=...) replace the setup's overrides."""
-    from darkpy.train.darknet.loop import DetectorTrainer
+    from darkpy.train.darknet.loop import DarknetTrainer
 
     path = find_state(folder, cfg_name)
     meta, arrays = read_state(path)
@@ -130,7 +130,7 @@ def resume_detector(folder, cfg_name: str | None = None, **changes):
     weights = weights_of(path)
     if not weights.is_file():
         raise InputError(f"{path}: its weights {weights.name} are missing")
-    trainer = DetectorTrainer(setup["cfg"], setup["data"], weights, clear=False,
+    trainer = DarknetTrainer(setup["cfg"], setup["data"], weights, clear=False,
                               backup=path.parent, label_rule=setup["label_rule"],
                               cfg_name=setup["cfg_name"], **setup.get("options", {}), **overrides)
     restore(trainer, meta, arrays, path)
