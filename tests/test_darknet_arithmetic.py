@@ -142,7 +142,7 @@ activation=leaky
         conv = net.layers[0]
         conv.params["weights"][...] = rng.normal(0, 1, conv.params["weights"].shape) if not results \
             else results[0][2]
-        conv.darknet_training = darknet
+        conv.darknet_training = "exact" if darknet else False
         out = net.forward(x, train=True)
         net.zero_grads()
         net.backward(np.ones_like(out))

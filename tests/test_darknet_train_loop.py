@@ -13,6 +13,7 @@ from darkpy.cli import app
 from darkpy.io.darknet_weights import WeightsHeader, load_darknet_weights, save_darknet_weights
 from darkpy.network import Network
 from darkpy.reporting import Reporter
+from darkpy.train.darknet.step import set_arithmetic
 from darkpy.train.darknet.loop import DarknetTrainer, train_detector
 
 CFG = """[net]
@@ -127,8 +128,8 @@ def test_one_update_is_darknets_sgd(project):
     x, truth, _ = trainer.loader.batch(0, 4, indices)
     # the same gradients by hand: a twin network, the two minibatches, summed
     twin = Network(read_sections(project / "tiny.cfg"))
+    set_arithmetic(twin, exact=False)  # the trainer's (default) arithmetic
     for layer in twin.layers:
-        layer.darknet_training = True
         for name in layer.params:
             layer.params[name][...] = start[(layer.index, name)]
         layer.invalidate()

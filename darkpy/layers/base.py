@@ -101,14 +101,14 @@ class Layer:
     # training with darknet's formulas where they are not the exact math (batch norm's
     # approximate backward), set on every layer by detector training (darkpy.train.darknet):
     # "fast" computes them in darkpy's own float arithmetic (BLAS/Winograd, float64 sums);
-    # "exact" (or True) in darknet's, bit for bit (kernels/conv/darknet.py,
+    # "exact" in darknet's, bit for bit (kernels/conv/darknet.py,
     # kernels/batchnorm_darknet.py). float64 gradient checks and SR training leave it False.
     darknet_training: bool | str = False
 
     @property
     def darknet_exact(self) -> bool:
         """Whether training must repeat darknet's float arithmetic bit for bit."""
-        return self.darknet_training is True or self.darknet_training == "exact"
+        return self.darknet_training == "exact"
     # whose darknet that arithmetic follows where the forks differ: "pjreddie", "alexeyab"
     # (batch norm's epsilons) or "alexeyab-cpu" (his CPU build: also batch norm's rolling
     # rate and no bias gradient under batch norm); set with darknet_training
