@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from darkpy.cli import app
 from darkpy.errors import InputError
 from darkpy.train.darknet.loop import DarknetTrainer
-from darkpy.train.darknet.resume import read_state, resume_detector, state_path
+from darkpy.train.darknet.resume import read_state, resume_training, state_path
 
 CFG = """[net]
 batch=4
@@ -105,7 +105,7 @@ def test_resume_continues_bit_for_bit(project, cfg):
     first.run(iterations=2)
     last = project / "split" / f"{cfg[:-4]}_last.weights"
     assert last.is_file() and state_path(last).is_file()
-    resumed = resume_detector(project / "split")
+    resumed = resume_training(project / "split")
     assert resumed.iteration == 2 and resumed.avg_loss == first.avg_loss
     resumed.run()
     assert resumed.iteration == 4
@@ -126,9 +126,9 @@ def test_resume_refuses_a_state_of_other_weights(project):
     np.savez(path, meta=np.array(json.dumps(meta)),
              **{f"optimizer/{k}": v for k, v in arrays.items()})
     with pytest.raises(InputError, match="seen=8 but pj_last.weights says seen=4"):
-        resume_detector(project / "backup")
+        resume_training(project / "backup")
     with pytest.raises(InputError, match="no \\*_last.state.npz to resume"):
-        resume_detector(project)
+        resume_training(project)
 
 
 def test_resume_keeps_map_scoring_and_the_best_map(project):
@@ -136,7 +136,7 @@ def test_resume_keeps_map_scoring_and_the_best_map(project):
     trainer.run(iterations=1)
     trainer.best_map = 0.42  # as if a validation had scored it; saved with the next checkpoint
     trainer.save("last")
-    resumed = resume_detector(project / "backup")
+    resumed = resume_training(project / "backup")
     assert resumed.calc_map and resumed.map_thresh == 0.3 and resumed.best_map == 0.42
 
 

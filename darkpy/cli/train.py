@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         """
         from darkpy.train import loop
 
-        if resume is None and model is not None and _is_detector_run(model, data):
+        if resume is None and model is not None and _is_darknet_run(model, data):
             given = [name for name, value in (
                 ("--valid", valid), ("--out", out), ("--scale", scale), ("--patch", patch),
                 ("--degrade", degrade != "matlab"), ("--no-augment", not augment), ("--loss", loss != "l1"),
@@ -91,14 +91,14 @@ def register(app: typer.Typer) -> None:
                      "from --data X.data")
             if len(data) != 1:
                 fail("a detector or classifier trains from one darknet .data file: --data X.data")
-            _train_detector(model, data[0], weights, clear, backup, label_rule, iterations,
+            _train_darknet(model, data[0], weights, clear, backup, label_rule, iterations,
                             batch, subdivisions, learning_rate, seed, calc_map, exact)
             return
-        if resume is not None and _is_detector_resume(resume):
+        if resume is not None and _is_darknet_resume(resume):
             if model is not None or data or weights is not None or clear or backup is not None:
                 fail("--resume BACKUP continues a detector run as it was set up; drop MODEL, "
                      "--data, --weights, --clear and --backup")
-            _train_detector_resumed(resume, iterations, learning_rate)
+            _train_darknet_resumed(resume, iterations, learning_rate)
             return
         if clear or exact or backup is not None or label_rule != "pjreddie" or calc_map:
             fail("--clear, --exact, --backup, --map and --label-rule are for detectors and classifiers "
@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(130)
 
 
-def _is_detector_run(model: str, data: list) -> bool:
+def _is_darknet_run(model: str, data: list) -> bool:
     """A darknet-style run (detector or classifier): the cfg has a detection head or a
     classifier loss, or --data names one .data file."""
     if len(data) == 1 and str(data[0]).endswith(".data") and Path(data[0]).is_file():
@@ -153,8 +153,8 @@ def _is_detector_run(model: str, data: list) -> bool:
     return is_detector(sections) or is_classifier(sections)
 
 
-def _is_detector_resume(path: Path) -> bool:
-    """A detector's backup folder (or its <cfg>_last.state.npz), not an SR run folder."""
+def _is_darknet_resume(path: Path) -> bool:
+    """A darknet run's backup folder (or its <cfg>_last.state.npz), not an SR run folder."""
     from darkpy.train.darknet.resume import STATE_SUFFIX
     from darkpy.train.run_folder import RUN_FILE
 
@@ -164,14 +164,14 @@ def _is_detector_resume(path: Path) -> bool:
     return path.is_dir() and not (path / RUN_FILE).is_file() and any(path.glob(f"*{STATE_SUFFIX}"))
 
 
-def _train_detector_resumed(path, iterations, learning_rate):
-    from darkpy.train.darknet.resume import resume_detector
+def _train_darknet_resumed(path, iterations, learning_rate):
+    from darkpy.train.darknet.resume import resume_training
 
-    trainer = resume_detector(path, max_batches=iterations, learning_rate=learning_rate)
-    _finish_detector(trainer)
+    trainer = resume_training(path, max_batches=iterations, learning_rate=learning_rate)
+    _finish_darknet(trainer)
 
 
-def _train_detector(model, data, weights, clear, backup, label_rule, iterations, batch,
+def _train_darknet(model, data, weights, clear, backup, label_rule, iterations, batch,
                     subdivisions, learning_rate, seed, calc_map=False, exact=False):
     from darkpy.train.darknet.loop import DarknetTrainer
 
@@ -180,10 +180,10 @@ def _train_detector(model, data, weights, clear, backup, label_rule, iterations,
                               max_batches=iterations, batch=batch,
                               subdivisions=subdivisions, learning_rate=learning_rate, seed=seed,
                               exact=exact)
-    _finish_detector(trainer)
+    _finish_darknet(trainer)
 
 
-def _finish_detector(trainer):
+def _finish_darknet(trainer):
     result = trainer.run(_DarknetLines())
     where = f"; {result.final}" if result.final else ""
     typer.echo(f"{result.iteration}/{result.max_batches} iterations, {result.seen} images seen{where}", err=True)

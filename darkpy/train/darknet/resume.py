@@ -117,7 +117,7 @@ def restore(trainer, meta: dict, arrays: dict, where) -> None:
     trainer.best_map = float(meta.get("best_map", -1.0))  # so _best.weights keeps its meaning
 
 
-def resume_detector(folder, cfg_name: str | None = None, **changes):
+def resume_training(folder, cfg_name: str | None = None, **changes):
     """A DarknetTrainer continuing the run whose _last checkpoint is in `folder`;
     `changes` (e.g. max_batches=...) replace the setup's overrides."""
     from darkpy.train.darknet.loop import DarknetTrainer
