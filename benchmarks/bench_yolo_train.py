@@ -49,7 +49,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+import peers  # noqa: E402  (peak RSS helpers)
 from darkpy.api import read_sections  # noqa: E402
 from darkpy.network import INPUT, Network  # noqa: E402
 from darkpy.train.darknet.loop import load_initial_weights  # noqa: E402
@@ -264,25 +266,6 @@ def torch_optimizer(torch, twin, batch: int):
 
 # --- measuring --------------------------------------------------------------------------------
 
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _rss(field: str) -> float:
-    """VmHWM (peak) or VmRSS of this process in GiB (0 where /proc is absent)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return 0.0
-
-
 def _profile(network, heads, x, truth, w, h):
     """{(index, kind): [forward s, backward s]} of one darkpy training minibatch."""
     times = {}
@@ -414,18 +397,20 @@ def main(argv=None) -> int:
     grown = {name: 0.0 for name in runners}
     for run in runners.values():  # warm-up: numba compiles or loads its cache
         run()
-    resettable = _reset_peak()
+    resettable = peers.reset_peak()
+    gib = 2.0 ** 30
     names = list(runners)
     for r in range(args.runs):
         line = [f"run {r + 1}:"]
         for name in names if r % 2 == 0 else names[::-1]:
-            _reset_peak()
-            before = _rss("VmRSS")
+            peers.reset_peak()
+            before = peers.current_bytes() / gib
             start = time.perf_counter()
             runners[name]()
             times[name].append(time.perf_counter() - start)
-            peaks[name] = max(peaks[name], _rss("VmHWM"))
-            grown[name] = max(grown[name], _rss("VmHWM") - before)
+            peak = peers.peak_bytes() / gib
+            peaks[name] = max(peaks[name], peak)
+            grown[name] = max(grown[name], peak - before)
             line.append(f"{name} {times[name][-1]:7.3f} s")
         print("  ".join(line), flush=True)
     peak_note = "" if resettable else " (process-wide: /proc/self/clear_refs not writable)"

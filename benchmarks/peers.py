@@ -244,15 +244,26 @@ def reset_peak() -> bool:
         return False
 
 
-def peak_bytes() -> int:
-    """This process's peak resident set: VmHWM (which reset_peak resets), else ru_maxrss."""
+def _status_bytes(field: str) -> int | None:
+    """A `kB` field of /proc/self/status in bytes (None where /proc is absent)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return None
+
+
+def peak_bytes() -> int:
+    """This process's peak resident set: VmHWM (which reset_peak resets), else ru_maxrss."""
+    peak = _status_bytes("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_bytes() -> int:
+    """This process's resident set now (VmRSS; 0 where /proc is absent)."""
+    return _status_bytes("VmRSS") or 0
 
 
 def report_peak(runner: Runner) -> None:
