@@ -11,9 +11,14 @@ _final.weights. darkpy repeats the runs here and must land within 1e-5 of darkne
 after two), with the update itself (the change from the official weights, beyond one float32
 ulp of the stored value) within 2e-3 of the largest change (2.0e-4 and 2.5e-4: float sums of
 the backward in another order), and darknet's
-printed statistics to their 6 decimals. AlexeyAB's run (fixtures alexeyab_darknet*) is held
-to the same bounds; darkpy trains it as his CPU build does (darknet_build="alexeyab-cpu",
-darkpy/train/darknet/cpu_build.py) and gets 5.5e-8 of the weights after one iteration; the second iteration is still apart (xfail, see SECOND_ITERATION_OPEN)."""
+printed statistics to their 6 decimals. darkpy trains AlexeyAB's runs as his CPU build does
+(darknet_build="alexeyab-cpu", darkpy/train/darknet/cpu_build.py). His CIoU loss from the
+official weights (yolov3-tiny with yolov4-tiny's [yolo] keys, colour set; fixtures
+alexeyab_official_darknet*): 1.5e-7 / 4.2e-6 of the weights after one / two iterations, held
+within 2e-5 (issue 11 asks 1e-4) and updates within 1e-2 (3.1e-3). yolov4-tiny from a seeded
+random start (fixtures alexeyab_darknet*, gray set) is held to pjreddie's bounds and gets
+5.5e-8 after one iteration; its second iteration is still apart (xfail, see
+SECOND_ITERATION_OPEN)."""
 from __future__ import annotations
 
 import importlib.util
@@ -37,23 +42,28 @@ def _tool():
     return module
 
 
-def _load(tmp_path_factory, fork):
+# (weights, update) bounds of `_check` per comparison (tools/darknet_train_oracle.variant_of)
+BOUNDS = {"pjreddie": (1e-5, 2e-3), "alexeyab": (1e-5, 2e-3), "alexeyab-official": (2e-5, 1e-2)}
+
+
+def _load(tmp_path_factory, fork, start="random"):
     weights = shared_path("models", "yolov3-tiny", "yolov3-tiny.weights")
     shared = weights.parents[2]
     tool = _tool()
-    json_path, npz_path = tool.fixture_paths(fork)
-    work = tmp_path_factory.mktemp(f"darknet_train_{fork}")
-    tool.oracle_set(shared, work, gray=fork == "alexeyab")
+    variant = tool.variant_of(fork, start)
+    json_path, npz_path = tool.fixture_paths(variant)
+    work = tmp_path_factory.mktemp(f"darknet_train_{variant}")
+    tool.oracle_set(shared, work, gray=variant == "alexeyab")
     meta = json.loads(json_path.read_text())
     assert tool.pixel_digest(work) == meta["pixels_sha256"], "the training images changed"
     with np.load(npz_path) as npz:
         slices = dict(npz)
-    if fork == "alexeyab":
+    if variant == "alexeyab":
         shared_path("darknet-cfg", "yolov4-tiny.cfg")
         start_cfg = work / "start.cfg"
         start_cfg.write_text(tool.oracle_cfg(shared, 1, fork))
         weights = tool.start_weights(start_cfg, work / "start.weights")
-    return tool, shared, work, weights, meta, slices
+    return tool, shared, work, weights, meta, slices, start
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +74,18 @@ def oracle(tmp_path_factory):
 @pytest.fixture(scope="module")
 def oracle_alexeyab(tmp_path_factory):
     return _load(tmp_path_factory, "alexeyab")
+
+
+@pytest.fixture(scope="module")
+def oracle_alexeyab_official(tmp_path_factory):
+    return _load(tmp_path_factory, "alexeyab", "official")
+
+
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_alexeyab_ciou_from_official_weights_equals_darknets(oracle_alexeyab_official,
+                                                             iterations):
+    # 13 convolutions: biases, weights (11 also scales, rolling mean, rolling variance)
+    _check(oracle_alexeyab_official, iterations, "alexeyab", parameters=59)
 
 
 @pytest.mark.parametrize("iterations", [1, 2])
@@ -86,10 +108,10 @@ def test_alexeyab_ciou_weights_after_sgd_iterations_equal_darknets(oracle_alexey
 
 
 def _check(loaded, iterations, fork, parameters):
-    tool, shared, work, weights, meta, slices = loaded
+    tool, shared, work, weights, meta, slices, start_kind = loaded
     run = meta["runs"][str(iterations)]
     cfg = work / f"oracle{iterations}.cfg"
-    cfg.write_text(tool.oracle_cfg(shared, iterations, fork))
+    cfg.write_text(tool.oracle_cfg(shared, iterations, fork, start_kind))
     got, seen, reports, used = tool.train_darkpy(work, cfg, weights, run["order"], fork=fork)
     assert used == run["order"]
     assert seen == run["seen"] == iterations * tool.BATCH
@@ -102,9 +124,11 @@ def _check(loaded, iterations, fork, parameters):
                          {k: got[k][pick[k]] for k in keys}, keys)
     weights_off = max(row["weights"] for row in table.values())
     update_off = max(row["update"] for row in table.values())
-    # before the loader took darknet's HSV round trip on these colour images: 1.2e-6 / 3.4e-3
-    assert weights_off < 1e-5, table
-    assert update_off < 2e-3, table
+    # pjreddie's, before the loader took darknet's HSV round trip on these colour images:
+    # 1.2e-6 / 3.4e-3
+    weights_bound, update_bound = BOUNDS[tool.variant_of(fork, start_kind)]
+    assert weights_off < weights_bound, table
+    assert update_off < update_bound, table
     # every parameter moved, by darknet's update, not by nothing (AlexeyAB's CPU build does
     # not train the biases of batch-normalised convolutions: those stay)
     frozen = {k for k in keys if fork == "alexeyab" and k[1] == "biases"

@@ -57,6 +57,13 @@ a .weights file both load), darknet run with -dont_show. AlexeyAB's darknet prin
 the average IoU, count, class_loss, iou_loss and total_loss; those are compared and recorded
 (fixtures in tests/fixtures/darknet_train/alexeyab_*). His image picking is as random as
 pjreddie's (srand(time(0))), so the same box-count rule names each minibatch's images.
+
+`--fork alexeyab --start official` is the AlexeyAB loss from the official weights: yolov3-tiny.cfg
+whose two [yolo] heads take yolov4-tiny's AlexeyAB keys (CIOU_HEAD: iou_loss=ciou,
+iou_normalizer=0.07, scale_x_y=1.05, ...), the official yolov3-tiny.weights, the colour set
+and pjreddie's comparison's learning rate (fixtures alexeyab_official_darknet*). From trained
+weights few batch-normalised values sit at a leaky kink, so the ulps in which darkpy's first
+update differs from darknet's do not flip the second forward as they do from the random start.
 """
 from __future__ import annotations
 
@@ -162,28 +169,40 @@ def oracle_set(shared: Path, out: Path, gray: bool = False) -> dict:
     return counts
 
 
-def oracle_cfg(shared: Path, max_batches: int, fork: str = "pjreddie") -> str:
-    """yolov3-tiny.cfg (pjreddie) or yolov4-tiny.cfg (alexeyab) with augmentation off and the
-    training schedule of the comparison."""
+def oracle_cfg(shared: Path, max_batches: int, fork: str = "pjreddie",
+               start: str = "random") -> str:
+    """yolov3-tiny.cfg (pjreddie), yolov4-tiny.cfg (alexeyab from a random start) or
+    yolov3-tiny.cfg with yolov4-tiny's [yolo] keys (alexeyab, start="official": the
+    official weights fit it) with augmentation off and the training schedule of the
+    comparison."""
     from darkpy.config.cfg import format_cfg, read_cfg
 
-    if fork == "alexeyab":
+    if fork == "alexeyab" and start == "random":
         sections = read_cfg(shared / "darknet-cfg" / "yolov4-tiny.cfg")
     else:
         sections = read_cfg(shared / "models" / "yolov3-tiny" / "yolov3-tiny.cfg")
     net = sections[0].options
+    rate = LEARNING_RATE_BY_FORK[fork] if start == "random" else LEARNING_RATE
     net.update(batch=str(BATCH), subdivisions=str(SUBDIVISIONS), burn_in="0",
-               max_batches=str(max_batches),
-               learning_rate=repr(LEARNING_RATE_BY_FORK[fork]),
+               max_batches=str(max_batches), learning_rate=repr(rate),
                hue="0", saturation="1", exposure="1")
     if fork == "alexeyab":
         net.update(flip="0", mosaic="0", blur="0", mixup="0", angle="0")
     for section in sections:
         if section.kind == "yolo":
+            if fork == "alexeyab" and start == "official":
+                section.options.update(CIOU_HEAD)
             section.options.update(jitter="0", random="0")
             if fork == "alexeyab":
                 section.options.update(resize="1")
     return format_cfg(sections)
+
+
+# yolov4-tiny's [yolo] keys (AlexeyAB's loss) that the official-weights variant of the
+# AlexeyAB comparison puts into yolov3-tiny's heads
+CIOU_HEAD = {"scale_x_y": "1.05", "cls_normalizer": "1.0", "iou_normalizer": "0.07",
+             "iou_loss": "ciou", "ignore_thresh": ".7", "truth_thresh": "1",
+             "nms_kind": "greedynms", "beta_nms": "0.6"}
 
 
 def start_weights(cfg: Path, path: Path) -> Path:
@@ -459,28 +478,39 @@ def parse_losses(log: str) -> list[float]:
             for m in re.finditer(r"^ ?\d+(?:, \S+)?: (\S+), \S+ avg", log, re.M)]
 
 
-FIXTURE_PREFIX = {"pjreddie": "darknet", "alexeyab": "alexeyab_darknet"}
+FIXTURE_PREFIX = {"pjreddie": "darknet", "alexeyab": "alexeyab_darknet",
+                  "alexeyab-official": "alexeyab_official_darknet"}
 ABOUT = {
     "pjreddie": "pjreddie darknet (CPU) training yolov3-tiny from the official weights on "
                 "tools/darknet_train_oracle.py's mirrored set; recorded by that script",
     "alexeyab": "AlexeyAB darknet (CPU, AVX=0) training yolov4-tiny (iou_loss=ciou) from "
                 "tools/darknet_train_oracle.py's seeded random start on its mirrored set; "
                 "recorded by that script with --fork alexeyab",
+    "alexeyab-official": "AlexeyAB darknet (CPU, AVX=0) training yolov3-tiny with yolov4-tiny's "
+                         "[yolo] keys (iou_loss=ciou) from the official weights on "
+                         "tools/darknet_train_oracle.py's mirrored colour set; recorded by "
+                         "that script with --fork alexeyab --start official",
 }
 
 
-def fixture_paths(fork: str) -> tuple[Path, Path]:
-    """(json, npz) of a fork's recorded run."""
-    prefix = FIXTURE_PREFIX[fork]
+def variant_of(fork: str, start: str = "random") -> str:
+    """The name of a comparison: its fork, plus "-official" for AlexeyAB's loss trained from
+    the official yolov3-tiny weights."""
+    return f"{fork}-official" if fork == "alexeyab" and start == "official" else fork
+
+
+def fixture_paths(variant: str) -> tuple[Path, Path]:
+    """(json, npz) of a comparison's recorded run (`variant_of`)."""
+    prefix = FIXTURE_PREFIX[variant]
     return FIXTURES / f"{prefix}.json", FIXTURES / f"{prefix}_weights.npz"
 
 
-def record(work: Path, runs: dict, fork: str = "pjreddie") -> None:
+def record(work: Path, runs: dict, variant: str = "pjreddie") -> None:
     """Write the fixtures: darknet.json (image orders, darknet's printed statistics and losses,
     seen) and darknet_weights.npz (each parameter's slice after each run; `slice_indices`);
-    alexeyab_darknet*.* for AlexeyAB's."""
+    alexeyab_darknet*.* / alexeyab_official_darknet*.* for AlexeyAB's (`variant_of`)."""
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    meta = {"about": ABOUT[fork], "pixels_sha256": pixel_digest(work), "slice": SLICE,
+    meta = {"about": ABOUT[variant], "pixels_sha256": pixel_digest(work), "slice": SLICE,
             "runs": {}}
     arrays = {}
     for n, run in runs.items():
@@ -488,7 +518,7 @@ def record(work: Path, runs: dict, fork: str = "pjreddie") -> None:
                                 "losses": run["losses"], "seen": run["seen"]}
         for key, values in run["params"].items():
             arrays[f"{n}/{key[0]}/{key[1]}"] = values[slice_indices(values.size)]
-    json_path, npz_path = fixture_paths(fork)
+    json_path, npz_path = fixture_paths(variant)
     json_path.write_text(json.dumps(meta, indent=1) + "\n")
     np.savez_compressed(npz_path, **arrays)
 
@@ -948,6 +978,10 @@ def main(argv=None) -> int:
     p.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     p.add_argument("--work", type=Path, default=Path("/tmp/darknet_train_oracle"))
     p.add_argument("--iterations", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--start", choices=("random", "official"), default="random",
+                   help="--fork alexeyab only: yolov4-tiny from a seeded random start "
+                        "(random) or yolov3-tiny with yolov4-tiny's ciou [yolo] keys from "
+                        "the official weights on colour images (official)")
     p.add_argument("--write", action="store_true", help="record the fixtures")
     p.add_argument("--task", choices=("detector", "classifier", "region"), default="detector",
                    help="detector: yolov3-tiny from the official weights (needs --shared); "
@@ -963,8 +997,9 @@ def main(argv=None) -> int:
         run_region(args.darknet.resolve(), work, args.write)
         return 0
     fork = args.fork
-    counts = oracle_set(args.shared, work, gray=fork == "alexeyab")
-    if fork == "alexeyab":
+    random_start = fork == "alexeyab" and args.start == "random"
+    counts = oracle_set(args.shared, work, gray=random_start)
+    if random_start:
         base_cfg = work / "start.cfg"
         base_cfg.write_text(oracle_cfg(args.shared, 1, fork))
         weights = start_weights(base_cfg, work / "start.weights")
@@ -975,7 +1010,8 @@ def main(argv=None) -> int:
     worst = {}
     for n in args.iterations:
         tag = f"oracle{n}"
-        final, log = run_darknet(args.darknet.resolve(), work, oracle_cfg(args.shared, n, fork),
+        final, log = run_darknet(args.darknet.resolve(), work,
+                                 oracle_cfg(args.shared, n, fork, args.start),
                                  weights, tag, fork=fork)
         forwards = parse_log(log, fork)
         cfg = work / f"{tag}.cfg"
@@ -1005,7 +1041,7 @@ def main(argv=None) -> int:
         runs[n] = {"order": used, "forwards": forwards, "losses": losses, "seen": ref_seen,
                    "params": ref}
     if args.write:
-        record(work, runs, fork)
+        record(work, runs, variant_of(fork, args.start))
         print(f"fixtures written to {FIXTURES}")
     return 0
 
