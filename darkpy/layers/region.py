@@ -62,7 +62,7 @@ from darkpy.config.head_keys import GRID_TRAINING_KEYS
 from darkpy.config.schema import ALEXEYAB, PJREDDIE, TRAINING, Key
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
-from darkpy.layers.tree import load_tree, tree_softmax
+from darkpy.layers.tree import load_tree, tree_cycle, tree_softmax
 from darkpy.layers.yolo import _anchor_pairs
 
 # kernels, loaded on first use (darkpy/kernels/lazy.py)
@@ -163,16 +163,32 @@ class Region(Layer):
         if truth is None:
             self._truth = None
             return
-        for key, why in (("tree", "the hierarchical softmax"), ("map", "class remapping")):
-            if self.opts.get(key):
-                raise self.error(f"{key}= ({why}) is not supported in training")
+        if self.opts.get("map"):
+            raise self.error("map= (class remapping) is not supported in training")
         if self.coords > 4:
             raise self.error(f"coords={self.coords}: masks (coords > 4) are not supported in "
                              "training")
         truth = np.ascontiguousarray(truth, dtype=np.float32)
         if truth.ndim != 3 or truth.shape[2] != 5:
             raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        if self.tree is not None:
+            self._check_tree_truth(truth)
         self._truth = truth
+
+    def _check_tree_truth(self, truth: np.ndarray) -> None:
+        """Every class the loss reads must be a node of the tree, and the tree's parents must
+        lead to a root (darknet would read past its arrays or loop forever)."""
+        cycle = tree_cycle(self.tree)
+        if cycle is not None:
+            raise self.error(f"tree={self.opts.tree}: node {cycle} ({self.tree.names[cycle]}) "
+                             f"is its own ancestor in {self.tree.path}")
+        read = truth[:, :region_loss.MAX_TRUTHS]
+        valid = np.cumprod(read[..., 0] != 0, axis=1).astype(bool)  # up to the first x = 0
+        classes = read[..., 4][valid]
+        if classes.size and (classes.min() < 0 or classes.max() >= self.tree.n):
+            bad = classes[(classes < 0) | (classes >= self.tree.n)][0]
+            raise self.error(f"a truth of class {int(bad)}: the tree {self.tree.path} has "
+                             f"nodes 0..{self.tree.n - 1} (classes={self.classes})")
 
     def has_loss(self) -> bool:
         return getattr(self, "_loss_delta", None) is not None
@@ -185,12 +201,17 @@ class Region(Layer):
         delta = np.zeros_like(o)
         stats = np.zeros(region_loss.STATS, np.float64)
         opts = self.opts
+        tree = self.tree
+        none = np.zeros(0, np.int64)
+        parent, group, offset, size = ((tree.parent, tree.group, tree.group_offset,
+                                        tree.group_size) if tree is not None else (none,) * 4)
         region_loss.region_delta(o, truth, self.anchors, self.classes, self.coords,
                                  bool(self.softmax), bool(self.background), bool(opts.rescore),
                                  bool(opts.bias_match), float(opts.thresh),
                                  float(opts.coord_scale), float(opts.object_scale),
                                  float(opts.noobject_scale), float(opts.class_scale),
-                                 int(self.images_seen), delta, stats)
+                                 int(self.images_seen), parent, group, offset, size, delta,
+                                 stats)
         self._loss_delta = delta.reshape(out.shape)
         self.loss = _report(stats, self._loss_delta, out.shape[0] * out.shape[1] * out.shape[2]
                             * self.n)
