@@ -171,7 +171,6 @@ decay=0.0005
 learning_rate=0.02
 max_batches=12
 policy=constant
-flip=0
 hue=0
 saturation=1
 exposure=1
@@ -219,29 +218,34 @@ random=0
 """
 
 
-def test_a_tree_region_detector_trains(tmp_path, monkeypatch):
-    """Training a YOLO9000-style head (a 4-node tree: {animal, thing}, {cat, dog}) on the
-    same four images: the loss falls and the path probability (Class) rises in 12
-    iterations."""
+def _tree_project(folder, labels: dict) -> None:
+    """32x32 noise images with YOLO labels, obj.data, tiny.tree (a 4-node tree: {animal,
+    thing}, {cat, dog}) and tree.cfg in `folder`."""
     import cv2
 
+    (folder / "images").mkdir()
+    (folder / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    for name, text in labels.items():
+        cv2.imwrite(str(folder / "images" / f"{name}.png"),
+                    rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+        (folder / "labels" / f"{name}.txt").write_text(text)
+    (folder / "train.txt").write_text("".join(f"images/{n}.png\n" for n in labels))
+    (folder / "obj.data").write_text("classes = 4\ntrain = train.txt\nbackup = backup\n")
+    (folder / "tiny.tree").write_text("animal -1\nthing -1\ncat 0\ndog 0\n")
+    (folder / "tree.cfg").write_text(TREE_CFG)
+
+
+def test_a_tree_region_detector_trains(tmp_path, monkeypatch):
+    """Training a YOLO9000-style head on the same four images: the loss falls and the path
+    probability (Class) rises in 12 iterations."""
     from darkpy.reporting import Reporter
     from darkpy.train.darknet.loop import DarknetTrainer
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "images").mkdir()
-    (tmp_path / "labels").mkdir()
-    rng = np.random.default_rng(0)
-    labels = {"p": "2 0.3 0.3 0.4 0.4\n", "q": "3 0.6 0.6 0.5 0.3\n", "r": "1 0.5 0.5 0.6 0.6\n",
-              "s": "2 0.7 0.25 0.3 0.3\n3 0.3 0.7 0.3 0.3\n"}
-    for name, text in labels.items():
-        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"),
-                    rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        (tmp_path / "labels" / f"{name}.txt").write_text(text)
-    (tmp_path / "train.txt").write_text("".join(f"images/{n}.png\n" for n in labels))
-    (tmp_path / "obj.data").write_text("classes = 4\ntrain = train.txt\nbackup = backup\n")
-    (tmp_path / "tiny.tree").write_text("animal -1\nthing -1\ncat 0\ndog 0\n")
-    (tmp_path / "tree.cfg").write_text(TREE_CFG)
+    _tree_project(tmp_path, {"p": "2 0.3 0.3 0.4 0.4\n", "q": "3 0.6 0.6 0.5 0.3\n",
+                             "r": "1 0.5 0.5 0.6 0.6\n",
+                             "s": "2 0.7 0.25 0.3 0.3\n3 0.3 0.7 0.3 0.3\n"})
 
     class Collect(Reporter):
         def __init__(self):
@@ -296,3 +300,33 @@ def test_tree_deltas_statistics_and_cost_equal_darknets(tmp_path):
         assert head.loss["cost"] == pytest.approx(case["cost"], rel=2e-6), name
         for key, value in case["stats"].items():
             assert head.loss[key] == pytest.approx(value, abs=2e-6), (name, key)
+
+
+def test_labels_centred_at_0_0_are_classification_only_truths_for_a_tree_head(tmp_path,
+                                                                               monkeypatch):
+    """pjreddie's loader turns a label centred at (0, 0) into the box 999999 x 4 (its
+    correct_boxes); darkpy keeps such lines only for a [region] tree= network, whose loss
+    then trains that image's class alone; other networks skip them with a warning."""
+    from darkpy.reporting import Reporter
+    from darkpy.train.darknet.loop import DarknetTrainer
+
+    monkeypatch.chdir(tmp_path)
+    _tree_project(tmp_path, {"p": "2 0.3 0.3 0.4 0.4\n", "k": "3 0 0 0 0\n"})
+    trainer = DarknetTrainer("tree.cfg", "obj.data", image_order={0: [1, 0, 1, 0]})
+    _, truth, _ = trainer.loader.batch(0, 4, [1, 0])
+    np.testing.assert_array_equal(truth[0, 0], [999999, 999999, 999999, 999999, 3])
+    np.testing.assert_allclose(truth[1, 0], [0.3, 0.3, 0.4, 0.4, 2], atol=1e-6)
+
+    class Collect(Reporter):
+        def iteration(self, report):
+            self.head = next(iter(report.heads[0].values()))
+
+    out = Collect()
+    trainer.run(out, iterations=1)
+    assert out.head["count"] == 2  # the two box images; the class-only ones only add a Class
+    plain = TREE_CFG.replace("tree=tiny.tree\n", "")
+    (tmp_path / "plain.cfg").write_text(plain)
+    trainer = DarknetTrainer("plain.cfg", "obj.data")
+    assert len(trainer.dataset.items[1].boxes) == 0
+    assert any("k.txt:1" in w and "centred at exactly (0, 0)" in w
+               for w in trainer.load_warnings), trainer.load_warnings
