@@ -39,6 +39,27 @@ out (x, y already logistic) and raw t_w, t_h:
       dclass_k = class_scale ([k = c] - out_k)   (logistic classes: only class c if the
                                                   anchor already has class deltas)
 
+With tree= (YOLO9000) the class delta follows the hierarchy: for every node m on the path
+from c up to its root, every node k of m's group of siblings gets class_scale (0 - out_k)
+and m itself class_scale (1 - out_m); groups off the path and entries past the tree get
+none, and the report's Class is the product of out_m along the path (the probability of c),
+averaged over the truths. Being out - onehot per group, this delta is a true gradient:
+class_scale times minus the gradient, with respect to the raw class inputs, of the sum over
+the path's groups of -log softmax(group)[m] (tests/test_region_tree_loss.py checks it by
+finite differences). A truth with x and y above 100000 (pjreddie's correct_boxes writes
+999999 for a label centred at (0, 0); darkpy's loader keeps such lines for a tree network in
+pjreddie's lineage) is darknet's classification-only label: its image gets the no-object
+delta on every objectness (left out of the report's No Obj sum), the prediction with the
+highest objectness x probability of c (the first in darknet's anchor, row, column order)
+gets the tree class delta and no objectness delta, and nothing else of that image trains
+(no boxes, no prior term, no count, one more Class); the first such truth of an image
+decides. Evidence: tools/darknet_region_tree_oracle.py runs pjreddie's own
+forward_region_layer through a harness. `darknet detector train` cannot serve: its CPU tree
+softmax runs at l.temperature, which parse_region never sets (0: NaN everywhere), and lays
+the groups out without the w*h stride; with the temperature set to 1 and a 1x1 grid of one
+anchor, where the stride does not matter, its outputs, deltas, cost and printed statistics
+equal darkpy's (tests/fixtures/darknet_train_region/tree.npz).
+
 darknet's reported cost is the sum of squared deltas. Its CPU backward_region_layer is empty
 (commented out in pjreddie's source: the CPU build trains nothing through [region]); darkpy
 does what its GPU backward does: the deltas of x, y and objectness (unless background=1) are
@@ -48,8 +69,8 @@ target g that is the gradient of the cross-entropy times the scale only in part:
 the derivative of scale/2 (g - out)^2 (squared error on the sigmoid), objectness likewise;
 w, h the gradient of scale/2 (g - t)^2; the softmax classes the cross-entropy gradient
 class_scale (out - onehot). darknet's formulas, not one loss's gradient (the scales multiply
-once, not squared): the unit tests check them as formulas. Not trained: tree=, map=,
-coords > 4 (masks).
+once, not squared): the unit tests check them as formulas; the tree's class delta (above)
+is a true gradient. Not trained: map=, coords > 4 (masks).
 """
 from __future__ import annotations
 
@@ -85,7 +106,7 @@ class Region(Layer):
         "background": Key("int", 0, choices=(0, 1), fork=PJREDDIE,
                           doc="1: no objectness; an extra background class joins the softmax"),
         "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax per "
-                                     "group of sibling classes"),
+                                     "group of sibling classes, trained per group"),
         # read by darknet for training; kept for round trips
         **GRID_TRAINING_KEYS,
         # darkpy's detector training (darkpy.train.darknet) acts on these
