@@ -39,7 +39,7 @@ garbage), keeps the rest, and counts what it skipped for a summary at the end (`
 One exception: a network with a [region] tree= head trained in pjreddie's lineage keeps a
 line centred at (0, 0) (`class_only=True`): pjreddie's correct_boxes turns it into the box
 999999, 999999, 999999, 999999, which that head reads as a classification-only truth
-(YOLO9000's ImageNet labels; layers/region.py).
+(YOLO9000 trains classification data so; layers/region.py).
 An image whose label file is missing trains with no objects (AlexeyAB's behaviour; pjreddie's
 darknet stops), with a warning.
 
