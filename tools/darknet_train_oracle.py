@@ -11,7 +11,10 @@ distinct cells, `region_cfg` a small YOLOv2-style detector (five conv+bn+maxpool
 iteration of `darknet detector train` (rows logged by ORDER_SHIM) gives the [region]
 statistics and the loss darknet prints, which darkpy must repeat (pjreddie's CPU
 backward_region_layer is empty, so its weights are not compared); --write records them in
-tests/fixtures/darknet_train_region/.
+tests/fixtures/darknet_train_region/. `--task region --tree` instead runs
+tools/darknet_region_tree_oracle.py on the source tree DARKNET was built in (its folder):
+[region] with tree= (YOLO9000), which `detector train` cannot show (pjreddie's CPU tree softmax
+runs at an unset temperature 0, NaN; that script's docstring says where it is right).
 
 With --task classifier (no ../shared needed): `classifier_set` writes 32x32 pictures of three
 classes (stripes, ovals, checks; left-right symmetric because darknet flips at random),
@@ -986,7 +989,17 @@ def main(argv=None) -> int:
     p.add_argument("--task", choices=("detector", "classifier", "region"), default="detector",
                    help="detector: yolov3-tiny from the official weights (needs --shared); "
                         "classifier: a small classifier from a seeded random start")
+    p.add_argument("--tree", action="store_true",
+                   help="with --task region: [region] with tree= through a harness linked with "
+                        "DARKNET's libdarknet.a (tools/darknet_region_tree_oracle.py)")
     args = p.parse_args(argv)
+    if args.tree:
+        if args.task != "region":
+            p.error("--tree goes with --task region")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import darknet_region_tree_oracle
+
+        return darknet_region_tree_oracle.run(args.darknet.resolve().parent, args.write)
     work = args.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -7,6 +7,11 @@ to x, y, objectness, softmax or logistic to the classes; w, h raw); `truth` (N, 
 rows x, y, w, h, class ending at the first x = 0, of which darknet reads at most 30. `delta`
 (zeroed by the caller, the shape of `out`) receives darknet's l.delta (target minus output,
 before the backward's logistic derivative); `stats` (float64, STATS) the report's sums.
+
+With a class hierarchy (tree=; `parent`, `group`, `group_offset`, `group_size` of
+layers/tree.py's Tree, empty arrays without one) the class delta walks from the truth's class
+up to its root, and a truth with x and y above CLASS_ONLY is darknet's classification-only
+label (layers/region.py's docstring).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ STATS = 7
 MAX_TRUTHS = 30  # darknet's [region] reads at most 30 boxes, whatever `max` says
 PRIOR_SEEN = 12800  # below this many images seen every prediction is pulled to its anchor
 PRIOR_SCALE = np.float32(0.01)
+CLASS_ONLY = 100000  # a truth with x and y above this trains only the class (tree= only)
 
 _F0 = np.float32(0.0)
 _F1 = np.float32(1.0)
@@ -69,10 +75,69 @@ def _delta_class(out, delta, b, j, i, a, first, cls, classes, scale, logistic, s
 
 
 @njit(cache=True)
+def _hierarchy_probability(out, b, j, i, a, first, cls, parent):
+    """get_hierarchy_probability: the product of the outputs from `cls` up to its root."""
+    p = _F1
+    steps = 0
+    while cls >= 0 and steps < parent.shape[0]:  # steps: a cyclic tree cannot hang
+        p = p * out[b, j, i, a, first + cls]
+        cls = parent[cls]
+        steps += 1
+    return p
+
+
+@njit(cache=True)
+def _delta_class_tree(out, delta, b, j, i, a, first, cls, scale, parent, group, group_offset,
+                      group_size, stats):
+    """delta_region_class with a hierarchy: for every node from `cls` up to its root, its
+    group of siblings gets scale (0 - p) and the node scale (1 - p); the report's class value
+    is the product of the path's outputs."""
+    pred = _F1
+    steps = 0
+    while cls >= 0 and steps < parent.shape[0]:
+        pred = pred * out[b, j, i, a, first + cls]
+        g = group[cls]
+        for k in range(group_offset[g], group_offset[g] + group_size[g]):
+            delta[b, j, i, a, first + k] = scale * (_F0 - out[b, j, i, a, first + k])
+        delta[b, j, i, a, first + cls] = scale * (_F1 - out[b, j, i, a, first + cls])
+        cls = parent[cls]
+        steps += 1
+    stats[AVG_CLASS] += pred
+
+
+@njit(cache=True)
+def _class_only(out, truth, b, t, coords, noobject_scale, class_scale, parent, group,
+                group_offset, group_size, delta, stats):
+    """darknet's classification-only truth (x, y > CLASS_ONLY, tree= only): every
+    objectness gets the no-object delta (not counted in the report's No Obj), the prediction
+    whose objectness times hierarchy probability of the class is highest (the first in
+    darknet's anchor, row, column order) gets the tree class delta and no objectness delta."""
+    _, lh, lw, n, _ = out.shape
+    cls = int(truth[b, t, 4])
+    best_p = _F0
+    best_j, best_i, best_a = 0, 0, 0
+    for a in range(n):
+        for j in range(lh):
+            for i in range(lw):
+                obj = out[b, j, i, a, coords]
+                delta[b, j, i, a, coords] = noobject_scale * (_F0 - obj)
+                p = obj * _hierarchy_probability(out, b, j, i, a, coords + 1, cls, parent)
+                if p > best_p:
+                    best_p = p
+                    best_j, best_i, best_a = j, i, a
+    _delta_class_tree(out, delta, b, best_j, best_i, best_a, coords + 1, cls, class_scale,
+                      parent, group, group_offset, group_size, stats)
+    # darknet computes an objectness target of .3 here and then overwrites it with 0
+    delta[b, best_j, best_i, best_a, coords] = _F0
+    stats[CLASS_COUNT] += 1
+
+
+@njit(cache=True)
 def region_delta(out, truth, anchors, classes, coords, softmax, background, rescore,
                  bias_match, thresh, coord_scale, object_scale, noobject_scale, class_scale,
-                 seen, delta, stats):
+                 seen, parent, group, group_offset, group_size, delta, stats):
     n_img, lh, lw, n, _ = out.shape
+    tree = parent.shape[0] > 0
     thresh = np.float32(thresh)
     coord_scale, object_scale = np.float32(coord_scale), np.float32(object_scale)
     noobject_scale, class_scale = np.float32(noobject_scale), np.float32(class_scale)
@@ -80,6 +145,16 @@ def region_delta(out, truth, anchors, classes, coords, softmax, background, resc
         boxes = 0
         while boxes < min(MAX_TRUTHS, truth.shape[1]) and truth[b, boxes, 0] != _F0:
             boxes += 1
+        if tree:
+            only_class = False
+            for t in range(boxes):  # the first classification-only truth decides the image
+                if truth[b, t, 0] > CLASS_ONLY and truth[b, t, 1] > CLASS_ONLY:
+                    _class_only(out, truth, b, t, coords, noobject_scale, class_scale, parent,
+                                group, group_offset, group_size, delta, stats)
+                    only_class = True
+                    break
+            if only_class:
+                continue
         for j in range(lh):
             for i in range(lw):
                 for a in range(n):
@@ -132,7 +207,11 @@ def region_delta(out, truth, anchors, classes, coords, softmax, background, resc
                 delta[b, j, i, a, coords] = object_scale * (iou - obj)
             else:
                 delta[b, j, i, a, coords] = object_scale * (_F1 - obj)
-            _delta_class(out, delta, b, j, i, a, coords + 1, int(truth[b, t, 4]), classes,
-                         class_scale, not softmax, stats)
+            if tree:
+                _delta_class_tree(out, delta, b, j, i, a, coords + 1, int(truth[b, t, 4]),
+                                  class_scale, parent, group, group_offset, group_size, stats)
+            else:
+                _delta_class(out, delta, b, j, i, a, coords + 1, int(truth[b, t, 4]), classes,
+                             class_scale, not softmax, stats)
             stats[COUNT] += 1
             stats[CLASS_COUNT] += 1

@@ -39,6 +39,27 @@ out (x, y already logistic) and raw t_w, t_h:
       dclass_k = class_scale ([k = c] - out_k)   (logistic classes: only class c if the
                                                   anchor already has class deltas)
 
+With tree= (YOLO9000) the class delta follows the hierarchy: for every node m on the path
+from c up to its root, every node k of m's group of siblings gets class_scale (0 - out_k)
+and m itself class_scale (1 - out_m); groups off the path and entries past the tree get
+none, and the report's Class is the product of out_m along the path (the probability of c),
+averaged over the truths. Being out - onehot per group, this delta is a true gradient:
+class_scale times minus the gradient, with respect to the raw class inputs, of the sum over
+the path's groups of -log softmax(group)[m] (tests/test_region_tree_loss.py checks it by
+finite differences). A truth with x and y above 100000 (pjreddie's correct_boxes writes
+999999 for a label centred at (0, 0); darkpy's loader keeps such lines for a tree network in
+pjreddie's lineage) is darknet's classification-only label: its image gets the no-object
+delta on every objectness (left out of the report's No Obj sum), the prediction with the
+highest objectness x probability of c (the first in darknet's anchor, row, column order)
+gets the tree class delta and no objectness delta, and nothing else of that image trains
+(no boxes, no prior term, no count, one more Class); the first such truth of an image
+decides. Evidence: tools/darknet_region_tree_oracle.py runs pjreddie's own
+forward_region_layer through a harness. `darknet detector train` cannot serve: its CPU tree
+softmax runs at l.temperature, which parse_region never sets (0: NaN everywhere), and lays
+the groups out without the w*h stride; with the temperature set to 1 and a 1x1 grid of one
+anchor, where the stride does not matter, its outputs, deltas, cost and printed statistics
+equal darkpy's (tests/fixtures/darknet_train_region/tree.npz).
+
 darknet's reported cost is the sum of squared deltas. Its CPU backward_region_layer is empty
 (commented out in pjreddie's source: the CPU build trains nothing through [region]); darkpy
 does what its GPU backward does: the deltas of x, y and objectness (unless background=1) are
@@ -48,8 +69,8 @@ target g that is the gradient of the cross-entropy times the scale only in part:
 the derivative of scale/2 (g - out)^2 (squared error on the sigmoid), objectness likewise;
 w, h the gradient of scale/2 (g - t)^2; the softmax classes the cross-entropy gradient
 class_scale (out - onehot). darknet's formulas, not one loss's gradient (the scales multiply
-once, not squared): the unit tests check them as formulas. Not trained: tree=, map=,
-coords > 4 (masks).
+once, not squared): the unit tests check them as formulas; the tree's class delta (above)
+is a true gradient. Not trained: map=, coords > 4 (masks).
 """
 from __future__ import annotations
 
@@ -62,7 +83,7 @@ from darkpy.config.head_keys import GRID_TRAINING_KEYS
 from darkpy.config.schema import ALEXEYAB, PJREDDIE, TRAINING, Key
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
-from darkpy.layers.tree import load_tree, tree_softmax
+from darkpy.layers.tree import load_tree, tree_cycle, tree_softmax
 from darkpy.layers.yolo import _anchor_pairs
 
 # kernels, loaded on first use (darkpy/kernels/lazy.py)
@@ -85,7 +106,7 @@ class Region(Layer):
         "background": Key("int", 0, choices=(0, 1), fork=PJREDDIE,
                           doc="1: no objectness; an extra background class joins the softmax"),
         "tree": Key("str", None, doc="hierarchy file (YOLO9000's data/9k.tree): a softmax per "
-                                     "group of sibling classes"),
+                                     "group of sibling classes, trained per group"),
         # read by darknet for training; kept for round trips
         **GRID_TRAINING_KEYS,
         # darkpy's detector training (darkpy.train.darknet) acts on these
@@ -163,16 +184,32 @@ class Region(Layer):
         if truth is None:
             self._truth = None
             return
-        for key, why in (("tree", "the hierarchical softmax"), ("map", "class remapping")):
-            if self.opts.get(key):
-                raise self.error(f"{key}= ({why}) is not supported in training")
+        if self.opts.get("map"):
+            raise self.error("map= (class remapping) is not supported in training")
         if self.coords > 4:
             raise self.error(f"coords={self.coords}: masks (coords > 4) are not supported in "
                              "training")
         truth = np.ascontiguousarray(truth, dtype=np.float32)
         if truth.ndim != 3 or truth.shape[2] != 5:
             raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        if self.tree is not None:
+            self._check_tree_truth(truth)
         self._truth = truth
+
+    def _check_tree_truth(self, truth: np.ndarray) -> None:
+        """Every class the loss reads must be a node of the tree, and the tree's parents must
+        lead to a root (darknet would read past its arrays or loop forever)."""
+        cycle = tree_cycle(self.tree)
+        if cycle is not None:
+            raise self.error(f"tree={self.opts.tree}: node {cycle} ({self.tree.names[cycle]}) "
+                             f"is its own ancestor in {self.tree.path}")
+        read = truth[:, :region_loss.MAX_TRUTHS]
+        valid = np.cumprod(read[..., 0] != 0, axis=1).astype(bool)  # up to the first x = 0
+        classes = read[..., 4][valid]
+        if classes.size and (classes.min() < 0 or classes.max() >= self.tree.n):
+            bad = classes[(classes < 0) | (classes >= self.tree.n)][0]
+            raise self.error(f"a truth of class {int(bad)}: the tree {self.tree.path} has "
+                             f"nodes 0..{self.tree.n - 1} (classes={self.classes})")
 
     def has_loss(self) -> bool:
         return getattr(self, "_loss_delta", None) is not None
@@ -185,12 +222,17 @@ class Region(Layer):
         delta = np.zeros_like(o)
         stats = np.zeros(region_loss.STATS, np.float64)
         opts = self.opts
+        tree = self.tree
+        none = np.zeros(0, np.int64)
+        parent, group, offset, size = ((tree.parent, tree.group, tree.group_offset,
+                                        tree.group_size) if tree is not None else (none,) * 4)
         region_loss.region_delta(o, truth, self.anchors, self.classes, self.coords,
                                  bool(self.softmax), bool(self.background), bool(opts.rescore),
                                  bool(opts.bias_match), float(opts.thresh),
                                  float(opts.coord_scale), float(opts.object_scale),
                                  float(opts.noobject_scale), float(opts.class_scale),
-                                 int(self.images_seen), delta, stats)
+                                 int(self.images_seen), parent, group, offset, size, delta,
+                                 stats)
         self._loss_delta = delta.reshape(out.shape)
         self.loss = _report(stats, self._loss_delta, out.shape[0] * out.shape[1] * out.shape[2]
                             * self.n)

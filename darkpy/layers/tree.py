@@ -118,6 +118,22 @@ def load_tree(value: str, origin: str, where: str | None = None) -> Tree:
     return parse_tree(text, str(path))
 
 
+def tree_cycle(tree: Tree) -> int | None:
+    """A node whose chain of parents comes back to itself, or None (darknet's read_tree does
+    not check; walking such a chain up to a root never ends)."""
+    state = np.zeros(tree.n, np.int8)  # 0 unseen, 1 on the current chain, 2 leads to a root
+    for start in range(tree.n):
+        chain, node = [], start
+        while node >= 0 and state[node] == 0:
+            state[node] = 1
+            chain.append(node)
+            node = int(tree.parent[node])
+        if node >= 0 and state[node] == 1:
+            return node
+        state[chain] = 2
+    return None
+
+
 def _nonempty(tree: Tree) -> tuple[np.ndarray, np.ndarray]:
     keep = tree.group_size > 0
     return tree.group_offset[keep], tree.group_size[keep]

@@ -36,6 +36,10 @@ line and writes out of bounds for a class >= classes; darkpy instead skips each 
 one warning naming file:line (a class out of range, a coordinate outside [0, 1] or not a
 number, a wrong field count, a box centred at exactly (0, 0), which darknet turns into
 garbage), keeps the rest, and counts what it skipped for a summary at the end (`Problems`).
+One exception: a network with a [region] tree= head trained in pjreddie's lineage keeps a
+line centred at (0, 0) (`class_only=True`): pjreddie's correct_boxes turns it into the box
+999999, 999999, 999999, 999999, which that head reads as a classification-only truth
+(YOLO9000 trains classification data so; layers/region.py).
 An image whose label file is missing trains with no objects (AlexeyAB's behaviour; pjreddie's
 darknet stops), with a warning.
 
@@ -239,8 +243,10 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def parse_label_line(line: str, classes: int) -> tuple[tuple | None, str | None]:
-    """((class, x, y, w, h), None) for a good `class x y w h` line, else (None, why)."""
+def parse_label_line(line: str, classes: int,
+                     class_only: bool = False) -> tuple[tuple | None, str | None]:
+    """((class, x, y, w, h), None) for a good `class x y w h` line, else (None, why); with
+    class_only a line centred at (0, 0) is good (a classification-only label)."""
     fields = line.split()
     if len(fields) != 5:
         return None, f"expected 5 fields `class x y w h`, found {len(fields)}"
@@ -256,12 +262,13 @@ def parse_label_line(line: str, classes: int) -> tuple[tuple | None, str | None]
             return None, f"{name} = '{raw}' is not a number"
         if not 0.0 <= value <= 1.0:
             return None, f"{name} = {raw} is outside [0, 1] (coordinates are relative to the image)"
-    if values[0] == 0.0 and values[1] == 0.0:
+    if values[0] == 0.0 and values[1] == 0.0 and not class_only:
         return None, "a box centred at exactly (0, 0) (darknet treats it as invalid)"
     return (cls, *values), None
 
 
-def read_labels(path, classes: int, problems: Problems | None = None) -> np.ndarray:
+def read_labels(path, classes: int, problems: Problems | None = None,
+                class_only: bool = False) -> np.ndarray:
     """(n, 5) float32 rows class, x, y, w, h of a YOLO label file, bad lines skipped with a
     warning each (module docstring). A missing file gives no rows and a warning."""
     path = Path(path)
@@ -279,7 +286,7 @@ def read_labels(path, classes: int, problems: Problems | None = None) -> np.ndar
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        row, why = parse_label_line(raw, classes)
+        row, why = parse_label_line(raw, classes, class_only)
         if row is None:
             problems.add("label line", f"{path}:{number}", f"{why}; line skipped")
             continue
@@ -303,8 +310,10 @@ class DetectionSet:
 
 
 def load_detection_list(list_path, classes: int, rule: str = "pjreddie",
-                        problems: Problems | None = None) -> DetectionSet:
-    """Every image of a list with its labels (bad lines, missing images reported)."""
+                        problems: Problems | None = None,
+                        class_only: bool = False) -> DetectionSet:
+    """Every image of a list with its labels (bad lines, missing images reported; class_only:
+    keep the lines centred at (0, 0), module docstring)."""
     problems = problems if problems is not None else Problems()
     items = []
     for entry in read_image_list(list_path, problems):
@@ -313,7 +322,8 @@ def load_detection_list(list_path, classes: int, rule: str = "pjreddie",
             problems.add("image", entry.where, f"cannot name a label file for {entry.path}: "
                          "its extension is not one darknet replaces by .txt")
             continue
-        items.append(DetectionItem(entry.path, labels, read_labels(labels, classes, problems),
+        items.append(DetectionItem(entry.path, labels, read_labels(labels, classes, problems,
+                                                                 class_only),
                                    entry.where))
     if not items:
         raise InputError(f"{list_path}: no usable training images"

@@ -278,10 +278,15 @@ class DarknetTrainer:
                 raise ConfigError(f"{head.origin}: [{head.kind}] classes={head.classes} but "
                                   f"{self.data_file.where('classes')} says classes = {classes}")
         train_list = self.data_file.file("train", "data/train.list")
-        self.dataset = load_detection_list(train_list, classes, label_rule)
+        lineage = ALEXEYAB if label_rule == ALEXEYAB else lineage_of(self.network)
+        # pjreddie keeps labels centred at (0, 0) as classification-only truths, which only a
+        # [region] with a tree reads (AlexeyAB's loader drops them)
+        class_only = lineage != ALEXEYAB and any(
+            h.kind == "region" and h.tree is not None for h in self.heads)
+        self.dataset = load_detection_list(train_list, classes, label_rule,
+                                           class_only=class_only)
         last = self.heads[-1]  # darknet takes jitter, classes and max boxes from the last layer
         self.max_boxes = int(getattr(last, "max_boxes", None) or last.opts.max)
-        lineage = ALEXEYAB if label_rule == ALEXEYAB else lineage_of(self.network)
         self.aug = Augmentation.from_cfg(net, last, lineage)
         if self.darknet_build == "alexeyab-cpu":  # built as the oracle is: OPENCV=0 too
             self.aug = replace(self.aug, opencv=False)

@@ -36,6 +36,7 @@ from darkpy.train.darknet.augment import (
 F32 = np.float32
 CANVAS_FILL = F32(0.5)
 TWO_PI = F32(6.2831853071795864769252866)
+CLASS_ONLY_BOX = F32(999999)  # pjreddie's correct_boxes for a label centred at (0, 0)
 
 
 def correct_boxes(boxes: np.ndarray, dx, dy, sx, sy, flip: bool) -> np.ndarray:
@@ -60,6 +61,9 @@ def correct_boxes(boxes: np.ndarray, dx, dy, sx, sy, flip: bool) -> np.ndarray:
     out[:, 2] = np.clip(right - left, F32(0), F32(1))
     out[:, 3] = np.clip(bottom - top, F32(0), F32(1))
     out[:, 4] = boxes[:, 0]
+    # a label centred at (0, 0): darknet's classification-only box (a [region] tree= head
+    # reads it; only such a network's loader keeps these lines, train/darknet/data.py)
+    out[(boxes[:, 1] == 0) & (boxes[:, 2] == 0), :4] = CLASS_ONLY_BOX
     return out
 
 
