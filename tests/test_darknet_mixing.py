@@ -397,3 +397,128 @@ def test_even_classifier_blur_is_refused(tmp_path):
     cfg.write_text(tool.classifier_cfg(1).replace("[net]\n", "[net]\nblur=4\n"))
     with pytest.raises(ConfigError, match=r"blur\.cfg:1.*blur=4.*odd"):
         DarknetTrainer(cfg, tmp_path / "cls.data", clear=True, backup=tmp_path / "b")
+
+
+# --- AlexeyAB's darknet (tools/darknet_mixing_oracle.py) ------------------------------------
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "darknet_mixing.npz"
+
+
+def _recorded():
+    if not FIXTURE.is_file():
+        pytest.skip(f"{FIXTURE.name} not recorded (tools/darknet_mixing_oracle.py --write)")
+    return np.load(FIXTURE)
+
+
+def _smoothed_rows(k, eps):
+    """fill_truth_smooth by hand: 1 - eps on the label, eps / (k - 1) elsewhere."""
+    rows = np.full((k, k), F32(eps) / F32(k - 1), F32)
+    np.fill_diagonal(rows, F32(1) - F32(eps))
+    return rows
+
+
+def _classes(pixels, greys):
+    """The class whose grey each pixel is, or None where a pixel is no class's grey."""
+    match = pixels[..., None] == greys
+    if not match.any(axis=-1).all():
+        return None
+    return match.argmax(axis=-1)
+
+
+def _flat(grey, shape):
+    return np.full(shape + (1,), grey, F32)
+
+
+def _explain_cutmix(pixels, greys, rows):
+    """darkpy's rebuild of a CutMix image from the rectangle its pixels show, or None when
+    nothing shows (not mixed, or a partner of the same class)."""
+    cls = _classes(pixels, greys)
+    base = cls[-1, -1]  # his rectangle never reaches the last row or column
+    ys, xs = np.nonzero(cls != base)
+    if not len(ys):
+        return None
+    rect = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    partner = cls[ys[0], xs[0]]
+    if not (cls[rect[1]:rect[3], rect[0]:rect[2]] == partner).all():
+        return None  # not one rectangle
+    x, y = cutmix_pair(_flat(greys[base], cls.shape), rows[base],
+                       _flat(greys[partner], cls.shape), rows[partner], rect)
+    return x[..., 0], y, rect
+
+
+def _explain_mosaic(pixels, greys, rows):
+    """darkpy's rebuild of a classifier mosaic from the cut its corners show, or None when
+    neighbouring quadrants share a class and hide it."""
+    cls = _classes(pixels, greys)
+    q = [cls[0, 0], cls[0, -1], cls[-1, 0], cls[-1, -1]]
+
+    def first_change(line, start):
+        return int(np.argmax(line != start))
+    cut_x = first_change(cls[0], q[0]) if q[0] != q[1] else \
+        first_change(cls[-1], q[2]) if q[2] != q[3] else None
+    cut_y = first_change(cls[:, 0], q[0]) if q[0] != q[2] else \
+        first_change(cls[:, -1], q[1]) if q[1] != q[3] else None
+    if cut_x is None or cut_y is None:
+        return None
+    x, y = mosaic_quad([_flat(greys[c], cls.shape) for c in q], [rows[c] for c in q],
+                       cut_x, cut_y)
+    return x[..., 0], y, (cut_x, cut_y)
+
+
+@pytest.mark.parametrize("name", ["cutmix", "cutmix_smooth", "mosaic", "cutmix_or_mosaic"])
+def test_cutmix_and_mosaic_match_alexeyabs_darknet(name):
+    recorded = _recorded()
+    greys = recorded["levels"].astype(F32) / F32(255)
+    xs, ys = recorded[f"{name}_x"], recorded[f"{name}_y"]
+    mode, eps, _ = recorded[f"{name}_case"]
+    rows = _smoothed_rows(ys.shape[-1], eps)
+    side = xs.shape[-1]
+    rebuilt = 0
+    for pixels, y in zip(xs.reshape(-1, side, side), ys.reshape(-1, ys.shape[-1])):
+        explained = None
+        if int(mode) in (CUTMIX, CUTMIX_OR_MOSAIC):
+            explained = _explain_cutmix(pixels, greys, rows)
+            if explained is not None and int(mode) == CUTMIX_OR_MOSAIC \
+                    and not np.array_equal(explained[1], y):
+                explained = None  # a mosaic, read as a rectangle
+        if explained is None and int(mode) in (MOSAIC, CUTMIX_OR_MOSAIC):
+            explained = _explain_mosaic(pixels, greys, rows)
+        cls = _classes(pixels, greys)
+        shares = np.bincount(cls.ravel(), minlength=len(rows)) / cls.size
+        # whatever the geometry, each class weighs the share of the pixels it shows
+        np.testing.assert_allclose(y, shares @ rows, atol=1e-6)
+        if explained is None:
+            # one class showing, or quadrants of one class hiding a cut
+            assert len(np.unique(cls)) == 1 or int(mode) != CUTMIX
+            continue
+        x_darkpy, y_darkpy, geometry = explained
+        np.testing.assert_array_equal(x_darkpy, pixels)
+        np.testing.assert_array_equal(y_darkpy, y)  # the area weights, bit for bit
+        if len(geometry) == 4:  # darkpy's draw_cutmix covers his rectangle
+            left, top, right, bottom = geometry
+            assert int(side * F32(0.3)) <= right - left <= int(side * F32(0.8))
+            assert right <= side - 1 and bottom <= side - 1
+        else:  # and draw_cut his mosaic's cut
+            assert all(int(side * 0.2) <= c <= int(side * 0.8) for c in geometry)
+        rebuilt += 1
+    assert rebuilt >= 10
+
+
+def test_mixup_matches_alexeyabs_darknet():
+    recorded = _recorded()
+    greys = recorded["levels"].astype(F32) / F32(255)
+    xs, ys = recorded["mixup_x"], recorded["mixup_y"]
+    side = xs.shape[-1]
+    rows = _smoothed_rows(ys.shape[-1], 0.0)
+    mixed = 0
+    for pixels, y in zip(xs.reshape(-1, side, side), ys.reshape(-1, ys.shape[-1])):
+        pair = np.flatnonzero(y)
+        if len(pair) == 1:
+            assert y[pair[0]] == 1 and (pixels == greys[pair[0]]).all()
+            continue
+        mixed += 1
+        a, b = pair
+        x_darkpy, y_darkpy = mixup_pair(_flat(greys[a], (side, side)), rows[a],
+                                        _flat(greys[b], (side, side)), rows[b])
+        np.testing.assert_array_equal(x_darkpy[..., 0], pixels)
+        np.testing.assert_array_equal(y_darkpy, y)
+    assert mixed >= 10

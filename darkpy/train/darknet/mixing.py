@@ -19,6 +19,9 @@ of the batch is mixed with its partners:
   (no shifting), and the truth is the rows weighted by the quadrants' areas;
 - 4: each image takes cutmix or mosaic with a coin of its own.
 The truth rows are mixed after label_smooth_eps and the tree's hierarchy made them.
+Evidence: tools/darknet_mixing_oracle.py records his load_data_augment (CPU build) on solid
+grey images; darkpy's functions rebuild every image whose geometry shows from that geometry,
+pixels and label weights bit for bit (tests/test_darknet_mixing.py).
 
 `blur` for classifiers (his OpenCV build only; built without OpenCV he skips it, and so does
 darkpy with Augmentation(opencv=False)): after mixing, one image in four is blurred by
@@ -120,7 +123,7 @@ def cutmix_pair(x1, y1, x2, y2, rect):
 def mosaic_quad(xs, ys, cut_x: int, cut_y: int):
     """The classifier mosaic of four images (H, W, C) and truth rows: top left from the
     first, top right the second, bottom left the third, bottom right the fourth, each at its
-    own place; the truth weighted by the quadrants' areas (float32, summed in that order)."""
+    own place; the truth weighted by the quadrants' areas (float32)."""
     h, w = np.shape(xs[0])[:2]
     x = np.array(xs[0], F32)
     x[:cut_y, cut_x:] = np.asarray(xs[1], F32)[:cut_y, cut_x:]
@@ -129,10 +132,11 @@ def mosaic_quad(xs, ys, cut_x: int, cut_y: int):
     area = F32(w * h)
     shares = [F32(cut_x * cut_y) / area, F32((w - cut_x) * cut_y) / area,
               F32(cut_x * (h - cut_y)) / area, F32((w - cut_x) * (h - cut_y)) / area]
-    y = np.asarray(ys[0], F32) * shares[0]
-    for row, share in zip(ys[1:], shares[1:]):
-        y = y + np.asarray(row, F32) * share
-    return x, y
+    terms = [np.asarray(row, F32) * share for row, share in zip(ys, shares)]
+    # his C sums the four left to right, but his -Ofast build (gcc reassociates) adds them
+    # as (first + second) + (third + fourth): read off his recorded batches
+    # (tools/darknet_mixing_oracle.py), which darkpy equals bit for bit this way
+    return x, (terms[0] + terms[1]) + (terms[2] + terms[3])
 
 
 def mix_classifier_batch(x, truth, extra, mode: int, rng):
