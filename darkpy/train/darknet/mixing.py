@@ -33,7 +33,8 @@ Detectors (data.c load_data_detection): mixup=1 blends, in half of the batches, 
 of both (`blend_truth`: his OpenCV build appends the second image's boxes to the first's, the
 build without OpenCV puts the second's first); cutmix is not supported for detectors (his
 loader says so and drops it: cutmix alone -> nothing, with mosaic -> mosaic;
-`detector_mode`). `blur` and `gaussian_noise` act in image_data_augmentation, i.e. his
+`detector_mode`; built without OpenCV his detection loader stops with an error for cutmix or
+mosaic instead, and darkpy does what the OpenCV build does). `blur` and `gaussian_noise` act in image_data_augmentation, i.e. his
 OpenCV build only (the build without OpenCV ignores them; darkpy does what the OpenCV build
 does unless Augmentation(opencv=False)), on each placed 8-bit image (`blur_and_noise`):
 
