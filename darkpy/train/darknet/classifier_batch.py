@@ -28,7 +28,11 @@ import numpy as np
 
 from darkpy.train.darknet.augment import Augmentation, crop_sides
 from darkpy.train.darknet.detection_batch import DetectionLoader
-from darkpy.train.darknet.mixing import blur_classifier_batch, mix_classifier_batch, partners
+from darkpy.train.darknet.mixing import (
+    blur_classifier_batch,
+    mix_classifier_batch,
+    partners,
+)
 from darkpy.train.darknet.placement import classifier_crop
 
 F32 = np.float32

@@ -225,8 +225,8 @@ def blur_and_noise(pixels: np.ndarray, truth: np.ndarray, blur: int, noise: int,
     if not blur and not noise:
         return pixels
     H, W = pixels.shape[:2]
-    if blur > 1 and smallest_side(truth, W, H) // 8 < blur:
-        blur = smallest_side(truth, W, H) // 8
+    if blur > 1:  # no wider than an eighth of the smallest object (no objects: no blur)
+        blur = min(blur, smallest_side(truth, W, H) // 8)
     image8 = to_uint8(pixels)
     if blur:
         ksize = DETECTOR_BLUR_KERNEL if blur == 1 else (blur // 2) * 2 + 1
