@@ -25,6 +25,7 @@ from darkpy.train.darknet.mixing import (
     CUTMIX_OR_MOSAIC,
     MIXUP,
     MOSAIC,
+    blend_images,
     blend_truth,
     blur_and_noise,
     blur_classifier_image,
@@ -521,3 +522,57 @@ def test_mixup_matches_alexeyabs_darknet():
         np.testing.assert_array_equal(x_darkpy[..., 0], pixels)
         np.testing.assert_array_equal(y_darkpy, y)
     assert mixed >= 10
+
+
+def _sorted_rows(rows):
+    rows = rows[rows[:, 0] > 0]
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def test_detector_mixup_matches_alexeyabs_cpu_build():
+    """His CPU build's load_data_detection with mixup=1: the pixels are darkpy's blend of the
+    two greys bit for bit, and the boxes are both images' with the second image's first, as
+    darkpy lists them with Augmentation(opencv=False); each image's own boxes are darkpy's
+    placement of its labels (jitter and colour off) bit for bit."""
+    from darkpy.train.darknet.placement import crop_alexeyab
+
+    recorded = _recorded()
+    greys = recorded["levels"].astype(F32) / F32(255)
+    xs, ys = recorded["detection_x"], recorded["detection_y"]
+    side, max_boxes = xs.shape[-1], ys.shape[-2]
+    aug = Augmentation(lineage=ALEXEYAB, flip=False, mixup=MIXUP, opencv=False)
+
+    def darkpy_rows(k):
+        boxes = np.array([[k, 0.2 + 0.15 * j, 0.5, 0.1, 0.2] for j in range(k + 1)], F32)
+        rng = np.random.default_rng(k)
+        placed = crop_alexeyab(np.full((side, side, 3), greys[k], F32), side, side, aug, rng)
+        return placed.truth(boxes, max_boxes, rng, F32(1) / F32(side), F32(1) / F32(side))
+
+    blended = 0
+    for load in range(xs.shape[0]):
+        mixed_load = []
+        for i in range(xs.shape[2]):
+            plain, mixed = xs[load, 0, i], xs[load, 1, i]
+            base = int(_classes(plain, greys)[0, 0])
+            own = darkpy_rows(base)
+            np.testing.assert_array_equal(_sorted_rows(ys[load, 0, i]), _sorted_rows(own))
+            rows = ys[load, 1, i]
+            count = int((rows[:, 0] > 0).sum())
+            mixed_load.append(count > base + 1)
+            if count == base + 1:
+                np.testing.assert_array_equal(mixed, plain)
+                continue
+            blended += 1
+            partner = int(np.argmin(np.abs(2 * mixed[0, 0] - plain[0, 0] - greys)))
+            np.testing.assert_array_equal(
+                mixed, blend_images(_flat(greys[base], (side, side)),
+                                    _flat(greys[partner], (side, side)))[..., 0])
+            expected = blend_truth(darkpy_rows(partner), own)  # his CPU build's order
+            assert count == int((expected[:, 0] > 0).sum())
+            first = partner + 1
+            np.testing.assert_array_equal(_sorted_rows(rows[:first]),
+                                          _sorted_rows(expected[:first]))
+            for row in rows[first:count]:  # the first image's boxes, as many as fit
+                assert any(np.array_equal(row, r) for r in own)
+        assert len(set(mixed_load)) == 1  # one coin per load
+    assert blended >= 10

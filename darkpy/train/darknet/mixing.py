@@ -21,7 +21,9 @@ of the batch is mixed with its partners:
 The truth rows are mixed after label_smooth_eps and the tree's hierarchy made them.
 Evidence: tools/darknet_mixing_oracle.py records his load_data_augment (CPU build) on solid
 grey images; darkpy's functions rebuild every image whose geometry shows from that geometry,
-pixels and label weights bit for bit (tests/test_darknet_mixing.py).
+pixels and label weights bit for bit (tests/test_darknet_mixing.py); the same script records
+his CPU build's detector mixup, whose blended pixels and box lists darkpy's equal (with
+Augmentation(opencv=False), his CPU build's box order).
 
 `blur` for classifiers (his OpenCV build only; built without OpenCV he skips it, and so does
 darkpy with Augmentation(opencv=False)): after mixing, one image in four is blurred by
