@@ -105,7 +105,7 @@ def draw_cutmix(rng, w: int, h: int) -> tuple[int, int, int, int]:
 
 
 def mixup_pair(x1, y1, x2, y2):
-    """mixup of one image (H, W, C) and truth row with a second: both halves' means."""
+    """mixup of one image (H, W, C) and truth row with a second: the means of the two."""
     return ((np.asarray(x1, F32) + np.asarray(x2, F32)) / F32(2),
             (np.asarray(y1, F32) + np.asarray(y2, F32)) / F32(2))
 
