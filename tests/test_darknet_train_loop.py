@@ -205,3 +205,19 @@ def test_cli_trains_alexeyab_ciou_head_and_prints_his_line(project):
     trainer = DarknetTrainer("v4.cfg", "obj.data")
     assert trainer.flavor == "alexeyab" and trainer.max_boxes == 200
     assert all(layer.darknet_flavor == "alexeyab" for layer in trainer.network.layers)
+
+
+def test_detector_trains_with_mixup_blur_noise_and_says_cutmix_is_ignored(project):
+    (project / "mix.cfg").write_text(CFG.replace("flip=0\n", "flip=0\nmixup=1\nblur=1\n"
+                                                 "gaussian_noise=8\n"))
+    out = Collect()
+    trainer = DarknetTrainer("mix.cfg", "obj.data")
+    assert (trainer.aug.mixup, trainer.aug.blur, trainer.aug.gaussian_noise) == (1, 1, 8)
+    trainer.run(out, iterations=3)
+    assert all(np.isfinite([r.loss for r in out.reports]))
+    assert not any("ignored" in m for m in out.messages)
+    # AlexeyAB's detection loader drops cutmix (which overrides mixup): darkpy says so
+    (project / "cut.cfg").write_text(CFG.replace("flip=0\n", "flip=0\nmixup=1\ncutmix=1\n"))
+    out = Collect()
+    DarknetTrainer("cut.cfg", "obj.data").run(out, iterations=1)
+    assert any("ignored for a detector" in m and "cutmix=1" in m for m in out.messages)

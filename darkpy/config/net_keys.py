@@ -48,9 +48,9 @@ def _schedule(type_, default, doc, **extra):
 
 
 def _augment(type_, default, doc, used=True, **extra):
-    """An augmentation key; darkpy's training applies them (train/darknet/augment.py, the
-    classifier crops in train/darknet/placement.classifier_crop) but blur, gaussian_noise,
-    mixup and cutmix."""
+    """An augmentation key; darkpy's training applies them all (train/darknet/augment.py, the
+    classifier crops in train/darknet/placement.classifier_crop, AlexeyAB's mixing, blur and
+    noise in train/darknet/mixing.py)."""
     return _key(AUGMENTATION, type_, default, doc, used=used, **extra)
 
 
@@ -121,14 +121,16 @@ NET_KEYS: dict[str, Key] = {
     "exposure": _augment("float", 1, "random exposure (brightness) factor up to this"),
     "hue": _augment("float", 0, "random hue shift up to this (fraction of the circle)"),
     "flip": _augment("int", 1, "1: random horizontal flips", **AB),
-    "blur": _augment("int", 0, "random blur of the background or the whole image (>1: the "
-                             "blur size)", used=False, **AB),
-    "gaussian_noise": _augment("int", 0, "random Gaussian noise of up to this strength",
-                               used=False, **AB),
-    "mixup": _augment("int", 0, "1: mixup of two training images (cutmix and mosaic override "
-                               "it)", used=False, **AB),
-    "cutmix": _augment("int", 0, "1: CutMix of training images", used=False, **AB),
-    "mosaic": _augment("int", 0, "1: mosaic of four training images", **AB),
+    "blur": _augment("int", 0, "random blur: detector background (1) or whole image (its "
+                             "size); classifier 1 in 4 images; OpenCV builds", **AB),
+    "gaussian_noise": _augment("int", 0, "detector: half of the images get 8-bit noise of "
+                                       "this sigma (brightening only); OpenCV builds", **AB),
+    "mixup": _augment("int", 0, "1: half of the batches blend image pairs (boxes of both / "
+                               "mean labels); cutmix and mosaic override it", **AB),
+    "cutmix": _augment("int", 0, "classifier: 1: paste a rectangle of another image, labels "
+                                "weighted by area; detectors ignore it", **AB),
+    "mosaic": _augment("int", 0, "1: half of the batches are mosaics of four images "
+                                "(classifier: labels weighted by area)", **AB),
     "mosaic_bound": _augment("int", 0, "1: mosaic keeps objects whole at the tile borders",
                              **AB),
     "letter_box": _augment("int", 0, "1: training images are letterboxed, not stretched",

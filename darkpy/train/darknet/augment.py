@@ -13,7 +13,10 @@ The keys (darknet reads them from [net] and from the last detection head):
   network's canvas (darkpy.train.darknet.placement);
 - `random` on the last head: multi-scale training (`input_size`);
 - `angle`, `aspect`, `min_crop`/`max_crop` (or `min_ratio`/`max_ratio`), `center`:
-  pjreddie's classifier crops (darkpy.train.darknet.placement.classifier_crop).
+  pjreddie's classifier crops (darkpy.train.darknet.placement.classifier_crop);
+- AlexeyAB's `mixup`, `cutmix`, `mosaic` (classifiers), `blur`, `gaussian_noise`: images
+  mixed, blurred or noised (darkpy.train.darknet.mixing, which says which of his builds runs
+  what).
 
 Every random number comes from a numpy Generator seeded by (seed, iteration, stream), never
 from a global state, so a run resumed at iteration i draws what the uninterrupted run drew.
@@ -26,7 +29,8 @@ import numpy as np
 
 F32 = np.float32
 PJREDDIE, ALEXEYAB = "pjreddie", "alexeyab"
-NOT_APPLIED = (("blur", 0), ("mixup", 0), ("cutmix", 0), ("gaussian_noise", 0))
+# keys that darknet itself ignores for a task (his loaders say so and go on): darkpy warns
+IGNORED = {"detector": (("cutmix", 0),), "classifier": (("gaussian_noise", 0),)}
 
 
 def rand_uniform(rng: np.random.Generator, low, high) -> F32:
@@ -35,6 +39,13 @@ def rand_uniform(rng: np.random.Generator, low, high) -> F32:
     if high < low:
         low, high = high, low
     return F32(F32(rng.random()) * (high - low) + low)
+
+
+def rand_int(rng: np.random.Generator, low, high) -> int:
+    """darknet's rand_int: an integer in [low, high] (bounds in either order, truncated to
+    int as C passes them)."""
+    low, high = int(low), int(high)
+    return int(rng.integers(min(low, high), max(low, high) + 1))
 
 
 def rand_scale(rng: np.random.Generator, s) -> F32:
@@ -68,6 +79,9 @@ class Augmentation:
     center: bool = False
     min_ratio: float = 1.0  # min_crop / width, for the sides of multi-scale classifier crops
     max_ratio: float = 2.0
+    mixup: int = 0  # AlexeyAB's net->mixup code of mixup/cutmix/mosaic (mixing.mix_mode)
+    blur: int = 0
+    gaussian_noise: int = 0
     # AlexeyAB's darknet built with OpenCV (his usual build) distorts colours in OpenCV's 8-bit
     # HSV and only when something changes; built without it (OPENCV=0, as the oracle is) it
     # runs the C distort_image on every image, as pjreddie's does (`hsv_round_trip`)
@@ -77,6 +91,8 @@ class Augmentation:
     def from_cfg(cls, net, head=None, lineage: str = PJREDDIE) -> Augmentation:
         """The settings of a [net] section's options (and the last head's, for detectors),
         placed as `lineage` places images (`lineage_of` tells a network's)."""
+        from darkpy.train.darknet.mixing import mix_mode
+
         def get(options, key, default):
             value = options.get(key, default) if options is not None else default
             return default if value is None else value
@@ -105,6 +121,9 @@ class Augmentation:
             aspect=float(get(net, "aspect", 1.0) or 1.0),
             min_crop=min_crop, max_crop=max_crop, min_ratio=min_ratio, max_ratio=max_ratio,
             center=bool(get(net, "center", 0)),
+            mixup=mix_mode(net),
+            blur=int(float(get(net, "blur", 0) or 0)),
+            gaussian_noise=int(float(get(net, "gaussian_noise", 0) or 0)),
         )
 
     @property
@@ -159,10 +178,12 @@ def lineage_of(network) -> str:
                            for layer in network.layers) else PJREDDIE
 
 
-def not_applied(net) -> list[str]:
-    """`key=value` for the augmentation keys of `net` that darkpy does not apply."""
+def not_applied(net, task: str) -> list[str]:
+    """`key=value` for the augmentation keys of `net` that darknet (and so darkpy) ignores
+    when training a `task` ("detector" or "classifier"): cutmix for detectors (his detection
+    loader drops it), gaussian_noise for classifiers (his classifier loader never reads it)."""
     out = []
-    for key, off in NOT_APPLIED:
+    for key, off in IGNORED[task]:
         value = net.get(key, off)
         if value not in (None, off):
             out.append(f"{key}={value}")

@@ -16,6 +16,11 @@ For each image (picked at random with replacement, as DetectionLoader picks them
   elsewhere (fill_truth_smooth); with a `tree` in the .data file, then darknet's fill_hierarchy:
   every ancestor of a found label set too, and each sibling group that holds no set node
   filled with -1234 (SECRET_NUM: [softmax] with a tree gives those no delta).
+
+AlexeyAB's mixup / cutmix / mosaic and blur then act on the batch (darkpy.train.darknet.mixing:
+in half of the iterations each image is mixed with partners drawn and cropped the same way,
+the truth rows weighted as he weights them). Their random numbers come from a stream of their
+own, so a cfg without them gets the batches it got before they existed.
 """
 from __future__ import annotations
 
@@ -23,6 +28,11 @@ import numpy as np
 
 from darkpy.train.darknet.augment import Augmentation, crop_sides
 from darkpy.train.darknet.detection_batch import DetectionLoader
+from darkpy.train.darknet.mixing import (
+    blur_classifier_batch,
+    mix_classifier_batch,
+    partners,
+)
 from darkpy.train.darknet.placement import classifier_crop
 
 F32 = np.float32
@@ -73,6 +83,21 @@ class ClassifierLoader(DetectionLoader):
             crop_sides(self.aug.min_ratio, self.aug.max_ratio, size)
         indices = list(indices) if indices is not None else self.pick(iteration, n)
         rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 1])
+        x, truth = self._crops(indices, rng, size, sides)
+        mix_rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 2])
+        if self.aug.mixup and mix_rng.integers(0, 2):  # darknet: rand_int(0, 1), per load
+            extra = []
+            for _ in range(partners(self.aug.mixup)):
+                more = [int(i) for i in mix_rng.integers(0, len(self.dataset.items), len(x))]
+                extra.append(self._crops(more, mix_rng, size, sides))
+            mix_classifier_batch(x, truth, extra, self.aug.mixup, mix_rng)
+        if self.aug.blur and self.aug.opencv:  # his blur_image is OpenCV's (mixing docstring)
+            blur_classifier_batch(x, self.aug.blur, mix_rng)
+        return x, truth, indices
+
+    def _crops(self, indices: list[int], rng, size: int, sides):
+        """(x, truth) of the images of `indices` (replaced in place where one is unreadable),
+        cropped and distorted with random numbers from `rng`."""
         x = np.empty((len(indices), size, size, 3), F32)
         truth = np.zeros((len(indices), self.classes), F32)
         for k, index in enumerate(indices):
@@ -80,7 +105,7 @@ class ClassifierLoader(DetectionLoader):
             indices[k] = index
             x[k] = classifier_crop(image, size, self.aug, rng, sides)
             truth[k] = self.truth(self.dataset.items[index].truth[: self.classes])
-        return x, truth, indices
+        return x, truth
 
     def truth(self, row: np.ndarray) -> np.ndarray:
         """An image's truth row: one-hot, smoothed with label_smooth_eps, then the hierarchy

@@ -19,6 +19,9 @@ generator seeded by (seed, iteration) so that a run and its resumption draw the 
   are zero (darknet's list ends at the first x = 0).
 
 Multi-scale training hands `batch` another W x H (darkpy.train.darknet.augment.input_size).
+AlexeyAB's mixup=1 (half of the batches: each image blended with a second, the boxes of both
+kept), blur and gaussian_noise are darkpy.train.darknet.mixing's; their random numbers come
+only where a cfg sets them (mixup from a stream of its own).
 """
 from __future__ import annotations
 
@@ -27,6 +30,14 @@ import numpy as np
 from darkpy.errors import InputError
 from darkpy.train.darknet.augment import ALEXEYAB, Augmentation
 from darkpy.train.darknet.data import DetectionSet
+from darkpy.train.darknet.mixing import (
+    MIXUP,
+    blend_images,
+    blend_truth,
+    blur_and_noise,
+    detector_mode,
+    draw_blur_and_noise,
+)
 from darkpy.train.darknet.placement import (  # noqa: F401  (the names other modules import)
     CANVAS_FILL,
     blend_truth_mosaic,
@@ -93,7 +104,24 @@ class DetectionLoader:
                 x[k], truth[k] = self._mosaic(image, boxes, W, H, rng)
             else:
                 x[k], truth[k] = self._sample(image, boxes, W, H, rng)
+        if self.aug.lineage == ALEXEYAB and detector_mode(self.aug.mixup) == MIXUP:
+            self._mixup(x, truth, iteration, W, H)
         return x, truth, indices
+
+    def _mixup(self, x: np.ndarray, truth: np.ndarray, iteration: int, W: int, H: int):
+        """AlexeyAB's mixup=1 in place: in half of the batches every image is blended 0.5 /
+        0.5 with another random image placed with its own draws, and the boxes of both are
+        kept (his OpenCV build lists the first image's first, his build without it the
+        second's: Augmentation.opencv)."""
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 2])
+        if not rng.integers(0, 2):
+            return
+        for k in range(len(x)):
+            image, index = self._load(int(rng.integers(0, len(self.dataset.items))), rng)
+            pixels, rows = self._sample(image, self.dataset.items[index].boxes, W, H, rng)
+            x[k] = blend_images(x[k], pixels)
+            truth[k] = blend_truth(truth[k], rows) if self.aug.opencv else \
+                blend_truth(rows, truth[k])
 
     def _load(self, index: int, rng):
         """The image of `index`, or of another random item when it cannot be decoded (which
@@ -116,7 +144,17 @@ class DetectionLoader:
             placed = crop_alexeyab(image, W, H, self.aug, rng)
         else:
             placed = place_pjreddie(image, W, H, self.aug, rng)
-        return placed.pixels, placed.truth(boxes, self.max_boxes, rng, *self.min_box(W, H))
+        truth = placed.truth(boxes, self.max_boxes, rng, *self.min_box(W, H))
+        return self._blur_and_noise(placed.pixels, truth, rng), truth
+
+    def _blur_and_noise(self, pixels: np.ndarray, truth: np.ndarray, rng) -> np.ndarray:
+        """AlexeyAB's blur and gaussian_noise of one placed image (his OpenCV build's
+        image_data_augmentation; his build without OpenCV has neither)."""
+        aug = self.aug
+        if aug.lineage != ALEXEYAB or not aug.opencv or not (aug.blur or aug.gaussian_noise):
+            return pixels
+        blur, noise = draw_blur_and_noise(rng, aug.blur, aug.gaussian_noise)
+        return blur_and_noise(pixels, truth, blur, noise, rng)
 
     def _mosaic(self, image: np.ndarray, boxes: np.ndarray, W: int, H: int, rng):
         """One mosaic of `image` (top left) and three more random images."""
@@ -129,8 +167,9 @@ class DetectionLoader:
                 boxes = self.dataset.items[index].boxes
             placed = crop_alexeyab(image, W, H, self.aug, rng, quadrant=quadrant)
             tile_truth = placed.truth(boxes, self.max_boxes, rng, *self.min_box(W, H))
+            tile = self._blur_and_noise(placed.pixels, tile_truth, rng)
             shifts = mosaic_shifts(placed, W, H, cut_x, cut_y)
-            paste_quadrant(canvas, placed.pixels, quadrant, cut_x, cut_y, shifts)
+            paste_quadrant(canvas, tile, quadrant, cut_x, cut_y, shifts)
             blend_truth_mosaic(truth, tile_truth, quadrant, W, H, cut_x, cut_y, shifts,
                                self.aug.mosaic_bound)
         return canvas, truth

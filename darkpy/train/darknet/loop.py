@@ -293,7 +293,7 @@ class DarknetTrainer:
         self.loader = DetectionLoader(self.dataset, self.net_w, self.net_h, self.max_boxes,
                                       flip=self.aug.flip, seed=int(net.seed or 0),
                                       flavor=label_rule, aug=self.aug)
-        self.unapplied = not_applied(net)
+        self.unapplied = not_applied(net, "detector")
 
     def _classifier_data(self, net) -> None:
         """darknet's train_classifier: `classes` (default 2), `train`, `labels`; the crop
@@ -315,6 +315,12 @@ class DarknetTrainer:
         self.dataset = load_classifier_set(train_list, labels, classes,
                                            self.data_file.where("classes"))
         self.aug = Augmentation.from_cfg(net, lineage=PJREDDIE)
+        if self.darknet_build == "alexeyab-cpu":  # OPENCV=0: no classifier blur either
+            self.aug = replace(self.aug, opencv=False)
+        if self.aug.blur > 1 and self.aug.blur % 2 == 0:
+            raise ConfigError(f"{self.net_origin}: blur={self.aug.blur} is a classifier's "
+                              "Gaussian kernel size and must be odd (OpenCV refuses an even "
+                              "one; darknet stops there)")
         if self.aug.max_crop < self.aug.min_crop:
             raise ConfigError(f"{self.net_origin}: the largest crop side {self.aug.max_crop} is "
                               f"below the smallest {self.aug.min_crop} (min_crop/max_crop or "
@@ -328,7 +334,7 @@ class DarknetTrainer:
         self.loader = ClassifierLoader(self.dataset, self.net_w, classes, int(net.seed or 0),
                                        self.aug, smooth=float(net.get("label_smooth_eps") or 0),
                                        tree=tree)
-        self.unapplied = not_applied(net)
+        self.unapplied = not_applied(net, "classifier")
 
     @property
     def iteration(self) -> int:
@@ -418,7 +424,7 @@ class DarknetTrainer:
         for text in self.load_warnings:
             reporter.message(f"warning: {text}")
         if self.unapplied:
-            reporter.message("warning: augmentation darkpy does not apply: "
+            reporter.message(f"warning: ignored for a {self.task}, as darknet ignores it: "
                              + ", ".join(self.unapplied))
         reporter.start(self.iteration, self.max_batches, {
             "cfg": self.base, "images": len(self.dataset.items),

@@ -29,6 +29,7 @@ from darkpy.train.darknet.augment import (
     distort_darknet,
     distort_opencv,
     draw_distortion,
+    rand_int,
     rand_scale,
     rand_uniform,
 )
@@ -161,7 +162,7 @@ def place_pjreddie(image: np.ndarray, W: int, H: int, aug: Augmentation, rng) ->
     return Placed(pixels, -dx / F32(W), -dy / F32(H), nw / F32(W), nh / F32(H), flip)
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
+def to_uint8(image: np.ndarray) -> np.ndarray:
     """The 8-bit pixels darknet's OpenCV loader holds (darkpy keeps them divided by 255)."""
     scaled = np.asarray(image, F32) * F32(255)
     return np.clip(np.rint(scaled, out=scaled), 0, 255, out=scaled).astype(np.uint8)
@@ -253,7 +254,7 @@ def _crop_resize(image, W, H, pleft, ptop, swidth, sheight, flip, dhue, dsat, de
         if round_trip and pixels.shape[2] == 3:  # his build without OpenCV: distort_image
             pixels = distort_darknet(pixels, dhue, dsat, dexp)
         return pixels
-    src = _to_uint8(image)
+    src = to_uint8(image)
     if not whole:
         mean = np.clip(np.rint(cv2.mean(src)[:src.shape[2]]), 0, 255).astype(np.uint8)
         cropped = np.empty((sheight, swidth, src.shape[2]), np.uint8)
@@ -277,11 +278,8 @@ MOSAIC_MIN_OFFSET = 0.2
 
 def draw_cut(rng, W: int, H: int) -> tuple[int, int]:
     """Where the four tiles of a mosaic meet: rand_int(0.2 W, 0.8 W), rand_int(0.2 H, 0.8 H)."""
-    def rand_int(low, high):
-        low, high = int(low), int(high)
-        return int(rng.integers(min(low, high), max(low, high) + 1))
-    return (rand_int(W * MOSAIC_MIN_OFFSET, W * (1 - MOSAIC_MIN_OFFSET)),
-            rand_int(H * MOSAIC_MIN_OFFSET, H * (1 - MOSAIC_MIN_OFFSET)))
+    return (rand_int(rng, W * MOSAIC_MIN_OFFSET, W * (1 - MOSAIC_MIN_OFFSET)),
+            rand_int(rng, H * MOSAIC_MIN_OFFSET, H * (1 - MOSAIC_MIN_OFFSET)))
 
 
 def mosaic_shifts(placed: Placed, W: int, H: int, cut_x: int, cut_y: int):
