@@ -1,4 +1,6 @@
-"""Start-up stays light: the CLI, `darkpy info` and building a network import no numba.
+"""Start-up stays light: the CLI, `darkpy info` and building a network import no numba;
+the CLI and `darkpy info` import no pydantic either (typer's converter for every value,
+replaced for plain values by darkpy/cli/plain_values.py).
 
 Kernel modules load on first use (darkpy/kernels/lazy.py); a module-level kernel import
 anywhere on these paths would put numba into sys.modules, which each check runs in a fresh
@@ -75,11 +77,11 @@ def modules_after(code: str) -> set[str]:
     return set(done.stdout.split()[-1000:])
 
 
-def test_importing_the_cli_imports_no_numba():
-    assert "numba" not in modules_after("import darkpy.cli")
+def test_importing_the_cli_imports_no_numba_nor_pydantic():
+    assert not {"numba", "pydantic"} & modules_after("import darkpy.cli")
 
 
-def test_info_imports_no_numba(tmp_path):
+def test_info_imports_no_numba_nor_pydantic(tmp_path):
     cfg = tmp_path / "mixed.cfg"
     cfg.write_text(CFG)
     code = ("from darkpy.cli import app\n"
@@ -88,7 +90,7 @@ def test_info_imports_no_numba(tmp_path):
             "        app(['info', model])\n"
             "    except SystemExit as done:\n"
             "        assert not done.code, done.code\n")
-    assert "numba" not in modules_after(code)
+    assert not {"numba", "pydantic"} & modules_after(code)
 
 
 def test_loading_every_shipped_cfg_imports_no_numba(tmp_path):
