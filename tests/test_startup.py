@@ -65,12 +65,13 @@ num=3
 """
 
 
-def modules_after(code: str) -> set[str]:
-    """The top-level module names a fresh interpreter has imported after running `code`
-    (with this repository first on the path)."""
+def modules_after(code: str, top_level: bool = True) -> set[str]:
+    """The module names (top-level only unless told) a fresh interpreter has imported after
+    running `code` (with this repository first on the path)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    code += "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    name = "m.split('.')[0]" if top_level else "m"
+    code += f"\nimport sys\nprint(' '.join(sorted({{{name} for m in sys.modules}})))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -91,6 +92,36 @@ def test_info_imports_no_numba_nor_pydantic(tmp_path):
             "    except SystemExit as done:\n"
             "        assert not done.code, done.code\n")
     assert not {"numba", "pydantic"} & modules_after(code)
+
+
+INFO = ("from darkpy.cli import app\n"
+        "try:\n"
+        f"    app(['info', {str(REPO / 'cfg' / 'edsr_x2.cfg')!r}])\n"
+        "except SystemExit as done:\n"
+        "    assert not done.code, done.code\n")
+
+# what `darkpy info` needs none of: the pipelines other commands run (each command module
+# imports its library inside the command) and rich's Table (darkpy/cli/info.py lays out
+# its table itself)
+NOT_FOR_INFO = {"darkpy.evaluation", "darkpy.export.api", "darkpy.upscale.pipeline",
+                "darkpy.detect", "darkpy.train", "darkpy.io.image", "rich.table"}
+
+
+def test_info_imports_only_what_it_uses():
+    assert not NOT_FOR_INFO & modules_after(INFO, top_level=False)
+
+
+def test_the_lazy_names_still_import():
+    """The control: darkpy.evaluate and darkpy.upscale's names load their modules on first
+    use."""
+    code = ("import darkpy, darkpy.upscale\n"
+            "assert callable(darkpy.evaluate) and 'evaluate' in darkpy.__all__\n"
+            "from darkpy.upscale import upscale_files, DEFAULT_MEMORY, Geometry\n"
+            "assert set(dir(darkpy.upscale)) >= set(darkpy.upscale.__all__)\n"
+            "for name in darkpy.upscale.__all__:\n"
+            "    getattr(darkpy.upscale, name)\n")
+    loaded = modules_after(code, top_level=False)
+    assert {"darkpy.evaluation", "darkpy.upscale.pipeline"} <= loaded
 
 
 def test_loading_every_shipped_cfg_imports_no_numba(tmp_path):
