@@ -33,9 +33,11 @@ def make_app() -> typer.Typer:
         existing: Optional[Path] = typer.Option(None, "--existing", exists=True, dir_okay=False),
         many: Optional[List[int]] = typer.Option(None, "--many"),
         inputs: Optional[List[Path]] = typer.Option(None, "--input"),
+        out: Path = typer.Option(Path("out"), "--out"),
         flag: bool = typer.Option(False, "--flag"),
     ):
-        typer.echo(repr((path, count, ranged, ratio, scale, name, existing, many, inputs, flag)))
+        typer.echo(repr((path, count, ranged, ratio, scale, name, existing, many, inputs, out,
+                         flag)))
 
     @app.command()
     def other():
@@ -77,6 +79,7 @@ def cases(tmp_path: Path) -> list[list[str]]:
         ["cmd", "x", "--many", "1", "--many", "2", "--input", "a", "--input", "b"],
         ["cmd", "x", "--many", "z"],
         ["cmd", "x", "--name", " caf\u00e9 [x] "],
+        ["cmd", "x", "--out", str(a_file), "--existing", str(a_file)],
         ["other"],
     ]
 

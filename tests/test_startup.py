@@ -127,6 +127,20 @@ def test_the_lazy_names_still_import():
     assert {"darkpy.evaluation", "darkpy.upscale.pipeline"} <= loaded
 
 
+def test_upscale_reads_its_options_without_pydantic(tmp_path):
+    """Every option converted (typer converts all of them before the command runs), then a
+    model that does not exist: exit 2, and typer's pydantic converter never built."""
+    code = ("from darkpy.cli import app\n"
+            "try:\n"
+            f"    app(['upscale', {str(tmp_path / 'a.png')!r}, {str(tmp_path / 'b.png')!r},\n"
+            "         '--model', 'no-such-model', '--out', "
+            f"{str(tmp_path / 'out')!r}, '--tile', '16', '--memory', '64', '--axis', '1',\n"
+            "         '--channel', 'mean', '--suffix', '_big'])\n"
+            "except SystemExit as done:\n"
+            "    assert done.code == 2, done.code\n")
+    assert "pydantic" not in modules_after(code)
+
+
 def test_loading_every_shipped_cfg_imports_no_numba(tmp_path):
     cfg = tmp_path / "mixed.cfg"
     cfg.write_text(CFG)

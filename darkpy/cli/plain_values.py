@@ -3,20 +3,21 @@
 Typer 0.2x converts every parameter value through a pydantic TypeAdapter, built when the
 parameter first sees a value, even a default of None: the first command that runs imports
 pydantic, about 0.15 s of a `darkpy info` that should answer in under half a second. Most
-of darkpy's values are plain (a path, an int or float, a string, None); for those the
-result is the same whichever way it is computed, so this module computes it directly and
-hands anything else (enums, lists, bad or out-of-range input, whose error message pydantic
-words) to typer's own conversion, built only then.
+of darkpy's values are plain (a path, an int or float, a string, a list of those, None);
+for those the result is the same whichever way it is computed, so this module computes it
+directly and hands anything else (enums, bad or out-of-range input, whose error message
+pydantic words) to typer's own conversion, built only then.
 
-`install()` patches typer's lazily built per-parameter converter; it changes nothing
-on a typer without that hook (older typers convert through click and never import
-pydantic). tests/test_startup.py checks that pydantic stays out and, against typer's own
-conversion, that the answers do not change.
+`install()` patches typer's lazily built per-parameter converter; it changes nothing on a
+typer without that hook (older typers convert through click and never import pydantic).
+tests/test_startup.py checks that pydantic stays out, tests/test_cli_plain_values.py that
+the answers are typer's own.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args, get_origin
 
 _NOT_PLAIN = object()
 _INT = re.compile(r"-?[0-9]{1,18}")
@@ -30,9 +31,13 @@ def _in_range(number, info) -> bool:
 
 def plain_value(annotation, info, value, path_check):
     """The converted value when `value` is plain for `annotation`, else _NOT_PLAIN.
-    `path_check(path)` runs typer's own checks on a path (exists, readable, ...)."""
+    `path_check(path, path_class)` runs typer's own checks on a path (exists, readable...)."""
     if info.parser is not None or getattr(info, "clamp", False):
         return _NOT_PLAIN
+    if get_origin(annotation) is list and isinstance(value, (list, tuple)):
+        (element,) = get_args(annotation)
+        items = [plain_value(element, info, item, path_check) for item in value]
+        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
     kind = type(value)
     if annotation is str:
         return value if kind is str else _NOT_PLAIN
@@ -45,8 +50,8 @@ def plain_value(annotation, info, value, path_check):
             return _NOT_PLAIN
         return number if _in_range(number, info) else _NOT_PLAIN
     if (isinstance(annotation, type) and issubclass(annotation, Path)
-            and info.path_type is None and kind in (str, annotation)):
-        return path_check(annotation(value))
+            and info.path_type is None and isinstance(value, (str, Path))):
+        return path_check(annotation(value), annotation)
     return _NOT_PLAIN
 
 
@@ -72,8 +77,8 @@ def install() -> None:
             info = self.parameter_info
             converted = plain_value(
                 self.annotation, info, value,
-                lambda path: coerce_cli_path(path, info, path_type=self.annotation,
-                                             param=param, ctx=ctx))
+                lambda path, path_class: coerce_cli_path(path, info, path_type=path_class,
+                                                         param=param, ctx=ctx))
             if converted is not _NOT_PLAIN:
                 return converted
             full = build_runtime_param(self.descriptor)
