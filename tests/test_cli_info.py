@@ -148,12 +148,12 @@ def test_info_table_prints_as_richs_table(tmp_path, terminal):
     """darkpy info lays its table out itself (rich's Table is slow); the reference is that
     Table: the same characters, and on a terminal the same styles on each."""
     import io
+    from pathlib import Path
 
     from rich.console import Console
 
     from darkpy.cli.info import layer_cells, layer_table, rich_table
     from darkpy.info import summarize
-    from pathlib import Path
 
     mixed = tmp_path / "mixed.cfg"
     mixed.write_text(MIXED)
