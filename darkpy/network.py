@@ -26,14 +26,9 @@ from darkpy.config.section import Section
 from darkpy.errors import ConfigError, InputError, ShapeMismatchError
 from darkpy.kernels import recycle
 from darkpy.layers.base import Layer, Shape, deferred_params
+from darkpy.layers.registry import KINDS, layer_class  # imports a layer module per kind used
 
 INPUT = -1  # resolved source index meaning "the network input"
-
-
-def _registry():
-    from darkpy.layers.registry import REGISTRY  # imported late: pulls in every layer module
-
-    return REGISTRY
 
 
 def resolve_reference(ref: int, index: int, key: str | None, section: Section) -> int:
@@ -115,11 +110,10 @@ class Network:
         self.metadata: dict = {}
 
     def _build(self, sections: list[Section]) -> None:
-        registry = _registry()
         for index, section in enumerate(sections):
-            cls = registry.get(section.kind)
+            cls = layer_class(section.kind)
             if cls is None:
-                hint = closest_key(section.kind, registry)
+                hint = closest_key(section.kind, KINDS)
                 tip = f" (did you mean [{hint}]?)" if hint else ""
                 raise ConfigError(f"{section.origin}: unsupported layer kind [{section.kind}]{tip}")
             opts = parse_options(section, {**COMMON_KEYS, **cls.keys})

@@ -115,3 +115,92 @@ def test_convert_cfg_plus_weights_to_h5(tmp_path, cfg):
     result = runner.invoke(app, ["convert", str(cfg), str(truncated), str(tmp_path / "x.h5")])
     assert result.exit_code == 2 and "truncated" in result.output
     assert not (tmp_path / "x.h5").exists()
+
+
+# a network whose rows have every kind of cell: a route of two shapes, empty filters and size
+MIXED = CFG + """
+[upsample]
+stride=2
+
+[route]
+layers=-1,-4
+
+[upsample]
+stride=2
+"""
+
+
+def styled_text(ansi: str) -> list[tuple[str, str]]:
+    """Each printed character with the SGR codes in force: what a terminal shows."""
+    import re
+
+    shown, style = [], ""
+    for part in re.split(r"(\x1b\[[0-9;]*m)", ansi):
+        if part.startswith("\x1b["):
+            style = "" if part == "\x1b[0m" else style + part
+        else:
+            shown += [(char, style if char != "\n" else "") for char in part]
+    return shown
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_info_table_prints_as_richs_table(tmp_path, terminal):
+    """darkpy info lays its table out itself (rich's Table is slow); the reference is that
+    Table: the same characters, and on a terminal the same styles on each."""
+    import io
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from darkpy.cli.info import layer_cells, layer_table, rich_table
+    from darkpy.info import summarize
+
+    mixed = tmp_path / "mixed.cfg"
+    mixed.write_text(MIXED)
+    edsr = Path(__file__).resolve().parents[1] / "cfg" / "edsr_x2.cfg"
+    tables = [(str(mixed), layer_cells(summarize(darkpy.load(mixed, params=False))))]
+    if edsr.exists():
+        tables.append((str(edsr), layer_cells(summarize(darkpy.load(edsr, params=False)))))
+    cells = tables[0][1]
+    tables += [("odd.cfg", cells), ("even.cfg!", cells), ("x", cells),
+               ("a title longer than the table " * 3, cells),  # rich wraps it
+               ("caf\u00e9 [bold]x[/bold] :smile:.cfg", cells)]
+    widths = (120, 200, 60)  # 60: narrower than the table, rich squeezes columns
+
+    def printed(renderable, width):
+        out = io.StringIO()
+        console = Console(file=out, width=width, force_terminal=terminal,
+                          color_system="standard" if terminal else None,
+                          markup=False, emoji=False, highlight=False)
+        console.print(renderable)
+        return out.getvalue()
+
+    ours_used = 0
+    for title, rows in tables:
+        for width in widths:
+            ours = layer_table(title, rows, width)
+            ours_used += not hasattr(ours, "add_row")
+            mine, reference = printed(ours, width), printed(rich_table(title, rows), width)
+            if terminal:
+                assert styled_text(mine) == styled_text(reference), (title, width)
+                assert "\x1b[1m" in reference and "\x1b[3m" in reference
+            else:
+                assert mine == reference, (title, width)
+    assert ours_used >= 8  # most cases ran the plain layout, not rich's
+
+
+def test_info_output_is_richs_table(cfg):
+    import io
+
+    from rich.console import Console
+
+    from darkpy.cli.info import layer_cells, rich_table
+    from darkpy.info import summarize
+
+    result = runner.invoke(app, ["info", str(cfg)])
+    assert result.exit_code == 0, result.output
+    out = io.StringIO()
+    Console(file=out, width=120, markup=False, emoji=False, highlight=False).print(
+        rich_table(str(cfg), layer_cells(summarize(darkpy.load(cfg, params=False)))))
+    assert result.stdout.startswith(out.getvalue())
+    assert result.stdout[len(out.getvalue()):].startswith("layers: 3 ")

@@ -81,6 +81,21 @@ def test_folder_of_images_gives_the_same_bytes(tmp_path, cluster, network, image
     assert set(cluster.run_on_workers(worker.darkpy_threads).values()) == {share}
 
 
+def test_a_result_arriving_as_a_poll_times_out_is_not_lost(cluster, monkeypatch):
+    """The failure once seen under heavy load: distributed's future.result(timeout=...) can
+    lose a result that arrives just as its timeout expires (Python 3.11: an UnboundLocalError
+    from distributed.utils.sync), and the job then failed. Polling every millisecond against
+    tasks of a few milliseconds makes that coincidence happen within a few calls."""
+    import time
+
+    from darkpy.cluster import scheduler
+
+    monkeypatch.setattr(scheduler, "POLL_SECONDS", 0.001)
+    for delay in [0.002, 0.004, 0.006] * 10:
+        future = scheduler.submit(cluster, "sleep", time.sleep, delay)
+        assert scheduler.result(cluster, future) is None
+
+
 def test_nifti_volume_gives_the_same_bytes_in_slabs(tmp_path, cluster, network):
     nib = pytest.importorskip("nibabel")
     rng = np.random.default_rng(2)

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from darkpy.cli import plain_values
 from darkpy.errors import DarkpyError
 
 
@@ -28,6 +29,7 @@ def _flags_show_no_type() -> None:
 
 
 _flags_show_no_type()
+plain_values.install()
 
 
 def fail(message: str, code: int = 2):

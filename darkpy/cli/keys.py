@@ -1,13 +1,12 @@
-"""`darkpy keys [SECTION]`: the section kinds darkpy reads, or one section's keys."""
+"""`darkpy keys [SECTION]`: the section kinds darkpy reads, or one section's keys.
+
+rich is imported when this command prints, not with the module (every command imports it)."""
 from __future__ import annotations
 
 import json
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from darkpy.cli.common import user_errors
 
@@ -39,16 +38,22 @@ def register(app: typer.Typer) -> None:
         _print_section(reference, doc, fork)
 
 
-def _add_row(table: Table, *cells: str) -> None:
+def _add_row(table, *cells: str) -> None:
+    from rich.text import Text
+
     # Text, not str: "[conv]" in a cell is a section name, not rich markup
     table.add_row(*(Text(cell) for cell in cells))
 
 
-def _console() -> Console:
+def _console():
+    from rich.console import Console
+
     return Console(width=max(120, Console().width))
 
 
 def _print_listing(reference) -> None:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, show_lines=False)
     for column in ("section", "aliases", "darknet", "keys", "purpose"):
         table.add_column(column, justify="right" if column == "keys" else "left")
@@ -63,6 +68,8 @@ def _print_listing(reference) -> None:
 
 
 def _print_section(reference, doc, fork) -> None:
+    from rich.table import Table
+
     console = _console()
     aliases = f" (aliases: {', '.join(doc.aliases)})" if doc.aliases else ""
     console.print(f"{doc.title}{aliases}: {doc.summary}; darknet: "

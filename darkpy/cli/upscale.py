@@ -16,7 +16,6 @@ def _memory_bytes(megabytes: int) -> int:
 
 def register(app: typer.Typer) -> None:
     from darkpy.upscale.models import DEFAULT_MODEL
-    from darkpy.upscale.pipeline import CHANNEL_CHOICES
     from darkpy.upscale.tiling import DEFAULT_MEMORY
 
     @app.command("upscale")
@@ -46,7 +45,7 @@ def register(app: typer.Typer) -> None:
         Large images run in overlapping tiles (the result equals the untiled one); grayscale runs as three equal channels; volumes are upscaled slice by slice with the voxel size updated. Files that fail are listed at the end and the exit code is 1.
         """  # noqa: E501  (one line per paragraph: typer's help keeps line breaks)
         from darkpy.upscale.models import load_model, model_for_scale
-        from darkpy.upscale.pipeline import upscale_files, upscale_scale
+        from darkpy.upscale.pipeline import CHANNEL_CHOICES, upscale_files, upscale_scale
 
         if channel not in CHANNEL_CHOICES:
             fail(f"--channel must be one of {', '.join(CHANNEL_CHOICES)}; got '{channel}'")

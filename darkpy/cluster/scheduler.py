@@ -9,6 +9,7 @@ another worker (up to its `allowed-failures`), after which the job fails with th
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -55,22 +56,26 @@ def submit(cluster, label: str, function, *args, **kwargs):
 
 
 def result(cluster, future):
-    """The value of a `submit` future, waiting in short steps so that Ctrl-C is seen."""
-    from distributed import TimeoutError as DaskTimeout
+    """The value of a `submit` future, waiting in short steps so that Ctrl-C is seen.
 
-    while True:
-        if cluster.cancelled.is_set():
-            future.cancel()
-            raise Cancelled()
-        try:
-            status, value = future.result(timeout=POLL_SECONDS)
+    It waits for the future's done callback, then collects the value without a timeout:
+    distributed's future.result(timeout=...) can lose a result that arrives just as the
+    timeout expires (on Python 3.11 it then raises UnboundLocalError from
+    distributed.utils.sync), which under heavy load once failed a file."""
+    finished = threading.Event()
+    future.add_done_callback(lambda _: finished.set())
+    while not cluster.cancelled.is_set():
+        if finished.wait(POLL_SECONDS):
             break
-        except (DaskTimeout, cf.TimeoutError, TimeoutError):
-            continue
-        except cf.CancelledError:
-            raise Cancelled() from None
-        except Exception as exc:  # KilledWorker after repeated deaths, a lost connection
-            raise JobFailed(f"{type(exc).__name__}: {exc}") from None
+    if cluster.cancelled.is_set():
+        future.cancel()
+        raise Cancelled()
+    try:
+        status, value = future.result()
+    except cf.CancelledError:
+        raise Cancelled() from None
+    except Exception as exc:  # KilledWorker after repeated deaths, a lost connection
+        raise JobFailed(f"{type(exc).__name__}: {exc}") from None
     if status != "ok":
         raise JobFailed(value)
     return value

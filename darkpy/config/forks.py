@@ -18,6 +18,7 @@ from darkpy.config.net_keys import NET_KEYS
 from darkpy.config.schema import ALEXEYAB, BOTH, DARKNET_FORKS, DARKPY, PJREDDIE
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError
+from darkpy.layers.registry import layer_class
 
 NET_KINDS = ("net", "network")
 
@@ -48,9 +49,7 @@ def _schema(kind: str):
     """(kind's fork, its keys) or None for a kind darkpy does not know (reported elsewhere)."""
     if kind in NET_KINDS:
         return BOTH, NET_KEYS
-    from darkpy.layers.registry import REGISTRY  # imported late: pulls in every layer module
-
-    cls = REGISTRY.get(kind)
+    cls = layer_class(kind)
     if cls is None:
         return None
     return cls.fork, {**COMMON_KEYS, **cls.keys}

@@ -1,95 +1,76 @@
-"""The one table from section names to layer classes (darknet's parser.c in one place)."""
+"""The one table from section names to layer classes (darknet's parser.c in one place).
+
+Each row names a layer module, its class and the section names it reads (the class's `kind`,
+then its `aliases`; tests/test_registry.py checks the rows against the classes). A module is
+imported when a network first uses one of its kinds: EDSR needs 4 of the 39 layer modules,
+and importing all of them took 20-35 ms of a `darkpy info` meant to answer in under half a
+second. LAYER_CLASSES and REGISTRY (every class) import them all, on first use.
+"""
 from __future__ import annotations
 
-from darkpy.layers import (
-    activation,
-    avgpool,
-    batchnorm,
-    connected,
-    conv_lstm,
-    convolutional,
-    cost,
-    crnn,
-    dropout,
-    gru,
-    history,
-    lstm,
-    maxpool,
-    mean_shift,
-    region,
-    reorg,
-    rnn,
-    route,
-    shortcut,
-    shuffler,
-    softmax,
-    upsample,
-    yolo,
-)
+import importlib
 
-# the rest of darknet's non-recurrent zoo
-from darkpy.layers import (  # noqa: E402
-    contrastive,
-    crop,
-    deconvolutional,
-    detection,
-    empty,
-    gaussian_yolo,
-    implicit,
-    iseg,
-    l2norm,
-    local,
-    local_avgpool,
-    logistic,
-    normalization,
-    reorg3d,
-    sam,
-    scale_channels,
-)
-
-LAYER_CLASSES = [
-    convolutional.Convolutional,
-    connected.Connected,
-    maxpool.MaxPool,
-    avgpool.AvgPool,
-    shortcut.Shortcut,
-    route.Route,
-    upsample.Upsample,
-    reorg.Reorg,
-    shuffler.Shuffler,
-    batchnorm.BatchNorm,
-    activation.Activation,
-    dropout.Dropout,
-    softmax.Softmax,
-    cost.Cost,
-    yolo.Yolo,
-    region.Region,
-    mean_shift.MeanShift,
-    rnn.RNN,
-    crnn.CRNN,
-    gru.GRU,
-    lstm.LSTM,
-    conv_lstm.ConvLSTM,
-    history.History,
+LAYERS = [  # (module in darkpy.layers, class, section names)
+    ('convolutional', 'Convolutional', 'convolutional', 'conv'),
+    ('connected', 'Connected', 'connected', 'conn'),
+    ('maxpool', 'MaxPool', 'maxpool', 'max'),
+    ('avgpool', 'AvgPool', 'avgpool', 'avg'),
+    ('shortcut', 'Shortcut', 'shortcut'),
+    ('route', 'Route', 'route'),
+    ('upsample', 'Upsample', 'upsample'),
+    ('reorg', 'Reorg', 'reorg'),
+    ('shuffler', 'Shuffler', 'shuffler'),
+    ('batchnorm', 'BatchNorm', 'batchnorm'),
+    ('activation', 'Activation', 'activation'),
+    ('dropout', 'Dropout', 'dropout'),
+    ('softmax', 'Softmax', 'softmax', 'soft'),
+    ('cost', 'Cost', 'cost'),
+    ('yolo', 'Yolo', 'yolo'),
+    ('region', 'Region', 'region'),
+    ('mean_shift', 'MeanShift', 'mean_shift'),
+    ('rnn', 'RNN', 'rnn'),
+    ('crnn', 'CRNN', 'crnn'),
+    ('gru', 'GRU', 'gru'),
+    ('lstm', 'LSTM', 'lstm'),
+    ('conv_lstm', 'ConvLSTM', 'conv_lstm'),
+    ('history', 'History', 'history'),
+    # the rest of darknet's non-recurrent zoo
+    ('scale_channels', 'ScaleChannels', 'scale_channels'),
+    ('sam', 'Sam', 'sam'),
+    ('reorg3d', 'Reorg3d', 'reorg3d'),
+    ('local_avgpool', 'LocalAvgPool', 'local_avgpool', 'local_avg'),
+    ('crop', 'Crop', 'crop'),
+    ('local', 'Local', 'local'),
+    ('detection', 'DetectionLayer', 'detection'),
+    ('gaussian_yolo', 'GaussianYolo', 'Gaussian_yolo'),
+    ('deconvolutional', 'Deconvolutional', 'deconvolutional', 'deconv'),
+    ('implicit', 'Implicit', 'implicit'),
+    ('empty', 'Empty', 'empty', 'silence'),
+    ('contrastive', 'Contrastive', 'contrastive'),
+    ('normalization', 'Normalization', 'normalization', 'lrn'),
+    ('l2norm', 'L2Norm', 'l2norm'),
+    ('logistic', 'Logistic', 'logistic'),
+    ('iseg', 'ISeg', 'iseg'),
 ]
 
-LAYER_CLASSES += [
-    scale_channels.ScaleChannels,
-    sam.Sam,
-    reorg3d.Reorg3d,
-    local_avgpool.LocalAvgPool,
-    crop.Crop,
-    local.Local,
-    detection.DetectionLayer,
-    gaussian_yolo.GaussianYolo,
-    deconvolutional.Deconvolutional,
-    implicit.Implicit,
-    empty.Empty,
-    contrastive.Contrastive,
-    normalization.Normalization,
-    l2norm.L2Norm,
-    logistic.Logistic,
-    iseg.ISeg,
-]
+KINDS = {name: (module, cls) for module, cls, *names in LAYERS for name in names}
 
-REGISTRY = {name: cls for cls in LAYER_CLASSES for name in (cls.kind, *cls.aliases)}
+
+def layer_class(kind: str):
+    """The class that reads section `kind` (importing its module), or None."""
+    where = KINDS.get(kind)
+    if where is None:
+        return None
+    module, name = where
+    return getattr(importlib.import_module(f"darkpy.layers.{module}"), name)
+
+
+def __getattr__(name: str):
+    if name == "LAYER_CLASSES":
+        value = [layer_class(names[0]) for _, _, *names in LAYERS]
+    elif name == "REGISTRY":
+        value = {kind: layer_class(kind) for kind in KINDS}
+    else:
+        raise AttributeError(f"module 'darkpy.layers.registry' has no attribute '{name}'")
+    globals()[name] = value
+    return value

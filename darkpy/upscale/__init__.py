@@ -9,21 +9,30 @@ Modules: `halo` (receptive field -> tile halo), `tiling` (bounded-memory tiled f
 `ensemble` (x8 flips/rotations), `models` (shipped model names), `pipeline` (the entry
 points). Images and volumes are read and written by darkpy.io.image / darkpy.io.volume.
 """
-from darkpy.upscale.halo import Geometry, NotTileable, analyse, infer_scale
-from darkpy.upscale.models import DEFAULT_MODEL, load_model, resolve_model, shipped_names
-from darkpy.upscale.pipeline import (
-    UpscaleReport,
-    upscale_array,
-    upscale_file,
-    upscale_files,
-    upscale_float,
-    upscale_scale,
-    upscale_volume,
-)
-from darkpy.upscale.tiling import DEFAULT_MEMORY
+import importlib
 
-__all__ = [
-    "DEFAULT_MEMORY", "DEFAULT_MODEL", "Geometry", "NotTileable", "UpscaleReport", "analyse",
-    "infer_scale", "load_model", "resolve_model", "shipped_names", "upscale_array", "upscale_file",
-    "upscale_files", "upscale_float", "upscale_scale", "upscale_volume",
-]
+# each name from its module, imported on first use: the CLI reads DEFAULT_MODEL from
+# darkpy.upscale.models at start-up without loading the pipeline
+_HOME = {
+    "Geometry": "halo", "NotTileable": "halo", "analyse": "halo", "infer_scale": "halo",
+    "DEFAULT_MODEL": "models", "load_model": "models", "resolve_model": "models",
+    "shipped_names": "models",
+    "UpscaleReport": "pipeline", "upscale_array": "pipeline", "upscale_file": "pipeline",
+    "upscale_files": "pipeline", "upscale_float": "pipeline", "upscale_scale": "pipeline",
+    "upscale_volume": "pipeline",
+    "DEFAULT_MEMORY": "tiling",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'darkpy.upscale' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"darkpy.upscale.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

@@ -13,11 +13,14 @@ and `plan_tiles` picks the largest cores whose peak fits the budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from darkpy.network import INPUT, Network
-from darkpy.upscale.halo import Geometry
+
+if TYPE_CHECKING:  # annotations only: halo imports a dozen layer modules, and the CLI imports
+    from darkpy.upscale.halo import Geometry  # this module at start-up (DEFAULT_MEMORY)
 
 # Bytes of live activations one tile may take. 1 GiB keeps the whole process under 3 GiB
 # for the largest network we run, full EDSR x2 on a 2040x1356 image: about 1.2 GiB stays
