@@ -8,8 +8,9 @@ for those the result is the same whichever way it is computed, so this module co
 directly and hands anything else (enums, bad or out-of-range input, whose error message
 pydantic words) to typer's own conversion, built only then.
 
-`install()` patches typer's lazily built per-parameter converter; it changes nothing on a
-typer without that hook (older typers convert through click and never import pydantic).
+`install()` patches typer's lazily built per-parameter converter on the typer releases it was
+checked against (CHECKED_TYPER); it changes nothing on any other typer (older ones convert
+through click and never import pydantic; newer ones keep their own conversion).
 tests/test_startup.py checks that pydantic stays out, tests/test_cli_plain_values.py that
 the answers are typer's own.
 """
@@ -55,7 +56,16 @@ def plain_value(annotation, info, value, path_check):
     return _NOT_PLAIN
 
 
+# the typer releases whose private converter hook this was written and tested against: another
+# release keeps typer's own conversion (correct, only slower to start)
+CHECKED_TYPER = ("0.29.",)
+
+
 def install() -> None:
+    import typer
+
+    if not typer.__version__.startswith(CHECKED_TYPER):
+        return
     try:
         from typer._coercion import RuntimeParam, build_runtime_param
         from typer._param_types import coerce_cli_path
@@ -88,9 +98,13 @@ def install() -> None:
     def get_runtime_param(self):
         if self._runtime_param is None:
             descriptor = self.type_descriptor
-            self._runtime_param = (build_runtime_param(descriptor)
-                                   if descriptor.file_annotation is not None
-                                   else PlainFirst(descriptor))
+            plain = None
+            if descriptor.file_annotation is None:
+                try:
+                    plain = PlainFirst(descriptor)
+                except (TypeError, AttributeError):  # a descriptor this hook does not know
+                    plain = None
+            self._runtime_param = plain or build_runtime_param(descriptor)
         return self._runtime_param
 
     get_runtime_param.darkpy_plain = True
