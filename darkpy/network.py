@@ -103,6 +103,8 @@ class Network:
         self._residual_fusions = self._find_residual_fusions()
         self.dtype = np.dtype(np.float32)
         self._train_cache: tuple[np.ndarray, list[np.ndarray]] | None = None
+        # freed layer outputs kept for the next inference pass of the same input shape
+        self._buffers = recycle.PassPools()
         self._params_ready = init
         # what a model file carries besides the cfg and the weights (an .h5's attributes:
         # `source`, a detector's class `names`, `converted`, `training`); darkpy.load fills
@@ -220,9 +222,11 @@ class Network:
         """Run NHWC float32 `x` (N, H, W, C) through the network.
 
         Returns the last layer's output, or, when `outputs` lists layer indices, a dict
-        index -> that layer's output. Intermediate outputs are freed after their last consumer,
-        except with train=True: then layers run in training mode (batch statistics, dropout)
-        and every output is kept for `backward`.
+        index -> that layer's output. Intermediate outputs are freed after their last consumer
+        and their memory is reused, by later layers and by the next forward of an input of the
+        same shape (kernels/recycle.py; `release_buffers()` frees it), except with train=True:
+        then layers run in training mode (batch statistics, dropout) and every output is kept
+        for `backward`.
         """
         x = self._check_input(x)
         wanted = self._normalise_outputs(outputs)
@@ -237,7 +241,7 @@ class Network:
                 if s >= 0 and self._last_use[s] <= i and s not in keep and s in live:
                     recycle.give_back(live.pop(s))  # reused by a later layer when unshared
 
-        with recycle.recycling():
+        with recycle.recycling(self._buffers.for_input(x.shape)):
             for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
                 if i in live:  # a shortcut its convolution already computed
                     continue
@@ -260,6 +264,10 @@ class Network:
         if outputs is None:
             return live[len(self.layers) - 1]
         return {i: live[i] for i in wanted}
+
+    def release_buffers(self) -> None:
+        """Free the layer outputs kept for the next forward pass (memory back to the system)."""
+        self._buffers.clear()
 
     def _check_input(self, x) -> np.ndarray:
         if not self._params_ready:

@@ -91,3 +91,59 @@ def test_network_outputs_are_the_same_with_recycling(monkeypatch):
     outs = net.forward(x, outputs=[0, 1, 2, 3, 4])
     np.testing.assert_array_equal(outs[4], recycled)
     assert not np.shares_memory(outs[0], outs[2])
+
+
+def _chain_network():
+    net = Network(parse_cfg_text(CHAIN, "chain.cfg"), source="chain.cfg")
+    rng = np.random.default_rng(1)
+    for layer in net.layers:
+        for name, shape in layer.param_layout():
+            layer.set_param(name, rng.normal(0, 0.3, shape).astype(np.float32))
+    return net, rng
+
+
+def test_the_next_forward_of_the_same_shape_reuses_the_freed_outputs(monkeypatch):
+    monkeypatch.setattr(workers, "_num_threads", 1)
+    net, rng = _chain_network()
+    x = rng.standard_normal((1, 12, 16, 3)).astype(np.float32)
+    first = net.forward(x)
+    kept = first.copy()
+    taken = []
+    empty = recycle.empty
+
+    def spy(shape, dtype):
+        pool = recycle._state.pool
+        taken.append(bool(pool and pool.get((tuple(shape), np.dtype(dtype).str))))
+        return empty(shape, dtype)
+
+    monkeypatch.setattr(recycle, "empty", spy)
+    second = net.forward(x)
+    # the first pass ended with two (12, 16, 8) arrays pooled (PER_SHAPE): layers 0 and 1
+    # take them, layer 2 the one layer 0 frees; layer 3 finds none (layer 2's is its input)
+    assert taken == [True, True, True, False]
+    np.testing.assert_array_equal(second, kept)
+    np.testing.assert_array_equal(first, kept)  # the output handed back is never reused
+    assert not np.shares_memory(first, second)
+    # another input shape starts afresh, and release_buffers lets everything go
+    taken.clear()
+    net.forward(rng.standard_normal((1, 8, 8, 3)).astype(np.float32))
+    assert taken == [False, False, True, False]
+    net.release_buffers()
+    taken.clear()
+    np.testing.assert_array_equal(net.forward(x), kept)
+    assert taken == [False, False, True, False]
+
+
+def test_each_thread_has_its_own_pool(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(workers, "_num_threads", 1)
+    net, rng = _chain_network()
+    x = rng.standard_normal((1, 12, 16, 3)).astype(np.float32)
+    net.forward(x)
+    pools = []
+    thread = threading.Thread(target=lambda: pools.append(net._buffers.for_input(x.shape)))
+    thread.start()
+    thread.join()
+    assert pools == [{}]
+    assert net._buffers.for_input(x.shape)  # this thread's pool still holds the freed outputs

@@ -1,13 +1,18 @@
-"""Output arrays recycled within one inference forward pass.
+"""Output arrays recycled within an inference forward pass, and from one pass to the next.
 
 A layer output of a 510x339 image with 64 channels is 44 MB: numpy maps fresh pages for it
-from the kernel, and faulting them in costs 5-10% of a Winograd convolution's time. Network.forward
-frees each output after its last consumer anyway, so inside `recycling()` a freed array that
-nothing else references goes into a pool (`give_back`) and the next layer that asks for an
-output of the same shape and dtype gets it back (`empty`), its pages already mapped.
+from the kernel, and faulting them in costs 5-10% of a Winograd convolution's time (far more
+on a virtual machine whose host backs guest memory on first touch: 177 MB of fresh pages
+took 0.5 s there, against 0.03 s to rewrite them). Network.forward frees each output after
+its last consumer anyway, so inside `recycling()` a freed array that nothing else references
+goes into a pool (`give_back`) and the next layer that asks for an output of the same shape
+and dtype gets it back (`empty`), its pages already mapped.
 
-The pool belongs to the thread running the forward pass and lives as long as that pass; an
-array still referenced anywhere else (a view of it, a caller's variable) is never pooled.
+The pool belongs to the thread running the forward pass. Network.forward hands the same pool
+to the next pass on that thread while the input shape stays the same (as ONNX Runtime's arena
+keeps its buffers), so repeated forwards and same-sized tiles map no pages at all; a new shape
+starts a new pool. An array still referenced anywhere else (a view of it, a caller's variable,
+a returned output) is never pooled.
 """
 from __future__ import annotations
 
@@ -34,10 +39,11 @@ _UNSHARED = _refs_when_unshared()
 
 
 @contextmanager
-def recycling():
-    """Within this block (on this thread), `give_back` pools arrays and `empty` reuses them."""
+def recycling(pool: dict | None = None):
+    """Within this block (on this thread), `give_back` pools arrays and `empty` reuses them;
+    `pool` (a dict this module fills) carries them over from an earlier block."""
     previous = getattr(_state, "pool", None)
-    _state.pool = {}
+    _state.pool = {} if pool is None else pool
     try:
         yield
     finally:
@@ -64,3 +70,22 @@ def empty(shape, dtype) -> np.ndarray:
         if kept:
             return kept.pop()
     return np.empty(shape, dtype)
+
+
+class PassPools:
+    """One recycling pool per thread, kept from one forward pass to the next while the input
+    shape stays the same (Network.forward's); `clear()` lets every array go."""
+
+    def __init__(self):
+        self._pools: dict[int, tuple[tuple, dict]] = {}
+
+    def for_input(self, shape: tuple) -> dict:
+        thread = threading.get_ident()
+        kept = self._pools.get(thread)
+        if kept is None or kept[0] != shape:
+            kept = (shape, {})
+            self._pools[thread] = kept
+        return kept[1]
+
+    def clear(self) -> None:
+        self._pools.clear()

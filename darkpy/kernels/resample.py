@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
+from darkpy.kernels import recycle
 from darkpy.kernels.workers import run_rows
 
 
@@ -138,7 +139,7 @@ def pixel_shuffle(x, r):
     """(h, w, c*r*r) -> (h*r, w*r, c): input channel cc*r*r + i*r + j goes to output pixel
     (y*r + i, x*r + j), channel cc -- the channel order of torch.nn.PixelShuffle."""
     n, h, w, c_in = x.shape
-    out = np.empty((n, h * r, w * r, c_in // (r * r)), dtype=x.dtype)
+    out = recycle.empty((n, h * r, w * r, c_in // (r * r)), x.dtype)
     run_rows(n * h * r, x.size, lambda r0, r1: _pixel_shuffle_rows(x, r, r0, r1, out))
     return out
 
