@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import darkpy  # noqa: E402
 import peers  # noqa: E402
+from darkpy.kernels.heap import keep_freed_memory  # noqa: E402
 from darkpy.network import INPUT  # noqa: E402
 
 # key: (table label, cfg name, slow)
@@ -289,6 +290,9 @@ def main(argv=None) -> int:
                         help="with --memory: the peak RSS the tiles are planned for, GiB")
     peers.add_arguments(parser)
     args = parser.parse_args(argv)
+    # freed memory kept for reuse, as the darkpy command and its trainers run (process-wide:
+    # the other runtimes in this process get it too; darkpy/kernels/heap.py)
+    keep_freed_memory()
     width, height = (int(v) for v in args.size.lower().split("x"))
     peers.set_threads(args.threads)
     if args.memory:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from darkpy.api import read_sections  # noqa: E402
+from darkpy.kernels.heap import keep_freed_memory  # noqa: E402
 from darkpy.network import Network  # noqa: E402
 from darkpy.train.model import initialise, training_sections  # noqa: E402
 from darkpy.train.options import TrainOptions  # noqa: E402
@@ -69,6 +70,9 @@ def main(argv=None) -> int:
     parser.add_argument("--patch", type=int, default=48, help="LR patch side")
     parser.add_argument("--runs", type=int, default=1, help="timed iterations per framework (best kept)")
     args = parser.parse_args(argv)
+    # freed memory kept for reuse, as the darkpy command and its trainers run (process-wide:
+    # the other runtimes in this process get it too; darkpy/kernels/heap.py)
+    keep_freed_memory()
 
     import numba
 

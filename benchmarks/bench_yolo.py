@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import darkpy  # noqa: E402
 import peers  # noqa: E402
+from darkpy.kernels.heap import keep_freed_memory  # noqa: E402
 from darkpy.network import INPUT  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -201,6 +202,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="rounds (best is kept)")
     peers.add_arguments(parser)
     args = parser.parse_args(argv)
+    # freed memory kept for reuse, as the darkpy command and its trainers run (process-wide:
+    # the other runtimes in this process get it too; darkpy/kernels/heap.py)
+    keep_freed_memory()
     peers.set_threads(args.threads)
     keys = [k for k in args.models.split(",") if k]
     missing = [k for k in keys if not MODELS[k][0].exists()]

@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import peers  # noqa: E402  (peak RSS helpers)
 from darkpy.api import read_sections  # noqa: E402
+from darkpy.kernels.heap import keep_freed_memory  # noqa: E402
 from darkpy.network import INPUT, Network  # noqa: E402
 from darkpy.train.darknet.loop import load_initial_weights  # noqa: E402
 from darkpy.train.darknet.step import set_arithmetic, train_minibatch  # noqa: E402
@@ -344,6 +345,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true", help="darkpy's per-layer times")
     parser.add_argument("--no-check", action="store_true", help="skip the gradient check")
     args = parser.parse_args(argv)
+    # freed memory kept for reuse, as the darkpy command and its trainers run (process-wide:
+    # the other runtimes in this process get it too; darkpy/kernels/heap.py)
+    keep_freed_memory()
     if not args.cfg.exists() or not args.weights.exists():
         print(f"bench_yolo_train: {args.cfg} or {args.weights} not found: skipped")
         return 0

@@ -8,6 +8,7 @@ import typer
 
 from darkpy.cli import plain_values
 from darkpy.errors import DarkpyError
+from darkpy.kernels.heap import keep_freed_memory
 
 
 def _flags_show_no_type() -> None:
@@ -42,6 +43,7 @@ def user_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        keep_freed_memory()  # the command owns the process (kernels/heap.py)
         try:
             return func(*args, **kwargs)
         except DarkpyError as exc:

@@ -30,6 +30,7 @@ import numpy as np
 
 from darkpy.config.cfg import format_cfg
 from darkpy.errors import ConfigError, DarkpyError, InputError
+from darkpy.kernels.heap import keep_freed_memory
 from darkpy.reporting import Reporter
 from darkpy.train.data import check_degradation
 from darkpy.train.log import TrainingLog, stop_on_signals
@@ -74,6 +75,7 @@ class Trainer:
         from darkpy.train import data
         from darkpy.train.optim import Optimizer
 
+        keep_freed_memory()  # every iteration frees what the next one allocates (kernels/heap.py)
         self.run_dir = Path(run_dir)
         self.options = options
         user_sections = parse_cfg_text(cfg_text, source)

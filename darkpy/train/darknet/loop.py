@@ -69,6 +69,7 @@ import numpy as np
 
 from darkpy.config.section import Section
 from darkpy.errors import ConfigError, DarkpyError, WeightsError
+from darkpy.kernels.heap import keep_freed_memory
 from darkpy.reporting import Reporter
 from darkpy.train.darknet.augment import (
     ALEXEYAB,
@@ -194,6 +195,7 @@ class DarknetTrainer:
         from darkpy.network import Network
         from darkpy.train.optim import Optimizer
 
+        keep_freed_memory()  # every iteration frees what the next one allocates (kernels/heap.py)
         cfg = Path(cfg)
         if not cfg.is_file():
             raise ConfigError(f"{cfg}: no such file")
