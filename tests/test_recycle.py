@@ -64,16 +64,18 @@ layers=-1,-3
 """
 
 
-def test_network_outputs_are_the_same_with_recycling(monkeypatch):
-    # one thread: a pool worker finishing a job may still hold an input for a moment, and
-    # then that input is (rightly) not pooled
-    monkeypatch.setattr(workers, "_num_threads", 1)
+def _chain_network():
     net = Network(parse_cfg_text(CHAIN, "chain.cfg"), source="chain.cfg")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(1)
     for layer in net.layers:
         for name, shape in layer.param_layout():
             layer.set_param(name, rng.normal(0, 0.3, shape).astype(np.float32))
-    x = rng.standard_normal((2, 12, 16, 3)).astype(np.float32)
+    return net, rng
+
+
+def _spy_on_pool(monkeypatch) -> list:
+    """A list that records, for every recycle.empty call from now on, whether the pool held
+    an array of that shape."""
     taken = []
     empty = recycle.empty
 
@@ -83,6 +85,15 @@ def test_network_outputs_are_the_same_with_recycling(monkeypatch):
         return empty(shape, dtype)
 
     monkeypatch.setattr(recycle, "empty", spy)
+    return taken
+
+def test_network_outputs_are_the_same_with_recycling(monkeypatch):
+    # one thread: a pool worker finishing a job may still hold an input for a moment, and
+    # then that input is (rightly) not pooled
+    monkeypatch.setattr(workers, "_num_threads", 1)
+    net, rng = _chain_network()
+    x = rng.standard_normal((2, 12, 16, 3)).astype(np.float32)
+    taken = _spy_on_pool(monkeypatch)
     recycled = net.forward(x)
     assert taken == [False, False, True, False]  # layer 0's output reused by layer 2
     monkeypatch.setattr(recycle, "give_back", lambda array: None)
@@ -93,30 +104,13 @@ def test_network_outputs_are_the_same_with_recycling(monkeypatch):
     assert not np.shares_memory(outs[0], outs[2])
 
 
-def _chain_network():
-    net = Network(parse_cfg_text(CHAIN, "chain.cfg"), source="chain.cfg")
-    rng = np.random.default_rng(1)
-    for layer in net.layers:
-        for name, shape in layer.param_layout():
-            layer.set_param(name, rng.normal(0, 0.3, shape).astype(np.float32))
-    return net, rng
-
-
 def test_the_next_forward_of_the_same_shape_reuses_the_freed_outputs(monkeypatch):
     monkeypatch.setattr(workers, "_num_threads", 1)
     net, rng = _chain_network()
     x = rng.standard_normal((1, 12, 16, 3)).astype(np.float32)
     first = net.forward(x)
     kept = first.copy()
-    taken = []
-    empty = recycle.empty
-
-    def spy(shape, dtype):
-        pool = recycle._state.pool
-        taken.append(bool(pool and pool.get((tuple(shape), np.dtype(dtype).str))))
-        return empty(shape, dtype)
-
-    monkeypatch.setattr(recycle, "empty", spy)
+    taken = _spy_on_pool(monkeypatch)
     second = net.forward(x)
     # the first pass ended with two (12, 16, 8) arrays pooled (PER_SHAPE): layers 0 and 1
     # take them, layer 2 the one layer 0 frees; layer 3 finds none (layer 2's is its input)
