@@ -75,15 +75,23 @@ def set_num_threads(n: int) -> None:
 @contextmanager
 def blas_single_threaded():
     """BLAS limited to one thread while any caller is inside (reference-counted, so that
-    convolutions running at once from several threads restore the original count once)."""
+    convolutions running at once from several threads restore the original count once).
+    The BLAS libraries are found once (threadpoolctl) and set directly: threadpoolctl's own
+    limit() took 10-30 us per call, ~1 ms of a detector's forward pass with its ~20 parallel
+    regions. OpenBLAS applies a count set from another thread to that thread only, so when a
+    thread other than the first to enter leaves last, the original count comes back for it
+    alone (threadpoolctl's limit() did the same)."""
     global _blas, _blas_users, _blas_limiter
     with _blas_lock:
         if _blas is None:
             from threadpoolctl import ThreadpoolController
 
-            _blas = ThreadpoolController()
+            _blas = [lib for lib in ThreadpoolController().lib_controllers
+                     if lib.user_api == "blas"]
         if _blas_users == 0:
-            _blas_limiter = _blas.limit(limits=1, user_api="blas")
+            _blas_limiter = [(lib, lib.get_num_threads()) for lib in _blas]
+            for lib, _ in _blas_limiter:
+                lib.set_num_threads(1)
         _blas_users += 1
     try:
         yield
@@ -91,7 +99,8 @@ def blas_single_threaded():
         with _blas_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
+                for lib, threads in _blas_limiter:
+                    lib.set_num_threads(threads)
                 _blas_limiter = None
 
 
