@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +12,7 @@ from darkpy.cli import app
 from darkpy.errors import InputError
 from darkpy.train.darknet.loop import DarknetTrainer
 from darkpy.train.darknet.resume import read_state, resume_training, state_path
+from tests.detection_sets import write_detection_set
 
 CFG = """[net]
 batch=4
@@ -71,15 +71,7 @@ LABELS = {"a": "0 0.25 0.25 0.25 0.25\n1 0.7 0.6 0.5 0.5\n",
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "images").mkdir()
-    (tmp_path / "labels").mkdir()
-    rng = np.random.default_rng(0)
-    for name, text in LABELS.items():
-        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"),
-                    rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
-        (tmp_path / "labels" / f"{name}.txt").write_text(text)
-    (tmp_path / "train.txt").write_text("".join(f"images/{n}.png\n" for n in LABELS))
-    (tmp_path / "obj.data").write_text("classes = 2\ntrain = train.txt\nbackup = backup\n")
+    write_detection_set(tmp_path, LABELS, classes=2, shape=(40, 48))
     (tmp_path / "pj.cfg").write_text(CFG.format(net_extra="", random=0))
     (tmp_path / "ab.cfg").write_text(CFG.format(net_extra="mosaic=1\nflip=1", random=1))
     return tmp_path

@@ -3,18 +3,22 @@ batch/subdivisions accumulation, burn_in and steps rates, SGD with decay on weig
 scaled by batch, `seen`, checkpoint names, -clear, bad labels, and the `darkpy train` CLI."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from darkpy.api import read_sections
 from darkpy.cli import app
-from darkpy.io.darknet_weights import WeightsHeader, load_darknet_weights, save_darknet_weights
+from darkpy.io.darknet_weights import (
+    WeightsHeader,
+    load_darknet_weights,
+    save_darknet_weights,
+)
 from darkpy.network import Network
 from darkpy.reporting import Reporter
-from darkpy.train.darknet.step import set_arithmetic
 from darkpy.train.darknet.loop import DarknetTrainer, train_detector
+from darkpy.train.darknet.step import set_arithmetic
+from tests.detection_sets import write_detection_set
 
 CFG = """[net]
 batch=4
@@ -72,15 +76,7 @@ LABELS = {"a": "0 0.25 0.25 0.25 0.25\n1 0.7 0.6 0.5 0.5\n",
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "images").mkdir()
-    (tmp_path / "labels").mkdir()
-    rng = np.random.default_rng(0)
-    for name, text in LABELS.items():
-        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"),
-                    rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        (tmp_path / "labels" / f"{name}.txt").write_text(text)
-    (tmp_path / "train.txt").write_text("".join(f"images/{n}.png\n" for n in LABELS))
-    (tmp_path / "obj.data").write_text("classes = 2\ntrain = train.txt\nbackup = backup\n")
+    write_detection_set(tmp_path, LABELS, classes=2)
     (tmp_path / "tiny.cfg").write_text(CFG)
     return tmp_path
 

@@ -22,6 +22,7 @@ from darkpy.config.cfg import parse_cfg_text
 from darkpy.kernels import gaussian_yolo_loss as G
 from darkpy.kernels import yolo_loss_alexeyab as A
 from darkpy.network import Network
+from tests.detection_sets import write_detection_set
 
 NET = 64
 ANCHORS = [(12, 14), (30, 26)]
@@ -333,19 +334,9 @@ def test_darkpy_train_trains_a_gaussian_yolo_head(tmp_path, monkeypatch):
     """The zoo's Gaussian_yolov3_BDD.cfg head settings (giou, iou_thresh, iou_normalizer .5)
     on a tiny network: darknet's loss is erratic from a random start (uncertainties near 0
     make (t - mu)^2 / s^3 large), but it is finite and falls."""
-    import cv2
-
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "images").mkdir()
-    (tmp_path / "labels").mkdir()
-    rng = np.random.default_rng(0)
     labels = {"a": "0 0.25 0.25 0.25 0.25\n1 0.7 0.6 0.5 0.5\n", "b": "1 0.5 0.5 0.3 0.4\n"}
-    for name, text in labels.items():
-        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"),
-                    rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        (tmp_path / "labels" / f"{name}.txt").write_text(text)
-    (tmp_path / "train.txt").write_text("".join(f"images/{n}.png\n" for n in labels))
-    (tmp_path / "obj.data").write_text("classes = 2\ntrain = train.txt\nbackup = backup\n")
+    write_detection_set(tmp_path, labels, classes=2)
     (tmp_path / "g.cfg").write_text(CFG)
     result = CliRunner().invoke(app, ["train", "g.cfg", "--data", "obj.data"])
     assert result.exit_code == 0, result.output

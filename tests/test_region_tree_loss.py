@@ -10,6 +10,7 @@ import pytest
 
 from darkpy.errors import ConfigError
 from darkpy.layers.region import Region
+from tests.detection_sets import write_detection_set
 from tests.zoo_util import make
 
 # two groups: roots {a, b, c}, children of a {d, e, f}
@@ -221,17 +222,7 @@ random=0
 def _tree_project(folder, labels: dict) -> None:
     """32x32 noise images with YOLO labels, obj.data, tiny.tree (a 4-node tree: {animal,
     thing}, {cat, dog}) and tree.cfg in `folder`."""
-    import cv2
-
-    (folder / "images").mkdir()
-    (folder / "labels").mkdir()
-    rng = np.random.default_rng(0)
-    for name, text in labels.items():
-        cv2.imwrite(str(folder / "images" / f"{name}.png"),
-                    rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        (folder / "labels" / f"{name}.txt").write_text(text)
-    (folder / "train.txt").write_text("".join(f"images/{n}.png\n" for n in labels))
-    (folder / "obj.data").write_text("classes = 4\ntrain = train.txt\nbackup = backup\n")
+    write_detection_set(folder, labels, classes=4)
     (folder / "tiny.tree").write_text("animal -1\nthing -1\ncat 0\ndog 0\n")
     (folder / "tree.cfg").write_text(TREE_CFG)
 
