@@ -66,7 +66,7 @@ from darkpy.config.head_keys import YOLO_TRAINING_KEYS, read_by
 from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
-from darkpy.layers.yolo import _anchor_pairs
+from darkpy.layers.yolo import _anchor_pairs, class_multipliers
 
 gaussian_loss = kernels("gaussian_yolo_loss")
 
@@ -196,14 +196,7 @@ class GaussianYolo(Layer):
             raise self.error(f"iou_thresh_kind={o.iou_thresh_kind}: expected one of "
                              f"{', '.join(IOU_LOSSES)}")
         max_delta = np.float32(o.max_delta)
-        multipliers = np.zeros(0, np.float32)
-        if o.counters_per_class is not None:
-            counts = [max(1, int(c)) for c in o.counters_per_class]
-            if len(counts) != self.classes:
-                raise self.error(f"counters_per_class has {len(counts)} values but classes="
-                                 f"{self.classes}")
-            multipliers = np.minimum(np.float32(max(counts)) / np.asarray(counts, np.float32),
-                                     max_delta).astype(np.float32)
+        multipliers = class_multipliers(self, max_delta)
         self._settings_cache = {
             "cfg": np.array([o.iou_normalizer, o.obj_normalizer, o.cls_normalizer,
                              o.label_smooth_eps, max_delta, o.uc_normalizer], np.float32),

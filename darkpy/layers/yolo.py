@@ -314,15 +314,7 @@ class Yolo(Layer):
         if o.map:
             raise self.error("map= (class remapping for YOLO9000) is not supported in training")
         max_delta = np.float32(o.max_delta)
-        multipliers = np.zeros(0, np.float32)
-        if o.counters_per_class is not None:
-            counts = [max(1, int(c)) for c in o.counters_per_class]
-            if len(counts) != self.classes:
-                raise self.error(f"counters_per_class has {len(counts)} values but classes="
-                                 f"{self.classes}")
-            top = np.float32(max(counts))
-            multipliers = np.minimum(np.float32(top) / np.asarray(counts, np.float32),
-                                     max_delta).astype(np.float32)
+        multipliers = class_multipliers(self, max_delta)
         cfg = np.array([o.iou_normalizer, o.obj_normalizer, o.cls_normalizer,
                         o.label_smooth_eps, max_delta], np.float32)
         flags = np.array([int(o.focal_loss), self.new_coords, int(o.objectness_smooth)],
@@ -417,6 +409,21 @@ def _report_alexeyab(stats, delta, shape, anchors, entries, kind, iou_normalizer
         "total_loss": total / batch,
         "cost": float(cost),
     }
+
+
+def class_multipliers(layer, max_delta) -> np.ndarray:
+    """AlexeyAB's per-class loss multipliers from `counters_per_class` (both [yolo] and
+    [Gaussian_yolo]): min(largest count / count, max_delta), counts below 1 read as 1; an
+    empty array when the key is unset."""
+    counters = layer.opts.counters_per_class
+    if counters is None:
+        return np.zeros(0, np.float32)
+    counts = [max(1, int(c)) for c in counters]
+    if len(counts) != layer.classes:
+        raise layer.error(f"counters_per_class has {len(counts)} values but classes="
+                          f"{layer.classes}")
+    return np.minimum(np.float32(max(counts)) / np.asarray(counts, np.float32),
+                      max_delta).astype(np.float32)
 
 
 def _anchor_pairs(layer: Layer, values, total: int, mask: list[int]) -> np.ndarray:
