@@ -74,18 +74,17 @@ def empty(shape, dtype) -> np.ndarray:
 
 class PassPools:
     """One recycling pool per thread, kept from one forward pass to the next while the input
-    shape stays the same (Network.forward's); `clear()` lets every array go."""
+    shape stays the same (Network.forward's). Thread-local, so a thread's arrays go when the
+    thread ends; `clear()` lets every thread's go."""
 
     def __init__(self):
-        self._pools: dict[int, tuple[tuple, dict]] = {}
+        self._local = threading.local()
 
     def for_input(self, shape: tuple) -> dict:
-        thread = threading.get_ident()
-        kept = self._pools.get(thread)
+        kept = getattr(self._local, "kept", None)
         if kept is None or kept[0] != shape:
-            kept = (shape, {})
-            self._pools[thread] = kept
+            kept = self._local.kept = (shape, {})
         return kept[1]
 
     def clear(self) -> None:
-        self._pools.clear()
+        self._local = threading.local()
