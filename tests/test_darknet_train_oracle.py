@@ -15,7 +15,7 @@ printed statistics to their 6 decimals. darkpy trains AlexeyAB's runs as his CPU
 (darknet_build="alexeyab-cpu", darkpy/train/darknet/cpu_build.py). His CIoU loss from the
 official weights (yolov3-tiny with yolov4-tiny's [yolo] keys, colour set; fixtures
 alexeyab_official_darknet*): 1.5e-7 / 4.2e-6 of the weights after one / two iterations, held
-within 2e-5 (issue 11 asks 1e-4) and updates within 1e-2 (3.1e-3). yolov4-tiny from a seeded
+within pjreddie's 1e-5 (issue 11 asks 1e-4) and updates within 5e-3 (3.1e-3). yolov4-tiny from a seeded
 random start (fixtures alexeyab_darknet*, gray set) is held to pjreddie's bounds and gets
 5.5e-8 after one iteration; its second iteration is still apart (xfail, see
 SECOND_ITERATION_OPEN)."""
@@ -43,7 +43,8 @@ def _tool():
 
 
 # (weights, update) bounds of `_check` per comparison (tools/darknet_train_oracle.variant_of)
-BOUNDS = {"pjreddie": (1e-5, 2e-3), "alexeyab": (1e-5, 2e-3), "alexeyab-official": (2e-5, 1e-2)}
+# (AlexeyAB's from the official weights: updates 3.1e-4 / 3.1e-3 apart after 1 / 2 iterations)
+BOUNDS = {"pjreddie": (1e-5, 2e-3), "alexeyab": (1e-5, 2e-3), "alexeyab-official": (1e-5, 5e-3)}
 
 
 def _load(tmp_path_factory, fork, start="random"):
