@@ -39,7 +39,6 @@ per-layer forward/backward times for one more iteration.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
