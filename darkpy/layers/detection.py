@@ -43,6 +43,7 @@ import numpy as np
 from darkpy.config.head_keys import GRID_TRAINING_KEYS
 from darkpy.config.schema import NEITHER, TRAINING, Key
 from darkpy.layers.base import Layer, compute_dtype
+from darkpy.layers.truth_loss import box_truth
 
 F32 = np.float32
 MIN_SIDE = F32(0.005)  # fill_truth_region skips boxes narrower or lower than this
@@ -131,9 +132,7 @@ class DetectionLayer(Layer):
         if truth is None:
             self._truth = None
             return
-        truth = np.asarray(truth, F32)
-        if truth.ndim != 3 or truth.shape[2] != 5:
-            raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        truth = box_truth(self, truth)
         if self.coords != 4:
             raise self.error(f"coords={self.coords}: training needs coords=4")
         self._truth = self.grid_truth(truth)

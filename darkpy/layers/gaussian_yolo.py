@@ -66,6 +66,7 @@ from darkpy.config.head_keys import YOLO_TRAINING_KEYS, read_by
 from darkpy.config.schema import ALEXEYAB, TRAINING, Key
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer, compute_dtype
+from darkpy.layers.truth_loss import box_truth
 from darkpy.layers.yolo import _anchor_pairs, class_multipliers
 
 gaussian_loss = kernels("gaussian_yolo_loss")
@@ -172,9 +173,7 @@ class GaussianYolo(Layer):
         if truth is None:
             self._truth = None
             return
-        truth = np.ascontiguousarray(truth, dtype=np.float32)
-        if truth.ndim != 3 or truth.shape[2] != 5:
-            raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        truth = box_truth(self, truth)
         self._truth = (truth, int(net_w), int(net_h))
 
     def has_loss(self) -> bool:

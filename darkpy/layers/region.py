@@ -84,6 +84,7 @@ from darkpy.config.schema import ALEXEYAB, PJREDDIE, TRAINING, Key
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
 from darkpy.layers.tree import load_tree, tree_cycle, tree_softmax
+from darkpy.layers.truth_loss import box_truth
 from darkpy.layers.yolo import _anchor_pairs
 
 # kernels, loaded on first use (darkpy/kernels/lazy.py)
@@ -189,9 +190,7 @@ class Region(Layer):
         if self.coords > 4:
             raise self.error(f"coords={self.coords}: masks (coords > 4) are not supported in "
                              "training")
-        truth = np.ascontiguousarray(truth, dtype=np.float32)
-        if truth.ndim != 3 or truth.shape[2] != 5:
-            raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        truth = box_truth(self, truth)
         if self.tree is not None:
             self._check_tree_truth(truth)
         self._truth = truth

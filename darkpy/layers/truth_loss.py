@@ -1,4 +1,6 @@
-"""What darknet's loss layers without boxes ([softmax], [logistic], [cost]) share in training.
+"""What darknet's loss layers share in training: `darknet_sum` and `nchw` (all of them),
+`box_truth` (the box heads: [yolo], [Gaussian_yolo], [region], [detection]), `TruthLoss`
+(those without boxes: [softmax], [logistic], [cost]).
 
 darknet hands every layer the minibatch's truth (net.truth: one row of `outputs` floats per
 image, in its CHW order); a loss layer computes its l.delta against it in the forward and
@@ -20,6 +22,15 @@ def darknet_sum(values: np.ndarray) -> float:
     """darknet's sum_array: a float32 running sum in darknet's (NCHW) order."""
     flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
     return float(np.cumsum(flat, dtype=np.float32)[-1]) if flat.size else 0.0
+
+
+def box_truth(layer, truth) -> np.ndarray:
+    """A box head's training truth as float32 (N, max_boxes, 5: x, y, w, h, class), or the
+    layer's error naming the shape it got."""
+    truth = np.ascontiguousarray(truth, dtype=np.float32)
+    if truth.ndim != 3 or truth.shape[2] != 5:
+        raise layer.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+    return truth
 
 
 def nchw(a: np.ndarray) -> np.ndarray:

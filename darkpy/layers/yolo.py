@@ -87,6 +87,7 @@ from darkpy.config.head_keys import YOLO_TRAINING_KEYS
 from darkpy.config.schema import ALEXEYAB, DARKPY, NEITHER, RUNTIME, TRAINING, Key
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
+from darkpy.layers.truth_loss import box_truth
 
 # kernels, loaded on first use (darkpy/kernels/lazy.py)
 yolo_loss = kernels("yolo_loss")
@@ -262,9 +263,7 @@ class Yolo(Layer):
         if truth is None:
             self._truth = None
             return
-        truth = np.ascontiguousarray(truth, dtype=np.float32)
-        if truth.ndim != 3 or truth.shape[2] != 5:
-            raise self.error(f"truth must be (batch, boxes, 5), got shape {truth.shape}")
+        truth = box_truth(self, truth)
         if self.opts.map:
             raise self.error("map= (class remapping for YOLO9000) is not supported in training")
         self._truth = (truth, int(net_w), int(net_h))
@@ -311,8 +310,6 @@ class Yolo(Layer):
             if o[key] not in yolo_loss_alexeyab.IOU_LOSSES:
                 raise self.error(f"{key}={o[key]}: expected one of "
                                  f"{', '.join(yolo_loss_alexeyab.IOU_LOSSES)}")
-        if o.map:
-            raise self.error("map= (class remapping for YOLO9000) is not supported in training")
         max_delta = np.float32(o.max_delta)
         multipliers = class_multipliers(self, max_delta)
         cfg = np.array([o.iou_normalizer, o.obj_normalizer, o.cls_normalizer,
