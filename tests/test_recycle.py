@@ -27,7 +27,7 @@ def test_only_unshared_arrays_are_reused():
     store = {"a": np.zeros(7, np.float32)}
     recycle.give_back(store.pop("a"))
     with recycle.recycling():
-        assert not recycle._state.pool
+        assert not recycle._state.memory.pool
 
 
 CHAIN = """
@@ -73,19 +73,22 @@ def _chain_network():
     return net, rng
 
 
-def _spy_on_pool(monkeypatch) -> list:
-    """A list that records, for every recycle.empty call from now on, whether the pool held
-    an array of that shape."""
+def _spy_on_requests(monkeypatch) -> list:
+    """A list that records, for every recycle.empty call from now on, where its array came
+    from: "pool" (an array freed earlier), "arena" (a region of the arena) or "new"."""
     taken = []
     empty = recycle.empty
 
     def spy(shape, dtype):
-        pool = recycle._state.pool
-        taken.append(bool(pool and pool.get((tuple(shape), np.dtype(dtype).str))))
-        return empty(shape, dtype)
+        memory = recycle._state.memory
+        pooled = memory.record is not None and bool(memory.pool.get((tuple(shape), np.dtype(dtype).str)))
+        array = empty(shape, dtype)
+        taken.append("pool" if pooled else "arena" if array.base is not None else "new")
+        return array
 
     monkeypatch.setattr(recycle, "empty", spy)
     return taken
+
 
 def test_network_outputs_are_the_same_with_recycling(monkeypatch):
     # one thread: a pool worker finishing a job may still hold an input for a moment, and
@@ -93,9 +96,9 @@ def test_network_outputs_are_the_same_with_recycling(monkeypatch):
     monkeypatch.setattr(workers, "_num_threads", 1)
     net, rng = _chain_network()
     x = rng.standard_normal((2, 12, 16, 3)).astype(np.float32)
-    taken = _spy_on_pool(monkeypatch)
+    taken = _spy_on_requests(monkeypatch)
     recycled = net.forward(x)
-    assert taken == [False, False, True, False]  # layer 0's output reused by layer 2
+    assert taken == ["new", "new", "pool", "new"]  # layer 0's output reused by layer 2
     monkeypatch.setattr(recycle, "give_back", lambda array: None)
     np.testing.assert_array_equal(recycled, net.forward(x))
     # every output kept: layer 2's output is not layer 0's memory
@@ -104,28 +107,70 @@ def test_network_outputs_are_the_same_with_recycling(monkeypatch):
     assert not np.shares_memory(outs[0], outs[2])
 
 
-def test_the_next_forward_of_the_same_shape_reuses_the_freed_outputs(monkeypatch):
+def test_the_passes_after_the_first_take_their_outputs_from_one_arena(monkeypatch):
     monkeypatch.setattr(workers, "_num_threads", 1)
     net, rng = _chain_network()
     x = rng.standard_normal((1, 12, 16, 3)).astype(np.float32)
     first = net.forward(x)
     kept = first.copy()
-    taken = _spy_on_pool(monkeypatch)
+    taken = _spy_on_requests(monkeypatch)
     second = net.forward(x)
-    # the first pass ended with two (12, 16, 8) arrays pooled (PER_SHAPE): layers 0 and 1
-    # take them, layer 2 the one layer 0 frees; layer 3 finds none (layer 2's is its input)
-    assert taken == [True, True, True, False]
+    # every convolution output is freed within the pass (the route's output is returned):
+    # all four come from the arena, which holds three at once (layer 0's dies after layer 1,
+    # so layer 2 reuses its bytes; layers 1 and 3 live to the route)
+    assert taken == ["arena"] * 4
+    memory = net._buffers.for_input(x.shape)
+    size = 12 * 16 * 8 * 4
+    assert memory.arena_bytes == 3 * size
+    assert memory.offsets[2] == memory.offsets[0]
+    assert len({memory.offsets[k] for k in (0, 1, 3)}) == 3
     np.testing.assert_array_equal(second, kept)
     np.testing.assert_array_equal(first, kept)  # the output handed back is never reused
     assert not np.shares_memory(first, second)
+    taken.clear()
+    np.testing.assert_array_equal(net.forward(x), kept)
+    assert taken == ["arena"] * 4
     # another input shape starts afresh, and release_buffers lets everything go
     taken.clear()
     net.forward(rng.standard_normal((1, 8, 8, 3)).astype(np.float32))
-    assert taken == [False, False, True, False]
+    assert taken == ["new", "new", "pool", "new"]
     net.release_buffers()
     taken.clear()
     np.testing.assert_array_equal(net.forward(x), kept)
-    assert taken == [False, False, True, False]
+    assert taken == ["new", "new", "pool", "new"]
+
+
+def test_an_arena_region_still_referenced_is_never_handed_out_again(monkeypatch):
+    monkeypatch.setattr(workers, "_num_threads", 1)
+    net, rng = _chain_network()
+    x = rng.standard_normal((1, 12, 16, 3)).astype(np.float32)
+    reference = net.forward(x, outputs=[0, 1, 2, 3, 4])
+    net.release_buffers()
+    net.forward(x)  # records a pass in which every convolution output is freed
+    taken = _spy_on_requests(monkeypatch)
+    # now the caller keeps them all: layer 2's region (layer 0's) is still held when layer 2
+    # asks, so it gets a fresh array
+    outs = net.forward(x, outputs=[0, 1, 2, 3, 4])
+    assert taken == ["arena", "arena", "new", "arena"]
+    assert not np.shares_memory(outs[0], outs[2])
+    # a view of an output kept by the caller holds its region as well
+    view = net.forward(x, outputs=[0])[0][:, 1:]
+    again = net.forward(x, outputs=[0, 1, 2, 3, 4])
+    for i in range(5):
+        np.testing.assert_array_equal(again[i], reference[i])
+        np.testing.assert_array_equal(outs[i], reference[i])
+    np.testing.assert_array_equal(view, reference[0][:, 1:])
+    assert not any(np.shares_memory(view, again[i]) for i in range(5))
+
+
+def test_repeated_forwards_on_the_workers_equal_a_forward_without_recycling(monkeypatch):
+    net, rng = _chain_network()
+    x = rng.standard_normal((2, 48, 64, 3)).astype(np.float32)
+    results = [net.forward(x) for _ in range(4)]
+    monkeypatch.setattr(recycle, "empty", np.empty)
+    expected = net.forward(x)
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
 
 
 def test_each_thread_has_its_own_pool(monkeypatch):
@@ -139,5 +184,5 @@ def test_each_thread_has_its_own_pool(monkeypatch):
     thread = threading.Thread(target=lambda: pools.append(net._buffers.for_input(x.shape)))
     thread.start()
     thread.join()
-    assert pools == [{}]
-    assert net._buffers.for_input(x.shape)  # this thread's pool still holds the freed outputs
+    assert pools[0].arena_bytes == 0 and pools[0].record == []
+    assert net._buffers.for_input(x.shape).arena_bytes > 0  # this thread's is laid out
