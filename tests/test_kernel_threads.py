@@ -148,3 +148,55 @@ def test_run_blocks_runs_every_job_once_and_reraises(threaded):
 
     with pytest.raises(ValueError, match="job 3"):
         workers.run_blocks(list(range(8)), failing)
+
+
+@pytest.mark.parametrize("spin_seconds", [0.002, 0.0])
+def test_back_to_back_batches_find_their_workers(threaded, monkeypatch, spin_seconds):
+    """Hundreds of batches in a row, whether the workers wait by checking a flag or asleep:
+    every job runs once, and the background workers take part (a job waits until two
+    threads have started one)."""
+    monkeypatch.setattr(workers, "SPIN_SECONDS", spin_seconds)
+    monkeypatch.setattr(workers, "_pool", None)  # a pool with this way of waiting
+    threads = set()
+    for batch in range(300):
+        seen = []
+        lock = threading.Lock()
+        two_started = threading.Barrier(2) if batch % 50 == 0 else None
+
+        def work(job, seen=seen, lock=lock, two_started=two_started):
+            if two_started is not None and job < 2:
+                two_started.wait(5)
+            with lock:
+                seen.append(job)
+                threads.add(threading.current_thread().name)
+
+        workers.run_blocks(list(range(batch % 7 + 2)), work)
+        assert sorted(seen) == list(range(batch % 7 + 2))
+    assert any(name.startswith("darkpy-worker") for name in threads)
+
+
+def test_batches_nested_and_from_several_callers(threaded):
+    """A job that runs a batch of its own, and callers on several threads at once: each
+    caller gets all its jobs run before run_blocks returns."""
+    results = {}
+
+    def caller(key):
+        done = []
+
+        def inner(job):
+            done.append(job)
+
+        def outer(job):
+            workers.run_blocks([(job, i) for i in range(3)], inner)
+
+        for _ in range(20):
+            done.clear()
+            workers.run_blocks(list(range(4)), outer)
+            results.setdefault(key, []).append(sorted(done) == [(j, i) for j in range(4) for i in range(3)])
+
+    callers = [threading.Thread(target=caller, args=(k,)) for k in range(3)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join(60)
+    assert results == {k: [True] * 20 for k in range(3)}

@@ -186,3 +186,31 @@ def test_each_thread_has_its_own_pool(monkeypatch):
     thread.join()
     assert pools[0].arena_bytes == 0 and pools[0].record == []
     assert net._buffers.for_input(x.shape).arena_bytes > 0  # this thread's is laid out
+
+
+def test_a_pass_that_asks_for_other_sizes_is_recorded_again():
+    memory = recycle.PassMemory()
+
+    def one_pass(shapes):
+        """Ask for arrays of `shapes` in turn, each given back after the next is made;
+        returns where each came from."""
+        came = []
+        with recycle.recycling(memory):
+            held = {}
+            for i, shape in enumerate(shapes):
+                array = recycle.empty(shape, np.float32)
+                came.append("arena" if array.base is not None else "new")
+                held[i] = array
+                array = None
+                if i > 0:
+                    recycle.give_back(held.pop(i - 1))
+            recycle.give_back(held.pop(len(shapes) - 1))
+        return came
+
+    assert one_pass([(4, 8), (2, 8), (4, 8)]) == ["new"] * 3  # recorded
+    assert one_pass([(4, 8), (2, 8), (4, 8)]) == ["arena"] * 3
+    # request 1 differs (a fresh array); request 2 matches its recorded size and its region is free
+    assert one_pass([(4, 8), (3, 8), (4, 8)]) == ["arena", "new", "arena"]
+    assert one_pass([(4, 8), (3, 8), (4, 8)]) == ["new"] * 3  # recorded again
+    assert one_pass([(4, 8), (3, 8), (4, 8)]) == ["arena"] * 3
+    assert memory.arena_bytes == 4 * 8 * 4 + 3 * 8 * 4  # two alive at once at most

@@ -76,10 +76,12 @@ class PassMemory:
         self.ids: dict[int, int] = {}  # id(array handed out) -> request, while recording
         self.clock = 0
         self.request = 0
+        self.deviated = False
 
     # --- one pass ---------------------------------------------------------------------------
     def begin(self) -> None:
         self.clock = self.request = 0
+        self.deviated = False
         if self.record is not None:
             self.record = []
             self.ids = {}
@@ -90,6 +92,8 @@ class PassMemory:
             self.record = None
             self.pool = {}
             self.ids = {}
+        elif self.deviated or self.request != len(self.offsets):
+            self.record = []  # the next pass records afresh (the arena goes with its layout)
 
     def empty(self, shape, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -104,7 +108,10 @@ class PassMemory:
             self.record.append([size, self.clock, None])
             self.ids[id(array)] = k
             return array
-        if k >= len(self.offsets) or self.sizes[k] != size or self.offsets[k] is None:
+        if k >= len(self.offsets) or self.sizes[k] != size:
+            self.deviated = True  # another sequence of requests: record it in the next pass
+            return np.empty(shape, dtype)
+        if self.offsets[k] is None:
             return np.empty(shape, dtype)
         region = self._region(k, size)
         if region is None:
