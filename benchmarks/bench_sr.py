@@ -18,7 +18,7 @@ per runtime), the markdown table printed at the end.
 
 --memory runs full EDSR x2 on a 2040x1356 image through darkpy's tiling with a tile budget
 derived from a peak-RSS target (3 GiB; see memory_run) and prints the peak RSS;
---memory-tiles N runs only the N largest tiles (the whole image takes ~50 min on 2 cores).
+--memory-tiles N runs only the N largest tiles (all 48 took 20 min on 2 cores, peak RSS 2.91 GiB).
 """
 from __future__ import annotations
 
@@ -206,7 +206,9 @@ def compare(args, key: str, names: list[str], image: np.ndarray, tmp: Path):
 # Scratch the kernels keep beside a tile's live activations (per-thread im2col and Winograd
 # blocks, a Winograd output part, BLAS buffers), as a fraction of those activations; the run
 # prints the fraction it measured, to check this bound (-0.08 on a 360x360 tile: peak_bytes
-# counts a little more than is resident at once).
+# counts a little more than is resident at once; 0.28 on the 397x397 tiles of the whole 48-tile
+# run, session 6, whose peak, 2.91 GiB, still kept under the target: the plan reserves a
+# second copy of the output image, 0.19 GiB, that the run never makes).
 WORKSPACE = 0.25
 MEMORY_SIZE = (2040, 1356)  # a DIV2K image
 
