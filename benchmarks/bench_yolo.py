@@ -172,7 +172,7 @@ def compare(args, key: str, names: list[str], tmp: Path):
         runners += [peers.onnx_runner(n, onnx_path, x, args.threads, order, heads)
                     for n in (peers.ONNXRUNTIME, peers.OPENVINO) if n in names]
     peers.check(runners)
-    times = peers.best_times(runners, args.repeat)
+    times = peers.best_times(runners, args.repeat, settle=True)
     rss = {}
     if not args.no_rss:
         argv = ["--models", key, "--threads", str(args.threads)]

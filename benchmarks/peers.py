@@ -12,7 +12,9 @@ skipped with a line that says so (`pip install 'darkpy[bench]'` installs them al
 
 Every runtime's outputs are compared with darkpy's before anything is timed (that run is also
 its warm-up). `best_times` keeps the best of `repeat` rounds, the runtimes taking turns within
-each round, so that a slow spell of a shared machine falls on all of them alike.
+each round, so that a slow spell of a shared machine falls on all of them alike; for networks
+of milliseconds each timed run follows an untimed one of the same runtime (`settle`), so that
+no runtime is timed while another's idle threads still spin.
 
 Peak RSS: `peak_rss` runs the benchmark script again in a child process that builds only one
 runtime's model and runs its forward twice; the figure is the child's peak resident set
@@ -221,11 +223,19 @@ def check(runners: list[Runner]) -> dict[str, tuple[float, float]]:
     return diffs
 
 
-def best_times(runners: list[Runner], repeat: int) -> dict[str, float]:
-    """{name: best seconds} over `repeat` rounds in which the runtimes take turns."""
+def best_times(runners: list[Runner], repeat: int, settle: bool = False) -> dict[str, float]:
+    """{name: best seconds} over `repeat` rounds in which the runtimes take turns.
+
+    settle: each timed run follows an untimed run of the same runtime. ONNX Runtime's threads
+    keep spinning for a while after its run returns, and took the second core from a runtime
+    timed right after it: darkpy's yolov3-tiny forward, alternating with ONNX Runtime's, best
+    58.6 ms, median 66.9; with an untimed run first 41.9 / 54.4 (ONNX Runtime 24.3 / 31.4 and
+    23.0 / 32.4). Networks of a few milliseconds need it; seconds-long ones do not."""
     best = {r.name: float("inf") for r in runners}
     for _ in range(repeat):
         for runner in runners:
+            if settle:
+                runner.run()
             start = time.perf_counter()
             runner.run()
             best[runner.name] = min(best[runner.name], time.perf_counter() - start)
