@@ -200,3 +200,16 @@ def test_batches_nested_and_from_several_callers(threaded):
     for thread in callers:
         thread.join(60)
     assert results == {k: [True] * 20 for k in range(3)}
+
+
+def test_a_bigger_pool_lets_the_old_workers_end(threaded, monkeypatch):
+    monkeypatch.setattr(workers, "_pool", None)
+    before = set(threading.enumerate())
+    workers.run_blocks(list(range(4)), lambda job: None)  # two background workers
+    old = [t for t in threading.enumerate() if t not in before]
+    assert len(old) == 2
+    workers.set_num_threads(5)
+    workers.run_blocks(list(range(8)), lambda job: None)  # four, in a new pool
+    for thread in old:
+        thread.join(5)
+    assert not any(thread.is_alive() for thread in old)

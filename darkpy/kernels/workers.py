@@ -23,7 +23,8 @@ Between parallel regions the workers wait by checking a flag for SPIN_SECONDS be
 sleep (kernels/spin.py), and so does a caller waiting for the last job of its region: on this
 project's virtual machine a sleeping thread took hundreds of microseconds to a few
 milliseconds to wake, per region. yolov3-tiny's forward pass, alternating both ways in one
-process: best 44.6 vs 47.8 ms, median 55.7 vs 61.5 ms.
+process while the host was loaded: best 44.6 vs 47.8 ms, median 55.7 vs 61.5 ms (on a quiet
+host: no difference).
 
 Each thread also owns reusable scratch buffers (`scratch`), so the im2col and Winograd
 buffers of a job are bounded by the job size and allocated once per thread.
@@ -129,17 +130,23 @@ class _Pool:
         self.batch: _Batch | None = None
         self.sleepers = 0
         self.cond = threading.Condition()
+        self.closed = False
         self.rounds = spin.rounds_for(SPIN_SECONDS) if SPIN_SECONDS > 0 else 0
         for i in range(size):
             threading.Thread(target=self._serve, name=f"darkpy-worker-{i}", daemon=True).start()
 
-    def post(self, batch: _Batch) -> None:
+    def post(self, batch: _Batch | None) -> None:
         with self.cond:
             self.batch = batch
             self.generation += 1
             self.signal[0] = self.generation
             if self.sleepers:
                 self.cond.notify_all()
+
+    def close(self) -> None:
+        """Let the workers end (a bigger pool replaces this one)."""
+        self.closed = True
+        self.post(None)
 
     def _serve(self) -> None:
         seen = 0
@@ -153,17 +160,21 @@ class _Pool:
             with self.cond:
                 seen = self.generation
                 batch = self.batch
+            if self.closed:
+                return
             if batch is not None:
                 batch.drain()
             batch = None  # hold no caller's arrays while waiting (kernels/recycle.py)
 
 
 def _workers(n: int) -> _Pool:
-    """The pool, with at least n background workers (a bigger one replaces it; the old
-    workers stay idle)."""
+    """The pool, with at least n background workers (a bigger one replaces it, whose
+    workers end once their jobs are done)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool.size < n:
+            if _pool is not None:
+                _pool.close()
             _pool = _Pool(n)
         return _pool
 
