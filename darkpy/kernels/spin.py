@@ -14,25 +14,29 @@ import platform
 import time
 
 import numpy as np
-from llvmlite import binding, ir
+from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-# numba's JIT does not parse inline assembly until this is called
-binding.initialize_native_asmparser()
-
-# x86's pause (and ARM's yield) tell the core that this is a wait loop: the sibling
-# hyper-thread gets the pipeline and leaving the loop takes no memory-order flush
-_RELAX = {"x86_64": "pause", "AMD64": "pause", "i686": "pause", "aarch64": "yield",
-          "arm64": "yield"}.get(platform.machine(), "")
+# x86's pause tells the core that this is a wait loop (the sibling hyper-thread gets the
+# pipeline, and leaving the loop takes no memory-order flush); elsewhere a fence stands in
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
 @intrinsic
 def _cpu_relax(typingctx):
-    """One wait-loop hint; its memory clobber also makes the compiler reload the flag."""
+    """One wait-loop hint. Either instruction may touch memory as far as the compiler knows,
+    so the flag is read again after it (no inline assembly: numba's JIT has no assembler)."""
     def codegen(context, builder, signature, args):
-        builder.asm(ir.FunctionType(ir.VoidType(), []), _RELAX, "~{memory}", [],
-                    side_effect=True)
+        if _X86:
+            module = builder.module
+            pause = module.globals.get("llvm.x86.sse2.pause")
+            if pause is None:
+                pause = ir.Function(module, ir.FunctionType(ir.VoidType(), []),
+                                    name="llvm.x86.sse2.pause")
+            builder.call(pause, [])
+        else:
+            builder.fence("seq_cst")
         return context.get_dummy_value()
     return types.void(), codegen
 
