@@ -82,9 +82,8 @@ class ClassifierLoader(DetectionLoader):
         sides = (self.aug.min_crop, self.aug.max_crop) if size == self.size else \
             crop_sides(self.aug.min_ratio, self.aug.max_ratio, size)
         indices = list(indices) if indices is not None else self.pick(iteration, n)
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 1])
-        x, truth = self._crops(indices, rng, size, sides)
-        mix_rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 2])
+        x, truth = self._crops(indices, self.stream(iteration, self.PLACE), size, sides)
+        mix_rng = self.stream(iteration, self.MIX)
         if self.aug.mixup and mix_rng.integers(0, 2):  # darknet: rand_int(0, 1), per load
             extra = []
             for _ in range(partners(self.aug.mixup)):

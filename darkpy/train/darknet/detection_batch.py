@@ -80,9 +80,17 @@ class DetectionLoader:
             return F32(1) / F32(W), F32(1) / F32(H)
         return F32(0.001), F32(0.001)
 
+    # the random streams of one update: which images, their placement, AlexeyAB's mixing
+    PICK, PLACE, MIX = 0, 1, 2
+
+    def stream(self, iteration: int, which: int) -> np.random.Generator:
+        """Update `iteration`'s random stream `which` (PICK, PLACE, MIX), seeded by (seed,
+        iteration, which) alone: a resumed run draws what the uninterrupted one drew."""
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), which])
+
     def pick(self, iteration: int, n: int) -> list[int]:
         """The indices of the n images of update `iteration` (with replacement)."""
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 0])
+        rng = self.stream(iteration, self.PICK)
         return [int(i) for i in rng.integers(0, len(self.dataset.items), size=n)]
 
     def batch(self, iteration: int, n: int, indices: list[int] | None = None,
@@ -91,7 +99,7 @@ class DetectionLoader:
         height; default the cfg's); `indices` overrides the random pick."""
         W, H = size if size is not None else (self.net_w, self.net_h)
         indices = list(indices) if indices is not None else self.pick(iteration, n)
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 1])
+        rng = self.stream(iteration, self.PLACE)
         # AlexeyAB's mosaic covers half of the batches
         mosaic = self.aug.mosaic and self.aug.lineage == ALEXEYAB and bool(rng.integers(0, 2))
         x = np.empty((len(indices), H, W, 3), F32)
@@ -113,7 +121,7 @@ class DetectionLoader:
         0.5 with another random image placed with its own draws, and the boxes of both are
         kept (his OpenCV build lists the first image's first, his build without it the
         second's: Augmentation.opencv)."""
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(iteration), 2])
+        rng = self.stream(iteration, self.MIX)
         if not rng.integers(0, 2):
             return
         for k in range(len(x)):
