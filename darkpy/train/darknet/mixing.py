@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.train.darknet.augment import rand_int
-from darkpy.train.darknet.placement import draw_cut, to_uint8
+from darkpy.train.darknet.placement import box_count, draw_cut, to_uint8
 
 F32 = np.float32
 MIXUP, CUTMIX, MOSAIC, CUTMIX_OR_MOSAIC = 1, 2, 3, 4
@@ -187,16 +187,11 @@ def blend_truth(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """darknet's blend_truth: the rows (max_boxes, 5) of `first` up to its first x = 0, then
     those of `second`, as many as there is room for."""
     out = np.array(first, F32)
-    count = _count(first)
-    more = _count(second)
+    count = box_count(first)
+    more = box_count(second)
     room = min(more, len(out) - count)
     out[count:count + room] = second[:room]
     return out
-
-
-def _count(truth: np.ndarray) -> int:
-    zero = np.flatnonzero(truth[:, 0] == 0)
-    return int(zero[0]) if len(zero) else len(truth)
 
 
 def draw_blur_and_noise(rng, blur: int, noise: int) -> tuple[int, int]:
@@ -212,7 +207,7 @@ def draw_blur_and_noise(rng, blur: int, noise: int) -> tuple[int, int]:
 def smallest_side(truth: np.ndarray, W: int, H: int) -> int:
     """fill_truth_detection's min_w_h: the smallest box width or height in network pixels
     (float32 products, truncated), 0 without boxes."""
-    rows = truth[: _count(truth)]
+    rows = truth[: box_count(truth)]
     if not len(rows):
         return 0
     return int(min((rows[:, 2] * F32(W)).min(), (rows[:, 3] * F32(H)).min()))
@@ -234,7 +229,7 @@ def blur_and_noise(pixels: np.ndarray, truth: np.ndarray, blur: int, noise: int,
         ksize = DETECTOR_BLUR_KERNEL if blur == 1 else (blur // 2) * 2 + 1
         blurred = cv2.GaussianBlur(image8, (ksize, ksize), 0).reshape(image8.shape)
         if blur == 1:  # the objects stay sharp
-            for x, y, w, h, _ in truth[: _count(truth)]:
+            for x, y, w, h, _ in truth[: box_count(truth)]:
                 left = int((float(x) - float(w) / 2.0) * W)
                 top = int((float(y) - float(h) / 2.0) * H)
                 x0, y0 = max(left, 0), max(top, 0)

@@ -315,6 +315,12 @@ def paste_quadrant(canvas: np.ndarray, tile: np.ndarray, quadrant: int, cut_x: i
     canvas[rows[0], cols[0]] = tile[rows[1], cols[1]]
 
 
+def box_count(truth: np.ndarray) -> int:
+    """The boxes of truth rows (max_boxes, 5): darknet's list ends at the first x = 0."""
+    zero = np.flatnonzero(truth[:, 0] == 0)
+    return int(zero[0]) if len(zero) else len(truth)
+
+
 def blend_truth_mosaic(truth: np.ndarray, tile_truth: np.ndarray, quadrant: int, W: int, H: int,
                        cut_x: int, cut_y: int, shifts, bound: bool) -> None:
     """AlexeyAB's blend_truth_mosaic: append the boxes of a tile (rows x, y, w, h, class of
@@ -324,7 +330,7 @@ def blend_truth_mosaic(truth: np.ndarray, tile_truth: np.ndarray, quadrant: int,
     left_shift, right_shift, top_shift, bot_shift = shifts
     lowest_w, lowest_h = F32(1) / F32(W), F32(1) / F32(H)
     fw, fh = F32(W), F32(H)
-    count = int(np.argmax(truth[:, 0] == 0)) if (truth[:, 0] == 0).any() else len(truth)
+    count = box_count(truth)
     for row in tile_truth[: len(truth) - count]:  # darknet reads no more rows than are free
         if row[0] == 0:
             break
