@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.conv import winograd
+from darkpy.kernels.conv import small_gemm, winograd, winograd_vector
 from darkpy.kernels.activations import LINEAR, act_scalar, activate_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
@@ -30,6 +30,13 @@ MIN_BLOCK_TILES = 64
 # 256 -> 256 channels 20% less with 256 tiles than with 64, 64 -> 256 10% less)
 WIDE_CHANNELS = 320
 WIDE_BLOCK_TILES = 256
+# the vector path (channel counts multiples of 16): tiles per block, V and M (tile-major)
+# bounded by this so that they stay in L2 beside U
+VECTOR_BLOCK_BYTES = 1 << 19
+VECTOR_BLOCK_TILES = (24, 96)
+# ... and the blocks cut into this many runs per worker, one numba call each (several, so
+# that a worker whose core is busy elsewhere leaves its share to the others)
+VECTOR_RUNS_PER_WORKER = 4
 # but a convolution of at least twice this many tiles is split across the workers
 MIN_SPLIT_TILES = 16
 # GEMMs split by output channels: at least this many channels per worker, and this much work
@@ -232,10 +239,20 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
             and cout >= 2 * MIN_SPLIT_COLUMNS):
         _winograd_by_columns(x, u, bias, code, pad, out, (res, alpha, beta, res_code))
         return
+    vector = chans % winograd_vector.LANES == 0 and cout % winograd_vector.LANES == 0
     n_blocks = max(-(-total // cap), workers if total >= 2 * MIN_SPLIT_TILES else 1)
     n_blocks = -(-n_blocks // workers) * workers if n_blocks > 1 else 1
     per_block = -(-total // n_blocks)
+    if vector:
+        # whole register blocks of rows: only the last block of the layer has spare rows
+        low, high = VECTOR_BLOCK_TILES
+        per_block = small_gemm.padded_tiles(
+            min(high, max(low, VECTOR_BLOCK_BYTES // (36 * 4 * (chans + cout)))))
     blocks = winograd.tile_blocks(n_img, tiles_h, tiles_w, per_block)
+    if vector:
+        _winograd_vector(x, u, bias, code, pad, out, (res, alpha, beta, res_code), blocks,
+                         per_block)
+        return
     zero_row = zeros(width * chans)
     plane_v = _plane(per_block, chans)
     plane_m = _plane(per_block, cout)
@@ -255,6 +272,42 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
     run_blocks(blocks, work)
 
 
+def _winograd_vector(x, u, bias, code, pad, out, residual, blocks, per_block):
+    """conv2d_winograd's blocks through winograd_vector's transforms and small_gemm's
+    products (channel counts multiples of 16), V and M tile-major: each job is a run of
+    consecutive blocks in one numba call (winograd_vector.convolve_blocks)."""
+    res, alpha, beta, res_code = residual
+    chans = x.shape[3]
+    cout = out.shape[3]
+    rows = small_gemm.padded_tiles(per_block)
+    v_stride = small_gemm.tile_stride(chans)
+    m_stride = small_gemm.tile_stride(cout)
+    packed = _packed_filters(u)
+    segments = np.concatenate(blocks)
+    starts = np.cumsum([0] + [len(b) for b in blocks]).astype(np.int64)
+    runs = min(len(blocks), num_threads() * VECTOR_RUNS_PER_WORKER)
+    edges = [len(blocks) * k // runs for k in range(runs + 1)]
+
+    def work(k):
+        v = scratch("wino_v", rows * v_stride).reshape(rows, v_stride)
+        m = scratch("wino_m", rows * m_stride).reshape(rows, m_stride)
+        patch = scratch("wino_patch", 36 * chans).reshape(6, 6, chans)
+        edge = scratch("wino_edge", 16 * cout).reshape(4, 4, cout)
+        winograd_vector.convolve_blocks(x, pad, segments, starts, edges[k], edges[k + 1],
+                                        packed, v, m, patch, edge, bias, code, out, res, alpha,
+                                        beta, res_code)
+
+    run_blocks(list(range(runs)), work)
+
+
+def _packed_filters(u):
+    """small_gemm.pack_filters(u) in a buffer of the calling thread (0.2% of the layer's
+    time on EDSR's 64-channel layers)."""
+    packed = scratch("wino_packed", u.size)
+    small_gemm.pack_filters(u, packed)
+    return packed
+
+
 def _winograd_by_columns(x, u, bias, code, pad, out, residual):
     """conv2d_winograd for few tiles (26x26 maps): split by tiles, every worker would run 36
     GEMMs of a few rows and read all of U (4x the weights). Instead the calling thread
@@ -269,22 +322,39 @@ def _winograd_by_columns(x, u, bias, code, pad, out, residual):
     total = n_img * tiles_h * tiles_w
     segments = np.array([(n, ty, 0, tiles_w) for n in range(n_img) for ty in range(tiles_h)],
                         dtype=np.int64)
-    plane_v = _plane(total, chans)
-    v = scratch("wino_v_shared", 36 * plane_v * chans).reshape(36, plane_v, chans)
-    rows = scratch("wino_rows", 6 * (4 * tiles_w + 2) * chans).reshape(6, -1)
-    winograd.input_transform(x, pad, segments, zeros(width * chans), rows, v)
+    vector = chans % winograd_vector.LANES == 0 and cout % winograd_vector.LANES == 0
+    if vector:
+        rows = small_gemm.padded_tiles(total)
+        packed = _packed_filters(u)
+        v_stride = small_gemm.tile_stride(chans)
+        v = scratch("wino_v_shared", rows * v_stride).reshape(rows, v_stride)
+        patch = scratch("wino_patch", 36 * chans).reshape(6, 6, chans)
+        winograd_vector.input_transform(x, pad, segments, patch, v)
+    else:
+        plane_v = _plane(total, chans)
+        v = scratch("wino_v_shared", 36 * plane_v * chans).reshape(36, plane_v, chans)
+        rows = scratch("wino_rows", 6 * (4 * tiles_w + 2) * chans).reshape(6, -1)
+        winograd.input_transform(x, pad, segments, zeros(width * chans), rows, v)
 
     def work(cols):
         j0, j1 = cols
         part = j1 - j0
-        plane_m = _plane(total, part)
-        m = scratch("wino_m", 36 * plane_m * part).reshape(36, plane_m, part)
-        tmp = scratch("wino_tmp", 24 * part).reshape(4, 6, part)
-        edge = scratch("wino_edge", 4 * part).reshape(4, part)
         y = scratch("wino_out", out.size // cout * part).reshape(n_img, out_h, out_w, part)
-        np.matmul(v[:, :total], u[:, :, j0:j1], out=m[:, :total])
-        winograd.output_transform(m, segments, tmp, edge, bias[j0:j1], code, y, _NO_RESIDUAL,
-                                  alpha, beta, res_code)
+        if vector:
+            m_stride = small_gemm.tile_stride(part)
+            m = scratch("wino_m", rows * m_stride).reshape(rows, m_stride)
+            edge = scratch("wino_edge", 16 * part).reshape(4, 4, part)
+            small_gemm.winograd_products(v, packed, chans, cout, m, total, j0, j1)
+            winograd_vector.output_transform(m, segments, edge, bias[j0:j1], code, y,
+                                              _NO_RESIDUAL, alpha, beta, res_code)
+        else:
+            plane_m = _plane(total, part)
+            m = scratch("wino_m", 36 * plane_m * part).reshape(36, plane_m, part)
+            tmp = scratch("wino_tmp", 24 * part).reshape(4, 6, part)
+            edge = scratch("wino_edge", 4 * part).reshape(4, part)
+            np.matmul(v[:, :total], u[:, :, j0:j1], out=m[:, :total])
+            winograd.output_transform(m, segments, tmp, edge, bias[j0:j1], code, y,
+                                      _NO_RESIDUAL, alpha, beta, res_code)
         copy_columns(y.reshape(-1, part), out.reshape(-1, cout), j0, res2d, alpha, beta,
                      res_code)
 

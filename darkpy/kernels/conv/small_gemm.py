@@ -1,0 +1,162 @@
+"""The Winograd convolution's 36 GEMMs, M[p] = V[p] @ U[p], with accumulators in registers.
+
+Each product is small (a block of 24-96 tiles x Cin, times Cin x Cout with Cin, Cout of 16
+to 256), and OpenBLAS packs both operands on every call: on EDSR's 64-channel layers its 36
+calls ran at ~80 GFLOP/s in place against ~115 for this kernel (one thread, 510x339). Here
+U is packed once per convolution (`pack_filters`) into panels of 64 output channels, each
+(Cin, 64) contiguous, so that DEPTH rows of a panel fill L1 without the cache-set conflicts
+of a 1 KB row stride; V's tiles are read one float at a time and broadcast.
+
+The micro-kernel keeps a ROWS x (16 * vectors) block of M in registers (24 vectors: 6 rows
+of 64 channels, 8 of 48, 12 of 32 or 24 of 16) while k runs over the input channels, one
+fused multiply-add per vector per k in k order (OpenBLAS's order too: the same bits on the
+shapes tested, up to DEPTH input channels). The last row block runs past the last tile, so
+V and M need spare rows (`padded_tiles`); the spare rows of V must be zeros, so that they
+never hold NaNs or denormals (winograd_vector.input_transform clears them).
+
+V and M are 2-D, (rows, stride) with stride >= 36 * channels: tile t's position p is
+v[t, p*C:(p+1)*C]. `tile_stride` adds one cache line where 36 * C floats are a multiple of
+4 KB, which would put the same position of every tile in the same L1 cache sets.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from darkpy.kernels.simd import LANES, vector_intrinsic
+
+PAD_ROWS = 24  # a multiple of every register block's rows (6, 8, 12, 24)
+# input channels per pass over a register block: 128 rows of a 64-channel panel, 32 KB
+DEPTH = 128
+PANEL = 4 * LANES  # output channels per panel of the packed filters
+
+
+def padded_tiles(tiles: int) -> int:
+    """Rows a V or M buffer needs for `tiles` tiles."""
+    return -(-tiles // PAD_ROWS) * PAD_ROWS
+
+
+def tile_stride(chans: int) -> int:
+    """Floats per tile of a V or M buffer of `chans` channels."""
+    stride = 36 * chans
+    return stride + LANES if (stride * 4) % 4096 == 0 else stride
+
+
+@njit(nogil=True, cache=True)
+def pack_filters(u, packed):
+    """packed = U (36, Cin, Cout) in panels: for each p, output channels [js, js + w) (w = 64,
+    or what is left) as a (Cin, w) block at p*Cin*Cout + Cin*js."""
+    positions, cin, cout = u.shape
+    for p in range(positions):
+        for js in range(0, cout, PANEL):
+            width = min(PANEL, cout - js)
+            base = p * cin * cout + cin * js
+            for k in range(cin):
+                for j in range(width):
+                    packed[base + k * width + j] = u[p, k, js + j]
+
+
+def _block_kernel(rows: int, vectors: int):
+    """c[r, :16*vectors] (+)= sum_k a[r, k] * b[k, :16*vectors] for r < rows.
+
+    Arguments: arrays a, b, c; then a_off, lda, b_off, ldb, c_off, ldc, k (elements), and
+    add: nonzero to add to c's values, zero to overwrite them."""
+
+    def body(v):
+        a, b, c = v.ptr
+        a_off, lda, b_off, ldb, c_off, ldc, depth, add = v.arg
+        builder = v.builder
+        adding = builder.icmp_signed("!=", add, v.const(0))
+        initial = []
+        for r in range(rows):
+            c_row = v.at(c, c_off, builder.mul(v.const(r), ldc))
+            for j in range(vectors):
+                initial.append(builder.select(adding, v.load(v.at(c_row, LANES * j)), v.zero()))
+        start = builder.block
+        loop = builder.append_basic_block("block_loop")
+        done = builder.append_basic_block("block_done")
+        builder.cbranch(builder.icmp_signed(">", depth, v.const(0)), loop, done)
+
+        builder.position_at_end(loop)
+        k = builder.phi(v.const(0).type)
+        acc = [builder.phi(v.zero().type) for _ in range(rows * vectors)]
+        b_row = v.at(b, b_off, builder.mul(k, ldb))
+        b_vec = [v.load(v.at(b_row, LANES * j)) for j in range(vectors)]
+        new = []
+        for r in range(rows):
+            a_val = v.broadcast(v.at(a, a_off, builder.mul(v.const(r), lda), k))
+            new += [v.fma(a_val, b_vec[j], acc[r * vectors + j]) for j in range(vectors)]
+        k_next = builder.add(k, v.const(1))
+        end = builder.block
+        builder.cbranch(builder.icmp_signed("<", k_next, depth), loop, done)
+        k.add_incoming(v.const(0), start)
+        k.add_incoming(k_next, end)
+        for phi, first, value in zip(acc, initial, new):
+            phi.add_incoming(first, start)
+            phi.add_incoming(value, end)
+
+        builder.position_at_end(done)
+        results = []
+        for first, value in zip(initial, new):
+            result = builder.phi(value.type)
+            result.add_incoming(first, start)
+            result.add_incoming(value, end)
+            results.append(result)
+        for r in range(rows):
+            c_row = v.at(c, c_off, builder.mul(v.const(r), ldc))
+            for j in range(vectors):
+                v.store(results[r * vectors + j], v.at(c_row, LANES * j))
+
+    return vector_intrinsic(3, 8, body)
+
+
+# (rows, vectors): 24 accumulators each, and the 16 vector registers left for U's row and
+# the broadcast value
+_block_64 = _block_kernel(6, 4)
+_block_48 = _block_kernel(8, 3)
+_block_32 = _block_kernel(12, 2)
+_block_16 = _block_kernel(24, 1)
+
+
+@njit(nogil=True, cache=True)
+def winograd_products(v, packed, cin, cout, m, tiles, j0, j1):
+    """m[:tiles, p, :] = v[:tiles, p, :] @ U[p, :, j0:j1] for the 36 positions p, serial,
+    without the GIL.
+
+    v: (>= padded_tiles(tiles), >= 36*Cin) with its spare rows zeroed (winograd_vector's
+    input transform does); packed: U from pack_filters; m: (>= padded_tiles(tiles),
+    >= 36*(j1 - j0)); float32 C-contiguous; j0, j1 and Cout multiples of 16. Spare rows of m
+    are overwritten."""
+    width = j1 - j0
+    lda = v.shape[1]
+    ldc = m.shape[1]
+    for p in range(36):
+        for k0 in range(0, cin, DEPTH):
+            depth = min(DEPTH, cin - k0)
+            a0 = p * cin + k0
+            c0 = p * width - j0
+            j = j0
+            while j < j1:
+                js = j - j % PANEL
+                panel = min(PANEL, cout - js)
+                ldb = panel
+                b0 = p * cin * cout + cin * js + k0 * panel + j - js
+                vectors = (min(js + panel, j1) - j) // LANES
+                if vectors == 4:
+                    for i in range(0, tiles, 6):
+                        _block_64(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                                  depth, k0)
+                elif vectors == 3:
+                    for i in range(0, tiles, 8):
+                        _block_48(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                                  depth, k0)
+                elif vectors == 2:
+                    for i in range(0, tiles, 12):
+                        _block_32(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                                  depth, k0)
+                else:
+                    for i in range(0, tiles, 24):
+                        _block_16(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                                  depth, k0)
+                    vectors = 1
+                j += vectors * LANES

@@ -1,0 +1,129 @@
+"""Explicit 16-lane float32 vector code for the few kernels that need it, as numba intrinsics.
+
+numba's loops vectorise only when LLVM can prove (or check at run time) that their arrays do
+not overlap; a Winograd transform reads 36 channel vectors and writes 36, too many for those
+checks, and a small GEMM needs its accumulators held in registers across the whole K loop,
+which no loop over numpy arrays expresses. Here the kernels are written as LLVM IR over
+<16 x float> values instead. LLVM lowers them to what the CPU has: one zmm register per
+value with AVX-512, two ymm with AVX2, four with NEON, so the code stays portable.
+
+A kernel is built by `vector_intrinsic(name, arrays, scalars, body)`: body(v) receives a
+`Vectors` helper with the arrays' data pointers and the int64 scalars and emits IR through
+it. The arithmetic carries no fast-math flags, so each operation rounds exactly as the
+same numba expression with fastmath=False would: the transforms give the same bits as the
+loops they replace.
+"""
+from __future__ import annotations
+
+import inspect
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+LANES = 16
+F32 = ir.FloatType()
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+VEC = ir.VectorType(F32, LANES)
+
+
+class Vectors:
+    """IR emitted for one intrinsic call: pointers of its arrays (`ptr[i]`), its int64
+    scalars (`arg[i]`), and vector operations on float32 element offsets."""
+
+    def __init__(self, builder, pointers, scalars):
+        self.builder = builder
+        self.ptr = pointers
+        self.arg = scalars
+
+    def const(self, value: int):
+        return ir.Constant(I64, value)
+
+    def at(self, base, *offsets):
+        """base + sum(offsets) (element offsets, int or IR int64) as a float pointer."""
+        b = self.builder
+        total = None
+        for off in offsets:
+            off = self.const(off) if isinstance(off, int) else off
+            total = off if total is None else b.add(total, off)
+        return base if total is None else b.gep(base, [total])
+
+    def load(self, pointer):
+        return self.builder.load(self.builder.bitcast(pointer, VEC.as_pointer()), align=4)
+
+    def store(self, value, pointer) -> None:
+        self.builder.store(value, self.builder.bitcast(pointer, VEC.as_pointer()), align=4)
+
+    def prefetch(self, pointer, write: bool = False) -> None:
+        """Ask for the cache line at pointer ahead of its use (into all cache levels)."""
+        b = self.builder
+        module = b.module
+        i8p = ir.IntType(8).as_pointer()
+        fn = module.globals.get("llvm.prefetch.p0")
+        if fn is None:
+            fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [i8p, I32, I32, I32]),
+                             name="llvm.prefetch.p0")
+        b.call(fn, [b.bitcast(pointer, i8p), ir.Constant(I32, int(write)), ir.Constant(I32, 3),
+                    ir.Constant(I32, 1)])
+
+    def broadcast(self, scalar_pointer):
+        """The float at scalar_pointer in all lanes."""
+        b = self.builder
+        undef = ir.Constant(VEC, ir.Undefined)
+        one = b.insert_element(undef, b.load(scalar_pointer), ir.Constant(I32, 0))
+        return b.shuffle_vector(one, undef, ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
+
+    def splat(self, value: float):
+        return ir.Constant(VEC, [float(value)] * LANES)
+
+    def zero(self):
+        return self.splat(0.0)
+
+    def add(self, a, b):
+        return self.builder.fadd(a, b)
+
+    def sub(self, a, b):
+        return self.builder.fsub(a, b)
+
+    def mul(self, a, b):
+        return self.builder.fmul(a, b)
+
+    def scale(self, factor: float, a):
+        """factor * a, as numba computes `np.float32(factor) * a` (one rounding)."""
+        return self.builder.fmul(self.splat(factor), a)
+
+    def fma(self, a, b, c):
+        """a * b + c with one rounding (llvm.fma)."""
+        module = self.builder.module
+        fn = module.globals.get("llvm.fma.v16f32")
+        if fn is None:
+            fn = ir.Function(module, ir.FunctionType(VEC, [VEC, VEC, VEC]), name="llvm.fma.v16f32")
+        return self.builder.call(fn, [a, b, c])
+
+
+def vector_intrinsic(n_arrays: int, n_scalars: int, body):
+    """A numba intrinsic taking n_arrays float32 arrays then n_scalars int64 values, running
+    body(Vectors) and returning nothing. The arrays must be C-contiguous: offsets count
+    elements from their first."""
+
+    def typer(typingctx, *args):
+        if len(args) != n_arrays + n_scalars:
+            return None
+        sig = types.void(*args[:n_arrays], *([types.int64] * n_scalars))
+
+        def codegen(context, builder, signature, values):
+            pointers = [
+                context.make_array(ty)(context, builder, value).data
+                for ty, value in zip(signature.args[:n_arrays], values[:n_arrays])
+            ]
+            body(Vectors(builder, pointers, list(values[n_arrays:])))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    # numba binds a call's arguments by the typer's signature, which must name each one
+    names = ["typingctx"] + [f"arg{i}" for i in range(n_arrays + n_scalars)]
+    typer.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+    return intrinsic(typer)

@@ -1,0 +1,135 @@
+"""The vector Winograd path (kernels/conv/winograd_vector.py, small_gemm.py): its transforms
+give winograd.py's loops' bits, its GEMMs float64's products, and conv2d_winograd through it
+a naive float64 convolution, on edges, ragged tiles, several images and the fused shortcut."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from darkpy.kernels import workers
+from darkpy.kernels.activations import LEAKY, LINEAR, RELU
+from darkpy.kernels.conv import inference, small_gemm, winograd, winograd_vector
+
+
+def _blocks(n, h, w, per):
+    return winograd.tile_blocks(n, *winograd.tiles_for(h, w), per)
+
+
+@pytest.mark.parametrize("n,h,w,c,pad,per", [
+    (1, 9, 13, 16, 1, 7),    # ragged tiles on both edges; blocks end mid-row
+    (2, 12, 8, 32, 1, 5),    # two images; blocks span images
+    (1, 14, 11, 16, 0, 4),   # unpadded: output 12x9
+    (1, 3, 3, 16, 1, 1),     # one tile, every pixel of it an edge
+])
+def test_input_transform_gives_the_loops_bits(n, h, w, c, pad, per):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, h, w, c), dtype=np.float32)
+    out_h, out_w = h + 2 * pad - 2, w + 2 * pad - 2
+    patch = np.empty((6, 6, c), np.float32)
+    rows = np.empty((6, (4 * per + 2) * c), np.float32)
+    for segments in _blocks(n, out_h, out_w, per):
+        tiles = int((segments[:, 3] - segments[:, 2]).sum())
+        want = np.full((36, per + 1, c), np.nan, np.float32)
+        winograd.input_transform(x, pad, segments, np.zeros(w * c, np.float32), rows, want)
+        got = np.full((per, 36 * c + 16), np.nan, np.float32)  # a padded tile stride
+        winograd_vector.input_transform(x, pad, segments, patch, got)
+        got = got[:, :36 * c].reshape(per, 36, c)
+        assert np.array_equal(got[:tiles].transpose(1, 0, 2), want[:, :tiles])
+
+
+@pytest.mark.parametrize("code,fused", [(LINEAR, False), (RELU, True), (LEAKY, True)])
+def test_output_transform_gives_the_loops_bits(code, fused):
+    rng = np.random.default_rng(1)
+    n, h, w, cout, per = 2, 10, 7, 32, 6
+    bias = rng.standard_normal(cout, dtype=np.float32)
+    res = rng.standard_normal((n, h, w, cout), dtype=np.float32) if fused else inference._NO_RESIDUAL
+    alpha, beta = np.float32(0.5), np.float32(1.0)
+    want = np.full((n, h, w, cout), np.nan, np.float32)
+    got = want.copy()
+    for segments in _blocks(n, h, w, per):
+        tiles = int((segments[:, 3] - segments[:, 2]).sum())
+        m = rng.standard_normal((tiles, 36 * cout), dtype=np.float32)
+        planes = np.ascontiguousarray(m.reshape(tiles, 36, cout).transpose(1, 0, 2))
+        winograd.output_transform(planes, segments, np.empty((4, 6, cout), np.float32),
+                                  np.empty((4, cout), np.float32), bias, code, want, res,
+                                  alpha, beta, LEAKY)
+        winograd_vector.output_transform(m, segments, np.empty((4, 4, cout), np.float32), bias,
+                                         code, got, res, alpha, beta, LEAKY)
+    assert not np.isnan(want).any()
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("cin,cout,tiles,j0,j1", [
+    (16, 64, 24, 0, 64), (48, 80, 25, 0, 80), (32, 48, 1, 0, 48), (64, 32, 50, 0, 32),
+    (8, 16, 30, 0, 16), (16, 192, 7, 0, 192), (16, 96, 9, 32, 96), (160, 80, 13, 16, 80),
+    (64, 256, 6, 48, 208)])
+def test_products_match_float64(cin, cout, tiles, j0, j1):
+    """Every register block (64, 48, 32, 16 columns), tile counts off the row blocks, runs of
+    U's columns across its 64-channel panels (the split by output channels), and Cin in two
+    passes of small_gemm.DEPTH."""
+    rng = np.random.default_rng(2)
+    rows = small_gemm.padded_tiles(tiles)
+    v = rng.standard_normal((rows, 36, cin), dtype=np.float32)
+    v[tiles:] = 0.0  # as the input transform leaves them
+    u = rng.standard_normal((36, cin, cout), dtype=np.float32)
+    packed = np.empty(u.size, np.float32)
+    small_gemm.pack_filters(u, packed)
+    stride = small_gemm.tile_stride(j1 - j0)
+    m = np.full((rows, stride), np.nan, np.float32)
+    small_gemm.winograd_products(v.reshape(rows, -1), packed, cin, cout, m, tiles, j0, j1)
+    got = m[:tiles, :36 * (j1 - j0)].reshape(tiles, 36, j1 - j0)
+    want = np.einsum("tpc,pcf->tpf", v[:tiles].astype(np.float64), u[:, :, j0:j1].astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(cin))
+
+
+def test_tile_stride_avoids_4k_multiples():
+    assert small_gemm.tile_stride(64) == 36 * 64  # 9 KB: rows fall in different sets
+    assert small_gemm.tile_stride(256) == 36 * 256 + 16  # 36 KB = 9 pages: one line more
+
+
+def test_input_transform_clears_the_spare_rows():
+    x = np.ones((1, 8, 8, 16), np.float32)
+    segments = _blocks(1, 8, 8, 4)[0]
+    v = np.full((small_gemm.padded_tiles(4), 36 * 16), np.nan, np.float32)
+    winograd_vector.input_transform(x, 1, segments, np.empty((6, 6, 16), np.float32), v)
+    assert not np.isnan(v[:4]).any() and not v[4:].any()
+
+
+def naive_conv(x, w, bias, pad):
+    n, h, wd, _ = x.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out = np.zeros((n, h + 2 * pad - 2, wd + 2 * pad - 2, w.shape[3]))
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum("nhwc,cf->nhwf", xp[:, i:i + out.shape[1], j:j + out.shape[2]],
+                             w[i, j].astype(np.float64))
+    return out + bias
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("n,h,w,c,f,pad", [(2, 23, 18, 16, 32, 1), (1, 30, 26, 32, 16, 0),
+                                           (1, 9, 11, 16, 80, 1)])  # 3 threads: by columns
+def test_conv2d_winograd_vector_path(monkeypatch, threads, n, h, w, c, f, pad):
+    """By blocks of tiles, and (the 9x11 map on 3 threads) by runs of output channels."""
+    saved = workers.num_threads()
+    workers.set_num_threads(threads)
+    monkeypatch.setattr(inference, "VECTOR_BLOCK_TILES", (5, 9))  # many blocks, ragged ends
+    monkeypatch.setattr(inference, "MIN_BLOCK_TILES", 2)  # by tiles, not by columns
+    called = []  # by blocks of tiles, or by columns (from Python: numba's callers unpatched)
+    for module, name in ((inference, "_winograd_vector"), (small_gemm, "winograd_products")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real: called.append(1) or real(*a))
+    try:
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((n, h, w, c), dtype=np.float32)
+        wt = rng.standard_normal((3, 3, c, f), dtype=np.float32)
+        bias = rng.standard_normal(f, dtype=np.float32)
+        other = rng.standard_normal((n, h + 2 * pad - 2, w + 2 * pad - 2, f), dtype=np.float32)
+        out = np.full(other.shape, np.nan, np.float32)
+        inference.conv2d_winograd(x, winograd.transform_filters(wt), bias, RELU, pad, out,
+                                  (other, 0.25, 1.0, LINEAR))
+    finally:
+        workers.set_num_threads(saved)
+    assert called
+    want = 0.25 * np.maximum(naive_conv(x, wt, bias, pad), 0) + other
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4 * np.sqrt(9 * c))
