@@ -59,10 +59,12 @@ def threads(request):
     ((2, 9, 11, 8), 5, 1),    # ragged last tiles in both directions
     ((3, 10, 7, 4), 9, 0),    # unpadded: output 8x5
     ((1, 4, 4, 3), 2, 1),     # one tile
-    ((2, 13, 6, 16), 16, 1),
+    ((2, 13, 6, 16), 16, 1),  # channels multiples of 16: the vector transforms and GEMMs
+    ((3, 14, 11, 32), 48, 0),
 ])
 def test_winograd_weight_grad_matches_naive(shape, cout, pad, threads, monkeypatch):
     monkeypatch.setattr(training, "MIN_BLOCK_TILES", 2)  # many blocks and partial sums
+    monkeypatch.setattr(training, "VECTOR_BLOCK_TILES", 5)
     monkeypatch.setattr(training, "WINOGRAD_BLOCK_BYTES", 1)
     monkeypatch.setattr(training, "MAX_PARTIALS", 3)
     rng = np.random.default_rng(1)

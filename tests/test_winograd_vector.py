@@ -8,7 +8,7 @@ import pytest
 
 from darkpy.kernels import workers
 from darkpy.kernels.activations import LEAKY, LINEAR, RELU
-from darkpy.kernels.conv import inference, small_gemm, winograd, winograd_vector
+from darkpy.kernels.conv import inference, small_gemm, winograd, winograd_grad, winograd_vector
 
 
 def _blocks(n, h, w, per):
@@ -25,16 +25,18 @@ def test_input_transform_gives_the_loops_bits(n, h, w, c, pad, per):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, h, w, c), dtype=np.float32)
     out_h, out_w = h + 2 * pad - 2, w + 2 * pad - 2
-    patch = np.empty((6, 6, c), np.float32)
     rows = np.empty((6, (4 * per + 2) * c), np.float32)
     for segments in _blocks(n, out_h, out_w, per):
         tiles = int((segments[:, 3] - segments[:, 2]).sum())
         want = np.full((36, per + 1, c), np.nan, np.float32)
         winograd.input_transform(x, pad, segments, np.zeros(w * c, np.float32), rows, want)
-        got = np.full((per, 36 * c + 16), np.nan, np.float32)  # a padded tile stride
-        winograd_vector.input_transform(x, pad, segments, patch, got)
+        got = np.full((per, 36 * c + 16), np.nan, np.float32)  # tile-major, padded stride
+        winograd_vector.input_transform(x, pad, segments, got.reshape(-1), 36 * c + 16, c)
         got = got[:, :36 * c].reshape(per, 36, c)
         assert np.array_equal(got[:tiles].transpose(1, 0, 2), want[:, :tiles])
+        planes = np.full((36, per + 1, c), np.nan, np.float32)  # plane-major
+        winograd_vector.input_transform(x, pad, segments, planes.reshape(-1), c, (per + 1) * c)
+        assert np.array_equal(planes[:, :tiles], want[:, :tiles])
 
 
 @pytest.mark.parametrize("code,fused", [(LINEAR, False), (RELU, True), (LEAKY, True)])
@@ -53,8 +55,7 @@ def test_output_transform_gives_the_loops_bits(code, fused):
         winograd.output_transform(planes, segments, np.empty((4, 6, cout), np.float32),
                                   np.empty((4, cout), np.float32), bias, code, want, res,
                                   alpha, beta, LEAKY)
-        winograd_vector.output_transform(m, segments, np.empty((4, 4, cout), np.float32), bias,
-                                         code, got, res, alpha, beta, LEAKY)
+        winograd_vector.output_transform(m, segments, bias, code, got, res, alpha, beta, LEAKY)
     assert not np.isnan(want).any()
     assert np.array_equal(got, want)
 
@@ -87,12 +88,10 @@ def test_tile_stride_avoids_4k_multiples():
     assert small_gemm.tile_stride(256) == 36 * 256 + 16  # 36 KB = 9 pages: one line more
 
 
-def test_input_transform_clears_the_spare_rows():
-    x = np.ones((1, 8, 8, 16), np.float32)
-    segments = _blocks(1, 8, 8, 4)[0]
-    v = np.full((small_gemm.padded_tiles(4), 36 * 16), np.nan, np.float32)
-    winograd_vector.input_transform(x, 1, segments, np.empty((6, 6, 16), np.float32), v)
-    assert not np.isnan(v[:4]).any() and not v[4:].any()
+def test_spare_rows_are_cleared_to_the_next_register_block():
+    v = np.full((small_gemm.padded_tiles(30) + 5, 8), np.nan, np.float32)
+    small_gemm.clear_spare_rows(v, 30)
+    assert np.isnan(v[:30]).all() and not v[30:48].any() and np.isnan(v[48:]).all()
 
 
 def naive_conv(x, w, bias, pad):
@@ -133,3 +132,35 @@ def test_conv2d_winograd_vector_path(monkeypatch, threads, n, h, w, c, f, pad):
     assert called
     want = 0.25 * np.maximum(naive_conv(x, wt, bias, pad), 0) + other
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4 * np.sqrt(9 * c))
+
+
+@pytest.mark.parametrize("n,h,w,cout,per", [(2, 9, 14, 16, 5), (1, 8, 8, 32, 4)])
+def test_output_gradient_transform_gives_the_loops_bits(n, h, w, cout, per):
+    """dM = A dY A^T, ragged tiles (dL/dz beyond the edge is zero) and full ones."""
+    rng = np.random.default_rng(4)
+    dz = rng.standard_normal((n, h, w, cout), dtype=np.float32)
+    rows = np.empty((6, 4 * per * cout), np.float32)
+    for segments in _blocks(n, h, w, per):
+        tiles = int((segments[:, 3] - segments[:, 2]).sum())
+        want = np.full((36, per, cout), np.nan, np.float32)
+        winograd_grad.output_gradient_transform(dz, segments, np.zeros(w * cout, np.float32),
+                                                rows, want)
+        got = np.full((36, per, cout), np.nan, np.float32)
+        winograd_vector.output_gradient_transform(dz, segments, got.reshape(-1), cout, per * cout)
+        assert np.array_equal(got[:, :tiles], want[:, :tiles])
+
+
+@pytest.mark.parametrize("cin,cout,tiles,plane", [(64, 64, 300, 301), (16, 48, 7, 9),
+                                                  (32, 80, 129, 129)])
+def test_weight_products_match_float64(cin, cout, tiles, plane):
+    """dU[p] = V[p]^T dM[p] over tiles in DEPTH chunks, added to what du holds; Cin off the
+    register rows; planes longer than the tiles."""
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((36, plane, cin), dtype=np.float32)
+    m = rng.standard_normal((36, plane, cout), dtype=np.float32)
+    flat_v = np.concatenate([v.reshape(-1), np.zeros(small_gemm.PAD_ROWS, np.float32)])
+    du = np.full((36, small_gemm.padded_tiles(cin), cout), 0.5, np.float32)
+    small_gemm.weight_products(flat_v, m.reshape(-1), plane, tiles, cin, cout, du, True)
+    want = np.einsum("ptc,ptf->pcf", v[:, :tiles].astype(np.float64),
+                     m[:, :tiles].astype(np.float64))
+    np.testing.assert_allclose(du[:, :cin] - 0.5, want, rtol=1e-5, atol=1e-5 * np.sqrt(tiles))

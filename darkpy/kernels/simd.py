@@ -55,17 +55,43 @@ class Vectors:
     def store(self, value, pointer) -> None:
         self.builder.store(value, self.builder.bitcast(pointer, VEC.as_pointer()), align=4)
 
-    def prefetch(self, pointer, write: bool = False) -> None:
-        """Ask for the cache line at pointer ahead of its use (into all cache levels)."""
+    def _mask(self, condition):
+        """An i1 condition splat into all lanes."""
         b = self.builder
-        module = b.module
-        i8p = ir.IntType(8).as_pointer()
-        fn = module.globals.get("llvm.prefetch.p0")
+        mask_type = ir.VectorType(ir.IntType(1), LANES)
+        one = b.insert_element(ir.Constant(mask_type, ir.Undefined), condition, ir.Constant(I32, 0))
+        return b.shuffle_vector(one, ir.Constant(mask_type, ir.Undefined),
+                                ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
+
+    def _intrinsic(self, name, return_type, arg_types):
+        module = self.builder.module
+        fn = module.globals.get(name)
         if fn is None:
-            fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [i8p, I32, I32, I32]),
-                             name="llvm.prefetch.p0")
-        b.call(fn, [b.bitcast(pointer, i8p), ir.Constant(I32, int(write)), ir.Constant(I32, 3),
-                    ir.Constant(I32, 1)])
+            fn = ir.Function(module, ir.FunctionType(return_type, arg_types), name=name)
+        return fn
+
+    def load_if(self, condition, pointer):
+        """The vector at pointer where the i1 condition holds, else zeros; memory is not
+        touched when it does not (a masked load), so the pointer may be out of bounds then."""
+        fn = self._intrinsic("llvm.masked.load.v16f32.p0", VEC,
+                             [VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES), VEC])
+        b = self.builder
+        return b.call(fn, [b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4),
+                           self._mask(condition), self.zero()])
+
+    def store_if(self, condition, value, pointer) -> None:
+        """Store value at pointer only where the i1 condition holds (a masked store)."""
+        fn = self._intrinsic("llvm.masked.store.v16f32.p0", ir.VoidType(),
+                             [VEC, VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
+        b = self.builder
+        b.call(fn, [value, b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4),
+                    self._mask(condition)])
+
+    def inside(self, index: int, low, high):
+        """i1: low <= index < high (int64 IR values)."""
+        b = self.builder
+        i = self.const(index)
+        return b.and_(b.icmp_signed("<=", low, i), b.icmp_signed("<", i, high))
 
     def broadcast(self, scalar_pointer):
         """The float at scalar_pointer in all lanes."""
@@ -95,10 +121,7 @@ class Vectors:
 
     def fma(self, a, b, c):
         """a * b + c with one rounding (llvm.fma)."""
-        module = self.builder.module
-        fn = module.globals.get("llvm.fma.v16f32")
-        if fn is None:
-            fn = ir.Function(module, ir.FunctionType(VEC, [VEC, VEC, VEC]), name="llvm.fma.v16f32")
+        fn = self._intrinsic("llvm.fma.v16f32", VEC, [VEC, VEC, VEC])
         return self.builder.call(fn, [a, b, c])
 
 

@@ -291,11 +291,9 @@ def _winograd_vector(x, u, bias, code, pad, out, residual, blocks, per_block):
     def work(k):
         v = scratch("wino_v", rows * v_stride).reshape(rows, v_stride)
         m = scratch("wino_m", rows * m_stride).reshape(rows, m_stride)
-        patch = scratch("wino_patch", 36 * chans).reshape(6, 6, chans)
-        edge = scratch("wino_edge", 16 * cout).reshape(4, 4, cout)
         winograd_vector.convolve_blocks(x, pad, segments, starts, edges[k], edges[k + 1],
-                                        packed, v, m, patch, edge, bias, code, out, res, alpha,
-                                        beta, res_code)
+                                        packed, v, m, bias, code, out, res, alpha, beta,
+                                        res_code)
 
     run_blocks(list(range(runs)), work)
 
@@ -328,8 +326,8 @@ def _winograd_by_columns(x, u, bias, code, pad, out, residual):
         packed = _packed_filters(u)
         v_stride = small_gemm.tile_stride(chans)
         v = scratch("wino_v_shared", rows * v_stride).reshape(rows, v_stride)
-        patch = scratch("wino_patch", 36 * chans).reshape(6, 6, chans)
-        winograd_vector.input_transform(x, pad, segments, patch, v)
+        winograd_vector.input_transform(x, pad, segments, v.reshape(-1), v_stride, chans)
+        small_gemm.clear_spare_rows(v, total)
     else:
         plane_v = _plane(total, chans)
         v = scratch("wino_v_shared", 36 * plane_v * chans).reshape(36, plane_v, chans)
@@ -343,10 +341,9 @@ def _winograd_by_columns(x, u, bias, code, pad, out, residual):
         if vector:
             m_stride = small_gemm.tile_stride(part)
             m = scratch("wino_m", rows * m_stride).reshape(rows, m_stride)
-            edge = scratch("wino_edge", 16 * part).reshape(4, 4, part)
             small_gemm.winograd_products(v, packed, chans, cout, m, total, j0, j1)
-            winograd_vector.output_transform(m, segments, edge, bias[j0:j1], code, y,
-                                              _NO_RESIDUAL, alpha, beta, res_code)
+            winograd_vector.output_transform(m, segments, bias[j0:j1], code, y, _NO_RESIDUAL,
+                                              alpha, beta, res_code)
         else:
             plane_m = _plane(total, part)
             m = scratch("wino_m", 36 * plane_m * part).reshape(36, plane_m, part)

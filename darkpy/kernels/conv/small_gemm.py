@@ -12,7 +12,7 @@ of 64 channels, 8 of 48, 12 of 32 or 24 of 16) while k runs over the input chann
 fused multiply-add per vector per k in k order (OpenBLAS's order too: the same bits on the
 shapes tested, up to DEPTH input channels). The last row block runs past the last tile, so
 V and M need spare rows (`padded_tiles`); the spare rows of V must be zeros, so that they
-never hold NaNs or denormals (winograd_vector.input_transform clears them).
+never hold NaNs or denormals (`clear_spare_rows`).
 
 V and M are 2-D, (rows, stride) with stride >= 36 * channels: tile t's position p is
 v[t, p*C:(p+1)*C]. `tile_stride` adds one cache line where 36 * C floats are a multiple of
@@ -31,6 +31,7 @@ DEPTH = 128
 PANEL = 4 * LANES  # output channels per panel of the packed filters
 
 
+@njit(cache=True)
 def padded_tiles(tiles: int) -> int:
     """Rows a V or M buffer needs for `tiles` tiles."""
     return -(-tiles // PAD_ROWS) * PAD_ROWS
@@ -40,6 +41,12 @@ def tile_stride(chans: int) -> int:
     """Floats per tile of a V or M buffer of `chans` channels."""
     stride = 36 * chans
     return stride + LANES if (stride * 4) % 4096 == 0 else stride
+
+
+@njit(nogil=True, cache=True)
+def clear_spare_rows(v, tiles):
+    """Zero the rows of a tile-major V (rows, stride) after `tiles` that register blocks read."""
+    v[tiles:min(v.shape[0], padded_tiles(tiles))] = 0.0
 
 
 @njit(nogil=True, cache=True)
@@ -59,12 +66,13 @@ def pack_filters(u, packed):
 def _block_kernel(rows: int, vectors: int):
     """c[r, :16*vectors] (+)= sum_k a[r, k] * b[k, :16*vectors] for r < rows.
 
-    Arguments: arrays a, b, c; then a_off, lda, b_off, ldb, c_off, ldc, k (elements), and
-    add: nonzero to add to c's values, zero to overwrite them."""
+    Arguments: arrays a, b, c; then a_off, lda, a_step, b_off, ldb, c_off, ldc, k (elements:
+    a[r, k] is a[a_off + r*lda + k*a_step]), and add: nonzero to add to c's values, zero to
+    overwrite them."""
 
     def body(v):
         a, b, c = v.ptr
-        a_off, lda, b_off, ldb, c_off, ldc, depth, add = v.arg
+        a_off, lda, a_step, b_off, ldb, c_off, ldc, depth, add = v.arg
         builder = v.builder
         adding = builder.icmp_signed("!=", add, v.const(0))
         initial = []
@@ -84,7 +92,7 @@ def _block_kernel(rows: int, vectors: int):
         b_vec = [v.load(v.at(b_row, LANES * j)) for j in range(vectors)]
         new = []
         for r in range(rows):
-            a_val = v.broadcast(v.at(a, a_off, builder.mul(v.const(r), lda), k))
+            a_val = v.broadcast(v.at(a, a_off, builder.mul(v.const(r), lda), builder.mul(k, a_step)))
             new += [v.fma(a_val, b_vec[j], acc[r * vectors + j]) for j in range(vectors)]
         k_next = builder.add(k, v.const(1))
         end = builder.block
@@ -107,7 +115,7 @@ def _block_kernel(rows: int, vectors: int):
             for j in range(vectors):
                 v.store(results[r * vectors + j], v.at(c_row, LANES * j))
 
-    return vector_intrinsic(3, 8, body)
+    return vector_intrinsic(3, 9, body)
 
 
 # (rows, vectors): 24 accumulators each, and the 16 vector registers left for U's row and
@@ -123,8 +131,8 @@ def winograd_products(v, packed, cin, cout, m, tiles, j0, j1):
     """m[:tiles, p, :] = v[:tiles, p, :] @ U[p, :, j0:j1] for the 36 positions p, serial,
     without the GIL.
 
-    v: (>= padded_tiles(tiles), >= 36*Cin) with its spare rows zeroed (winograd_vector's
-    input transform does); packed: U from pack_filters; m: (>= padded_tiles(tiles),
+    v: (>= padded_tiles(tiles), >= 36*Cin) with its spare rows zeroed (clear_spare_rows);
+    packed: U from pack_filters; m: (>= padded_tiles(tiles),
     >= 36*(j1 - j0)); float32 C-contiguous; j0, j1 and Cout multiples of 16. Spare rows of m
     are overwritten."""
     width = j1 - j0
@@ -144,19 +152,59 @@ def winograd_products(v, packed, cin, cout, m, tiles, j0, j1):
                 vectors = (min(js + panel, j1) - j) // LANES
                 if vectors == 4:
                     for i in range(0, tiles, 6):
-                        _block_64(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                        _block_64(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
                                   depth, k0)
                 elif vectors == 3:
                     for i in range(0, tiles, 8):
-                        _block_48(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                        _block_48(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
                                   depth, k0)
                 elif vectors == 2:
                     for i in range(0, tiles, 12):
-                        _block_32(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                        _block_32(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
                                   depth, k0)
                 else:
                     for i in range(0, tiles, 24):
-                        _block_16(v, packed, m, a0 + i * lda, lda, b0, ldb, c0 + i * ldc + j, ldc,
+                        _block_16(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
                                   depth, k0)
                     vectors = 1
+                j += vectors * LANES
+
+
+@njit(nogil=True, cache=True)
+def weight_products(v, m, plane, tiles, cin, cout, du, add):
+    """du[p, :cin] (+)= V[p]^T @ dM[p] for the 36 positions p (the Winograd weight
+    gradient of a block of tiles), serial, without the GIL, the tiles summed DEPTH at a time
+    in tile order; add: False to overwrite du.
+
+    v (36, plane, Cin) and m (36, plane, Cout): plane-major flat float32 arrays of which each
+    plane's first `tiles` rows count, v with PAD_ROWS floats to spare at its end (the last
+    register block's rows past Cin read them); du: (36, padded_tiles(Cin), Cout) float32,
+    whose rows from Cin on get those rows' sums. Cout a multiple of 16."""
+    rows = du.shape[1]
+    for p in range(36):
+        for k0 in range(0, tiles, DEPTH):
+            depth = min(DEPTH, tiles - k0)
+            adding = 1 if add or k0 > 0 else 0
+            a0 = (p * plane + k0) * cin  # a[r, k] = v[a0 + r + k * cin]
+            c0 = p * rows * cout
+            j = 0
+            while j < cout:
+                b0 = (p * plane + k0) * cout + j
+                vectors = min(4, (cout - j) // LANES)
+                if vectors == 4:
+                    for r in range(0, cin, 6):
+                        _block_64(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
+                                  depth, adding)
+                elif vectors == 3:
+                    for r in range(0, cin, 8):
+                        _block_48(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
+                                  depth, adding)
+                elif vectors == 2:
+                    for r in range(0, cin, 12):
+                        _block_32(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
+                                  depth, adding)
+                else:
+                    for r in range(0, cin, 24):
+                        _block_16(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
+                                  depth, adding)
                 j += vectors * LANES

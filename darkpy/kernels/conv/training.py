@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from darkpy.kernels import workers
-from darkpy.kernels.conv import inference, winograd
+from darkpy.kernels.conv import inference, small_gemm, winograd, winograd_vector
 from darkpy.kernels.activations import gradient_rows
 from darkpy.kernels.conv.col2im import col2im_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
@@ -44,6 +44,11 @@ MIN_BLOCK_TILES = 96
 # this, or what the partials would take, transform every tile at once instead of adding
 # partials (yolov3-tiny's 13x13 and 26x26 maps)
 PLANE_SPLIT_VALUES = 16 << 20
+# the vector path (channel counts multiples of 16; winograd_vector, small_gemm): tiles per
+# block, so that a block's V and dM (36 x tiles x channels each) stay in L2, and at most this
+# many weights (Cin x Cout), so that a partial dU per run stays small
+VECTOR_BLOCK_TILES = 64
+VECTOR_MAX_WEIGHTS = 128 * 128
 # im2col blocks: column buffer bytes per job (at least one output row)
 COL_BLOCK_BYTES = 2 << 20
 
@@ -69,12 +74,15 @@ def _sum_partials(partials: np.ndarray, dw: np.ndarray, transform=None) -> None:
 
 @njit(nogil=True, cache=True, fastmath=False)
 def _add_partials(flat, i0, i1, total):
-    """total[i] = sum over k of flat[k, i] (k in order) for i in [i0, i1), in float64."""
-    for i in range(i0, i1):
-        total[i] = 0.0
-    for k in range(flat.shape[0]):
-        for i in range(i0, i1):
-            total[i] += np.float64(flat[k, i])
+    """total[i] = sum over k of flat[k, i] (k in order) for i in [i0, i1), in float64, in
+    runs of 512 values that stay in L1 while every partial is added."""
+    for c0 in range(i0, i1, 512):
+        c1 = min(i1, c0 + 512)
+        for i in range(c0, c1):
+            total[i] = 0.0
+        for k in range(flat.shape[0]):
+            for i in range(c0, c1):
+                total[i] += np.float64(flat[k, i])
 
 
 # --- Winograd ---------------------------------------------------------------------------------
@@ -91,6 +99,11 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
     _, out_h, out_w, cout = dz.shape
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     all_tiles = n_img * tiles_h * tiles_w
+    lanes = winograd_vector.LANES
+    if (chans % lanes == 0 and cout % lanes == 0 and chans * cout <= VECTOR_MAX_WEIGHTS
+            and all_tiles >= 2 * VECTOR_BLOCK_TILES):
+        _weight_grad_vector(x, dz, pad, dw)
+        return
     if 36 * all_tiles * (chans + cout) <= max(PLANE_SPLIT_VALUES, MAX_PARTIALS * 36 * chans * cout):
         _weight_grad_by_planes(x, dz, pad, dw)
         return
@@ -155,6 +168,32 @@ def _weight_grad_by_planes(x, dz, pad, dw) -> None:
     du = np.empty((36, chans, cout), np.float32)
     run_blocks(list(range(36)), lambda p: np.matmul(v[p].T, m[p], out=du[p]))
     dw += filter_gradient(du).reshape(dw.shape)
+
+
+def _weight_grad_vector(x, dz, pad, dw) -> None:
+    """weight_grad_winograd through winograd_vector's transforms and small_gemm's products:
+    blocks of VECTOR_BLOCK_TILES tiles, a run of consecutive blocks per job in one numba call
+    adding into the run's partial dU (weight_grad_blocks)."""
+    n_img, _, _, chans = x.shape
+    _, out_h, out_w, cout = dz.shape
+    blocks = winograd.tile_blocks(n_img, *winograd.tiles_for(out_h, out_w), VECTOR_BLOCK_TILES)
+    segments = np.concatenate(blocks)
+    starts = np.cumsum([0] + [len(b) for b in blocks]).astype(np.int64)
+    runs = _runs(len(blocks))
+    rows = small_gemm.padded_tiles(chans)
+    partials = scratch("grad_partials", len(runs) * 36 * rows * cout).reshape(
+        len(runs), 36, rows, cout)
+
+    def work(k):
+        b0, b1 = runs[k]
+        v = scratch("wgrad_v", 36 * VECTOR_BLOCK_TILES * chans + small_gemm.PAD_ROWS)
+        m = scratch("wgrad_m", 36 * VECTOR_BLOCK_TILES * cout)
+        winograd_vector.weight_grad_blocks(x, dz, pad, segments, starts, b0, b1,
+                                           VECTOR_BLOCK_TILES, v, m, partials[k])
+
+    run_blocks(list(range(len(runs))), work)
+    # summed with their spare rows: slicing first would copy every partial
+    _sum_partials(partials, dw, lambda du: filter_gradient(du[:, :chans]))
 
 
 # --- im2col + GEMM ----------------------------------------------------------------------------

@@ -8,15 +8,16 @@ vector registers, transformed down the columns and then along the rows without l
 and stored as the tile's 36 V values; the output side does the same with A. The operations
 and their order are winograd._bt_pass's and _at_pass's, so the results are the same bits.
 
-Channel counts must be multiples of 16 (the others keep winograd.py's loops). Tiles that
-reach past the image's edge go through a small zero-padded patch.
+Channel counts must be multiples of 16 (the others keep winograd.py's loops). Pixels of a
+tile in the padding, or outputs beyond the image's edge, are masked loads and stores: they
+read zeros and write nothing, without a copy of the tile.
 """
 from __future__ import annotations
 
 from numba import njit
 
 from darkpy.kernels.activations import activate_rows
-from darkpy.kernels.conv.small_gemm import PAD_ROWS, winograd_products
+from darkpy.kernels.conv.small_gemm import clear_spare_rows, weight_products, winograd_products
 from darkpy.kernels.elementwise import residual_rows
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
@@ -55,13 +56,16 @@ def _at(v, m):
 
 
 def _input_tile(v):
-    """Arrays src, dst; scalars src_off, row_stride, pixel_stride, dst_off, plane_stride:
-    dst[dst_off + (6i + j) * plane_stride + c] = (B^T d B)[i, j] of the 6x6 pixels
-    d[i, j] = src[src_off + i * row_stride + j * pixel_stride + c], c < 16."""
+    """Arrays src, dst; scalars src_off, row_stride, pixel_stride, dst_off, plane_stride,
+    i_lo, i_hi, j_lo, j_hi: dst[dst_off + (6i + j) * plane_stride + c] = (B^T d B)[i, j] of
+    the 6x6 pixels d[i, j] = src[src_off + i * row_stride + j * pixel_stride + c], c < 16,
+    where i_lo <= i < i_hi and j_lo <= j < j_hi, else zero (the padding: not read)."""
     src, dst = v.ptr
-    src_off, row_stride, pixel_stride, dst_off, plane_stride = v.arg
+    src_off, row_stride, pixel_stride, dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi = v.arg
     b = v.builder
-    d = [[v.load(v.at(src, src_off, b.mul(v.const(i), row_stride), b.mul(v.const(j), pixel_stride)))
+    d = [[v.load_if(b.and_(v.inside(i, i_lo, i_hi), v.inside(j, j_lo, j_hi)),
+                    v.at(src, src_off, b.mul(v.const(i), row_stride),
+                         b.mul(v.const(j), pixel_stride)))
           for j in range(SPAN)] for i in range(SPAN)]
     columns = [_bt(v, [d[i][j] for i in range(SPAN)]) for j in range(SPAN)]  # columns[j][i]
     for i in range(SPAN):
@@ -71,11 +75,13 @@ def _input_tile(v):
 
 
 def _output_tile(v):
-    """Arrays m, dst; scalars m_off, plane_stride, dst_off, row_stride, pixel_stride:
-    dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b], c < 16, with
+    """Arrays m, dst; scalars m_off, plane_stride, dst_off, row_stride, pixel_stride, rows,
+    cols: dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b], c < 16,
+    for a < rows and b < cols (outputs beyond the edge are not written), with
     M[i, j] = m[m_off + (6i + j) * plane_stride + c]."""
     src, dst = v.ptr
-    m_off, plane_stride, dst_off, row_stride, pixel_stride = v.arg
+    m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols = v.arg
+    zero = v.const(0)
     b = v.builder
     m = [[v.load(v.at(src, m_off, b.mul(v.const(SPAN * i + j), plane_stride)))
           for j in range(SPAN)] for i in range(SPAN)]
@@ -83,64 +89,94 @@ def _output_tile(v):
     for a in range(TILE):
         row = _at(v, [columns[j][a] for j in range(SPAN)])
         for c in range(TILE):
-            v.store(row[c], v.at(dst, dst_off, b.mul(v.const(a), row_stride),
-                                 b.mul(v.const(c), pixel_stride)))
+            v.store_if(b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols)), row[c],
+                       v.at(dst, dst_off, b.mul(v.const(a), row_stride),
+                            b.mul(v.const(c), pixel_stride)))
 
 
-def _prefetch(v):
-    """Array src; scalar off: fetch src[off]'s cache line ahead of its use."""
-    v.prefetch(v.at(v.ptr[0], v.arg[0]))
+def _a(v, y):
+    """A y for four vectors, as winograd_grad._a_pass."""
+    p = v.add(y[0], y[2])
+    q = v.add(y[1], y[3])
+    r = v.add(y[0], v.scale(4.0, y[2]))
+    s = v.add(v.scale(2.0, y[1]), v.scale(8.0, y[3]))
+    return [y[0], v.add(p, q), v.sub(p, q), v.add(r, s), v.sub(r, s), y[3]]
 
 
-_input_tile_16 = vector_intrinsic(2, 5, _input_tile)
-_prefetch_line = vector_intrinsic(1, 1, _prefetch)
-# input pixels fetched ahead: the new columns of the tile this many tiles on
-PREFETCH_TILES = 2
-_output_tile_16 = vector_intrinsic(2, 5, _output_tile)
+def _gradient_tile(v):
+    """Arrays src, dst; scalars src_off, row_stride, pixel_stride, dst_off, plane_stride,
+    rows, cols: dst[dst_off + (6i + j) * plane_stride + c] = (A dY A^T)[i, j], c < 16, of the
+    4x4 block dY[a, b] = src[src_off + a * row_stride + b * pixel_stride + c] of dL/dz for
+    a < rows and b < cols, else zero (beyond the output's edge: not read)."""
+    src, dst = v.ptr
+    src_off, row_stride, pixel_stride, dst_off, plane_stride, rows, cols = v.arg
+    b = v.builder
+    zero = v.const(0)
+    y = [[v.load_if(b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols)),
+                    v.at(src, src_off, b.mul(v.const(a), row_stride),
+                         b.mul(v.const(c), pixel_stride)))
+          for c in range(TILE)] for a in range(TILE)]
+    columns = [_a(v, [y[a][c] for a in range(TILE)]) for c in range(TILE)]  # columns[c][i]
+    for i in range(SPAN):
+        row = _a(v, [columns[c][i] for c in range(TILE)])
+        for j in range(SPAN):
+            v.store(row[j], v.at(dst, dst_off, b.mul(v.const(SPAN * i + j), plane_stride)))
+
+
+_input_tile_16 = vector_intrinsic(2, 9, _input_tile)
+_gradient_tile_16 = vector_intrinsic(2, 7, _gradient_tile)
+_output_tile_16 = vector_intrinsic(2, 7, _output_tile)
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def input_transform(x, pad, segments, patch, v):
-    """winograd.input_transform for C a multiple of 16: V[6i+j, t, :] = (B^T d B)[i, j] for
-    every tile of `segments` (image, tile row, first tile, end tile), t counting from 0, at
-    v[t, (6i+j)*C:(6i+j+1)*C]; v (rows, >= 36*C) is tile-major and its rows from the last tile to the next multiple of
-    small_gemm.PAD_ROWS are zeroed (small_gemm's register blocks read them). patch: (6, 6, C) float32 scratch for tiles that reach past
-    the image's edge."""
+def input_transform(x, pad, segments, v, tile_step, plane_step):
+    """winograd.input_transform for C a multiple of 16: V[6i+j] of the t-th tile of
+    `segments` (image, tile row, first tile, end tile) at v[t*tile_step + (6i+j)*plane_step:]
+    (C floats), v a flat float32 array: tile-major (tile_step >= 36*C, plane_step = C) for
+    the forward pass, plane-major (tile_step = C) for the weight gradient. Pixels in the
+    padding read as zeros."""
     n_img, height, width, chans = x.shape
-    tile_stride = v.shape[1]
     flat = x.reshape(n_img * height * width * chans)
     t = 0
     for s in range(segments.shape[0]):
         image = segments[s, 0]
         iy0 = segments[s, 1] * TILE - pad
+        i_lo, i_hi = max(0, -iy0), min(SPAN, height - iy0)
         for tx in range(segments[s, 2], segments[s, 3]):
             ix0 = tx * TILE - pad
-            if iy0 >= 0 and iy0 + SPAN <= height and ix0 >= 0 and ix0 + SPAN <= width:
-                base = ((image * height + iy0) * width + ix0) * chans
-                ahead = ix0 + (PREFETCH_TILES + 1) * TILE + 2
-                if ahead + TILE <= width:
-                    for i in range(SPAN):
-                        row = base + i * width * chans + (ahead - ix0) * chans
-                        for k in range(0, TILE * chans, LANES):
-                            _prefetch_line(flat, row + k)
-                for c in range(0, chans, LANES):
-                    _input_tile_16(flat, v, base + c, width * chans, chans, t * tile_stride + c, chans)
-            else:
-                patch[:] = 0.0
-                for i in range(max(0, -iy0), min(SPAN, height - iy0)):
-                    for j in range(max(0, -ix0), min(SPAN, width - ix0)):
-                        patch[i, j, :] = x[image, iy0 + i, ix0 + j, :]
-                for c in range(0, chans, LANES):
-                    _input_tile_16(patch, v, c, SPAN * chans, chans, t * tile_stride + c, chans)
+            base = ((image * height + iy0) * width + ix0) * chans  # may lie before x's start
+            for c in range(0, chans, LANES):
+                _input_tile_16(flat, v, base + c, width * chans, chans, t * tile_step + c,
+                               plane_step, i_lo, i_hi, max(0, -ix0), min(SPAN, width - ix0))
             t += 1
-    v[t:min(v.shape[0], -(-t // PAD_ROWS) * PAD_ROWS)] = 0.0
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def output_transform(m, segments, edge, bias, code, out, res, alpha, beta, res_code):
-    """winograd.output_transform for Cout a multiple of 16 (same arguments, except m:
-    (rows, >= 36*Cout) tile-major, M[6i+j] of tile t at m[t, (6i+j)*Cout:(6i+j+1)*Cout]; edge:
-    (4, 4, Cout) float32 scratch for tiles that reach past the image's edge)."""
+def output_gradient_transform(dz, segments, dm, tile_step, plane_step):
+    """winograd_grad.output_gradient_transform for Cout a multiple of 16: dM[6i+j] = (A dY
+    A^T)[i, j] of the t-th tile of `segments` at dm[t*tile_step + (6i+j)*plane_step:] (Cout
+    floats; layouts as input_transform's). dL/dz beyond the output's edge counts as zero."""
+    n_img, out_h, out_w, chans = dz.shape
+    flat = dz.reshape(n_img * out_h * out_w * chans)
+    t = 0
+    for s in range(segments.shape[0]):
+        image = segments[s, 0]
+        oy0 = segments[s, 1] * TILE
+        rows = min(TILE, out_h - oy0)
+        for tx in range(segments[s, 2], segments[s, 3]):
+            ox0 = tx * TILE
+            base = ((image * out_h + oy0) * out_w + ox0) * chans
+            for c in range(0, chans, LANES):
+                _gradient_tile_16(flat, dm, base + c, out_w * chans, chans, t * tile_step + c,
+                                  plane_step, rows, min(TILE, out_w - ox0))
+            t += 1
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def output_transform(m, segments, bias, code, out, res, alpha, beta, res_code):
+    """winograd.output_transform for Cout a multiple of 16 (same arguments, less the
+    scratch; m: (rows, >= 36*Cout) tile-major, M[6i+j] of tile t at
+    m[t, (6i+j)*Cout:(6i+j+1)*Cout]). Outputs beyond the image's edge are not written."""
     n_img, out_h, out_w, chans = out.shape
     tile_stride = m.shape[1]
     flat = out.reshape(n_img * out_h * out_w * chans)
@@ -153,18 +189,13 @@ def output_transform(m, segments, edge, bias, code, out, res, alpha, beta, res_c
         oy0 = segments[s, 1] * TILE
         tx0 = segments[s, 2]
         tx1 = segments[s, 3]
+        rows = min(TILE, out_h - oy0)
         for tx in range(tx0, tx1):
             ox0 = tx * TILE
-            if oy0 + TILE <= out_h and ox0 + TILE <= out_w:
-                base = ((image * out_h + oy0) * out_w + ox0) * chans
-                for c in range(0, chans, LANES):
-                    _output_tile_16(m, flat, t * tile_stride + c, chans, base + c, out_w * chans, chans)
-            else:
-                for c in range(0, chans, LANES):
-                    _output_tile_16(m, edge, t * tile_stride + c, chans, c, TILE * chans, chans)
-                for a in range(min(TILE, out_h - oy0)):
-                    for b in range(min(TILE, out_w - ox0)):
-                        out[image, oy0 + a, ox0 + b, :] = edge[a, b]
+            base = ((image * out_h + oy0) * out_w + ox0) * chans
+            for c in range(0, chans, LANES):
+                _output_tile_16(m, flat, t * tile_stride + c, chans, base + c, out_w * chans,
+                                chans, rows, min(TILE, out_w - ox0))
             t += 1
         ox_end = min(tx1 * TILE, out_w)
         for oy in range(oy0, min(oy0 + TILE, out_h)):
@@ -176,8 +207,8 @@ def output_transform(m, segments, edge, bias, code, out, res, alpha, beta, res_c
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def convolve_blocks(x, pad, segments, starts, b0, b1, packed, v, m, patch, edge, bias, code,
-                    out, res, alpha, beta, res_code):
+def convolve_blocks(x, pad, segments, starts, b0, b1, packed, v, m, bias, code, out, res, alpha,
+                    beta, res_code):
     """Blocks b0..b1 of a Winograd convolution, each through input_transform,
     small_gemm.winograd_products and output_transform while its V and M are in cache.
 
@@ -192,6 +223,25 @@ def convolve_blocks(x, pad, segments, starts, b0, b1, packed, v, m, patch, edge,
         tiles = 0
         for s in range(block.shape[0]):
             tiles += block[s, 3] - block[s, 2]
-        input_transform(x, pad, block, patch, v)
+        input_transform(x, pad, block, v.reshape(v.size), v.shape[1], x.shape[3])
+        clear_spare_rows(v, tiles)
         winograd_products(v, packed, x.shape[3], out.shape[3], m, tiles, 0, out.shape[3])
-        output_transform(m, block, edge, bias, code, out, res, alpha, beta, res_code)
+        output_transform(m, block, bias, code, out, res, alpha, beta, res_code)
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def weight_grad_blocks(x, dz, pad, segments, starts, b0, b1, plane, v, m, du):
+    """du = sum over blocks b0..b1 (segments as convolve_blocks's) of V^T dM per position:
+    each block's input and dL/dz transforms, plane-major with `plane` tiles per plane (v, m
+    flat; v with small_gemm.PAD_ROWS floats to spare), then small_gemm.weight_products into
+    du (36, padded_tiles(Cin), Cout), overwritten by the first block."""
+    chans = x.shape[3]
+    cout = dz.shape[3]
+    for b in range(b0, b1):
+        block = segments[starts[b]:starts[b + 1]]
+        tiles = 0
+        for s in range(block.shape[0]):
+            tiles += block[s, 3] - block[s, 2]
+        input_transform(x, pad, block, v, chans, plane * chans)
+        output_gradient_transform(dz, block, m, cout, plane * cout)
+        weight_products(v, m, plane, tiles, chans, cout, du, b > b0)
