@@ -248,11 +248,11 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
         low, high = VECTOR_BLOCK_TILES
         per_block = small_gemm.padded_tiles(
             min(high, max(low, VECTOR_BLOCK_BYTES // (36 * 4 * (chans + cout)))))
-    blocks = winograd.tile_blocks(n_img, tiles_h, tiles_w, per_block)
     if vector:
-        _winograd_vector(x, u, bias, code, pad, out, (res, alpha, beta, res_code), blocks,
-                         per_block)
+        _winograd_vector(x, u, bias, code, pad, out, (res, alpha, beta, res_code),
+                         winograd.block_plan(n_img, tiles_h, tiles_w, per_block), per_block)
         return
+    blocks = winograd.tile_blocks(n_img, tiles_h, tiles_w, per_block)
     zero_row = zeros(width * chans)
     plane_v = _plane(per_block, chans)
     plane_m = _plane(per_block, cout)
@@ -272,10 +272,11 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
     run_blocks(blocks, work)
 
 
-def _winograd_vector(x, u, bias, code, pad, out, residual, blocks, per_block):
+def _winograd_vector(x, u, bias, code, pad, out, residual, plan, per_block):
     """conv2d_winograd's blocks through winograd_vector's transforms and small_gemm's
     products (channel counts multiples of 16), V and M tile-major: each job is a run of
-    consecutive blocks in one numba call (winograd_vector.convolve_blocks)."""
+    consecutive blocks of the plan (winograd.block_plan) in one numba call
+    (winograd_vector.convolve_blocks)."""
     res, alpha, beta, res_code = residual
     chans = x.shape[3]
     cout = out.shape[3]
@@ -283,10 +284,10 @@ def _winograd_vector(x, u, bias, code, pad, out, residual, blocks, per_block):
     v_stride = small_gemm.tile_stride(chans)
     m_stride = small_gemm.tile_stride(cout)
     packed = _packed_filters(u)
-    segments = np.concatenate(blocks)
-    starts = np.cumsum([0] + [len(b) for b in blocks]).astype(np.int64)
-    runs = min(len(blocks), num_threads() * VECTOR_RUNS_PER_WORKER)
-    edges = [len(blocks) * k // runs for k in range(runs + 1)]
+    segments, starts = plan
+    n_blocks = len(starts) - 1
+    runs = min(n_blocks, num_threads() * VECTOR_RUNS_PER_WORKER)
+    edges = [n_blocks * k // runs for k in range(runs + 1)]
 
     def work(k):
         v = scratch("wino_v", rows * v_stride).reshape(rows, v_stride)

@@ -49,18 +49,14 @@ def clear_spare_rows(v, tiles):
     v[tiles:min(v.shape[0], padded_tiles(tiles))] = 0.0
 
 
-@njit(nogil=True, cache=True)
 def pack_filters(u, packed):
     """packed = U (36, Cin, Cout) in panels: for each p, output channels [js, js + w) (w = 64,
     or what is left) as a (Cin, w) block at p*Cin*Cout + Cin*js."""
     positions, cin, cout = u.shape
-    for p in range(positions):
-        for js in range(0, cout, PANEL):
-            width = min(PANEL, cout - js)
-            base = p * cin * cout + cin * js
-            for k in range(cin):
-                for j in range(width):
-                    packed[base + k * width + j] = u[p, k, js + j]
+    rows = packed[:u.size].reshape(positions, cin * cout)
+    for js in range(0, cout, PANEL):
+        width = min(PANEL, cout - js)
+        rows[:, cin * js:cin * (js + width)].reshape(positions, cin, width)[...] = u[:, :, js:js + width]
 
 
 def _block_kernel(rows: int, vectors: int):

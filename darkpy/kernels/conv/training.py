@@ -176,10 +176,9 @@ def _weight_grad_vector(x, dz, pad, dw) -> None:
     adding into the run's partial dU (weight_grad_blocks)."""
     n_img, _, _, chans = x.shape
     _, out_h, out_w, cout = dz.shape
-    blocks = winograd.tile_blocks(n_img, *winograd.tiles_for(out_h, out_w), VECTOR_BLOCK_TILES)
-    segments = np.concatenate(blocks)
-    starts = np.cumsum([0] + [len(b) for b in blocks]).astype(np.int64)
-    runs = _runs(len(blocks))
+    segments, starts = winograd.block_plan(n_img, *winograd.tiles_for(out_h, out_w),
+                                           VECTOR_BLOCK_TILES)
+    runs = _runs(len(starts) - 1)
     rows = small_gemm.padded_tiles(chans)
     partials = scratch("grad_partials", len(runs) * 36 * rows * cout).reshape(
         len(runs), 36, rows, cout)

@@ -24,6 +24,8 @@ waits on another.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -121,6 +123,19 @@ def tile_blocks(n_img: int, tiles_h: int, tiles_w: int, per_block: int) -> list[
     if current:
         blocks.append(np.array(current, dtype=np.int64))
     return blocks
+
+
+@functools.lru_cache(maxsize=64)
+def block_plan(n_img: int, tiles_h: int, tiles_w: int, per_block: int):
+    """tile_blocks as one read-only (S, 4) segment array and the (blocks + 1) offsets of each
+    block's first segment in it, for kernels that walk many blocks in one call; remembered
+    per shape (a training step asks for the same few shapes hundreds of times)."""
+    blocks = tile_blocks(n_img, tiles_h, tiles_w, per_block)
+    segments = np.concatenate(blocks)
+    starts = np.cumsum([0] + [len(b) for b in blocks]).astype(np.int64)
+    segments.flags.writeable = False
+    starts.flags.writeable = False
+    return segments, starts
 
 
 @njit(nogil=True, cache=True, fastmath=False, inline="always")
