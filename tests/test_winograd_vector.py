@@ -60,26 +60,24 @@ def test_output_transform_gives_the_loops_bits(code, fused):
     assert np.array_equal(got, want)
 
 
-@pytest.mark.parametrize("cin,cout,tiles,j0,j1", [
-    (16, 64, 24, 0, 64), (48, 80, 25, 0, 80), (32, 48, 1, 0, 48), (64, 32, 50, 0, 32),
-    (8, 16, 30, 0, 16), (16, 192, 7, 0, 192), (16, 96, 9, 32, 96), (160, 80, 13, 16, 80),
-    (64, 256, 6, 48, 208)])
-def test_products_match_float64(cin, cout, tiles, j0, j1):
-    """Every register block (64, 48, 32, 16 columns), tile counts off the row blocks, runs of
-    U's columns across its 64-channel panels (the split by output channels), and Cin in two
-    passes of small_gemm.DEPTH."""
+@pytest.mark.parametrize("cin,cout,tiles", [
+    (16, 64, 24), (48, 80, 25), (32, 48, 1), (64, 32, 50), (8, 16, 30), (16, 192, 7),
+    (160, 80, 13), (64, 208, 6)])
+def test_products_match_float64(cin, cout, tiles):
+    """Every register block (64, 48, 32, 16 columns) and panel width, tile counts off the
+    row blocks, and Cin in two passes of small_gemm.DEPTH."""
     rng = np.random.default_rng(2)
     rows = small_gemm.padded_tiles(tiles)
     v = rng.standard_normal((rows, 36, cin), dtype=np.float32)
-    v[tiles:] = 0.0  # as the input transform leaves them
+    v[tiles:] = 0.0  # as clear_spare_rows leaves them
     u = rng.standard_normal((36, cin, cout), dtype=np.float32)
     packed = np.empty(u.size, np.float32)
     small_gemm.pack_filters(u, packed)
-    stride = small_gemm.tile_stride(j1 - j0)
+    stride = small_gemm.tile_stride(cout)
     m = np.full((rows, stride), np.nan, np.float32)
-    small_gemm.winograd_products(v.reshape(rows, -1), packed, cin, cout, m, tiles, j0, j1)
-    got = m[:tiles, :36 * (j1 - j0)].reshape(tiles, 36, j1 - j0)
-    want = np.einsum("tpc,pcf->tpf", v[:tiles].astype(np.float64), u[:, :, j0:j1].astype(np.float64))
+    small_gemm.winograd_products(v.reshape(rows, -1), packed, cin, cout, m, tiles)
+    got = m[:tiles, :36 * cout].reshape(tiles, 36, cout)
+    want = np.einsum("tpc,pcf->tpf", v[:tiles].astype(np.float64), u.astype(np.float64))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(cin))
 
 
@@ -106,18 +104,15 @@ def naive_conv(x, w, bias, pad):
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("n,h,w,c,f,pad", [(2, 23, 18, 16, 32, 1), (1, 30, 26, 32, 16, 0),
-                                           (1, 9, 11, 16, 80, 1)])  # 3 threads: by columns
+@pytest.mark.parametrize("n,h,w,c,f,pad", [(2, 23, 18, 16, 32, 1), (1, 30, 26, 32, 16, 0)])
 def test_conv2d_winograd_vector_path(monkeypatch, threads, n, h, w, c, f, pad):
-    """By blocks of tiles, and (the 9x11 map on 3 threads) by runs of output channels."""
     saved = workers.num_threads()
     workers.set_num_threads(threads)
     monkeypatch.setattr(inference, "VECTOR_BLOCK_TILES", (5, 9))  # many blocks, ragged ends
     monkeypatch.setattr(inference, "MIN_BLOCK_TILES", 2)  # by tiles, not by columns
-    called = []  # by blocks of tiles, or by columns (from Python: numba's callers unpatched)
-    for module, name in ((inference, "_winograd_vector"), (small_gemm, "winograd_products")):
-        real = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *a, real=real: called.append(1) or real(*a))
+    called = []
+    real = inference._winograd_vector
+    monkeypatch.setattr(inference, "_winograd_vector", lambda *a: called.append(1) or real(*a))
     try:
         rng = np.random.default_rng(3)
         x = rng.standard_normal((n, h, w, c), dtype=np.float32)

@@ -123,47 +123,40 @@ _block_16 = _block_kernel(24, 1)
 
 
 @njit(nogil=True, cache=True)
-def winograd_products(v, packed, cin, cout, m, tiles, j0, j1):
-    """m[:tiles, p, :] = v[:tiles, p, :] @ U[p, :, j0:j1] for the 36 positions p, serial,
-    without the GIL.
+def winograd_products(v, packed, cin, cout, m, tiles):
+    """m[:tiles, p, :] = v[:tiles, p, :] @ U[p] for the 36 positions p, serial, without the
+    GIL.
 
     v: (>= padded_tiles(tiles), >= 36*Cin) with its spare rows zeroed (clear_spare_rows);
-    packed: U from pack_filters; m: (>= padded_tiles(tiles),
-    >= 36*(j1 - j0)); float32 C-contiguous; j0, j1 and Cout multiples of 16. Spare rows of m
-    are overwritten."""
-    width = j1 - j0
+    packed: U from pack_filters; m: (>= padded_tiles(tiles), >= 36*Cout); float32
+    C-contiguous; Cout a multiple of 16. Spare rows of m are overwritten."""
     lda = v.shape[1]
     ldc = m.shape[1]
     for p in range(36):
         for k0 in range(0, cin, DEPTH):
             depth = min(DEPTH, cin - k0)
             a0 = p * cin + k0
-            c0 = p * width - j0
-            j = j0
-            while j < j1:
-                js = j - j % PANEL
+            c0 = p * cout
+            for js in range(0, cout, PANEL):
                 panel = min(PANEL, cout - js)
-                ldb = panel
-                b0 = p * cin * cout + cin * js + k0 * panel + j - js
-                vectors = (min(js + panel, j1) - j) // LANES
+                b0 = p * cin * cout + cin * js + k0 * panel
+                vectors = panel // LANES
                 if vectors == 4:
                     for i in range(0, tiles, 6):
-                        _block_64(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
-                                  depth, k0)
+                        _block_64(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
+                                  c0 + i * ldc + js, ldc, depth, k0)
                 elif vectors == 3:
                     for i in range(0, tiles, 8):
-                        _block_48(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
-                                  depth, k0)
+                        _block_48(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
+                                  c0 + i * ldc + js, ldc, depth, k0)
                 elif vectors == 2:
                     for i in range(0, tiles, 12):
-                        _block_32(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
-                                  depth, k0)
+                        _block_32(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
+                                  c0 + i * ldc + js, ldc, depth, k0)
                 else:
                     for i in range(0, tiles, 24):
-                        _block_16(v, packed, m, a0 + i * lda, lda, 1, b0, ldb, c0 + i * ldc + j, ldc,
-                                  depth, k0)
-                    vectors = 1
-                j += vectors * LANES
+                        _block_16(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
+                                  c0 + i * ldc + js, ldc, depth, k0)
 
 
 @njit(nogil=True, cache=True)

@@ -225,7 +225,7 @@ def convolve_blocks(x, pad, segments, starts, b0, b1, packed, v, m, bias, code, 
             tiles += block[s, 3] - block[s, 2]
         input_transform(x, pad, block, v.reshape(v.size), v.shape[1], x.shape[3])
         clear_spare_rows(v, tiles)
-        winograd_products(v, packed, x.shape[3], out.shape[3], m, tiles, 0, out.shape[3])
+        winograd_products(v, packed, x.shape[3], out.shape[3], m, tiles)
         output_transform(m, block, bias, code, out, res, alpha, beta, res_code)
 
 
