@@ -326,10 +326,15 @@ class Network:
                                  f"{outs[last].shape}")
             deltas[last] = np.ascontiguousarray(delta)
         input_delta = None
+        # ids of the sums made below: arrays only deltas[] holds, so adding into them in place
+        # is safe (what a layer returns may be shared: a shortcut hands one array to both)
+        own_sums: set[int] = set()
         if rule is not None:
             rule.begin(deltas)
         for i in range(last, -1, -1):
             d, deltas[i] = deltas[i], None
+            if d is not None:
+                own_sums.discard(id(d))
             if rule is not None:
                 d = rule.received(i, d)
             layer = self.layers[i]
@@ -345,15 +350,17 @@ class Network:
             for s, g in zip(sources, layer.backward(d, inputs, outs[i])):
                 if g is None:
                     continue
-                # a new array for every sum: a layer may hand the same array to two inputs
                 if s == INPUT:
                     input_delta = g if input_delta is None else input_delta + g
                 elif deltas[s] is None:
                     deltas[s] = g
                 elif rule is not None:
                     deltas[s] = rule.combine(s, i, deltas[s], g)
+                elif id(deltas[s]) in own_sums:
+                    np.add(deltas[s], g, out=deltas[s])
                 else:
                     deltas[s] = deltas[s] + g
+                    own_sums.add(id(deltas[s]))
         return input_delta
 
     def release_training_outputs(self) -> None:

@@ -571,3 +571,53 @@ def test_stopbackward_stops_gradient_flow():
     grads = {(layer.index, name): g for layer, name, _, g in net.parameters()}
     assert not grads[(0, "weights")].any() and not grads[(1, "scales")].any()
     assert grads[(3, "weights")].any()
+
+
+FAN_OUT_NET = """
+[net]
+width=6
+height=5
+channels=2
+batch=2
+
+[convolutional]
+filters=4
+size=3
+pad=1
+activation=leaky
+
+[convolutional]
+filters=4
+size=1
+activation=tanh
+
+[shortcut]
+from=-2
+activation=linear
+
+[route]
+layers=-1,0
+
+[convolutional]
+filters=4
+size=3
+pad=1
+activation=linear
+
+[shortcut]
+from=0
+activation=linear
+
+[cost]
+type=sse
+"""
+
+
+def test_gradients_summed_over_many_consumers():
+    """Layer 0 feeds four consumers (two shortcuts, each handing one array to both its
+    inputs, a route and a convolution): its gradient is their sum, added in place once
+    backward has made the sum's array itself."""
+    net = build(FAN_OUT_NET)
+    randomise_network(net, 21)
+    x = np.random.default_rng(22).standard_normal((2, 5, 6, 2))
+    check_network_gradients(net, x, rtol=1e-5, atol=1e-7)

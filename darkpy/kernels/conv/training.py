@@ -276,15 +276,19 @@ def input_grad_padding(ksize: int, pad: int, dilation: int) -> int:
 
 # --- the activation's derivative and the bias gradient ---------------------------------------
 
-# rows per job of activation_gradient_sum (a few of them per worker for the EDSR-sized maps)
-GRADIENT_CHUNK_VALUES = 1 << 16
+# values per job of activation_gradient_sum (a few jobs per worker for EDSR's training batch:
+# smaller ones cost more in Python between jobs than they save)
+GRADIENT_CHUNK_VALUES = 1 << 18
 
 
 @njit(nogil=True, cache=True, fastmath=False)
 def _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial):
     """g[r0:r1] = delta * f'; partial = its column sums (float64), rows in order."""
-    for r in range(r0, r1):
-        g[r] = delta[r]
+    cols = g.shape[1]
+    src = delta.reshape(delta.size)
+    dst = g.reshape(g.size)
+    for i in range(r0 * cols, r1 * cols):
+        dst[i] = src[i]
     gradient_rows(g, y, pre, r0, r1, code)
     partial[:] = 0.0
     for r in range(r0, r1):
