@@ -39,10 +39,14 @@ def test_input_transform_gives_the_loops_bits(n, h, w, c, pad, per):
         assert np.array_equal(planes[:, :tiles], want[:, :tiles])
 
 
-@pytest.mark.parametrize("code,fused", [(LINEAR, False), (RELU, True), (LEAKY, True)])
-def test_output_transform_gives_the_loops_bits(code, fused):
+@pytest.mark.parametrize("code,fused,cout", [(LINEAR, False, 32), (RELU, True, 32),
+                                             (LEAKY, True, 32), (RELU, True, 5)])
+def test_output_transform_gives_the_loops_bits(code, fused, cout):
+    """Ragged tiles, the fused shortcut, and (5 channels) a GEMM result wider than the
+    output: the columns past the last channel are never written out."""
     rng = np.random.default_rng(1)
-    n, h, w, cout, per = 2, 10, 7, 32, 6
+    n, h, w, per = 2, 10, 7, 6
+    plane = small_gemm.padded_columns(cout)
     bias = rng.standard_normal(cout, dtype=np.float32)
     res = rng.standard_normal((n, h, w, cout), dtype=np.float32) if fused else inference._NO_RESIDUAL
     alpha, beta = np.float32(0.5), np.float32(1.0)
@@ -50,12 +54,13 @@ def test_output_transform_gives_the_loops_bits(code, fused):
     got = want.copy()
     for segments in _blocks(n, h, w, per):
         tiles = int((segments[:, 3] - segments[:, 2]).sum())
-        m = rng.standard_normal((tiles, 36 * cout), dtype=np.float32)
-        planes = np.ascontiguousarray(m.reshape(tiles, 36, cout).transpose(1, 0, 2))
+        m = rng.standard_normal((tiles, 36 * plane), dtype=np.float32)
+        planes = np.ascontiguousarray(m.reshape(tiles, 36, plane)[:, :, :cout].transpose(1, 0, 2))
         winograd.output_transform(planes, segments, np.empty((4, 6, cout), np.float32),
                                   np.empty((4, cout), np.float32), bias, code, want, res,
                                   alpha, beta, LEAKY)
-        winograd_vector.output_transform(m, segments, bias, code, got, res, alpha, beta, LEAKY)
+        winograd_vector.output_transform(m, plane, segments, bias, code, got, res, alpha, beta,
+                                         LEAKY)
     assert not np.isnan(want).any()
     assert np.array_equal(got, want)
 
@@ -81,6 +86,20 @@ def test_products_match_float64(cin, cout, tiles):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(cin))
 
 
+@pytest.mark.parametrize("cout", [3, 40, 64, 70])
+def test_packed_filters_are_panels_padded_with_zero_columns(cout):
+    u = np.random.default_rng(6).standard_normal((36, 5, cout), dtype=np.float32)
+    width = small_gemm.padded_columns(cout)
+    packed = np.full(36 * 5 * width, np.nan, np.float32)
+    small_gemm.pack_filters(u, packed)
+    rows = packed.reshape(36, 5 * width)
+    unpacked = np.zeros((36, 5, width), np.float32)
+    for js in range(0, width, 64):
+        panel = min(64, width - js)
+        unpacked[:, :, js:js + panel] = rows[:, 5 * js:5 * (js + panel)].reshape(36, 5, panel)
+    assert np.array_equal(unpacked[:, :, :cout], u) and not unpacked[:, :, cout:].any()
+
+
 def test_tile_stride_avoids_4k_multiples():
     assert small_gemm.tile_stride(64) == 36 * 64  # 9 KB: rows fall in different sets
     assert small_gemm.tile_stride(256) == 36 * 256 + 16  # 36 KB = 9 pages: one line more
@@ -104,7 +123,8 @@ def naive_conv(x, w, bias, pad):
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("n,h,w,c,f,pad", [(2, 23, 18, 16, 32, 1), (1, 30, 26, 32, 16, 0)])
+@pytest.mark.parametrize("n,h,w,c,f,pad", [(2, 23, 18, 16, 32, 1), (1, 30, 26, 32, 16, 0),
+                                           (1, 21, 19, 16, 3, 1), (2, 13, 22, 32, 40, 1)])
 def test_conv2d_winograd_vector_path(monkeypatch, threads, n, h, w, c, f, pad):
     saved = workers.num_threads()
     workers.set_num_threads(threads)

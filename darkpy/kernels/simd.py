@@ -79,13 +79,22 @@ class Vectors:
         return b.call(fn, [b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4),
                            self._mask(condition), self.zero()])
 
-    def store_if(self, condition, value, pointer) -> None:
-        """Store value at pointer only where the i1 condition holds (a masked store)."""
+    def store_if(self, condition, value, pointer, lanes=None) -> None:
+        """Store value at pointer only where the i1 condition holds and, when `lanes` (an
+        int64 IR value) is given, only its first `lanes` lanes (a masked store)."""
         fn = self._intrinsic("llvm.masked.store.v16f32.p0", ir.VoidType(),
                              [VEC, VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
         b = self.builder
-        b.call(fn, [value, b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4),
-                    self._mask(condition)])
+        mask = self._mask(condition)
+        if lanes is not None:
+            index = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
+            count = b.shuffle_vector(
+                b.insert_element(ir.Constant(ir.VectorType(I64, LANES), ir.Undefined), lanes,
+                                 ir.Constant(I32, 0)),
+                ir.Constant(ir.VectorType(I64, LANES), ir.Undefined),
+                ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
+            mask = b.and_(mask, b.icmp_signed("<", index, count))
+        b.call(fn, [value, b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4), mask])
 
     def inside(self, index: int, low, high):
         """i1: low <= index < high (int64 IR values)."""

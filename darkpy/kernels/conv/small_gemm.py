@@ -49,14 +49,24 @@ def clear_spare_rows(v, tiles):
     v[tiles:min(v.shape[0], padded_tiles(tiles))] = 0.0
 
 
+def padded_columns(cout: int) -> int:
+    """Output channels the GEMMs compute for `cout`: whole 16-channel vectors."""
+    return -(-cout // LANES) * LANES
+
+
 def pack_filters(u, packed):
-    """packed = U (36, Cin, Cout) in panels: for each p, output channels [js, js + w) (w = 64,
-    or what is left) as a (Cin, w) block at p*Cin*Cout + Cin*js."""
+    """packed = U (36, Cin, Cout) in panels, Cout padded with zero columns to
+    padded_columns(Cout) = P: for each p, columns [js, js + w) (w = 64, or what is left of
+    P) as a (Cin, w) block at p*Cin*P + Cin*js."""
     positions, cin, cout = u.shape
-    rows = packed[:u.size].reshape(positions, cin * cout)
-    for js in range(0, cout, PANEL):
-        width = min(PANEL, cout - js)
-        rows[:, cin * js:cin * (js + width)].reshape(positions, cin, width)[...] = u[:, :, js:js + width]
+    width = padded_columns(cout)
+    rows = packed[:positions * cin * width].reshape(positions, cin * width)
+    for js in range(0, width, PANEL):
+        panel = min(PANEL, width - js)
+        block = rows[:, cin * js:cin * (js + panel)].reshape(positions, cin, panel)
+        real = max(0, min(panel, cout - js))
+        block[:, :, :real] = u[:, :, js:js + real]
+        block[:, :, real:] = 0.0
 
 
 def _block_kernel(rows: int, vectors: int):
@@ -129,7 +139,7 @@ def winograd_products(v, packed, cin, cout, m, tiles):
 
     v: (>= padded_tiles(tiles), >= 36*Cin) with its spare rows zeroed (clear_spare_rows);
     packed: U from pack_filters; m: (>= padded_tiles(tiles), >= 36*Cout); float32
-    C-contiguous; Cout a multiple of 16. Spare rows of m are overwritten."""
+    C-contiguous; Cout a multiple of 16 (padded_columns). Spare rows of m are overwritten."""
     lda = v.shape[1]
     ldc = m.shape[1]
     for p in range(36):

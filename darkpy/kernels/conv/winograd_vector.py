@@ -8,7 +8,8 @@ vector registers, transformed down the columns and then along the rows without l
 and stored as the tile's 36 V values; the output side does the same with A. The operations
 and their order are winograd._bt_pass's and _at_pass's, so the results are the same bits.
 
-Channel counts must be multiples of 16 (the others keep winograd.py's loops). Pixels of a
+Input channels must be a multiple of 16 (others keep winograd.py's loops); output channels
+are computed in whole vectors and the ones past the last are not stored. Pixels of a
 tile in the padding, or outputs beyond the image's edge, are masked loads and stores: they
 read zeros and write nothing, without a copy of the tile.
 """
@@ -76,11 +77,11 @@ def _input_tile(v):
 
 def _output_tile(v):
     """Arrays m, dst; scalars m_off, plane_stride, dst_off, row_stride, pixel_stride, rows,
-    cols: dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b], c < 16,
-    for a < rows and b < cols (outputs beyond the edge are not written), with
-    M[i, j] = m[m_off + (6i + j) * plane_stride + c]."""
+    cols, lanes: dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b] for
+    c < lanes (<= 16), a < rows and b < cols (nothing else is written: outputs beyond the
+    edge, channels past the last), with M[i, j] = m[m_off + (6i + j) * plane_stride + c]."""
     src, dst = v.ptr
-    m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols = v.arg
+    m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes = v.arg
     zero = v.const(0)
     b = v.builder
     m = [[v.load(v.at(src, m_off, b.mul(v.const(SPAN * i + j), plane_stride)))
@@ -91,7 +92,7 @@ def _output_tile(v):
         for c in range(TILE):
             v.store_if(b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols)), row[c],
                        v.at(dst, dst_off, b.mul(v.const(a), row_stride),
-                            b.mul(v.const(c), pixel_stride)))
+                            b.mul(v.const(c), pixel_stride)), lanes)
 
 
 def _a(v, y):
@@ -125,7 +126,7 @@ def _gradient_tile(v):
 
 _input_tile_16 = vector_intrinsic(2, 9, _input_tile)
 _gradient_tile_16 = vector_intrinsic(2, 7, _gradient_tile)
-_output_tile_16 = vector_intrinsic(2, 7, _output_tile)
+_output_tile_16 = vector_intrinsic(2, 8, _output_tile)
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -173,10 +174,11 @@ def output_gradient_transform(dz, segments, dm, tile_step, plane_step):
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def output_transform(m, segments, bias, code, out, res, alpha, beta, res_code):
-    """winograd.output_transform for Cout a multiple of 16 (same arguments, less the
-    scratch; m: (rows, >= 36*Cout) tile-major, M[6i+j] of tile t at
-    m[t, (6i+j)*Cout:(6i+j+1)*Cout]). Outputs beyond the image's edge are not written."""
+def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_code):
+    """winograd.output_transform (same arguments, less the scratch) from m: (rows, >=
+    36*plane) tile-major, M[6i+j] of tile t at m[t, (6i+j)*plane:], plane >= Cout a multiple
+    of 16 (the GEMM's columns past Cout are not written out). Outputs beyond the image's
+    edge are not written."""
     n_img, out_h, out_w, chans = out.shape
     tile_stride = m.shape[1]
     flat = out.reshape(n_img * out_h * out_w * chans)
@@ -194,8 +196,8 @@ def output_transform(m, segments, bias, code, out, res, alpha, beta, res_code):
             ox0 = tx * TILE
             base = ((image * out_h + oy0) * out_w + ox0) * chans
             for c in range(0, chans, LANES):
-                _output_tile_16(m, flat, t * tile_stride + c, chans, base + c, out_w * chans,
-                                chans, rows, min(TILE, out_w - ox0))
+                _output_tile_16(m, flat, t * tile_stride + c, plane, base + c, out_w * chans,
+                                chans, rows, min(TILE, out_w - ox0), min(LANES, chans - c))
             t += 1
         ox_end = min(tx1 * TILE, out_w)
         for oy in range(oy0, min(oy0 + TILE, out_h)):
@@ -207,14 +209,14 @@ def output_transform(m, segments, bias, code, out, res, alpha, beta, res_code):
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def convolve_blocks(x, pad, segments, starts, b0, b1, packed, v, m, bias, code, out, res, alpha,
-                    beta, res_code):
+def convolve_blocks(x, pad, segments, starts, b0, b1, packed, plane, v, m, bias, code, out, res,
+                    alpha, beta, res_code):
     """Blocks b0..b1 of a Winograd convolution, each through input_transform,
     small_gemm.winograd_products and output_transform while its V and M are in cache.
 
     Block b is segments[starts[b]:starts[b + 1]]; packed: the filters from
-    small_gemm.pack_filters; v (rows, >= 36*C) and m (rows, >= 36*Cout) hold a block's tiles
-    plus small_gemm's spare rows. One call runs many blocks, so the
+    small_gemm.pack_filters with `plane` (Cout rounded up to 16) columns; v (rows, >= 36*C)
+    and m (rows, >= 36*plane) hold a block's tiles plus small_gemm's spare rows. One call runs many blocks, so the
     Python glue between stages (~10 us per call, under the GIL that the other workers want)
     is paid per run, not per block: blocks can then be small enough for V and M to stay in
     L2."""
@@ -225,8 +227,8 @@ def convolve_blocks(x, pad, segments, starts, b0, b1, packed, v, m, bias, code, 
             tiles += block[s, 3] - block[s, 2]
         input_transform(x, pad, block, v.reshape(v.size), v.shape[1], x.shape[3])
         clear_spare_rows(v, tiles)
-        winograd_products(v, packed, x.shape[3], out.shape[3], m, tiles)
-        output_transform(m, block, bias, code, out, res, alpha, beta, res_code)
+        winograd_products(v, packed, x.shape[3], plane, m, tiles)
+        output_transform(m, plane, block, bias, code, out, res, alpha, beta, res_code)
 
 
 @njit(nogil=True, cache=True, fastmath=False)
