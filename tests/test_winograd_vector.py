@@ -8,7 +8,13 @@ import pytest
 
 from darkpy.kernels import workers
 from darkpy.kernels.activations import LEAKY, LINEAR, RELU
-from darkpy.kernels.conv import inference, small_gemm, winograd, winograd_grad, winograd_vector
+from darkpy.kernels.conv import (
+    inference,
+    small_gemm,
+    winograd,
+    winograd_grad,
+    winograd_vector,
+)
 
 
 def _blocks(n, h, w, per):
@@ -48,7 +54,8 @@ def test_output_transform_gives_the_loops_bits(code, fused, cout):
     n, h, w, per = 2, 10, 7, 6
     plane = small_gemm.padded_columns(cout)
     bias = rng.standard_normal(cout, dtype=np.float32)
-    res = rng.standard_normal((n, h, w, cout), dtype=np.float32) if fused else inference._NO_RESIDUAL
+    res = (rng.standard_normal((n, h, w, cout), dtype=np.float32) if fused
+           else inference._NO_RESIDUAL)
     alpha, beta = np.float32(0.5), np.float32(1.0)
     want = np.full((n, h, w, cout), np.nan, np.float32)
     got = want.copy()

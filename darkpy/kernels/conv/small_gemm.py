@@ -20,7 +20,6 @@ v[t, p*C:(p+1)*C]. `tile_stride` adds one cache line where 36 * C floats are a m
 """
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from darkpy.kernels.simd import LANES, vector_intrinsic
@@ -98,7 +97,8 @@ def _block_kernel(rows: int, vectors: int):
         b_vec = [v.load(v.at(b_row, LANES * j)) for j in range(vectors)]
         new = []
         for r in range(rows):
-            a_val = v.broadcast(v.at(a, a_off, builder.mul(v.const(r), lda), builder.mul(k, a_step)))
+            a_val = v.broadcast(v.at(a, a_off, builder.mul(v.const(r), lda),
+                                     builder.mul(k, a_step)))
             new += [v.fma(a_val, b_vec[j], acc[r * vectors + j]) for j in range(vectors)]
         k_next = builder.add(k, v.const(1))
         end = builder.block

@@ -237,6 +237,21 @@ def _at_pass(m0, m1, m2, m3, m4, m5, y0, y1, y2, y3):
 
 
 @njit(nogil=True, cache=True, fastmath=False)
+def finish_segment(pixels, bias, code, res_pixels, alpha, beta, res_code, image, oy0, tx0, tx1,
+                   out_h, out_w):
+    """The output rows of one segment (tile row oy0 // 4, tiles tx0..tx1 of `image`) of
+    pixels (N*out_h*out_w, C): + bias through the activation `code`, then, when res_pixels
+    has rows, the shortcut f(alpha*out + beta*res) (f: res_code), while they are in cache."""
+    ox_end = min(tx1 * TILE, out_w)
+    for oy in range(oy0, min(oy0 + TILE, out_h)):
+        r0 = (image * out_h + oy) * out_w
+        activate_rows(pixels, bias, r0 + tx0 * TILE, r0 + ox_end, code)
+        if res_pixels.shape[0] > 0:
+            residual_rows(pixels, res_pixels, r0 + tx0 * TILE, r0 + ox_end, alpha, beta,
+                          res_code)
+
+
+@njit(nogil=True, cache=True, fastmath=False)
 def output_transform(m, segments, tmp, edge, bias, code, out, res, alpha, beta, res_code):
     """out = A^T M A for every tile of `segments` (see input_transform), then out + bias
     through the activation `code` on the written pixels, while they are in cache; then, when
@@ -250,7 +265,6 @@ def output_transform(m, segments, tmp, edge, bias, code, out, res, alpha, beta, 
     out_w = out.shape[2]
     chans = out.shape[3]
     pixels = out.reshape(out.shape[0] * out_h * out_w, chans)
-    fused = res.shape[0] > 0
     res_pixels = res.reshape(res.shape[0] * res.shape[1] * res.shape[2], res.shape[3])
     t = 0
     for s in range(segments.shape[0]):
@@ -277,10 +291,5 @@ def output_transform(m, segments, tmp, edge, bias, code, out, res, alpha, beta, 
                     for b in range(out_w - ox0):
                         out[image, oy, ox0 + b, :] = edge[b]
             t += 1
-        ox_end = min(tx1 * TILE, out_w)
-        for oy in range(oy0, min(oy0 + TILE, out_h)):
-            r0 = (image * out_h + oy) * out_w
-            activate_rows(pixels, bias, r0 + tx0 * TILE, r0 + ox_end, code)
-            if fused:
-                residual_rows(pixels, res_pixels, r0 + tx0 * TILE, r0 + ox_end, alpha, beta,
-                              res_code)
+        finish_segment(pixels, bias, code, res_pixels, alpha, beta, res_code, image, oy0, tx0,
+                       tx1, out_h, out_w)

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from darkpy.kernels.activations import activate_rows
 from darkpy.kernels.conv.small_gemm import clear_spare_rows, weight_products, winograd_products
-from darkpy.kernels.elementwise import residual_rows
+from darkpy.kernels.conv.winograd import finish_segment
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
 TILE = 4
@@ -56,6 +55,27 @@ def _at(v, m):
     ]
 
 
+def _masked_grid(v, src, off, row_stride, pixel_stride, size, rows, cols):
+    """size x size vectors src[off + i * row_stride + j * pixel_stride:] for rows[0] <= i <
+    rows[1] and cols[0] <= j < cols[1], zeros elsewhere (masked loads: those are not read)."""
+    b = v.builder
+    return [[v.load_if(b.and_(v.inside(i, *rows), v.inside(j, *cols)),
+                       v.at(src, off, b.mul(v.const(i), row_stride),
+                            b.mul(v.const(j), pixel_stride)))
+             for j in range(size)] for i in range(size)]
+
+
+def _store_separable(v, grid, transform, dst, dst_off, plane_stride):
+    """transform down the columns of grid, then along the rows, each result [i][j] stored at
+    dst[dst_off + (6i + j) * plane_stride:] (the 36 Winograd planes)."""
+    b = v.builder
+    columns = [transform(v, [row[j] for row in grid]) for j in range(len(grid[0]))]
+    for i in range(len(columns[0])):
+        row = transform(v, [column[i] for column in columns])
+        for j in range(len(row)):
+            v.store(row[j], v.at(dst, dst_off, b.mul(v.const(SPAN * i + j), plane_stride)))
+
+
 def _input_tile(v):
     """Arrays src, dst; scalars src_off, row_stride, pixel_stride, dst_off, plane_stride,
     i_lo, i_hi, j_lo, j_hi: dst[dst_off + (6i + j) * plane_stride + c] = (B^T d B)[i, j] of
@@ -63,16 +83,8 @@ def _input_tile(v):
     where i_lo <= i < i_hi and j_lo <= j < j_hi, else zero (the padding: not read)."""
     src, dst = v.ptr
     src_off, row_stride, pixel_stride, dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi = v.arg
-    b = v.builder
-    d = [[v.load_if(b.and_(v.inside(i, i_lo, i_hi), v.inside(j, j_lo, j_hi)),
-                    v.at(src, src_off, b.mul(v.const(i), row_stride),
-                         b.mul(v.const(j), pixel_stride)))
-          for j in range(SPAN)] for i in range(SPAN)]
-    columns = [_bt(v, [d[i][j] for i in range(SPAN)]) for j in range(SPAN)]  # columns[j][i]
-    for i in range(SPAN):
-        row = _bt(v, [columns[j][i] for j in range(SPAN)])
-        for j in range(SPAN):
-            v.store(row[j], v.at(dst, dst_off, b.mul(v.const(SPAN * i + j), plane_stride)))
+    d = _masked_grid(v, src, src_off, row_stride, pixel_stride, SPAN, (i_lo, i_hi), (j_lo, j_hi))
+    _store_separable(v, d, _bt, dst, dst_off, plane_stride)
 
 
 def _output_tile(v):
@@ -111,17 +123,9 @@ def _gradient_tile(v):
     a < rows and b < cols, else zero (beyond the output's edge: not read)."""
     src, dst = v.ptr
     src_off, row_stride, pixel_stride, dst_off, plane_stride, rows, cols = v.arg
-    b = v.builder
     zero = v.const(0)
-    y = [[v.load_if(b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols)),
-                    v.at(src, src_off, b.mul(v.const(a), row_stride),
-                         b.mul(v.const(c), pixel_stride)))
-          for c in range(TILE)] for a in range(TILE)]
-    columns = [_a(v, [y[a][c] for a in range(TILE)]) for c in range(TILE)]  # columns[c][i]
-    for i in range(SPAN):
-        row = _a(v, [columns[c][i] for c in range(TILE)])
-        for j in range(SPAN):
-            v.store(row[j], v.at(dst, dst_off, b.mul(v.const(SPAN * i + j), plane_stride)))
+    y = _masked_grid(v, src, src_off, row_stride, pixel_stride, TILE, (zero, rows), (zero, cols))
+    _store_separable(v, y, _a, dst, dst_off, plane_stride)
 
 
 _input_tile_16 = vector_intrinsic(2, 9, _input_tile)
@@ -183,7 +187,6 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
     tile_stride = m.shape[1]
     flat = out.reshape(n_img * out_h * out_w * chans)
     pixels = out.reshape(n_img * out_h * out_w, chans)
-    fused = res.shape[0] > 0
     res_pixels = res.reshape(res.shape[0] * res.shape[1] * res.shape[2], res.shape[3])
     t = 0
     for s in range(segments.shape[0]):
@@ -199,13 +202,8 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
                 _output_tile_16(m, flat, t * tile_stride + c, plane, base + c, out_w * chans,
                                 chans, rows, min(TILE, out_w - ox0), min(LANES, chans - c))
             t += 1
-        ox_end = min(tx1 * TILE, out_w)
-        for oy in range(oy0, min(oy0 + TILE, out_h)):
-            r0 = (image * out_h + oy) * out_w
-            activate_rows(pixels, bias, r0 + tx0 * TILE, r0 + ox_end, code)
-            if fused:
-                residual_rows(pixels, res_pixels, r0 + tx0 * TILE, r0 + ox_end, alpha, beta,
-                              res_code)
+        finish_segment(pixels, bias, code, res_pixels, alpha, beta, res_code, image, oy0, tx0,
+                       tx1, out_h, out_w)
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -216,10 +214,10 @@ def convolve_blocks(x, pad, segments, starts, b0, b1, packed, plane, v, m, bias,
 
     Block b is segments[starts[b]:starts[b + 1]]; packed: the filters from
     small_gemm.pack_filters with `plane` (Cout rounded up to 16) columns; v (rows, >= 36*C)
-    and m (rows, >= 36*plane) hold a block's tiles plus small_gemm's spare rows. One call runs many blocks, so the
-    Python glue between stages (~10 us per call, under the GIL that the other workers want)
-    is paid per run, not per block: blocks can then be small enough for V and M to stay in
-    L2."""
+    and m (rows, >= 36*plane) hold a block's tiles plus small_gemm's spare rows. One call
+    runs many blocks, so the Python glue between stages (~10 us per call, under the GIL
+    that the other workers want) is paid per run, not per block: blocks can then be small
+    enough for V and M to stay in L2."""
     for b in range(b0, b1):
         block = segments[starts[b]:starts[b + 1]]
         tiles = 0
