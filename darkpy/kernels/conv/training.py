@@ -26,7 +26,7 @@ from numba import njit
 
 from darkpy.kernels import workers
 from darkpy.kernels.conv import inference, small_gemm, winograd, winograd_vector
-from darkpy.kernels.activations import gradient_rows
+from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU, ZERO, gradient_rows
 from darkpy.kernels.conv.col2im import col2im_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.conv.winograd_grad import filter_gradient, output_gradient_transform
@@ -283,16 +283,26 @@ GRADIENT_CHUNK_VALUES = 1 << 18
 
 @njit(nogil=True, cache=True, fastmath=False)
 def _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial):
-    """g[r0:r1] = delta * f'; partial = its column sums (float64), rows in order."""
+    """g[r0:r1] = delta * f'; partial = its column sums (float64), rows in order. Linear,
+    ReLU and leaky in one pass (gradient_rows's arithmetic); other activations in three."""
     cols = g.shape[1]
+    partial[:] = 0.0
+    if code == LINEAR or code == RELU or code == LEAKY:
+        for r in range(r0, r1):
+            for c in range(cols):
+                value = delta[r, c]
+                if code != LINEAR and y[r, c] <= ZERO:
+                    value = ZERO if code == RELU else value * LEAKY_SLOPE
+                g[r, c] = value
+                partial[c] += np.float64(value)
+        return
     src = delta.reshape(delta.size)
     dst = g.reshape(g.size)
     for i in range(r0 * cols, r1 * cols):
         dst[i] = src[i]
     gradient_rows(g, y, pre, r0, r1, code)
-    partial[:] = 0.0
     for r in range(r0, r1):
-        for c in range(g.shape[1]):
+        for c in range(cols):
             partial[c] += np.float64(g[r, c])
 
 
