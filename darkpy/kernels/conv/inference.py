@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.conv import small_gemm, winograd, winograd_vector
+from darkpy.kernels.conv import narrow, small_gemm, winograd, winograd_vector
 from darkpy.kernels.activations import LINEAR, act_scalar, activate_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
@@ -44,6 +44,10 @@ MIN_SPLIT_COLUMNS = 16
 MIN_SPLIT_FLOPS = 1 << 21
 # an im2col copy at least this big is split across the workers
 PARALLEL_COPY_BYTES = 1 << 20
+# few input channels (RGB): no im2col when a kernel row's taps (K * C) are at most this many
+# (kernels/conv/narrow.py), in jobs of about this many output rows per worker ...
+NARROW_TAPS = 16
+NARROW_JOBS_PER_WORKER = 4
 # bias_activate_block: rows narrower than this many values are processed several at a time
 WIDE_ROW = 64
 
@@ -108,6 +112,11 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     cog = cout // groups
     kcols = ksize * ksize * cg
     bias = _bias_or_zeros(bias, cout)
+    if (groups == 1 and dilation == 1 and ksize > 1 and stride_y == stride_x
+            and ksize * chans <= NARROW_TAPS and cout % small_gemm.LANES == 0
+            and w2d.strides[1] == w2d.itemsize):
+        _conv2d_narrow(x, w2d, bias, code, ksize, stride_x, pad, out)
+        return
     direct = ksize == 1 and stride_y == 1 and stride_x == 1 and pad == 0
     x2d = x.reshape(n_img * height * width, chans)
     out2d = out.reshape(n_img * out_h * out_w, cout)
@@ -137,6 +146,24 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
             else:
                 np.matmul(a, w2d[:, g * cog:(g + 1) * cog], out=rows[:, g * cog:(g + 1) * cog])
         bias_activate_block(rows, bias, code)
+
+    run_blocks(jobs, work)
+
+
+def _conv2d_narrow(x, w2d, bias, code, ksize, stride, pad, out):
+    """conv2d_gemm for few input channels: narrow.convolve_rows on runs of output rows."""
+    n_img, _, width, chans = x.shape
+    _, out_h, out_w, cout = out.shape
+    per_job = max(1, -(-n_img * out_h // (num_threads() * NARROW_JOBS_PER_WORKER)))
+    jobs = [(n, y0, min(out_h, y0 + per_job)) for n in range(n_img) for y0 in range(0, out_h, per_job)]
+    span = (width + 2 * pad) * chans + small_gemm.PAD_ROWS * stride * chans + ksize * chans
+
+    def work(job):
+        image, y0, y1 = job
+        rows = scratch("narrow_rows", ksize * span).reshape(ksize, span)
+        line = scratch("narrow_line", small_gemm.padded_tiles(out_w) * cout).reshape(-1, cout)
+        narrow.convolve_rows(x, w2d, ksize, stride, pad, bias, code, out, image, y0, y1, rows,
+                             line)
 
     run_blocks(jobs, work)
 

@@ -24,7 +24,9 @@ from numba import njit
 
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
-PAD_ROWS = 24  # a multiple of every register block's rows (6, 8, 12, 24)
+# rows of the register block for 1..4 vectors of output channels (index 0 unused)
+BLOCK_ROWS = (0, 24, 12, 8, 6)
+PAD_ROWS = 24  # a multiple of every register block's rows
 # input channels per pass over a register block: 128 rows of a 64-channel panel, 32 KB
 DEPTH = 128
 PANEL = 4 * LANES  # output channels per panel of the packed filters
@@ -133,6 +135,29 @@ _block_16 = _block_kernel(24, 1)
 
 
 @njit(nogil=True, cache=True)
+def multiply(a, b, c, rows, vectors, a_off, lda, a_step, b_off, ldb, c_off, ldc, depth, add):
+    """c[r, :16*vectors] (+)= sum_k a[r, k] * b[k, :16*vectors] for r < rows (rounded up to
+    the register block's rows: c and a need the spare rows), vectors in 1..4, by the
+    register block for that width; offsets and strides as _block_kernel's."""
+    if vectors == 4:
+        for r in range(0, rows, 6):
+            _block_64(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
+                      depth, add)
+    elif vectors == 3:
+        for r in range(0, rows, 8):
+            _block_48(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
+                      depth, add)
+    elif vectors == 2:
+        for r in range(0, rows, 12):
+            _block_32(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
+                      depth, add)
+    else:
+        for r in range(0, rows, 24):
+            _block_16(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
+                      depth, add)
+
+
+@njit(nogil=True, cache=True)
 def winograd_products(v, packed, cin, cout, m, tiles):
     """m[:tiles, p, :] = v[:tiles, p, :] @ U[p] for the 36 positions p, serial, without the
     GIL.
@@ -145,28 +170,11 @@ def winograd_products(v, packed, cin, cout, m, tiles):
     for p in range(36):
         for k0 in range(0, cin, DEPTH):
             depth = min(DEPTH, cin - k0)
-            a0 = p * cin + k0
-            c0 = p * cout
             for js in range(0, cout, PANEL):
                 panel = min(PANEL, cout - js)
-                b0 = p * cin * cout + cin * js + k0 * panel
-                vectors = panel // LANES
-                if vectors == 4:
-                    for i in range(0, tiles, 6):
-                        _block_64(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
-                                  c0 + i * ldc + js, ldc, depth, k0)
-                elif vectors == 3:
-                    for i in range(0, tiles, 8):
-                        _block_48(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
-                                  c0 + i * ldc + js, ldc, depth, k0)
-                elif vectors == 2:
-                    for i in range(0, tiles, 12):
-                        _block_32(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
-                                  c0 + i * ldc + js, ldc, depth, k0)
-                else:
-                    for i in range(0, tiles, 24):
-                        _block_16(v, packed, m, a0 + i * lda, lda, 1, b0, panel,
-                                  c0 + i * ldc + js, ldc, depth, k0)
+                multiply(v, packed, m, tiles, panel // LANES, p * cin + k0, lda, 1,
+                         p * cin * cout + cin * js + k0 * panel, panel, p * cout + js, ldc,
+                         depth, k0)
 
 
 @njit(nogil=True, cache=True)
@@ -182,28 +190,9 @@ def weight_products(v, m, plane, tiles, cin, cout, du, add):
     rows = du.shape[1]
     for p in range(36):
         for k0 in range(0, tiles, DEPTH):
-            depth = min(DEPTH, tiles - k0)
             adding = 1 if add or k0 > 0 else 0
-            a0 = (p * plane + k0) * cin  # a[r, k] = v[a0 + r + k * cin]
-            c0 = p * rows * cout
-            j = 0
-            while j < cout:
-                b0 = (p * plane + k0) * cout + j
-                vectors = min(4, (cout - j) // LANES)
-                if vectors == 4:
-                    for r in range(0, cin, 6):
-                        _block_64(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
-                                  depth, adding)
-                elif vectors == 3:
-                    for r in range(0, cin, 8):
-                        _block_48(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
-                                  depth, adding)
-                elif vectors == 2:
-                    for r in range(0, cin, 12):
-                        _block_32(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
-                                  depth, adding)
-                else:
-                    for r in range(0, cin, 24):
-                        _block_16(v, m, du, a0 + r, 1, cin, b0, cout, c0 + r * cout + j, cout,
-                                  depth, adding)
-                j += vectors * LANES
+            for j in range(0, cout, PANEL):
+                # a[r, k] = v[(p * plane + k0 + k) * cin + r]: input channels are the rows
+                multiply(v, m, du, cin, min(4, (cout - j) // LANES), (p * plane + k0) * cin,
+                         1, cin, (p * plane + k0) * cout + j, cout, p * rows * cout + j, cout,
+                         min(DEPTH, tiles - k0), adding)

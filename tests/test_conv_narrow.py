@@ -1,0 +1,67 @@
+"""Convolutions of few input channels without im2col (kernels/conv/narrow.py), against a
+naive float64 convolution: strides, padding, several images and output panels, threads."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from darkpy.kernels import workers
+from darkpy.kernels.activations import LEAKY, LINEAR
+from darkpy.kernels.conv import inference
+
+
+def naive(x, w, bias, stride, pad, code):
+    n, h, wd, _ = x.shape
+    k = w.shape[0]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    oh, ow = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+    out = np.zeros((n, oh, ow, w.shape[3]))
+    for i in range(k):
+        for j in range(k):
+            patch = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+            out += np.einsum("nhwc,cf->nhwf", patch, w[i, j].astype(np.float64))
+    out += bias
+    return np.where(out > 0, out, 0.1 * out) if code == LEAKY else out
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("n,h,w,c,f,k,stride,pad,code", [
+    (1, 30, 29, 3, 16, 3, 1, 1, LEAKY),   # a row of 29: one whole register block and a ragged one
+    (2, 17, 26, 3, 32, 3, 2, 1, LINEAR),  # two images, stride 2 (yolov4-tiny's first layer)
+    (1, 9, 11, 2, 80, 3, 1, 0, LEAKY),    # unpadded; 64 + 16 output channels: two panels
+    (1, 12, 13, 1, 48, 5, 1, 2, LINEAR),  # a 5x5 kernel on one channel
+])
+def test_narrow_convolution_matches_float64(monkeypatch, threads, n, h, w, c, f, k, stride,
+                                            pad, code):
+    saved = workers.num_threads()
+    workers.set_num_threads(threads)
+    called = []
+    real = inference._conv2d_narrow
+    monkeypatch.setattr(inference, "_conv2d_narrow", lambda *a: called.append(1) or real(*a))
+    try:
+        rng = np.random.default_rng(7)
+        x = rng.standard_normal((n, h, w, c), dtype=np.float32)
+        wt = rng.standard_normal((k, k, c, f), dtype=np.float32)
+        bias = rng.standard_normal(f, dtype=np.float32)
+        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        out = np.full((n, oh, ow, f), np.nan, np.float32)
+        inference.conv2d_gemm(x, wt.reshape(-1, f), bias, code, k, stride, stride, pad, 1, 1,
+                              out)
+    finally:
+        workers.set_num_threads(saved)
+    assert called
+    np.testing.assert_allclose(out, naive(x, wt, bias, stride, pad, code), rtol=1e-5,
+                               atol=1e-5 * np.sqrt(k * k * c))
+
+
+def test_many_input_channels_keep_im2col(monkeypatch):
+    """K*C beyond NARROW_TAPS (or output channels off whole vectors) is im2col's."""
+    called = []
+    monkeypatch.setattr(inference, "_conv2d_narrow", lambda *a: called.append(1))
+    x = np.ones((1, 6, 6, 8), np.float32)
+    out = np.empty((1, 6, 6, 16), np.float32)
+    inference.conv2d_gemm(x, np.ones((72, 16), np.float32), None, LINEAR, 3, 1, 1, 1, 1, 1, out)
+    out3 = np.empty((1, 6, 6, 3), np.float32)
+    inference.conv2d_gemm(np.ones((1, 6, 6, 3), np.float32), np.ones((27, 3), np.float32), None,
+                          LINEAR, 3, 1, 1, 1, 1, 1, out3)
+    assert not called and out[0, 2, 2, 0] == 72 and out3[0, 2, 2, 0] == 27
