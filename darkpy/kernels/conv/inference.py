@@ -30,7 +30,7 @@ MIN_BLOCK_TILES = 64
 # 256 -> 256 channels 20% less with 256 tiles than with 64, 64 -> 256 10% less)
 WIDE_CHANNELS = 320
 WIDE_BLOCK_TILES = 256
-# the vector path (channel counts multiples of 16): tiles per block, V and M (tile-major)
+# the vector path (input channels a multiple of 16): tiles per block, V and M (tile-major)
 # bounded by this so that they stay in L2 beside U
 VECTOR_BLOCK_BYTES = 1 << 19
 VECTOR_BLOCK_TILES = (24, 96)
@@ -102,7 +102,8 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
 
     x: (N, H, W, C) float32 C-contiguous; w2d: (K*K*C/groups, Cout) float32, the weights
     (K, K, C/groups, Cout) reshaped (rows may be padded: see gemm_weights); out: (N, out_h, out_w, Cout) float32 C-contiguous,
-    overwritten. 1x1 stride-1 unpadded convolutions GEMM the input in place (no im2col).
+    overwritten. 1x1 stride-1 unpadded convolutions GEMM the input in place (no im2col), and
+    so do convolutions of few input channels, row by row (_conv2d_narrow).
     Too few output pixels for one block per worker (13x13 maps): the workers share one
     im2col matrix and split the GEMM by output channels instead.
     """
@@ -155,7 +156,8 @@ def _conv2d_narrow(x, w2d, bias, code, ksize, stride, pad, out):
     n_img, _, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
     per_job = max(1, -(-n_img * out_h // (num_threads() * NARROW_JOBS_PER_WORKER)))
-    jobs = [(n, y0, min(out_h, y0 + per_job)) for n in range(n_img) for y0 in range(0, out_h, per_job)]
+    jobs = [(n, y0, min(out_h, y0 + per_job))
+            for n in range(n_img) for y0 in range(0, out_h, per_job)]
     span = (width + 2 * pad) * chans + small_gemm.PAD_ROWS * stride * chans + ksize * chans
 
     def work(job):
@@ -258,27 +260,25 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
     bias = _bias_or_zeros(bias, cout)
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     total = n_img * tiles_h * tiles_w
-    cap = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
-    if chans + cout >= WIDE_CHANNELS:
-        cap = max(cap, WIDE_BLOCK_TILES)
     workers = num_threads()
     if (workers > 1 and total < workers * MIN_BLOCK_TILES and total >= MIN_SPLIT_TILES
             and cout >= 2 * MIN_SPLIT_COLUMNS):
         _winograd_by_columns(x, u, bias, code, pad, out, (res, alpha, beta, res_code))
         return
-    vector = chans % winograd_vector.LANES == 0
-    n_blocks = max(-(-total // cap), workers if total >= 2 * MIN_SPLIT_TILES else 1)
-    n_blocks = -(-n_blocks // workers) * workers if n_blocks > 1 else 1
-    per_block = -(-total // n_blocks)
-    if vector:
+    if chans % winograd_vector.LANES == 0:
         # whole register blocks of rows: only the last block of the layer has spare rows
         low, high = VECTOR_BLOCK_TILES
         per_block = small_gemm.padded_tiles(
             min(high, max(low, VECTOR_BLOCK_BYTES // (36 * 4 * (chans + cout)))))
-    if vector:
         _winograd_vector(x, u, bias, code, pad, out, (res, alpha, beta, res_code),
                          winograd.block_plan(n_img, tiles_h, tiles_w, per_block), per_block)
         return
+    cap = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
+    if chans + cout >= WIDE_CHANNELS:
+        cap = max(cap, WIDE_BLOCK_TILES)
+    n_blocks = max(-(-total // cap), workers if total >= 2 * MIN_SPLIT_TILES else 1)
+    n_blocks = -(-n_blocks // workers) * workers if n_blocks > 1 else 1
+    per_block = -(-total // n_blocks)
     blocks = winograd.tile_blocks(n_img, tiles_h, tiles_w, per_block)
     zero_row = zeros(width * chans)
     plane_v = _plane(per_block, chans)
@@ -301,7 +301,7 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
 
 def _winograd_vector(x, u, bias, code, pad, out, residual, plan, per_block):
     """conv2d_winograd's blocks through winograd_vector's transforms and small_gemm's
-    products (channel counts multiples of 16), V and M tile-major: each job is a run of
+    products (input channels a multiple of 16), V and M tile-major: each job is a run of
     consecutive blocks of the plan (winograd.block_plan) in one numba call
     (winograd_vector.convolve_blocks)."""
     res, alpha, beta, res_code = residual

@@ -92,7 +92,8 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
 
     x (N, H, W, C), dz (N, H + 2 pad - 2, W + 2 pad - 2, Cout), dw (3, 3, C, Cout): float32
     C-contiguous. Many tiles and few weights: blocks of tiles on the workers, each adding
-    into a partial dU; few tiles and many weights (13x13 and 26x26 maps of 128-1024
+    into a partial dU (through the vector kernels when both channel counts are multiples of
+    16: _weight_grad_vector); few tiles and many weights (13x13 and 26x26 maps of 128-1024
     channels), where the partials would take more memory than all the tiles' transforms:
     _weight_grad_by_planes."""
     n_img, _, width, chans = x.shape
