@@ -26,3 +26,14 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+@pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
+def threads(request):
+    """darkpy's worker count for one test: 1, and 3 (odd splits on any machine)."""
+    from darkpy.kernels import workers
+
+    saved = workers.num_threads()
+    workers.set_num_threads(request.param)
+    yield request.param
+    workers.set_num_threads(saved)

@@ -47,14 +47,6 @@ def make_conv(input_shape, **options):
     return Convolutional(opts, [input_shape], 0, "t.cfg:1")
 
 
-@pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
-def threads(request):
-    saved = workers.num_threads()
-    workers.set_num_threads(request.param)
-    yield request.param
-    workers.set_num_threads(saved)
-
-
 @pytest.mark.parametrize("shape, cout, pad", [
     ((2, 9, 11, 8), 5, 1),    # ragged last tiles in both directions
     ((3, 10, 7, 4), 9, 0),    # unpadded: output 8x5

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darkpy.kernels import workers
 from darkpy.kernels.activations import LEAKY, LINEAR
 from darkpy.kernels.conv import inference
 
@@ -24,7 +23,6 @@ def naive(x, w, bias, stride, pad, code):
     return np.where(out > 0, out, 0.1 * out) if code == LEAKY else out
 
 
-@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("n,h,w,c,f,k,stride,pad,code", [
     (1, 30, 29, 3, 16, 3, 1, 1, LEAKY),   # a row of 29: one whole register block and a ragged one
     (2, 17, 26, 3, 32, 3, 2, 1, LINEAR),  # two images, stride 2 (yolov4-tiny's first layer)
@@ -33,22 +31,16 @@ def naive(x, w, bias, stride, pad, code):
 ])
 def test_narrow_convolution_matches_float64(monkeypatch, threads, n, h, w, c, f, k, stride,
                                             pad, code):
-    saved = workers.num_threads()
-    workers.set_num_threads(threads)
     called = []
     real = inference._conv2d_narrow
     monkeypatch.setattr(inference, "_conv2d_narrow", lambda *a: called.append(1) or real(*a))
-    try:
-        rng = np.random.default_rng(7)
-        x = rng.standard_normal((n, h, w, c), dtype=np.float32)
-        wt = rng.standard_normal((k, k, c, f), dtype=np.float32)
-        bias = rng.standard_normal(f, dtype=np.float32)
-        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-        out = np.full((n, oh, ow, f), np.nan, np.float32)
-        inference.conv2d_gemm(x, wt.reshape(-1, f), bias, code, k, stride, stride, pad, 1, 1,
-                              out)
-    finally:
-        workers.set_num_threads(saved)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, h, w, c), dtype=np.float32)
+    wt = rng.standard_normal((k, k, c, f), dtype=np.float32)
+    bias = rng.standard_normal(f, dtype=np.float32)
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    out = np.full((n, oh, ow, f), np.nan, np.float32)
+    inference.conv2d_gemm(x, wt.reshape(-1, f), bias, code, k, stride, stride, pad, 1, 1, out)
     assert called
     np.testing.assert_allclose(out, naive(x, wt, bias, stride, pad, code), rtol=1e-5,
                                atol=1e-5 * np.sqrt(k * k * c))

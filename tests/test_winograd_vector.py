@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darkpy.kernels import workers
 from darkpy.kernels.activations import LEAKY, LINEAR, RELU
 from darkpy.kernels.conv import (
     inference,
@@ -129,28 +128,22 @@ def naive_conv(x, w, bias, pad):
     return out + bias
 
 
-@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("n,h,w,c,f,pad", [(2, 23, 18, 16, 32, 1), (1, 30, 26, 32, 16, 0),
                                            (1, 21, 19, 16, 3, 1), (2, 13, 22, 32, 40, 1)])
 def test_conv2d_winograd_vector_path(monkeypatch, threads, n, h, w, c, f, pad):
-    saved = workers.num_threads()
-    workers.set_num_threads(threads)
     monkeypatch.setattr(inference, "VECTOR_BLOCK_TILES", (5, 9))  # many blocks, ragged ends
     monkeypatch.setattr(inference, "MIN_BLOCK_TILES", 2)  # by tiles, not by columns
     called = []
     real = inference._winograd_vector
     monkeypatch.setattr(inference, "_winograd_vector", lambda *a: called.append(1) or real(*a))
-    try:
-        rng = np.random.default_rng(3)
-        x = rng.standard_normal((n, h, w, c), dtype=np.float32)
-        wt = rng.standard_normal((3, 3, c, f), dtype=np.float32)
-        bias = rng.standard_normal(f, dtype=np.float32)
-        other = rng.standard_normal((n, h + 2 * pad - 2, w + 2 * pad - 2, f), dtype=np.float32)
-        out = np.full(other.shape, np.nan, np.float32)
-        inference.conv2d_winograd(x, winograd.transform_filters(wt), bias, RELU, pad, out,
-                                  (other, 0.25, 1.0, LINEAR))
-    finally:
-        workers.set_num_threads(saved)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, h, w, c), dtype=np.float32)
+    wt = rng.standard_normal((3, 3, c, f), dtype=np.float32)
+    bias = rng.standard_normal(f, dtype=np.float32)
+    other = rng.standard_normal((n, h + 2 * pad - 2, w + 2 * pad - 2, f), dtype=np.float32)
+    out = np.full(other.shape, np.nan, np.float32)
+    inference.conv2d_winograd(x, winograd.transform_filters(wt), bias, RELU, pad, out,
+                              (other, 0.25, 1.0, LINEAR))
     assert called
     want = 0.25 * np.maximum(naive_conv(x, wt, bias, pad), 0) + other
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4 * np.sqrt(9 * c))
