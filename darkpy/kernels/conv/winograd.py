@@ -138,6 +138,23 @@ def block_plan(n_img: int, tiles_h: int, tiles_w: int, per_block: int):
     return segments, starts
 
 
+@njit(nogil=True, cache=True, inline="always")
+def segment(segments, s):
+    """(image, first output row, first tile, end tile) of segment s of a block: the rows
+    (image, tile row ty, tx0, tx1) tile_blocks makes; the input's first row is the output's
+    less the padding."""
+    return segments[s, 0], segments[s, 1] * TILE, segments[s, 2], segments[s, 3]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def block_tiles(segments):
+    """The tiles of a block of segments."""
+    tiles = 0
+    for s in range(segments.shape[0]):
+        tiles += segments[s, 3] - segments[s, 2]
+    return tiles
+
+
 @njit(nogil=True, cache=True, fastmath=False, inline="always")
 def _bt_pass(e0, e1, e2, e3, e4, e5, w0, w1, w2, w3, w4, w5):
     """w = B^T e over channel vectors, in three loops of two outputs: a loop over twelve
@@ -179,10 +196,8 @@ def input_transform(x, pad, segments, zero_row, rows, v):
     chans = x.shape[3]
     t = 0
     for s in range(segments.shape[0]):
-        image = segments[s, 0]
-        iy0 = segments[s, 1] * TILE - pad
-        tx0 = segments[s, 2]
-        tx1 = segments[s, 3]
+        image, iy0, tx0, tx1 = segment(segments, s)
+        iy0 -= pad
         first = tx0 * TILE - pad  # image column of rows' pixel 0
         n_pix = (tx1 - tx0) * TILE + 2
         lo = min(max(0, -first), n_pix)  # rows' pixels [lo, hi) lie inside the image
@@ -268,10 +283,7 @@ def output_transform(m, segments, tmp, edge, bias, code, out, res, alpha, beta, 
     res_pixels = res.reshape(res.shape[0] * res.shape[1] * res.shape[2], res.shape[3])
     t = 0
     for s in range(segments.shape[0]):
-        image = segments[s, 0]
-        oy0 = segments[s, 1] * TILE
-        tx0 = segments[s, 2]
-        tx1 = segments[s, 3]
+        image, oy0, tx0, tx1 = segment(segments, s)
         for tx in range(tx0, tx1):
             ox0 = tx * TILE
             for j in range(SPAN):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.conv.winograd import _G_KRON, SPAN, TILE, transform_columns
+from darkpy.kernels.conv.winograd import _G_KRON, SPAN, TILE, segment, transform_columns
 
 _G_KRON_T = np.ascontiguousarray(_G_KRON.T)
 
@@ -74,10 +74,7 @@ def output_gradient_transform(dz, segments, zero_row, rows, dm):
     chans = dz.shape[3]
     t = 0
     for s in range(segments.shape[0]):
-        image = segments[s, 0]
-        oy0 = segments[s, 1] * TILE
-        tx0 = segments[s, 2]
-        tx1 = segments[s, 3]
+        image, oy0, tx0, tx1 = segment(segments, s)
         first = tx0 * TILE  # output column of rows' pixel 0
         n_pix = (tx1 - tx0) * TILE
         hi = min(n_pix, out_w - first)  # rows' pixels [0, hi) lie inside the output

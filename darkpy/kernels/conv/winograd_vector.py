@@ -18,11 +18,8 @@ from __future__ import annotations
 from numba import njit
 
 from darkpy.kernels.conv.small_gemm import clear_spare_rows, weight_products, winograd_products
-from darkpy.kernels.conv.winograd import finish_segment
+from darkpy.kernels.conv.winograd import SPAN, TILE, block_tiles, finish_segment, segment
 from darkpy.kernels.simd import LANES, vector_intrinsic
-
-TILE = 4
-SPAN = 6
 
 
 def _bt(v, e):
@@ -144,10 +141,10 @@ def input_transform(x, pad, segments, v, tile_step, plane_step):
     flat = x.reshape(n_img * height * width * chans)
     t = 0
     for s in range(segments.shape[0]):
-        image = segments[s, 0]
-        iy0 = segments[s, 1] * TILE - pad
+        image, iy0, tx0, tx1 = segment(segments, s)
+        iy0 -= pad
         i_lo, i_hi = max(0, -iy0), min(SPAN, height - iy0)
-        for tx in range(segments[s, 2], segments[s, 3]):
+        for tx in range(tx0, tx1):
             ix0 = tx * TILE - pad
             base = ((image * height + iy0) * width + ix0) * chans  # may lie before x's start
             for c in range(0, chans, LANES):
@@ -165,10 +162,9 @@ def output_gradient_transform(dz, segments, dm, tile_step, plane_step):
     flat = dz.reshape(n_img * out_h * out_w * chans)
     t = 0
     for s in range(segments.shape[0]):
-        image = segments[s, 0]
-        oy0 = segments[s, 1] * TILE
+        image, oy0, tx0, tx1 = segment(segments, s)
         rows = min(TILE, out_h - oy0)
-        for tx in range(segments[s, 2], segments[s, 3]):
+        for tx in range(tx0, tx1):
             ox0 = tx * TILE
             base = ((image * out_h + oy0) * out_w + ox0) * chans
             for c in range(0, chans, LANES):
@@ -190,10 +186,7 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
     res_pixels = res.reshape(res.shape[0] * res.shape[1] * res.shape[2], res.shape[3])
     t = 0
     for s in range(segments.shape[0]):
-        image = segments[s, 0]
-        oy0 = segments[s, 1] * TILE
-        tx0 = segments[s, 2]
-        tx1 = segments[s, 3]
+        image, oy0, tx0, tx1 = segment(segments, s)
         rows = min(TILE, out_h - oy0)
         for tx in range(tx0, tx1):
             ox0 = tx * TILE
@@ -220,9 +213,7 @@ def convolve_blocks(x, pad, segments, starts, b0, b1, packed, plane, v, m, bias,
     enough for V and M to stay in L2."""
     for b in range(b0, b1):
         block = segments[starts[b]:starts[b + 1]]
-        tiles = 0
-        for s in range(block.shape[0]):
-            tiles += block[s, 3] - block[s, 2]
+        tiles = block_tiles(block)
         input_transform(x, pad, block, v.reshape(v.size), v.shape[1], x.shape[3])
         clear_spare_rows(v, tiles)
         winograd_products(v, packed, x.shape[3], plane, m, tiles)
@@ -239,9 +230,7 @@ def weight_grad_blocks(x, dz, pad, segments, starts, b0, b1, plane, v, m, du):
     cout = dz.shape[3]
     for b in range(b0, b1):
         block = segments[starts[b]:starts[b + 1]]
-        tiles = 0
-        for s in range(block.shape[0]):
-            tiles += block[s, 3] - block[s, 2]
+        tiles = block_tiles(block)
         input_transform(x, pad, block, v, chans, plane * chans)
         output_gradient_transform(dz, block, m, cout, plane * cout)
         weight_products(v, m, plane, tiles, chans, cout, du, b > b0)
