@@ -28,6 +28,14 @@ I64 = ir.IntType(64)
 VEC = ir.VectorType(F32, LANES)
 
 
+def declare(module, name: str, return_type, arg_types):
+    """The function `name` (an LLVM intrinsic) in module, declared on first use."""
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(return_type, arg_types), name=name)
+    return fn
+
+
 class Vectors:
     """IR emitted for one intrinsic call: pointers of its arrays (`ptr[i]`), its int64
     scalars (`arg[i]`), and vector operations on float32 element offsets."""
@@ -63,17 +71,10 @@ class Vectors:
         return b.shuffle_vector(one, ir.Constant(mask_type, ir.Undefined),
                                 ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
 
-    def _intrinsic(self, name, return_type, arg_types):
-        module = self.builder.module
-        fn = module.globals.get(name)
-        if fn is None:
-            fn = ir.Function(module, ir.FunctionType(return_type, arg_types), name=name)
-        return fn
-
     def load_if(self, condition, pointer):
         """The vector at pointer where the i1 condition holds, else zeros; memory is not
         touched when it does not (a masked load), so the pointer may be out of bounds then."""
-        fn = self._intrinsic("llvm.masked.load.v16f32.p0", VEC,
+        fn = declare(self.builder.module, "llvm.masked.load.v16f32.p0", VEC,
                              [VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES), VEC])
         b = self.builder
         return b.call(fn, [b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4),
@@ -82,7 +83,7 @@ class Vectors:
     def store_if(self, condition, value, pointer, lanes=None) -> None:
         """Store value at pointer only where the i1 condition holds and, when `lanes` (an
         int64 IR value) is given, only its first `lanes` lanes (a masked store)."""
-        fn = self._intrinsic("llvm.masked.store.v16f32.p0", ir.VoidType(),
+        fn = declare(self.builder.module, "llvm.masked.store.v16f32.p0", ir.VoidType(),
                              [VEC, VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
         b = self.builder
         mask = self._mask(condition)
@@ -130,7 +131,7 @@ class Vectors:
 
     def fma(self, a, b, c):
         """a * b + c with one rounding (llvm.fma)."""
-        fn = self._intrinsic("llvm.fma.v16f32", VEC, [VEC, VEC, VEC])
+        fn = declare(self.builder.module, "llvm.fma.v16f32", VEC, [VEC, VEC, VEC])
         return self.builder.call(fn, [a, b, c])
 
 

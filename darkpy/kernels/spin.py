@@ -18,6 +18,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from darkpy.kernels.simd import declare
+
 # x86's pause tells the core that this is a wait loop (the sibling hyper-thread gets the
 # pipeline, and leaving the loop takes no memory-order flush); elsewhere a fence stands in
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
@@ -29,12 +31,7 @@ def _cpu_relax(typingctx):
     so the flag is read again after it (no inline assembly: numba's JIT has no assembler)."""
     def codegen(context, builder, signature, args):
         if _X86:
-            module = builder.module
-            pause = module.globals.get("llvm.x86.sse2.pause")
-            if pause is None:
-                pause = ir.Function(module, ir.FunctionType(ir.VoidType(), []),
-                                    name="llvm.x86.sse2.pause")
-            builder.call(pause, [])
+            builder.call(declare(builder.module, "llvm.x86.sse2.pause", ir.VoidType(), []), [])
         else:
             builder.fence("seq_cst")
         return context.get_dummy_value()

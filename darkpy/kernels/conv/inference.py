@@ -16,6 +16,7 @@ from numba import njit
 from darkpy.kernels.conv import narrow, small_gemm, winograd, winograd_vector
 from darkpy.kernels.activations import LINEAR, act_scalar, activate_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
+from darkpy.kernels.simd import LANES
 from darkpy.kernels.workers import num_threads, run_blocks, scratch, zeros
 
 # im2col buffer per worker: small enough to stay in L2 next to the GEMM's packed panels.
@@ -114,7 +115,7 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     kcols = ksize * ksize * cg
     bias = _bias_or_zeros(bias, cout)
     if (groups == 1 and dilation == 1 and ksize > 1 and stride_y == stride_x
-            and ksize * chans <= NARROW_TAPS and cout % small_gemm.LANES == 0
+            and ksize * chans <= NARROW_TAPS and cout % LANES == 0
             and w2d.strides[1] == w2d.itemsize):
         _conv2d_narrow(x, w2d, bias, code, ksize, stride_x, pad, out)
         return
@@ -265,7 +266,7 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
             and cout >= 2 * MIN_SPLIT_COLUMNS):
         _winograd_by_columns(x, u, bias, code, pad, out, (res, alpha, beta, res_code))
         return
-    if chans % winograd_vector.LANES == 0:
+    if chans % LANES == 0:
         # whole register blocks of rows: only the last block of the layer has spare rows
         low, high = VECTOR_BLOCK_TILES
         per_block = small_gemm.padded_tiles(

@@ -17,7 +17,8 @@ from __future__ import annotations
 from numba import njit
 
 from darkpy.kernels.activations import activate_rows
-from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, LANES, PANEL, multiply
+from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, PANEL, multiply
+from darkpy.kernels.simd import LANES
 
 
 @njit(nogil=True, cache=True)

@@ -20,13 +20,16 @@ v[t, p*C:(p+1)*C]. `tile_stride` adds one cache line where 36 * C floats are a m
 """
 from __future__ import annotations
 
+import math
+
 from numba import njit
 
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
-# rows of the register block for 1..4 vectors of output channels (index 0 unused)
+# rows of the register block for 1..4 vectors of output channels (index 0 unused): 24
+# accumulators each, and the 8 vector registers left hold U's row and the broadcast value
 BLOCK_ROWS = (0, 24, 12, 8, 6)
-PAD_ROWS = 24  # a multiple of every register block's rows
+PAD_ROWS = math.lcm(*BLOCK_ROWS[1:])  # spare rows: a whole register block of any width
 # input channels per pass over a register block: 128 rows of a 64-channel panel, 32 KB
 DEPTH = 128
 PANEL = 4 * LANES  # output channels per panel of the packed filters
@@ -126,35 +129,27 @@ def _block_kernel(rows: int, vectors: int):
     return vector_intrinsic(3, 9, body)
 
 
-# (rows, vectors): 24 accumulators each, and the 16 vector registers left for U's row and
-# the broadcast value
-_block_64 = _block_kernel(6, 4)
-_block_48 = _block_kernel(8, 3)
-_block_32 = _block_kernel(12, 2)
-_block_16 = _block_kernel(24, 1)
+_block_64, _block_48, _block_32, _block_16 = (_block_kernel(BLOCK_ROWS[n], n)
+                                              for n in (4, 3, 2, 1))
 
 
 @njit(nogil=True, cache=True)
-def multiply(a, b, c, rows, vectors, a_off, lda, a_step, b_off, ldb, c_off, ldc, depth, add):
+def multiply(a_arr, b, c, rows, vectors, a_off, lda, a_step, b_off, ldb, c_off, ldc, depth,
+             add):
     """c[r, :16*vectors] (+)= sum_k a[r, k] * b[k, :16*vectors] for r < rows (rounded up to
     the register block's rows: c and a need the spare rows), vectors in 1..4, by the
     register block for that width; offsets and strides as _block_kernel's."""
-    if vectors == 4:
-        for r in range(0, rows, 6):
-            _block_64(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
-                      depth, add)
-    elif vectors == 3:
-        for r in range(0, rows, 8):
-            _block_48(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
-                      depth, add)
-    elif vectors == 2:
-        for r in range(0, rows, 12):
-            _block_32(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
-                      depth, add)
-    else:
-        for r in range(0, rows, 24):
-            _block_16(a, b, c, a_off + r * lda, lda, a_step, b_off, ldb, c_off + r * ldc, ldc,
-                      depth, add)
+    step = BLOCK_ROWS[vectors]
+    for r in range(0, rows, step):
+        a, c_r = a_off + r * lda, c_off + r * ldc
+        if vectors == 4:
+            _block_64(a_arr, b, c, a, lda, a_step, b_off, ldb, c_r, ldc, depth, add)
+        elif vectors == 3:
+            _block_48(a_arr, b, c, a, lda, a_step, b_off, ldb, c_r, ldc, depth, add)
+        elif vectors == 2:
+            _block_32(a_arr, b, c, a, lda, a_step, b_off, ldb, c_r, ldc, depth, add)
+        else:
+            _block_16(a_arr, b, c, a, lda, a_step, b_off, ldb, c_r, ldc, depth, add)
 
 
 @njit(nogil=True, cache=True)

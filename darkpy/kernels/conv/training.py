@@ -30,6 +30,7 @@ from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU, ZERO, g
 from darkpy.kernels.conv.col2im import col2im_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.conv.winograd_grad import filter_gradient, output_gradient_transform
+from darkpy.kernels.simd import LANES
 from darkpy.kernels.workers import run_blocks, run_rows, scratch, zeros
 
 # weight-gradient partial sums: at most this many (one per run of consecutive jobs), which
@@ -100,8 +101,7 @@ def weight_grad_winograd(x, dz, pad, dw) -> None:
     _, out_h, out_w, cout = dz.shape
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     all_tiles = n_img * tiles_h * tiles_w
-    lanes = winograd_vector.LANES
-    if (chans % lanes == 0 and cout % lanes == 0 and chans * cout <= VECTOR_MAX_WEIGHTS
+    if (chans % LANES == 0 and cout % LANES == 0 and chans * cout <= VECTOR_MAX_WEIGHTS
             and all_tiles >= 2 * VECTOR_BLOCK_TILES):
         _weight_grad_vector(x, dz, pad, dw)
         return
