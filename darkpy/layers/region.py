@@ -135,6 +135,7 @@ class Region(Layer):
         super().__init__(opts, input_shapes, index, origin)
         self.tree = (load_tree(opts.tree, origin, f"{origin}: [{self.kind}] layer {index}")
                      if opts.tree else None)
+        self._tree_roots_checked = False  # the tree's walk to its roots, at the first batch
         self.classes = int(opts.classes)
         self.coords = int(opts.coords)
         self.n = int(opts.num)
@@ -199,7 +200,7 @@ class Region(Layer):
         """Every class the loss reads must be a node of the tree, and the tree's parents must
         lead to a root (darknet would read past its arrays or loop forever). The tree is
         walked once, at the first batch (9418 nodes of 9k.tree: 15 ms)."""
-        if not getattr(self, "_tree_roots_checked", False):
+        if not self._tree_roots_checked:
             cycle = tree_cycle(self.tree)
             if cycle is not None:
                 raise self.error(f"tree={self.opts.tree}: node {cycle} "
