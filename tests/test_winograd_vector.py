@@ -179,3 +179,13 @@ def test_weight_products_match_float64(cin, cout, tiles, plane):
     want = np.einsum("ptc,ptf->pcf", v[:, :tiles].astype(np.float64),
                      m[:, :tiles].astype(np.float64))
     np.testing.assert_allclose(du[:, :cin] - 0.5, want, rtol=1e-5, atol=1e-5 * np.sqrt(tiles))
+
+
+def test_the_vector_kernels_refuse_other_dtypes():
+    """Their pointers are float32: a float64 array would be read as pairs of floats."""
+    from numba.core.errors import TypingError
+
+    rows = small_gemm.padded_tiles(6)
+    with pytest.raises(TypingError):
+        small_gemm.multiply(np.zeros(rows * 64), np.zeros(64 * 64, np.float32),
+                            np.zeros(rows * 64, np.float32), 6, 4, 0, 64, 1, 0, 64, 0, 64, 64, 0)

@@ -7,7 +7,7 @@ which no loop over numpy arrays expresses. Here the kernels are written as LLVM 
 <16 x float> values instead. LLVM lowers them to what the CPU has: one zmm register per
 value with AVX-512, two ymm with AVX2, four with NEON, so the code stays portable.
 
-A kernel is built by `vector_intrinsic(name, arrays, scalars, body)`: body(v) receives a
+A kernel is built by `vector_intrinsic(n_arrays, n_scalars, body)`: body(v) receives a
 `Vectors` helper with the arrays' data pointers and the int64 scalars and emits IR through
 it. The arithmetic carries no fast-math flags, so each operation rounds exactly as the
 same numba expression with fastmath=False would: the transforms give the same bits as the
@@ -137,11 +137,14 @@ class Vectors:
 
 def vector_intrinsic(n_arrays: int, n_scalars: int, body):
     """A numba intrinsic taking n_arrays float32 arrays then n_scalars int64 values, running
-    body(Vectors) and returning nothing. The arrays must be C-contiguous: offsets count
-    elements from their first."""
+    body(Vectors) and returning nothing. Offsets count elements from an array's first
+    element, whatever its strides (the kernels are given their own); other dtypes do not
+    type."""
 
     def typer(typingctx, *args):
-        if len(args) != n_arrays + n_scalars:
+        arrays = args[:n_arrays]
+        if len(args) != n_arrays + n_scalars or not all(
+                isinstance(a, types.Array) and a.dtype == types.float32 for a in arrays):
             return None
         sig = types.void(*args[:n_arrays], *([types.int64] * n_scalars))
 
