@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.cfg import parse_cfg_text
-from darkpy.kernels import recycle, workers
+from darkpy.kernels import aligned, recycle, workers
 from darkpy.network import Network
 
 
@@ -83,7 +83,7 @@ def _spy_on_requests(monkeypatch) -> list:
         memory = recycle._state.memory
         pooled = memory.record is not None and bool(memory.pool.get((tuple(shape), np.dtype(dtype).str)))
         array = empty(shape, dtype)
-        taken.append("pool" if pooled else "arena" if array.base is not None else "new")
+        taken.append("pool" if pooled else "new" if aligned.owns_memory(array) else "arena")
         return array
 
     monkeypatch.setattr(recycle, "empty", spy)
@@ -199,7 +199,7 @@ def test_a_pass_that_asks_for_other_sizes_is_recorded_again():
             held = {}
             for i, shape in enumerate(shapes):
                 array = recycle.empty(shape, np.float32)
-                came.append("arena" if array.base is not None else "new")
+                came.append("new" if aligned.owns_memory(array) else "arena")
                 held[i] = array
                 array = None
                 if i > 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from darkpy.kernels import aligned
 from darkpy.kernels.activations import LINEAR
 # the scalar f(x) behind activations.activate, called per value to fuse the activation here
 from darkpy.kernels.activations import act_scalar
@@ -30,7 +31,7 @@ def shortcut(prev, add, alpha, beta, code, out=None):
     """
     n, h2, w2, c2 = prev.shape
     if out is None:
-        out = np.empty((n, h2, w2, c2), dtype=prev.dtype)
+        out = aligned.empty((n, h2, w2, c2), prev.dtype)
     run_rows(n * h2, 2 * out.size,
              lambda r0, r1: _shortcut_rows(prev, add, alpha, beta, code, r0, r1, out))
     return out

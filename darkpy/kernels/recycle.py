@@ -34,10 +34,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from darkpy.kernels import aligned
+
 # arrays kept per (shape, dtype) in a first pass: a forward pass frees about as many as it asks for
 PER_SHAPE = 2
 # arena offsets are multiples of this many bytes (a cache line; AVX-512 loads)
-ALIGN = 64
+ALIGN = aligned.ALIGN
 
 _state = threading.local()
 
@@ -104,18 +106,18 @@ class PassMemory:
         self.clock += 1
         if self.record is not None:
             kept = self.pool.get((shape, dtype.str))
-            array = kept.pop() if kept else np.empty(shape, dtype)
+            array = kept.pop() if kept else aligned.empty(shape, dtype)
             self.record.append([size, self.clock, None])
             self.ids[id(array)] = k
             return array
         if k >= len(self.offsets) or self.sizes[k] != size:
             self.deviated = True  # another sequence of requests: record it in the next pass
-            return np.empty(shape, dtype)
+            return aligned.empty(shape, dtype)
         if self.offsets[k] is None:
-            return np.empty(shape, dtype)
+            return aligned.empty(shape, dtype)
         region = self._region(k, size)
         if region is None:
-            return np.empty(shape, dtype)
+            return aligned.empty(shape, dtype)
         return np.frombuffer(region, dtype, size // dtype.itemsize).reshape(shape)
 
     def give_back(self, array: np.ndarray) -> None:
@@ -167,7 +169,7 @@ class PassMemory:
                     return None
                 del self.handed[other]
         if self.arena is None:
-            self.arena = memoryview(np.empty(self.arena_bytes, np.uint8))
+            self.arena = memoryview(aligned.empty(self.arena_bytes, np.uint8))
         owner = np.frombuffer(self.arena[start:end], np.uint8)
         self.handed[k] = owner
         return owner
@@ -192,17 +194,18 @@ def give_back(array) -> None:
     """Mark `array` free for reuse when recycling is on and nothing else references it. Call
     it as give_back(container.pop(key)), holding no other reference."""
     memory = getattr(_state, "memory", None)
-    if (memory is None or not isinstance(array, np.ndarray) or array.base is not None
+    if (memory is None or not isinstance(array, np.ndarray) or not aligned.owns_memory(array)
             or not array.flags.c_contiguous or sys.getrefcount(array) > _UNSHARED):
         return
     memory.give_back(array)
 
 
 def empty(shape, dtype) -> np.ndarray:
-    """np.empty(shape, dtype), from recycled memory when recycling is on."""
+    """np.empty(shape, dtype) starting on a cache line (kernels/aligned.py), from recycled
+    memory when recycling is on."""
     memory = getattr(_state, "memory", None)
     if memory is None:
-        return np.empty(shape, dtype)
+        return aligned.empty(shape, dtype)
     return memory.empty(shape, dtype)
 
 

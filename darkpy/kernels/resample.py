@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from darkpy.kernels import recycle
+from darkpy.kernels import aligned, recycle
 from darkpy.kernels.workers import run_rows
 
 
@@ -196,7 +196,7 @@ def pixel_unshuffle(x, r):
     workers, as the forward kernels."""
     x = np.ascontiguousarray(x)
     n, big_h, big_w, c = x.shape
-    out = np.empty((n, big_h // r, big_w // r, c * r * r), dtype=x.dtype)
+    out = aligned.empty((n, big_h // r, big_w // r, c * r * r), x.dtype)
     run_rows(n * (big_h // r), x.size, lambda r0, r1: _pixel_unshuffle_rows(x, r, r0, r1, out))
     return out
 

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from darkpy.kernels import aligned
 from darkpy.kernels.lazy import kernels
 
 spin = kernels("spin")  # numba: loaded with the first pool
@@ -180,13 +181,14 @@ def _workers(n: int) -> _Pool:
 
 
 def scratch(name: str, size: int) -> np.ndarray:
-    """A float32 buffer of `size` floats owned by the calling thread, reused across calls."""
+    """A float32 buffer of `size` floats owned by the calling thread, reused across calls,
+    starting on a cache line (kernels/aligned.py)."""
     buffers = getattr(_state, "buffers", None)
     if buffers is None:
         buffers = _state.buffers = {}
     buf = buffers.get(name)
     if buf is None or buf.size < size:
-        buf = buffers[name] = np.empty(max(size, 1), dtype=np.float32)
+        buf = buffers[name] = aligned.empty(max(size, 1), np.float32)
     return buf[:size]
 
 

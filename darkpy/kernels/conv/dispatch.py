@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from darkpy.kernels import aligned
 from darkpy.kernels.activation_codes import LINEAR
 from darkpy.kernels.lazy import kernels
 
@@ -186,5 +187,5 @@ def backward(x, weights, dz, g: Geometry, algorithm: str, dw, use_winograd: bool
     else:
         training.conv_backward_gemm(x, weights, dz, g.groups, 1, 1, g.pad, g.dilation, dw)
     flipped = training.flipped_weights(weights, g.groups)
-    dx = np.empty_like(x)
+    dx = aligned.empty_like(x)
     return forward(dz, flipped, dx, back, choose(back, dz.shape, x.shape[3], use_winograd))

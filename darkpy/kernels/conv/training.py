@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels import workers
+from darkpy.kernels import aligned, workers
 from darkpy.kernels.conv import inference, small_gemm, winograd, winograd_vector
 from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU, ZERO, gradient_rows
 from darkpy.kernels.conv.col2im import col2im_rows
@@ -313,7 +313,7 @@ def activation_gradient_sum(delta, y, pre, code):
     are (rows, C) float32; pre is the pre-activation input where f' needs it, else None.
     Chunks depend on the shape only and their sums are added in order: deterministic."""
     rows, cols = delta.shape
-    g = np.empty_like(delta)
+    g = aligned.empty_like(delta)
     if pre is None:
         pre = y  # never read: activations that need x always pass it
     step = max(1, GRADIENT_CHUNK_VALUES // max(cols, 1))
