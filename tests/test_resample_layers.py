@@ -224,6 +224,27 @@ def test_shuffler_matches_naive_loop(h, w, c, r):
     np.testing.assert_array_equal(layer.forward([x]), naive_pixel_shuffle(x, r))
 
 
+@pytest.mark.parametrize("h, w, c, r", [(3, 5, 2, 2), (2, 3, 17, 2), (2, 3, 3, 3), (4, 4, 1, 4)])
+def test_shuffler_backward_is_the_inverse_permutation(h, w, c, r):
+    # the gradient of a permutation sends each output cell's delta back to the input cell
+    # it was copied from: the naive loop's index pairs, read the other way
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, h, w, c * r * r)).astype(np.float32)
+    layer = make(Shuffler, {"scale": str(r)}, (h, w, c * r * r))
+    delta = rng.standard_normal((2, h * r, w * r, c)).astype(np.float32)
+    expected = np.empty_like(x)
+    for b in range(2):
+        for y in range(h):
+            for xx in range(w):
+                for k in range(c):
+                    for i in range(r):
+                        for j in range(r):
+                            expected[b, y, xx, k * r * r + i * r + j] = delta[b, y * r + i,
+                                                                                xx * r + j, k]
+    (dx,) = layer.backward(delta, [x], layer.forward([x]))
+    np.testing.assert_array_equal(dx, expected)
+
+
 @pytest.mark.parametrize("r", [2, 3])
 def test_shuffler_matches_torch_pixel_shuffle(r):
     torch = pytest.importorskip("torch")

@@ -140,8 +140,50 @@ def pixel_shuffle(x, r):
     (y*r + i, x*r + j), channel cc -- the channel order of torch.nn.PixelShuffle."""
     n, h, w, c_in = x.shape
     out = recycle.empty((n, h * r, w * r, c_in // (r * r)), x.dtype)
-    run_rows(n * h * r, x.size, lambda r0, r1: _pixel_shuffle_rows(x, r, r0, r1, out))
+    if r == 2:
+        run_rows(n * h, x.size, lambda r0, r1: _pixel_shuffle_rows_2(x, r0, r1, out, False))
+    else:
+        run_rows(n * h * r, x.size, lambda r0, r1: _pixel_shuffle_rows(x, r, r0, r1, out))
     return out
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _pixel_shuffle_rows_2(x, r0, r1, out, inverse):
+    """pixel_shuffle for r = 2 on input rows [r0, r1) (inverse: pixel_unshuffle, out the
+    small array): each pixel's 4c channels and its 2x2 output pixels are one (c, 4) <-> (4,
+    c) transpose, written as four loops' worth of assignments per channel, which LLVM turns
+    into vector shuffles (the general loops read or write every 4th float one at a time:
+    ~25% slower on EDSR's 64 -> 256 upsampler)."""
+    if inverse:
+        small, big = out, x
+    else:
+        small, big = x, out
+    h = small.shape[1]
+    w = small.shape[2]
+    c = big.shape[3]
+    for row in range(r0, r1):
+        b = row // h
+        y = row - b * h
+        top = big[b, 2 * y]
+        bottom = big[b, 2 * y + 1]
+        for ix in range(w):
+            s = small[b, y, ix]
+            d0 = top[2 * ix]
+            d1 = top[2 * ix + 1]
+            d2 = bottom[2 * ix]
+            d3 = bottom[2 * ix + 1]
+            if inverse:
+                for cc in range(c):
+                    s[4 * cc] = d0[cc]
+                    s[4 * cc + 1] = d1[cc]
+                    s[4 * cc + 2] = d2[cc]
+                    s[4 * cc + 3] = d3[cc]
+            else:
+                for cc in range(c):
+                    d0[cc] = s[4 * cc]
+                    d1[cc] = s[4 * cc + 1]
+                    d2[cc] = s[4 * cc + 2]
+                    d3[cc] = s[4 * cc + 3]
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -197,7 +239,12 @@ def pixel_unshuffle(x, r):
     x = np.ascontiguousarray(x)
     n, big_h, big_w, c = x.shape
     out = aligned.empty((n, big_h // r, big_w // r, c * r * r), x.dtype)
-    run_rows(n * (big_h // r), x.size, lambda r0, r1: _pixel_unshuffle_rows(x, r, r0, r1, out))
+    if r == 2:
+        run_rows(n * (big_h // r), x.size,
+                 lambda r0, r1: _pixel_shuffle_rows_2(x, r0, r1, out, True))
+    else:
+        run_rows(n * (big_h // r), x.size,
+                 lambda r0, r1: _pixel_unshuffle_rows(x, r, r0, r1, out))
     return out
 
 
