@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from darkpy.config.schema import DARKPY, Key
+from darkpy.kernels import recycle
 from darkpy.layers.base import Layer
 
 DIV2K_MEAN_255 = (114.444, 111.4605, 103.02)
@@ -57,13 +58,15 @@ class MeanShift(Layer):
     def forward(self, inputs, train=False):
         x = inputs[0]
         self.output_shape([x.shape[1:]])
-        if self.reverse:
-            out = x * self.scale + self.mean
-        else:
-            out = (x - self.mean) / self.scale
         # float64 stays float64 (gradient checks); anything else (e.g. uint8 pixels) -> float32
         dtype = np.float64 if x.dtype == np.float64 else np.float32
-        return np.ascontiguousarray(out, dtype=dtype)
+        # in place in a recycled array: a fresh one per operation would fault its pages in
+        out = recycle.empty(x.shape, dtype)
+        if self.reverse:
+            np.add(np.multiply(x, self.scale, out=out), self.mean, out=out)
+        else:
+            np.divide(np.subtract(x, self.mean, out=out), self.scale, out=out)
+        return out
 
     def backward(self, delta, inputs, output):
         if self.reverse:

@@ -25,6 +25,7 @@ import numpy as np
 from darkpy.config.schema import ALEXEYAB, PJREDDIE, Key
 from darkpy.errors import ConfigError
 from darkpy.kernels import activation_codes as codes
+from darkpy.kernels import aligned
 from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
 
@@ -92,8 +93,7 @@ class Shortcut(Layer):
         if self.code == codes.LINEAR and prev.shape == other.shape:
             # the plain residual sum: delta itself goes back to both inputs (backward passes
             # never write to the delta they are given), scaled where alpha or beta is not 1
-            return [delta if self.alpha == 1 else delta * self.alpha.astype(delta.dtype),
-                    delta if self.beta == 1 else delta * self.beta.astype(delta.dtype)]
+            return [self._scaled(delta, self.alpha), self._scaled(delta, self.beta)]
         pre = output  # never read unless the derivative needs the input of f
         if self.code in codes.NEEDS_INPUT:
             pre = elementwise.shortcut(prev, other, self.alpha, self.beta, codes.LINEAR)
@@ -102,6 +102,14 @@ class Shortcut(Layer):
             delta, output, pre, h1, w1, c1, self.alpha, self.beta, self.code
         )
         return [d_prev, d_other]
+
+    @staticmethod
+    def _scaled(delta, factor):
+        """factor * delta, or delta itself for factor 1; a new array starts on a cache line,
+        as the convolutions that read it want (kernels/aligned.py)."""
+        if factor == 1:
+            return delta
+        return np.multiply(delta, factor.astype(delta.dtype), out=aligned.empty_like(delta))
 
     def describe(self):
         return {"filters": "", "size": ""}
