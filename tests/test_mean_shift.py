@@ -93,3 +93,20 @@ def test_in_a_network_from_cfg():
     out = net.forward(x, outputs=[0, 1])
     np.testing.assert_allclose(out[0], (x - np.float32([1, 2, 3])) / 2, rtol=1e-6)
     np.testing.assert_allclose(out[1], x, rtol=1e-6)
+
+
+@pytest.mark.parametrize("reverse", [0, 1])
+@pytest.mark.parametrize("mean", ["10.5,-3.25,100.1", "0.3"])
+def test_float32_kernel_rounds_as_float32_numpy(reverse, mean):
+    # the float32 path (elementwise.channel_affine, rows of 64 pixels) against numpy's float32
+    # arithmetic, bit for bit; 2 x 13 x 17 pixels is no whole number of rows
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 255, size=(2, 13, 17, 3)).astype(np.float32)
+    layer = make((13, 17, 3), mean=mean, scale=127.3, reverse=reverse)
+    m, s = layer.mean, np.float32(127.3)
+    expected = x * s + m if reverse else (x - m) / s
+    assert expected.dtype == np.float32
+    np.testing.assert_array_equal(layer.forward([x]), expected)
+    pixels = (x.astype(np.uint8))  # not float32: numpy's path, the same formula
+    np.testing.assert_array_equal(layer.forward([pixels]),
+                                  pixels * s + m if reverse else (pixels - m) / s)

@@ -214,3 +214,25 @@ def test_a_pass_that_asks_for_other_sizes_is_recorded_again():
     assert one_pass([(4, 8), (3, 8), (4, 8)]) == ["new"] * 3  # recorded again
     assert one_pass([(4, 8), (3, 8), (4, 8)]) == ["arena"] * 3
     assert memory.arena_bytes == 4 * 8 * 4 + 3 * 8 * 4  # two alive at once at most
+
+
+def test_a_returned_output_is_reused_only_when_nobody_holds_it(monkeypatch):
+    monkeypatch.setattr(workers, "_num_threads", 1)
+    net, rng = _chain_network()
+    x = rng.standard_normal((1, 12, 16, 3)).astype(np.float32)
+    expected = net.forward(x).copy()
+    address = net.forward(x).ctypes.data  # the second pass's output, dropped at once
+    assert net.forward(x).ctypes.data == address  # ... so the third pass writes it again
+    held = net.forward(x)
+    assert held.ctypes.data == address
+    other = net.forward(x)  # `held` is still referenced: a new array
+    assert other.ctypes.data != address
+    np.testing.assert_array_equal(held, expected)
+    np.testing.assert_array_equal(other, expected)
+    view = other[0, 1:]
+    del other
+    third = net.forward(x)  # a view of `other` is alive: not its memory either
+    assert not np.shares_memory(third, view)
+    before = view.copy()
+    net.forward(x)
+    np.testing.assert_array_equal(view, before)

@@ -130,3 +130,37 @@ def shortcut_backward(delta, out, pre, h1, w1, c1, alpha, beta, code):
                     other[k] = beta * g[k]
                     g[k] = alpha * g[k]
     return d_prev, d_add
+
+
+# channel_affine: pixels per row of its inner loop, so that a few channels (RGB) still make
+# rows long enough to vectorise
+AFFINE_PIXELS = 64
+
+
+def channel_affine(x, scale, shift, reverse, out):
+    """out = x * scale + shift (reverse) or (x - shift) / scale, per channel: shift (C,)
+    float32, scale a float32; x and out float32 (N, H, W, C) C-contiguous. numpy's
+    broadcasting over C = 3 runs an inner loop of three values (25 ms at 2040x1356); here
+    rows of AFFINE_PIXELS pixels meet shift repeated as often, on the workers."""
+    channels = x.shape[-1]
+    flat_x = x.reshape(-1)
+    flat_out = out.reshape(-1)
+    pixels = flat_x.size // channels
+    pattern = np.tile(np.broadcast_to(shift.astype(np.float32), (channels,)), AFFINE_PIXELS)
+    rows = -(-pixels // AFFINE_PIXELS)
+    run_rows(rows, 2 * flat_x.size,
+             lambda r0, r1: _affine_rows(flat_x, scale, pattern, reverse, r0, r1, flat_out))
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _affine_rows(x, scale, pattern, reverse, r0, r1, out):
+    width = pattern.size
+    for r in range(r0, r1):
+        lo = r * width
+        hi = min(lo + width, x.size)
+        if reverse:
+            for i in range(hi - lo):
+                out[lo + i] = x[lo + i] * scale + pattern[i]
+        else:
+            for i in range(hi - lo):
+                out[lo + i] = (x[lo + i] - pattern[i]) / scale

@@ -20,7 +20,11 @@ import numpy as np
 
 from darkpy.config.schema import DARKPY, Key
 from darkpy.kernels import recycle
+from darkpy.kernels.lazy import kernels
 from darkpy.layers.base import Layer
+
+# kernels, loaded on first use (darkpy/kernels/lazy.py)
+elementwise = kernels("elementwise")
 
 DIV2K_MEAN_255 = (114.444, 111.4605, 103.02)
 
@@ -62,7 +66,9 @@ class MeanShift(Layer):
         dtype = np.float64 if x.dtype == np.float64 else np.float32
         # in place in a recycled array: a fresh one per operation would fault its pages in
         out = recycle.empty(x.shape, dtype)
-        if self.reverse:
+        if x.dtype == np.float32 and x.ndim == 4 and x.flags.c_contiguous:
+            elementwise.channel_affine(x, self.scale, self.mean, self.reverse, out)
+        elif self.reverse:
             np.add(np.multiply(x, self.scale, out=out), self.mean, out=out)
         else:
             np.divide(np.subtract(x, self.mean, out=out), self.scale, out=out)
