@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darkpy.kernels.activations import LEAKY, LINEAR, RELU
+from darkpy.kernels.activations import LEAKY, LINEAR, LOGISTIC, MISH, RELU
 from darkpy.kernels.conv import (
     inference,
     small_gemm,
@@ -44,11 +44,15 @@ def test_input_transform_gives_the_loops_bits(n, h, w, c, pad, per):
         assert np.array_equal(planes[:, :tiles], want[:, :tiles])
 
 
-@pytest.mark.parametrize("code,fused,cout", [(LINEAR, False, 32), (RELU, True, 32),
-                                             (LEAKY, True, 32), (RELU, True, 5)])
-def test_output_transform_gives_the_loops_bits(code, fused, cout):
-    """Ragged tiles, the fused shortcut, and (5 channels) a GEMM result wider than the
-    output: the columns past the last channel are never written out."""
+@pytest.mark.parametrize("code,fused,res_code,cout", [
+    (LINEAR, False, LINEAR, 32), (RELU, True, LEAKY, 32), (LEAKY, True, LEAKY, 32),
+    (RELU, True, LINEAR, 5), (LINEAR, True, LINEAR, 20), (LEAKY, False, LINEAR, 48),
+    (RELU, False, LINEAR, 16), (LOGISTIC, True, LINEAR, 16), (MISH, False, LINEAR, 21)])
+def test_output_transform_gives_the_loops_bits(code, fused, res_code, cout):
+    """Ragged tiles, the shortcut (finished in registers when it is linear and so is the
+    activation or ReLU or leaky, else by the loops' second pass), and (5, 20, 21 channels) a
+    GEMM result wider than the output: the columns past the last channel are never written
+    out. M holds huge values and NaNs too, so that some outputs are inf or NaN."""
     rng = np.random.default_rng(1)
     n, h, w, per = 2, 10, 7, 6
     plane = small_gemm.padded_columns(cout)
@@ -61,14 +65,16 @@ def test_output_transform_gives_the_loops_bits(code, fused, cout):
     for segments in _blocks(n, h, w, per):
         tiles = int((segments[:, 3] - segments[:, 2]).sum())
         m = rng.standard_normal((tiles, 36 * plane), dtype=np.float32)
+        m[rng.random(m.shape) < 0.002] = 3e38
+        m[rng.random(m.shape) < 0.0005] = np.nan
         planes = np.ascontiguousarray(m.reshape(tiles, 36, plane)[:, :, :cout].transpose(1, 0, 2))
         winograd.output_transform(planes, segments, np.empty((4, 6, cout), np.float32),
                                   np.empty((4, cout), np.float32), bias, code, want, res,
-                                  alpha, beta, LEAKY)
+                                  alpha, beta, res_code)
         winograd_vector.output_transform(m, plane, segments, bias, code, got, res, alpha, beta,
-                                         LEAKY)
-    assert not np.isnan(want).any()
-    assert np.array_equal(got, want)
+                                         res_code)
+    assert np.isfinite(want).mean() > 0.5 and not np.isfinite(want).all()
+    np.testing.assert_array_equal(got, want)  # NaNs in the same places too
 
 
 @pytest.mark.parametrize("cin,cout,tiles", [
