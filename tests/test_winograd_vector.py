@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from darkpy.kernels import aligned
 from darkpy.kernels.activations import LEAKY, LINEAR, LOGISTIC, MISH, RELU
 from darkpy.kernels.conv import (
     inference,
@@ -44,15 +45,17 @@ def test_input_transform_gives_the_loops_bits(n, h, w, c, pad, per):
         assert np.array_equal(planes[:, :tiles], want[:, :tiles])
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("code,fused,res_code,cout", [
     (LINEAR, False, LINEAR, 32), (RELU, True, LEAKY, 32), (LEAKY, True, LEAKY, 32),
     (RELU, True, LINEAR, 5), (LINEAR, True, LINEAR, 20), (LEAKY, False, LINEAR, 48),
     (RELU, False, LINEAR, 16), (LOGISTIC, True, LINEAR, 16), (MISH, False, LINEAR, 21)])
-def test_output_transform_gives_the_loops_bits(code, fused, res_code, cout):
+def test_output_transform_gives_the_loops_bits(code, fused, res_code, cout, stream):
     """Ragged tiles, the shortcut (finished in registers when it is linear and so is the
     activation or ReLU or leaky, else by the loops' second pass), and (5, 20, 21 channels) a
     GEMM result wider than the output: the columns past the last channel are never written
-    out. M holds huge values and NaNs too, so that some outputs are inf or NaN."""
+    out. M holds huge values and NaNs too, so that some outputs are inf or NaN. stream: the
+    whole tiles of whole channel vectors by non-temporal stores where finished in registers."""
     rng = np.random.default_rng(1)
     n, h, w, per = 2, 10, 7, 6
     plane = small_gemm.padded_columns(cout)
@@ -61,7 +64,8 @@ def test_output_transform_gives_the_loops_bits(code, fused, res_code, cout):
            else inference._NO_RESIDUAL)
     alpha, beta = np.float32(0.5), np.float32(1.0)
     want = np.full((n, h, w, cout), np.nan, np.float32)
-    got = want.copy()
+    got = aligned.empty(want.shape)  # on a cache line: whole tiles can be streamed
+    got[:] = np.nan
     for segments in _blocks(n, h, w, per):
         tiles = int((segments[:, 3] - segments[:, 2]).sum())
         m = rng.standard_normal((tiles, 36 * plane), dtype=np.float32)
@@ -72,7 +76,7 @@ def test_output_transform_gives_the_loops_bits(code, fused, res_code, cout):
                                   np.empty((4, cout), np.float32), bias, code, want, res,
                                   alpha, beta, res_code)
         winograd_vector.output_transform(m, plane, segments, bias, code, got, res, alpha, beta,
-                                         res_code)
+                                         res_code, stream)
     assert np.isfinite(want).mean() > 0.5 and not np.isfinite(want).all()
     np.testing.assert_array_equal(got, want)  # NaNs in the same places too
 
@@ -195,3 +199,27 @@ def test_the_vector_kernels_refuse_other_dtypes():
     with pytest.raises(TypingError):
         small_gemm.multiply(np.zeros(rows * 64), np.zeros(64 * 64, np.float32),
                             np.zeros(rows * 64, np.float32), 6, 4, 0, 64, 1, 0, 64, 0, 64, 64, 0)
+
+
+@pytest.mark.parametrize("code,residual", [(RELU, False), (LINEAR, True), (MISH, True)])
+def test_streamed_outputs_are_the_cached_ones(monkeypatch, threads, code, residual):
+    """Non-temporal stores (outputs of STREAM_BYTES or more; here any size) write the same
+    bits as cached ones, through every worker, the shortcut too; MISH is not finished in
+    registers and so never streamed."""
+    monkeypatch.setattr(inference, "VECTOR_BLOCK_TILES", (5, 9))
+    monkeypatch.setattr(inference, "MIN_BLOCK_TILES", 2)
+    rng = np.random.default_rng(6)
+    x = aligned.empty((2, 21, 26, 32))
+    x[:] = rng.standard_normal(x.shape)
+    u = winograd.transform_filters(rng.standard_normal((3, 3, 32, 48), dtype=np.float32))
+    bias = rng.standard_normal(48, dtype=np.float32)
+    other = (rng.standard_normal((2, 21, 26, 48), dtype=np.float32), 0.5, 1.0, LINEAR)
+    outs = []
+    for stream_bytes in (0, 1 << 62):
+        monkeypatch.setattr(inference, "STREAM_BYTES", stream_bytes)
+        out = aligned.empty((2, 21, 26, 48))
+        out[:] = np.nan
+        inference.conv2d_winograd(x, u, bias, code, 1, out, other if residual else None)
+        outs.append(out)
+    assert not np.isnan(outs[0]).any()
+    np.testing.assert_array_equal(outs[0], outs[1])

@@ -71,31 +71,52 @@ class Vectors:
         return b.shuffle_vector(one, ir.Constant(mask_type, ir.Undefined),
                                 ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
 
-    def load_if(self, condition, pointer):
-        """The vector at pointer where the i1 condition holds, else zeros; memory is not
-        touched when it does not (a masked load), so the pointer may be out of bounds then."""
+    def _lanes(self, mask, lanes):
+        """mask, less the lanes from `lanes` (an int64 IR value) on; None: mask unchanged."""
+        if lanes is None:
+            return mask
+        b = self.builder
+        index = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
+        count = b.shuffle_vector(
+            b.insert_element(ir.Constant(ir.VectorType(I64, LANES), ir.Undefined), lanes,
+                             ir.Constant(I32, 0)),
+            ir.Constant(ir.VectorType(I64, LANES), ir.Undefined),
+            ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
+        return b.and_(mask, b.icmp_signed("<", index, count))
+
+    def load_if(self, condition, pointer, lanes=None):
+        """The vector at pointer where the i1 condition holds (and, when `lanes` is given,
+        in its first `lanes` lanes), else zeros; memory is not touched where it does not (a
+        masked load), so the pointer may be out of bounds then."""
         fn = declare(self.builder.module, "llvm.masked.load.v16f32.p0", VEC,
-                             [VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES), VEC])
+                     [VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES), VEC])
         b = self.builder
         return b.call(fn, [b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4),
-                           self._mask(condition), self.zero()])
+                           self._lanes(self._mask(condition), lanes), self.zero()])
 
     def store_if(self, condition, value, pointer, lanes=None) -> None:
         """Store value at pointer only where the i1 condition holds and, when `lanes` (an
         int64 IR value) is given, only its first `lanes` lanes (a masked store)."""
         fn = declare(self.builder.module, "llvm.masked.store.v16f32.p0", ir.VoidType(),
-                             [VEC, VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
+                     [VEC, VEC.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
         b = self.builder
-        mask = self._mask(condition)
-        if lanes is not None:
-            index = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
-            count = b.shuffle_vector(
-                b.insert_element(ir.Constant(ir.VectorType(I64, LANES), ir.Undefined), lanes,
-                                 ir.Constant(I32, 0)),
-                ir.Constant(ir.VectorType(I64, LANES), ir.Undefined),
-                ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
-            mask = b.and_(mask, b.icmp_signed("<", index, count))
-        b.call(fn, [value, b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4), mask])
+        b.call(fn, [value, b.bitcast(pointer, VEC.as_pointer()), ir.Constant(I32, 4),
+                    self._lanes(self._mask(condition), lanes)])
+
+    def stream(self, value, pointer) -> None:
+        """Store value at pointer (64-byte aligned: a whole cache line) without reading the
+        line into the cache first (a non-temporal store)."""
+        b = self.builder
+        store = b.store(value, b.bitcast(pointer, VEC.as_pointer()), align=64)
+        store.set_metadata("nontemporal", b.module.add_metadata([ir.Constant(I32, 1)]))
+
+    def select(self, condition, a, b):
+        """a where the i1 condition holds, else b (whole vectors)."""
+        return self.builder.select(condition, a, b)
+
+    def greater(self, a, b):
+        """Lanes where a > b (ordered: false for NaN), as the vector of i1 `select` takes."""
+        return self.builder.fcmp_ordered(">", a, b)
 
     def inside(self, index: int, low, high):
         """i1: low <= index < high (int64 IR values)."""

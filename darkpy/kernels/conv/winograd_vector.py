@@ -12,11 +12,19 @@ Input channels must be a multiple of 16 (others keep winograd.py's loops); outpu
 are computed in whole vectors and the ones past the last are not stored. Pixels of a
 tile in the padding, or outputs beyond the image's edge, are masked loads and stores: they
 read zeros and write nothing, without a copy of the tile.
+
+The output side also finishes linear, ReLU and leaky outputs (bias, activation, a linear
+shortcut) in registers, with finish_segment's operations, so that it can write big outputs
+with non-temporal stores (no read of each line before it is written; see
+inference.STREAM_BYTES). Other activations take finish_segment's second pass.
 """
 from __future__ import annotations
 
+import numpy as np
+from llvmlite import ir
 from numba import njit
 
+from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU
 from darkpy.kernels.conv.small_gemm import clear_spare_rows, weight_products, winograd_products
 from darkpy.kernels.conv.winograd import SPAN, TILE, block_tiles, finish_segment, segment
 from darkpy.kernels.simd import LANES, vector_intrinsic
@@ -84,24 +92,61 @@ def _input_tile(v):
     _store_separable(v, d, _bt, dst, dst_off, plane_stride)
 
 
-def _output_tile(v):
-    """Arrays m, dst; scalars m_off, plane_stride, dst_off, row_stride, pixel_stride, rows,
-    cols, lanes: dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b] for
+def _output_tile(stream: bool):
+    """The body of an output-tile intrinsic: arrays m, dst, bias, res, params; scalars m_off,
+    plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off, fuse, act,
+    has_res: dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b] for
     c < lanes (<= 16), a < rows and b < cols (nothing else is written: outputs beyond the
-    edge, channels past the last), with M[i, j] = m[m_off + (6i + j) * plane_stride + c]."""
-    src, dst = v.ptr
-    m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes = v.arg
-    zero = v.const(0)
-    b = v.builder
-    m = [[v.load(v.at(src, m_off, b.mul(v.const(SPAN * i + j), plane_stride)))
-          for j in range(SPAN)] for i in range(SPAN)]
-    columns = [_at(v, [m[i][j] for i in range(SPAN)]) for j in range(SPAN)]  # columns[j][a]
-    for a in range(TILE):
-        row = _at(v, [columns[j][a] for j in range(SPAN)])
-        for c in range(TILE):
-            v.store_if(b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols)), row[c],
-                       v.at(dst, dst_off, b.mul(v.const(a), row_stride),
-                            b.mul(v.const(c), pixel_stride)), lanes)
+    edge, channels past the last), with M[i, j] = m[m_off + (6i + j) * plane_stride + c].
+
+    fuse nonzero: each output is finished as winograd.finish_segment would, in registers
+    and with its operations: z = y + bias[bias_off + c]; the activation act (0 linear, 1
+    ReLU: z if z > 0 else 0, 2 leaky: z if z > 0 else params[0] * z); then, has_res nonzero,
+    the linear shortcut params[1] * z + params[2] * res (res at dst's offsets).
+
+    stream: for whole tiles of 16 channels (rows, cols, lanes not read) finished here, with
+    dst's vectors on cache lines: non-temporal stores, which do not read the lines they
+    write (an output bigger than the caches goes to memory once instead of twice)."""
+
+    def body(v):
+        src, dst, bias, res, params = v.ptr
+        (m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off,
+         fuse, act, has_res) = v.arg
+        zero = v.const(0)
+        b = v.builder
+        fusing = b.icmp_signed("!=", fuse, zero)
+        residual = b.icmp_signed("!=", has_res, zero)
+        linear = b.icmp_signed("==", act, zero)
+        relu = b.icmp_signed("==", act, v.const(1))
+        count = None if stream else lanes
+        bias_vec = v.load_if(fusing, v.at(bias, bias_off), count)
+        slope, alpha, beta = (v.broadcast(v.at(params, k)) for k in range(3))
+
+        def finish(y, inside, offsets):
+            z = v.add(y, bias_vec)
+            act_z = v.select(linear, z, v.select(v.greater(z, v.zero()), z,
+                                                 v.select(relu, v.zero(), v.mul(slope, z))))
+            other = v.load_if(b.and_(inside, residual), v.at(res, *offsets), count)
+            summed = v.select(residual, v.add(v.mul(alpha, act_z), v.mul(beta, other)), act_z)
+            return v.select(fusing, summed, y)
+
+        m = [[v.load(v.at(src, m_off, b.mul(v.const(SPAN * i + j), plane_stride)))
+              for j in range(SPAN)] for i in range(SPAN)]
+        columns = [_at(v, [m[i][j] for i in range(SPAN)]) for j in range(SPAN)]  # [j][a]
+        for a in range(TILE):
+            row = _at(v, [columns[j][a] for j in range(SPAN)])
+            for c in range(TILE):
+                offsets = (dst_off, b.mul(v.const(a), row_stride),
+                           b.mul(v.const(c), pixel_stride))
+                if stream:
+                    v.stream(finish(row[c], ir.Constant(ir.IntType(1), 1), offsets),
+                             v.at(dst, *offsets))
+                else:
+                    inside = b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols))
+                    v.store_if(inside, finish(row[c], inside, offsets), v.at(dst, *offsets),
+                               lanes)
+
+    return body
 
 
 def _a(v, y):
@@ -127,7 +172,11 @@ def _gradient_tile(v):
 
 _input_tile_16 = vector_intrinsic(2, 9, _input_tile)
 _gradient_tile_16 = vector_intrinsic(2, 7, _gradient_tile)
-_output_tile_16 = vector_intrinsic(2, 8, _output_tile)
+_output_tile_16 = vector_intrinsic(5, 12, _output_tile(False))
+_output_stream_16 = vector_intrinsic(5, 12, _output_tile(True))
+# non-temporal stores are not ordered with the others: this makes them visible before the
+# job that wrote them reports done (x86: mfence)
+_fence = vector_intrinsic(0, 0, lambda v: v.builder.fence("seq_cst"))
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -174,16 +223,27 @@ def output_gradient_transform(dz, segments, dm, tile_step, plane_step):
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_code):
+def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_code, stream):
     """winograd.output_transform (same arguments, less the scratch) from m: (rows, >=
     36*plane) tile-major, M[6i+j] of tile t at m[t, (6i+j)*plane:], plane >= Cout a multiple
     of 16 (the GEMM's columns past Cout are not written out). Outputs beyond the image's
-    edge are not written."""
+    edge are not written. Linear, ReLU and leaky outputs, and a linear shortcut after them,
+    are finished in registers as they are stored (the same operations as finish_segment's
+    second pass over the rows, which the other activations take)."""
     n_img, out_h, out_w, chans = out.shape
     tile_stride = m.shape[1]
     flat = out.reshape(n_img * out_h * out_w * chans)
     pixels = out.reshape(n_img * out_h * out_w, chans)
     res_pixels = res.reshape(res.shape[0] * res.shape[1] * res.shape[2], res.shape[3])
+    has_res = 1 if res_pixels.shape[0] > 0 else 0
+    fuse = (code == LINEAR or code == RELU or code == LEAKY) and (has_res == 0
+                                                                 or res_code == LINEAR)
+    act = 0 if code == LINEAR else 1 if code == RELU else 2
+    params = np.empty(3, np.float32)
+    params[0], params[1], params[2] = LEAKY_SLOPE, alpha, beta
+    res_flat = res.reshape(res.size)
+    # non-temporal stores: asked for, finished here, and every channel vector on a line
+    streaming = stream and fuse and chans % LANES == 0 and out.ctypes.data % 64 == 0
     t = 0
     for s in range(segments.shape[0]):
         image, oy0, tx0, tx1 = segment(segments, s)
@@ -191,17 +251,28 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
         for tx in range(tx0, tx1):
             ox0 = tx * TILE
             base = ((image * out_h + oy0) * out_w + ox0) * chans
+            cols = min(TILE, out_w - ox0)
             for c in range(0, chans, LANES):
-                _output_tile_16(m, flat, t * tile_stride + c, plane, base + c, out_w * chans,
-                                chans, rows, min(TILE, out_w - ox0), min(LANES, chans - c))
+                lanes = min(LANES, chans - c)
+                if streaming and rows == TILE and cols == TILE and lanes == LANES:
+                    _output_stream_16(m, flat, bias, res_flat, params, t * tile_stride + c,
+                                      plane, base + c, out_w * chans, chans, rows, cols, lanes,
+                                      c, 1, act, has_res)
+                else:
+                    _output_tile_16(m, flat, bias, res_flat, params, t * tile_stride + c,
+                                    plane, base + c, out_w * chans, chans, rows, cols, lanes,
+                                    c, 1 if fuse else 0, act, has_res)
             t += 1
-        finish_segment(pixels, bias, code, res_pixels, alpha, beta, res_code, image, oy0, tx0,
-                       tx1, out_h, out_w)
+        if not fuse:
+            finish_segment(pixels, bias, code, res_pixels, alpha, beta, res_code, image, oy0,
+                           tx0, tx1, out_h, out_w)
+    if streaming:
+        _fence()
 
 
 @njit(nogil=True, cache=True, fastmath=False)
 def convolve_blocks(x, pad, segments, starts, b0, b1, packed, plane, v, m, bias, code, out, res,
-                    alpha, beta, res_code):
+                    alpha, beta, res_code, stream):
     """Blocks b0..b1 of a Winograd convolution, each through input_transform,
     small_gemm.winograd_products and output_transform while its V and M are in cache.
 
@@ -217,7 +288,7 @@ def convolve_blocks(x, pad, segments, starts, b0, b1, packed, plane, v, m, bias,
         input_transform(x, pad, block, v.reshape(v.size), v.shape[1], x.shape[3])
         clear_spare_rows(v, tiles)
         winograd_products(v, packed, x.shape[3], plane, m, tiles)
-        output_transform(m, plane, block, bias, code, out, res, alpha, beta, res_code)
+        output_transform(m, plane, block, bias, code, out, res, alpha, beta, res_code, stream)
 
 
 @njit(nogil=True, cache=True, fastmath=False)
