@@ -229,7 +229,9 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
     of 16 (the GEMM's columns past Cout are not written out). Outputs beyond the image's
     edge are not written. Linear, ReLU and leaky outputs, and a linear shortcut after them,
     are finished in registers as they are stored (the same operations as finish_segment's
-    second pass over the rows, which the other activations take)."""
+    second pass over the rows, which the other activations take); stream True writes their
+    whole tiles with non-temporal stores when out starts on a cache line and Cout is a
+    multiple of 16 (every channel vector is then a whole line)."""
     n_img, out_h, out_w, chans = out.shape
     tile_stride = m.shape[1]
     flat = out.reshape(n_img * out_h * out_w * chans)
@@ -281,7 +283,7 @@ def convolve_blocks(x, pad, segments, starts, b0, b1, packed, plane, v, m, bias,
     and m (rows, >= 36*plane) hold a block's tiles plus small_gemm's spare rows. One call
     runs many blocks, so the Python glue between stages (~10 us per call, under the GIL
     that the other workers want) is paid per run, not per block: blocks can then be small
-    enough for V and M to stay in L2."""
+    enough for V and M to stay in L2. stream: see output_transform."""
     for b in range(b0, b1):
         block = segments[starts[b]:starts[b + 1]]
         tiles = block_tiles(block)
