@@ -94,15 +94,16 @@ def _input_tile(v):
 
 def _output_tile(stream: bool):
     """The body of an output-tile intrinsic: arrays m, dst, bias, res, params; scalars m_off,
-    plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off, fuse, act,
+    plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off, fuse, code,
     has_res: dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b] for
     c < lanes (<= 16), a < rows and b < cols (nothing else is written: outputs beyond the
     edge, channels past the last), with M[i, j] = m[m_off + (6i + j) * plane_stride + c].
 
     fuse nonzero: each output is finished as winograd.finish_segment would, in registers
-    and with its operations: z = y + bias[bias_off + c]; the activation act (0 linear, 1
-    ReLU: z if z > 0 else 0, 2 leaky: z if z > 0 else params[0] * z); then, has_res nonzero,
-    the linear shortcut params[1] * z + params[2] * res (res at dst's offsets).
+    and with its operations: z = y + bias[bias_off + c]; the activation `code` (LINEAR,
+    RELU: z if z > 0 else 0, any other: leaky, z if z > 0 else params[0] * z; the caller
+    fuses only those three); then, has_res nonzero, the linear shortcut params[1] * z +
+    params[2] * res (res at dst's offsets).
 
     stream: for whole tiles of 16 channels (rows, cols, lanes not read) finished here, with
     dst's vectors on cache lines: non-temporal stores, which do not read the lines they
@@ -111,13 +112,13 @@ def _output_tile(stream: bool):
     def body(v):
         src, dst, bias, res, params = v.ptr
         (m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off,
-         fuse, act, has_res) = v.arg
+         fuse, code, has_res) = v.arg
         zero = v.const(0)
         b = v.builder
         fusing = b.icmp_signed("!=", fuse, zero)
         residual = b.icmp_signed("!=", has_res, zero)
-        linear = b.icmp_signed("==", act, zero)
-        relu = b.icmp_signed("==", act, v.const(1))
+        linear = b.icmp_signed("==", code, v.const(LINEAR))
+        relu = b.icmp_signed("==", code, v.const(RELU))
         count = None if stream else lanes
         bias_vec = v.load_if(fusing, v.at(bias, bias_off), count)
         slope, alpha, beta = (v.broadcast(v.at(params, k)) for k in range(3))
@@ -240,7 +241,6 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
     has_res = 1 if res_pixels.shape[0] > 0 else 0
     fuse = (code == LINEAR or code == RELU or code == LEAKY) and (has_res == 0
                                                                  or res_code == LINEAR)
-    act = 0 if code == LINEAR else 1 if code == RELU else 2
     params = np.empty(3, np.float32)
     params[0], params[1], params[2] = LEAKY_SLOPE, alpha, beta
     res_flat = res.reshape(res.size)
@@ -259,11 +259,11 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
                 if streaming and rows == TILE and cols == TILE and lanes == LANES:
                     _output_stream_16(m, flat, bias, res_flat, params, t * tile_stride + c,
                                       plane, base + c, out_w * chans, chans, rows, cols, lanes,
-                                      c, 1, act, has_res)
+                                      c, 1, code, has_res)
                 else:
                     _output_tile_16(m, flat, bias, res_flat, params, t * tile_stride + c,
                                     plane, base + c, out_w * chans, chans, rows, cols, lanes,
-                                    c, 1 if fuse else 0, act, has_res)
+                                    c, 1 if fuse else 0, code, has_res)
             t += 1
         if not fuse:
             finish_segment(pixels, bias, code, res_pixels, alpha, beta, res_code, image, oy0,
