@@ -35,6 +35,7 @@ def empty_like(array: np.ndarray) -> np.ndarray:
 
 
 def _base_refs(array) -> int:
+    """sys.getrefcount of array's base, read with no other reference to it held here."""
     return sys.getrefcount(array.base)
 
 
@@ -44,10 +45,8 @@ _SOLE_BASE_REFS = _base_refs(empty(1))
 
 def owns_memory(array: np.ndarray) -> bool:
     """Whether no other array shares `array`'s memory: it has no base, or it comes from
-    `empty` and its buffer is referenced by it alone."""
-    base = array.base
-    if base is None:
+    `empty` (a 1-D uint8 base) and that buffer is referenced by it alone."""
+    if array.base is None:
         return True
-    del base
     return (isinstance(array.base, np.ndarray) and array.base.dtype == np.uint8
             and array.base.ndim == 1 and _base_refs(array) == _SOLE_BASE_REFS)

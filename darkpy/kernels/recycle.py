@@ -56,12 +56,18 @@ _UNSHARED = _refs_when_unshared()
 
 
 def _refs_when_only_kept() -> int:
-    """sys.getrefcount of an array a dict alone holds, read as PassMemory._held reads it."""
+    """sys.getrefcount of an array a dict alone holds, read as _held_elsewhere reads it."""
     kept = {0: np.empty(1)}
     return sys.getrefcount(kept[0])
 
 
 _ONLY_KEPT = _refs_when_only_kept()
+
+
+def _held_elsewhere(kept: dict, key) -> bool:
+    """Whether anything besides the dict `kept` references kept[key] (a region's owner array,
+    an output kept for the next pass)."""
+    return sys.getrefcount(kept[key]) > _ONLY_KEPT
 
 
 class PassMemory:
@@ -139,7 +145,7 @@ class PassMemory:
         the one handed out for it last time when nothing references that any more (nobody
         can see it rewritten, no array shares its memory), else a new one. Fresh pages cost
         what the arena spares the other outputs: WDSR-A x4's 33 MB output took 0.1 s."""
-        if (k in self.returned and sys.getrefcount(self.returned[k]) == _ONLY_KEPT
+        if (k in self.returned and not _held_elsewhere(self.returned, k)
                 and aligned.owns_memory(self.returned[k])):
             array = self.returned[k]
             if array.shape == shape and array.dtype == dtype:
@@ -171,9 +177,6 @@ class PassMemory:
         self.arena = None
         self.handed = {}
 
-    def _held(self, k: int) -> bool:
-        """Whether anything besides this object references request k's region."""
-        return sys.getrefcount(self.handed[k]) > _ONLY_KEPT
 
     def _region(self, k: int, size: int):
         start = self.offsets[k]
@@ -181,7 +184,7 @@ class PassMemory:
         for other in list(self.handed):
             o = self.offsets[other]
             if other == k or (o < end and start < o + self.sizes[other]):
-                if self._held(other):
+                if _held_elsewhere(self.handed, other):
                     return None
                 del self.handed[other]
         if self.arena is None:
