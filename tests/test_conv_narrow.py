@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darkpy.kernels.activations import LEAKY, LINEAR
-from darkpy.kernels.conv import inference
+from darkpy.kernels import aligned
+from darkpy.kernels.activations import LEAKY, LINEAR, LOGISTIC, RELU
+from darkpy.kernels.conv import inference, narrow
 
 
 def naive(x, w, bias, stride, pad, code):
@@ -57,3 +58,42 @@ def test_many_input_channels_keep_im2col(monkeypatch):
     inference.conv2d_gemm(np.ones((1, 6, 6, 3), np.float32), np.ones((27, 3), np.float32), None,
                           LINEAR, 3, 1, 1, 1, 1, 1, out3)
     assert not called and out[0, 2, 2, 0] == 72 and out3[0, 2, 2, 0] == 27
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("code", [LINEAR, RELU, LEAKY])
+@pytest.mark.parametrize("n,h,w,pad", [(1, 23, 45, 1), (2, 7, 20, 1), (1, 9, 13, 0)])
+def test_direct_kernel_gives_the_gemm_bits(monkeypatch, threads, n, h, w, pad, code, stream):
+    """16 output channels of a 3x3 RGB convolution by the direct kernel (ragged last runs of
+    pixels, non-temporal stores or not) against the same channels of a 32-channel one,
+    which takes the row GEMM: the same sums in the same order, so the same bits."""
+    monkeypatch.setattr(inference, "STREAM_BYTES", 0 if stream else 1 << 62)
+    assert narrow.direct_applies(3, 3, 1, 16, code) and not narrow.direct_applies(3, 3, 1, 32, code)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, h, w, 3), dtype=np.float32)
+    wt = rng.standard_normal((3, 3, 3, 32), dtype=np.float32)
+    bias = rng.standard_normal(32, dtype=np.float32)
+    oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
+    wide = aligned.empty((n, oh, ow, 32))
+    inference.conv2d_gemm(x, wt.reshape(-1, 32), bias, code, 3, 1, 1, pad, 1, 1, wide)
+    out = aligned.empty((n, oh, ow, 16))
+    out[:] = np.nan
+    inference.conv2d_gemm(x, np.ascontiguousarray(wt[..., :16]).reshape(-1, 16), bias[:16], code,
+                          3, 1, 1, pad, 1, 1, out)
+    np.testing.assert_array_equal(out, wide[..., :16])
+    np.testing.assert_allclose(out, naive(x, wt[..., :16], bias[:16], 1, pad, code)
+                               if code != RELU else np.maximum(naive(x, wt[..., :16], bias[:16], 1, pad, LINEAR), 0),
+                               rtol=1e-5, atol=1e-4)
+
+
+def test_other_activations_take_the_row_gemm(monkeypatch):
+    """A logistic first layer of 16 channels: not the direct kernel's (it fuses linear, ReLU
+    and leaky only), still right."""
+    monkeypatch.setattr(narrow, "convolve_rows_direct", None)  # would fail if called
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 6, 7, 3), dtype=np.float32)
+    wt = rng.standard_normal((3, 3, 3, 16), dtype=np.float32)
+    out = np.empty((1, 6, 7, 16), np.float32)
+    inference.conv2d_gemm(x, wt.reshape(-1, 16), None, LOGISTIC, 3, 1, 1, 1, 1, 1, out)
+    expected = 1 / (1 + np.exp(-naive(x, wt, np.zeros(16), 1, 1, LINEAR)))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)

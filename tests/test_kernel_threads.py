@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from darkpy.kernels import elementwise, pooling, resample, workers, yolo
-from darkpy.kernels.conv import inference
+from darkpy.kernels.conv import inference, small_gemm
 from darkpy.kernels.conv import winograd
 from darkpy.kernels.activations import LEAKY, LINEAR
 
@@ -44,12 +44,14 @@ def naive_conv(x, w, bias, stride, pad, leaky):
     return np.where(out > 0, out, 0.1 * out) if leaky else out
 
 
+@pytest.mark.parametrize("cached", [False, True])
 @pytest.mark.parametrize("n,h,w,c,f,k,stride", [
-    (1, 5, 6, 8, 40, 3, 1),   # one block, 3 column runs (16, 16, 8)
-    (2, 4, 3, 5, 33, 3, 2),   # two images, fewer jobs than workers
-    (1, 7, 5, 12, 35, 1, 1),  # 1x1: the input is the GEMM's left matrix
+    (1, 5, 6, 8, 130, 3, 1),  # 3 runs of panels: 64, 64, 16 columns (2 of them padding)
+    (2, 4, 3, 5, 33, 3, 2),   # two images, one panel: fewer jobs than workers
+    (1, 7, 5, 12, 135, 1, 1),  # 1x1: the input is the left matrix, its last 11 rows copied
+    (1, 4, 6, 12, 64, 1, 1),  # 1x1 of whole register blocks of rows: nothing copied
 ])
-def test_gemm_split_by_output_channels(threaded, n, h, w, c, f, k, stride):
+def test_gemm_split_by_output_channels(threaded, n, h, w, c, f, k, stride, cached):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, h, w, c), dtype=np.float32)
     wt = rng.standard_normal((k, k, c, f), dtype=np.float32)
@@ -57,21 +59,33 @@ def test_gemm_split_by_output_channels(threaded, n, h, w, c, f, k, stride):
     pad = k // 2
     out = np.full((n, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1, f), np.nan,
                   np.float32)
-    inference.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out)
+    packed = small_gemm.packed(wt.reshape(-1, f)) if cached else None
+    inference.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out,
+                          (lambda: packed) if cached else None)
     np.testing.assert_allclose(out, naive_conv(x, wt, bias, stride, pad, True), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("n,h,w,c,f", [(1, 9, 11, 6, 40), (2, 5, 7, 4, 33)])
-def test_winograd_split_by_output_channels(threaded, n, h, w, c, f):
+@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("n,h,w,c,f,residual", [
+    (1, 9, 11, 6, 140, False), (2, 5, 7, 4, 33, False), (1, 9, 11, 16, 70, True)])
+def test_winograd_split_by_output_channels(threaded, n, h, w, c, f, residual, cached):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, h, w, c), dtype=np.float32)
     wt = rng.standard_normal((3, 3, c, f), dtype=np.float32)
     bias = rng.standard_normal(f, dtype=np.float32)
     tiles = n * winograd.tiles_for(h, w)[0] * winograd.tiles_for(h, w)[1]
     assert tiles < 3 * inference.MIN_BLOCK_TILES  # the column split
+    u = winograd.transform_filters(wt)
+    packed = small_gemm.packed(u) if cached else None
+    other = rng.standard_normal((n, h, w, f), dtype=np.float32)
     out = np.full((n, h, w, f), np.nan, np.float32)
-    inference.conv2d_winograd(x, winograd.transform_filters(wt), bias, LEAKY, 1, out)
-    np.testing.assert_allclose(out, naive_conv(x, wt, bias, 1, 1, True), rtol=1e-4, atol=1e-4)
+    inference.conv2d_winograd(x, u, bias, LEAKY, 1, out,
+                              (other, 0.5, 2.0, LINEAR) if residual else None,
+                              (lambda: packed) if cached else None)
+    expected = naive_conv(x, wt, bias, 1, 1, True)
+    if residual:
+        expected = 0.5 * expected + 2.0 * other
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
 def naive_maxpool(x, size, stride, offset, out_h, out_w):

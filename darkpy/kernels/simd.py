@@ -21,6 +21,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from darkpy.kernels.activation_codes import LINEAR, RELU
+
 LANES = 16
 F32 = ir.FloatType()
 I32 = ir.IntType(32)
@@ -117,6 +119,17 @@ class Vectors:
     def greater(self, a, b):
         """Lanes where a > b (ordered: false for NaN), as the vector of i1 `select` takes."""
         return self.builder.fcmp_ordered(">", a, b)
+
+    def activate(self, z, code, slope):
+        """z through the activation `code` (an int64 IR value): LINEAR as it is, RELU z if
+        z > 0 else 0, any other leaky, z if z > 0 else slope * z: activations.activate_rows'
+        operations for its three cheapest codes (callers fuse only those)."""
+        b = self.builder
+        linear = b.icmp_signed("==", code, self.const(LINEAR))
+        relu = b.icmp_signed("==", code, self.const(RELU))
+        return self.select(linear, z, self.select(self.greater(z, self.zero()), z,
+                                                  self.select(relu, self.zero(),
+                                                              self.mul(slope, z))))
 
     def inside(self, index: int, low, high):
         """i1: low <= index < high (int64 IR values)."""

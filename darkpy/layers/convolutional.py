@@ -42,8 +42,8 @@ convolution the layer runs: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions o
 pixels (set `Convolutional.winograd = False` or DARKPY_WINOGRAD=0 to turn it off), a direct
 kernel for groups of very few channels (depthwise), im2col + GEMM in bounded blocks for
 everything else. Inference convolves with the batch-norm-folded weights, the bias and the
-activation fused in; those weights and their Winograd transform are derived tensors, cached
-until the parameters change (`derived`, `invalidate`).
+activation fused in; those weights and their Winograd transform or GEMM packing are derived
+tensors, cached until the parameters change (`derived`, `invalidate`).
 
 Training (train=True) computes z = conv(x) with the unfolded weights (the same algorithms in
 float32, bias and activation fused in when there is no batch norm; the plain formulas of
@@ -88,7 +88,6 @@ bn_darknet = kernels("batchnorm_darknet")
 bn_fast = kernels("batchnorm_fast")
 channel_activations = kernels("channel_activations")
 conv_darknet = kernels("conv.darknet")
-winograd = kernels("conv.winograd")
 conv_training = kernels("conv.training")
 normalize = kernels("normalize")
 recycle = kernels("recycle")
@@ -314,8 +313,8 @@ class Convolutional(Layer):
         return dict(self.param_layout())[name]
 
     def invalidate(self):
-        """Forget the derived tensors (folded batch norm, Winograd filters, binarised weights);
-        call after changing `params` in place."""
+        """Forget the derived tensors (folded batch norm, Winograd filters, packed weights,
+        binarised weights); call after changing `params` in place."""
         self._version += 1
         self._derived_key = None
         self._derived = {}
@@ -378,14 +377,16 @@ class Convolutional(Layer):
         any weights of the layer's shape (K, K, cg, n); returns out. exact=True avoids
         Winograd, whose transforms round: sums of small integers (binarised convolutions)
         then come out exact. `cached` names `weights` among the derived tensors, so that
-        their Winograd transform is kept with them. `algorithm` overrides algorithm()
+        what the kernels derive from them (their Winograd transform, their GEMM packing) is
+        kept with them. `algorithm` overrides algorithm()
         (darknet-exact training asks for dispatch.DARKNET). `residual`: see
         dispatch.forward."""
         algorithm = algorithm or self.algorithm(x.shape)
-        filters = None
-        if cached is not None and algorithm == "winograd" and x.dtype == np.float32 and not exact:
-            filters = self.derived((cached, "winograd"), lambda: winograd.transform_filters(weights))
-        return dispatch.forward(x, weights, out, self.geometry, algorithm, bias, code, filters,
+        derive = None
+        if cached is not None:
+            def derive(name, compute):
+                return self.derived((cached, name), compute)
+        return dispatch.forward(x, weights, out, self.geometry, algorithm, bias, code, derive,
                                 exact, residual)
 
     def _activate_channels(self, y2d):

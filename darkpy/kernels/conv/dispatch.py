@@ -40,6 +40,7 @@ darknet = kernels("conv.darknet")
 direct = kernels("conv.direct")
 inference = kernels("conv.inference")
 reference = kernels("conv.reference")
+small_gemm = kernels("conv.small_gemm")
 training = kernels("conv.training")
 winograd = kernels("conv.winograd")
 
@@ -103,15 +104,28 @@ def choose(g: Geometry, input_shape, cout: int, use_winograd: bool = True) -> st
     return "gemm"
 
 
+def _uncached(name, compute):
+    return compute()
+
+
+def _winograd_operands(weights, derive):
+    """(U, panels) for inference.conv2d_winograd: the weights' transform, and a callable
+    giving U packed for small_gemm (None when nothing is cached: packed per call then)."""
+    u = derive("winograd", lambda: winograd.transform_filters(weights))
+    if derive is _uncached:
+        return u, None
+    return u, lambda: derive("winograd panels", lambda: small_gemm.packed(u))
+
+
 def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
-            code: int = LINEAR, winograd_filters=None, exact: bool = False,
-            residual=None):
+            code: int = LINEAR, derive=None, exact: bool = False, residual=None):
     """out = f(conv(x, weights) + bias), overwritten, and returned.
 
     x (N, H, W, C) and out (N, out_h, out_w, cout) C-contiguous, weights (K, K, C/groups,
-    cout), all of one dtype; bias None means none. `algorithm` from `choose`;
-    `winograd_filters` the weights' transform when the caller keeps one (else computed
-    here); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
+    cout), all of one dtype; bias None means none. `algorithm` from `choose`; `derive(name,
+    compute)` returns compute() (a tensor derived from the weights: "winograd" their
+    transform, "panels" and "winograd panels" their packing for small_gemm), cached by a caller that keeps such tensors with
+    the weights (None: computed on every call); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
     the blocks while they are in cache. `darknet` (float32) sums as darknet does.
 
     residual: None, or (other, alpha, beta, res_code): then out is finished as the shortcut
@@ -119,13 +133,13 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     Winograd blocks (float32), else in one pass over out; the same bits either way as a
     separate [shortcut] layer would give.
     """
+    derive = derive or _uncached
     if residual is not None and algorithm == "winograd" and not exact and x.dtype == np.float32:
-        if winograd_filters is None:
-            winograd_filters = winograd.transform_filters(weights)
-        inference.conv2d_winograd(x, winograd_filters, bias, code, g.pad, out, residual)
+        u, panels = _winograd_operands(weights, derive)
+        inference.conv2d_winograd(x, u, bias, code, g.pad, out, residual, panels)
         return out
     if residual is not None:
-        forward(x, weights, out, g, algorithm, bias, code, winograd_filters, exact)
+        forward(x, weights, out, g, algorithm, bias, code, derive, exact)
         other, alpha, beta, res_code = residual
         return elementwise.shortcut(out, other, out.dtype.type(alpha),
                                     out.dtype.type(beta), res_code, out=out)
@@ -142,16 +156,18 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
                                g.dilation, out, direct=algorithm == "direct")
         activations.bias_activate(out.reshape(-1, cout), bias, code)
     elif algorithm == "winograd" and not exact:
-        if winograd_filters is None:
-            winograd_filters = winograd.transform_filters(weights)
-        inference.conv2d_winograd(x, winograd_filters, bias, code, g.pad, out)
+        u, panels = _winograd_operands(weights, derive)
+        inference.conv2d_winograd(x, u, bias, code, g.pad, out, panels=panels)
     elif algorithm == "direct":
         direct.grouped_forward(x, weights, g.groups, g.stride_y, g.stride_x, g.pad, g.dilation,
                                out)
         activations.bias_activate(out.reshape(-1, cout), bias, code)
     else:
-        inference.conv2d_gemm(x, weights.reshape(-1, cout), bias, code, g.size, g.stride_y,
-                              g.stride_x, g.pad, g.dilation, g.groups, out)
+        w2d = weights.reshape(-1, cout)
+        panels = None if derive is _uncached else (
+            lambda: derive("panels", lambda: small_gemm.packed(w2d)))
+        inference.conv2d_gemm(x, w2d, bias, code, g.size, g.stride_y, g.stride_x, g.pad,
+                              g.dilation, g.groups, out, panels)
     return out
 
 

@@ -105,15 +105,17 @@ def _balanced_block(pixels: int, n_img: int, cap: int) -> int:
     return -(-pixels // per_image)
 
 
-def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, groups, out):
+def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, groups, out,
+                panels=None):
     """out = f(conv(x, w) + bias) by im2col and GEMM, block by block.
 
     x: (N, H, W, C) float32 C-contiguous; w2d: (K*K*C/groups, Cout) float32, the weights
-    (K, K, C/groups, Cout) reshaped (rows may be padded: see gemm_weights); out: (N, out_h, out_w, Cout) float32 C-contiguous,
+    (K, K, C/groups, Cout) reshaped; out: (N, out_h, out_w, Cout) float32 C-contiguous,
     overwritten. 1x1 stride-1 unpadded convolutions GEMM the input in place (no im2col), and
     so do convolutions of few input channels, row by row (_conv2d_narrow).
     Too few output pixels for one block per worker (13x13 maps): the workers share one
-    im2col matrix and split the GEMM by output channels instead.
+    im2col matrix and split the GEMM by output channels instead, with the weights packed
+    by `panels()` when the caller keeps them (see _gemm_by_columns).
     """
     n_img, height, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
@@ -136,7 +138,7 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     if (len(jobs) < num_threads() and groups == 1 and cout >= 2 * MIN_SPLIT_COLUMNS
             and 2 * n_img * pixels * kcols * cout >= MIN_SPLIT_FLOPS):
         _gemm_by_columns(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, direct,
-                         out)
+                         out, panels)
         return
 
     def work(job):
@@ -160,38 +162,29 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
 
 
 def _conv2d_narrow(x, w2d, bias, code, ksize, stride, pad, out):
-    """conv2d_gemm for few input channels: narrow.convolve_rows on runs of output rows."""
+    """conv2d_gemm for few input channels: narrow.convolve_rows (or, where it applies, its
+    direct kernel) on runs of output rows."""
     n_img, _, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
     per_job = max(1, -(-n_img * out_h // (num_threads() * NARROW_JOBS_PER_WORKER)))
     jobs = [(n, y0, min(out_h, y0 + per_job))
             for n in range(n_img) for y0 in range(0, out_h, per_job)]
     span = (width + 2 * pad) * chans + small_gemm.PAD_ROWS * stride * chans + ksize * chans
+    direct = narrow.direct_applies(ksize, chans, stride, cout, code)
+    stream = out.nbytes >= STREAM_BYTES and out.ctypes.data % 64 == 0
 
     def work(job):
         image, y0, y1 = job
         rows = scratch("narrow_rows", ksize * span).reshape(ksize, span)
+        if direct:
+            narrow.convolve_rows_direct(x, w2d, pad, bias, code, out, image, y0, y1, rows,
+                                        stream)
+            return
         line = scratch("narrow_line", small_gemm.padded_tiles(out_w) * cout).reshape(-1, cout)
         narrow.convolve_rows(x, w2d, ksize, stride, pad, bias, code, out, image, y0, y1, rows,
                              line)
 
     run_blocks(jobs, work)
-
-
-def gemm_weights(w2d: np.ndarray) -> np.ndarray:
-    """w2d as conv2d_gemm multiplies it fastest; callers keep the result with the weights.
-
-    OpenBLAS reads a right-hand matrix whose rows are a multiple of 1 KiB apart (Cout a
-    multiple of 256: 512 and 1024 in YOLO heads) 10-15% slower, its rows competing for the
-    same cache sets; a copy with rows 64 bytes longer, returned as a view of the first Cout
-    columns, avoids that. Other shapes come back as they are.
-    """
-    rows, cout = w2d.shape
-    if (cout * 4) % 1024:
-        return w2d
-    padded = np.zeros((rows, cout + 16), dtype=w2d.dtype)
-    padded[:, :cout] = w2d
-    return padded[:, :cout]
 
 
 def _column_ranges(cout: int, parts: int) -> list:
@@ -200,21 +193,41 @@ def _column_ranges(cout: int, parts: int) -> list:
     return [(j0, min(cout, j0 + step)) for j0 in range(0, cout, step)]
 
 
+def _panel_ranges(width: int, parts: int) -> list:
+    """At most `parts` runs of whole small_gemm panels covering `width` (padded) columns."""
+    panels = -(-width // small_gemm.PANEL)
+    per = -(-panels // parts)
+    return [(p * small_gemm.PANEL, min(width, (p + per) * small_gemm.PANEL))
+            for p in range(0, panels, per)]
+
+
 def _gemm_by_columns(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, direct,
-                     out):
+                     out, panels=None):
     """conv2d_gemm (groups=1) for few output pixels: one im2col matrix of every pixel, then
-    each worker multiplies it by its own run of weight columns and finishes those channels."""
+    each worker multiplies it by its own run of the weights' 64-column panels
+    (small_gemm.panel_products) and finishes those channels. OpenBLAS packed its share of
+    the weights on every call: yolov3-tiny's 512 -> 1024 13x13 GEMM took 8.7 ms against
+    6.5 (2 threads, one process).
+
+    panels: a callable returning the weights packed whole (small_gemm.packed), which
+    the caller keeps across calls; None: each worker packs its own columns."""
     n_img, _, _, chans = x.shape
     _, out_h, out_w, cout = out.shape
     pixels = out_h * out_w
     rows = n_img * pixels
     out2d = out.reshape(rows, cout)
     kcols = w2d.shape[0]
+    width = small_gemm.padded_columns(cout)
     workers = num_threads()
-    if direct:
+    if direct:  # the input is the matrix; only its last rows are copied, with spare rows
+        full = rows - rows % small_gemm.PAD_ROWS
         a = x.reshape(rows, chans)
+        tail = scratch("col_tail", small_gemm.PAD_ROWS * chans).reshape(-1, chans)
+        tail[:rows - full] = a[full:]
+        tail[rows - full:] = 0.0
     else:
-        a = scratch("col_shared", rows * kcols).reshape(rows, kcols)
+        full = rows
+        a = scratch("col_shared", small_gemm.padded_tiles(rows) * kcols).reshape(-1, kcols)
         # the expansion is a copy: split it by pixels only when it is big enough to pay
         parts = workers if rows * kcols * 4 >= PARALLEL_COPY_BYTES else 1
         per = -(-pixels // parts)
@@ -227,14 +240,27 @@ def _gemm_by_columns(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilatio
                           dilation, a[n * pixels + p0:n * pixels + p1])
 
         run_blocks(pieces, expand)
+        small_gemm.clear_spare_rows(a, rows)
+    c = scratch("gemm_shared_out", small_gemm.padded_tiles(rows) * width).reshape(-1, width)
+    packed = panels() if panels is not None else None
 
     def work(cols):
         j0, j1 = cols
-        y = out2d[:, j0:j1]
-        np.matmul(a, w2d[:, j0:j1], out=y)
-        bias_activate_columns(y, bias[j0:j1], code)
+        if packed is None:
+            b = scratch("gemm_panels", kcols * (j1 - j0))
+            small_gemm.pack_filters(w2d[None, :, j0:min(j1, cout)], b)
+        else:
+            b = packed[kcols * j0:kcols * j1]
+        small_gemm.panel_products(a, 0, kcols, b, 0, kcols, c, j0, width, full, j1 - j0)
+        if full < rows:
+            small_gemm.panel_products(tail, 0, kcols, b, 0, kcols, c, full * width + j0, width,
+                                      rows - full, j1 - j0)
+        j1 = min(j1, cout)
+        copy_columns(c[:rows, j0:j1], out2d, j0, _NO_RESIDUAL_ROWS, np.float32(1.0),
+                     np.float32(1.0), LINEAR)
+        bias_activate_columns(out2d[:, j0:j1], bias[j0:j1], code)
 
-    run_blocks(_column_ranges(cout, workers), work)
+    run_blocks(_panel_ranges(width, workers), work)
 
 
 # --- Winograd F(4x4, 3x3) -------------------------------------------------------------------------
@@ -249,15 +275,19 @@ def _plane(tiles: int, chans: int) -> int:
 
 
 _NO_RESIDUAL = np.zeros((0, 1, 1, 1), dtype=np.float32)
+_NO_RESIDUAL_ROWS = _NO_RESIDUAL.reshape(0, 1)
 
 
-def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
+def conv2d_winograd(x, u, bias, code, pad, out, residual=None, panels=None):
     """out = f(conv3x3(x, w) + bias), stride 1, by Winograd F(4x4, 3x3).
 
     u: (36, C, Cout) from winograd.transform_filters; other arguments as conv2d_gemm.
     residual: None, or (other, alpha, beta, res_code) to finish with the shortcut
     out = g(alpha*out + beta*other) (other of out's shape, g the activation res_code) in the
     same blocks, bit for bit what a separate shortcut pass would give.
+    panels: a callable returning u packed whole (small_gemm.pack_filters, Cout padded to
+    whole vectors) that the caller keeps across calls, for the few-tile path
+    (_winograd_by_columns); None: packed on every call there.
     """
     if residual is None:
         residual = (_NO_RESIDUAL, np.float32(1.0), np.float32(1.0), LINEAR)
@@ -271,7 +301,8 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None):
     workers = num_threads()
     if (workers > 1 and total < workers * MIN_BLOCK_TILES and total >= MIN_SPLIT_TILES
             and cout >= 2 * MIN_SPLIT_COLUMNS):
-        _winograd_by_columns(x, u, bias, code, pad, out, (res, alpha, beta, res_code))
+        packed = panels() if panels is not None else _packed_filters(u)
+        _winograd_by_columns(x, packed, bias, code, pad, out, (res, alpha, beta, res_code))
         return
     if chans % LANES == 0:
         # whole register blocks of rows: only the last block of the layer has spare rows
@@ -344,42 +375,65 @@ def _packed_filters(u):
     return packed
 
 
-def _winograd_by_columns(x, u, bias, code, pad, out, residual):
+def _winograd_by_columns(x, packed, bias, code, pad, out, residual):
     """conv2d_winograd for few tiles (26x26 maps): split by tiles, every worker would run 36
     GEMMs of a few rows and read all of U (4x the weights). Instead the calling thread
-    transforms every tile once, and each worker multiplies by its own run of U's columns,
-    transforms those output channels into a buffer of its own and copies them into place
-    (finishing them with the shortcut `residual` there, when it has pixels). winograd.py's
-    loops and OpenBLAS here: the vector path's tile-major V was 1.7x slower on yolov3-tiny's
-    26x26 layers (384 -> 256: 8.9 vs 5.0 ms)."""
+    transforms every tile once, and each worker multiplies by its own run of U's panels
+    (packed: U in small_gemm.pack_filters' panels), transforms those output channels into
+    a buffer of its own and copies them into place (finishing them with the shortcut
+    `residual` there, when it has pixels). winograd.py's loops and plane-major V and M: the
+    vector path's tile-major V was 1.7x slower on yolov3-tiny's 26x26 layers (384 -> 256:
+    8.9 vs 5.0 ms). small_gemm on U packed once, against OpenBLAS packing its share of U on
+    every call: 3.9 vs 4.7 ms there (2 threads, one process)."""
     res, alpha, beta, res_code = residual
     res2d = res.reshape(-1, res.shape[3])
     n_img, _, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
+    wide = small_gemm.padded_columns(cout)
     tiles_h, tiles_w = winograd.tiles_for(out_h, out_w)
     total = n_img * tiles_h * tiles_w
+    spare = small_gemm.padded_tiles(total)  # rows the register blocks read and write
     segments = np.array([(n, ty, 0, tiles_w) for n in range(n_img) for ty in range(tiles_h)],
                         dtype=np.int64)
-    plane_v = _plane(total, chans)
+    plane_v = _plane(spare, chans)
     v = scratch("wino_v_shared", 36 * plane_v * chans).reshape(36, plane_v, chans)
     rows = scratch("wino_rows", 6 * (4 * tiles_w + 2) * chans).reshape(6, -1)
     winograd.input_transform(x, pad, segments, zeros(width * chans), rows, v)
+    clear_plane_rows(v, total, spare)
+    v_rows = v.reshape(-1, chans)
+    if wide > cout:
+        bias = np.concatenate([bias, np.zeros(wide - cout, dtype=np.float32)])
 
     def work(cols):
         j0, j1 = cols
         part = j1 - j0
-        plane_m = _plane(total, part)
+        plane_m = _plane(spare, part)
         m = scratch("wino_m", 36 * plane_m * part).reshape(36, plane_m, part)
         tmp = scratch("wino_tmp", 24 * part).reshape(4, 6, part)
         edge = scratch("wino_edge", 4 * part).reshape(4, part)
         y = scratch("wino_out", out.size // cout * part).reshape(n_img, out_h, out_w, part)
-        np.matmul(v[:, :total], u[:, :, j0:j1], out=m[:, :total])
+        m_rows = m.reshape(-1, part)
+        for p in range(36):
+            small_gemm.panel_products(v_rows, p * plane_v * chans, chans, packed,
+                                      p * chans * wide + chans * j0, chans, m_rows,
+                                      p * plane_m * part, part, total, part)
         winograd.output_transform(m, segments, tmp, edge, bias[j0:j1], code, y, _NO_RESIDUAL,
                                   alpha, beta, res_code)
-        copy_columns(y.reshape(-1, part), out.reshape(-1, cout), j0, res2d, alpha, beta,
-                     res_code)
+        real = min(j1, cout) - j0
+        copy_columns(y.reshape(-1, part)[:, :real], out.reshape(-1, cout), j0, res2d, alpha,
+                     beta, res_code)
 
-    run_blocks(_column_ranges(cout, num_threads()), work)
+    run_blocks(_panel_ranges(wide, num_threads()), work)
+
+
+@njit(nogil=True, cache=True)
+def clear_plane_rows(v, tiles, rows):
+    """Zero rows [tiles, rows) of every plane of a plane-major (36, plane, C) V: the rows
+    small_gemm's last register block reads past the tiles (never NaNs or denormals)."""
+    for p in range(v.shape[0]):
+        for t in range(tiles, rows):
+            for c in range(v.shape[2]):
+                v[p, t, c] = 0.0
 
 
 @njit(nogil=True, cache=True, fastmath=False)

@@ -8,17 +8,120 @@ input row itself, read with a row stride of stride*C, and the K kernel rows add 
     out[y, x, :] = sum_ky  row_{y*stride - pad + ky}[x*stride*C : x*stride*C + K*C] @ W[ky]
 
 with W[ky] the (K*C, Cout) slice of the weights. small_gemm's register blocks run those
-GEMMs straight from a few padded input rows; im2col would first write K*K*C floats per
-output pixel (27 for RGB, 3x3), several times the output itself. yolov3-tiny's 3 -> 16
-layer at 416x416 took 4.4-5.2 ms on two threads by im2col and OpenBLAS.
+GEMMs straight from a few padded input rows (`convolve_rows`); im2col would first write
+K*K*C floats per output pixel (27 for RGB, 3x3), several times the output itself.
+yolov3-tiny's 3 -> 16 layer at 416x416 took 4.4-5.2 ms on two threads by im2col and
+OpenBLAS. The padded rows are a ring of K: each input row is copied in once, where output
+row y needs it, not once per kernel row.
+
+With 16 output channels (darknet's tiny detectors' 3x3 stride-1 RGB layers) a GEMM of one
+vector of outputs broadcasts one input float per multiply-add. But input pixel q feeds
+output pixels q, q-1, q-2 through kernel columns 0, 1, 2: `convolve_rows_direct` holds a
+kernel row's 9 weight vectors and DIRECT_RUN output pixels in registers and broadcasts each
+input float once for up to 3 multiply-adds. Each output sums its 27 products in the GEMM's
+order (kernel row, column, channel), so the bits are the GEMM's; bias and a linear, ReLU or
+leaky activation are applied in registers as activate_rows would, and the pixels are
+written straight into the output (non-temporal stores for big outputs).
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-from darkpy.kernels.activations import activate_rows
-from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, PANEL, multiply
-from darkpy.kernels.simd import LANES
+from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU, activate_rows
+from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, PANEL, multiply, padded_tiles
+from darkpy.kernels.conv.winograd_vector import _fence
+from darkpy.kernels.simd import LANES, vector_intrinsic
+
+# output pixels per register block of the direct kernel: 20 accumulators beside 9 weights
+DIRECT_RUN = 20
+DIRECT_KSIZE = 3
+DIRECT_CHANS = 3
+
+
+def direct_applies(ksize: int, chans: int, stride: int, cout: int, code: int) -> bool:
+    """Whether convolve_rows_direct computes this convolution."""
+    return (ksize == DIRECT_KSIZE and chans == DIRECT_CHANS and stride == 1 and cout == LANES
+            and code in (LINEAR, RELU, LEAKY))
+
+
+def _direct_kernel(ksize: int, chans: int, run: int, stream: bool):
+    """out[out_off + r*16 + :16] = f(sum over ky, kx, c of rows[row_ky + (r + kx)*chans + c]
+    * w[((ky*ksize + kx)*chans + c)*ldb + :16] + bias[:16]) for r < run (stride 1), summed
+    in that order with one rounding per multiply-add, f the activation `code` (simd.activate,
+    slope params[0]); only pixels r < valid are written, or, stream, all of them with
+    non-temporal stores (out_off on a cache line).
+
+    Arguments: arrays rows, w, out, bias, params; then row_0 .. row_{ksize-1} (the offset
+    of each kernel row's input row), ldb, out_off, valid, code."""
+
+    def body(v):
+        rows, w, out, bias, params = v.ptr
+        row_offsets = v.arg[:ksize]
+        ldb, out_off, valid, code = v.arg[ksize:]
+        b = v.builder
+        acc = [v.zero()] * run
+        for ky in range(ksize):
+            row = v.at(rows, row_offsets[ky])
+            weights = [[v.load(v.at(w, b.mul(v.const((ky * ksize + kx) * chans + c), ldb)))
+                        for c in range(chans)] for kx in range(ksize)]
+            for q in range(run + ksize - 1):
+                for c in range(chans):
+                    value = v.broadcast(v.at(row, q * chans + c))
+                    for kx in range(max(0, q - run + 1), min(ksize, q + 1)):
+                        acc[q - kx] = v.fma(value, weights[kx][c], acc[q - kx])
+        bias_vec = v.load(bias)
+        slope = v.broadcast(params)
+        for r in range(run):
+            y = v.activate(v.add(acc[r], bias_vec), code, slope)
+            pointer = v.at(out, out_off, r * LANES)
+            if stream:
+                v.stream(y, pointer)
+            else:
+                v.store_if(b.icmp_signed("<", v.const(r), valid), y, pointer)
+
+    return vector_intrinsic(5, ksize + 4, body)
+
+
+_direct_3x3 = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, DIRECT_RUN, False)
+_direct_3x3_stream = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, DIRECT_RUN, True)
+
+
+@njit(nogil=True, cache=True)
+def _ring_rows(x, image, oy, stride, pad, rows, held):
+    """Make ring slot iy % K of rows (K, span) hold input row iy of x[image], zero-padded
+    by `pad` pixels on the left (rows outside the image: zeros), for the K input rows that
+    output row oy reads; held[s] is the input row slot s holds. The slots' other floats
+    must be zeros (set once by the caller)."""
+    height = x.shape[1]
+    length = x.shape[2] * x.shape[3]
+    flat_x = x.reshape(x.size)
+    ksize = rows.shape[0]
+    dst0 = pad * x.shape[3]
+    for ky in range(ksize):
+        iy = oy * stride - pad + ky
+        slot = iy % ksize
+        if held[slot] == iy:
+            continue
+        held[slot] = iy
+        row = rows[slot]
+        if 0 <= iy < height:
+            src = (image * height + iy) * length
+            for i in range(length):
+                row[dst0 + i] = flat_x[src + i]
+        else:
+            for i in range(length):
+                row[dst0 + i] = 0.0
+
+
+@njit(nogil=True, cache=True)
+def _start_ring(rows, held):
+    """Zero the ring and mark its slots empty."""
+    flat = rows.reshape(rows.size)
+    for i in range(flat.size):
+        flat[i] = 0.0
+    for s in range(held.size):
+        held[s] = -(1 << 40)
 
 
 @njit(nogil=True, cache=True)
@@ -28,39 +131,29 @@ def convolve_rows(x, w2d, ksize, stride, pad, bias, code, out, image, oy0, oy1, 
 
     x: (N, H, W, C), out: (N, out_h, out_w, Cout) float32 C-contiguous, Cout a multiple of
     16; w2d: (K*K*C, Cout) float32 with unit column stride. rows: (K, >= (W + 2*pad)*C +
-    24*stride*C + K*C) scratch for the padded input rows (their tail is read by the last
-    register block's spare rows); line: (>= out_w rounded up to 24, Cout) scratch."""
-    height = x.shape[1]
-    width = x.shape[2]
+    24*stride*C + K*C) scratch for the ring of padded input rows (their tail is read by the
+    last register block's spare rows); line: (>= out_w rounded up to 24, Cout) scratch."""
     chans = x.shape[3]
     out_w = out.shape[2]
     cout = out.shape[3]
     taps = ksize * chans
     ldb = w2d.strides[0] // 4
     span = rows.shape[1]
-    flat_x = x.reshape(x.size)
     flat_out = out.reshape(out.size)
     flat_rows = rows.reshape(rows.size)
     flat_line = line.reshape(line.size)
-    length = width * chans
-    # plain loops, not slice assignments: numba compiles these several seconds faster
-    for i in range(flat_rows.size):
-        flat_rows[i] = 0.0
+    held = np.empty(ksize, np.int64)
+    _start_ring(rows, held)
     for oy in range(oy0, oy1):
-        for ky in range(ksize):
-            iy = oy * stride - pad + ky
-            dst = ky * span + pad * chans
-            src = (image * height + iy) * length
-            inside = 0 <= iy < height
-            for i in range(length):
-                flat_rows[dst + i] = flat_x[src + i] if inside else 0.0
+        _ring_rows(x, image, oy, stride, pad, rows, held)
         for j in range(0, cout, PANEL):
             vectors = min(4, (cout - j) // LANES)
             block = BLOCK_ROWS[vectors]
             for x0 in range(0, out_w, block):  # every kernel row while the block is in L1
                 for ky in range(ksize):
+                    slot = (oy * stride - pad + ky) % ksize
                     multiply(flat_rows, w2d, flat_line, block, vectors,
-                             ky * span + x0 * stride * chans, stride * chans, 1,
+                             slot * span + x0 * stride * chans, stride * chans, 1,
                              ky * taps * ldb + j, ldb, x0 * cout + j, cout, taps, ky)
         # one sequential copy: writing the output block by block was slower (8.2 vs 6.1 ms
         # on one thread for yolov3-tiny's first layer), each block's lines fetched to write
@@ -68,3 +161,35 @@ def convolve_rows(x, w2d, ksize, stride, pad, bias, code, out, image, oy0, oy1, 
         for i in range(out_w * cout):
             flat_out[base + i] = flat_line[i]
         activate_rows(out[image, oy], bias, 0, out_w, code)
+
+
+@njit(nogil=True, cache=True)
+def convolve_rows_direct(x, w2d, pad, bias, code, out, image, oy0, oy1, rows, stream):
+    """convolve_rows for the convolutions direct_applies() accepts, by the direct kernel,
+    written straight into out (stream: non-temporal stores, out on a cache line); rows: as
+    convolve_rows'."""
+    out_w = out.shape[2]
+    ldb = w2d.strides[0] // 4
+    span = rows.shape[1]
+    flat_out = out.reshape(out.size)
+    flat_rows = rows.reshape(rows.size)
+    params = np.full(1, LEAKY_SLOPE, np.float32)
+    held = np.empty(DIRECT_KSIZE, np.int64)
+    _start_ring(rows, held)
+    for oy in range(oy0, oy1):
+        _ring_rows(x, image, oy, 1, pad, rows, held)
+        r0 = (oy - pad) % DIRECT_KSIZE * span
+        r1 = (oy - pad + 1) % DIRECT_KSIZE * span
+        r2 = (oy - pad + 2) % DIRECT_KSIZE * span
+        base = (image * out.shape[1] + oy) * out_w * LANES
+        for x0 in range(0, out_w, DIRECT_RUN):
+            step = x0 * DIRECT_CHANS
+            valid = out_w - x0
+            if stream and valid >= DIRECT_RUN:
+                _direct_3x3_stream(flat_rows, w2d, flat_out, bias, params, r0 + step,
+                                   r1 + step, r2 + step, ldb, base + x0 * LANES, valid, code)
+            else:
+                _direct_3x3(flat_rows, w2d, flat_out, bias, params, r0 + step, r1 + step,
+                            r2 + step, ldb, base + x0 * LANES, valid, code)
+    if stream:
+        _fence()

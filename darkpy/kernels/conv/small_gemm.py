@@ -24,6 +24,7 @@ import math
 
 from numba import njit
 
+from darkpy.kernels import aligned
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
 # rows of the register block for 1..4 vectors of output channels (index 0 unused): 24
@@ -71,6 +72,17 @@ def pack_filters(u, packed):
         real = max(0, min(panel, cout - js))
         block[:, :, :real] = u[:, :, js:js + real]
         block[:, :, real:] = 0.0
+
+
+def packed(b):
+    """A (K, N) float32 matrix, or a stack of them (P, K, N), in pack_filters' panels (N
+    padded to whole vectors) in a new array starting on a cache line: panel_products'
+    right-hand operand, for a caller that keeps it."""
+    stack = b if b.ndim == 3 else b[None]
+    out = aligned.empty(stack.shape[0] * stack.shape[1] * padded_columns(stack.shape[2]),
+                        b.dtype)
+    pack_filters(stack, out)
+    return out
 
 
 def _block_kernel(rows: int, vectors: int):
@@ -153,6 +165,23 @@ def multiply(a_arr, b, c, rows, vectors, a_off, lda, a_step, b_off, ldb, c_off, 
 
 
 @njit(nogil=True, cache=True)
+def panel_products(a, a_off, lda, packed, b_off, depth_total, c, c_off, ldc, rows, width):
+    """c[r, :width] = sum_k a[r, k] * B[k, :width] for r < rows (rounded up to a register
+    block: a and c need the spare rows), serial, without the GIL; B (depth_total, width) in
+    pack_filters' panels at packed[b_off:], width a multiple of 16; a[r, k] at a[a_off +
+    r*lda + k] and c[r, j] at c[c_off + r*ldc + j] (flat offsets into the 2-D arrays).
+
+    k runs in DEPTH chunks, each over every panel before the next chunk, so that a chunk of
+    a's rows stays in cache across the panels."""
+    for k0 in range(0, depth_total, DEPTH):
+        depth = min(DEPTH, depth_total - k0)
+        for js in range(0, width, PANEL):
+            panel = min(PANEL, width - js)
+            multiply(a, packed, c, rows, panel // LANES, a_off + k0, lda, 1,
+                     b_off + depth_total * js + k0 * panel, panel, c_off + js, ldc, depth, k0)
+
+
+@njit(nogil=True, cache=True)
 def winograd_products(v, packed, cin, cout, m, tiles):
     """m[:tiles, p, :] = v[:tiles, p, :] @ U[p] for the 36 positions p, serial, without the
     GIL.
@@ -160,16 +189,9 @@ def winograd_products(v, packed, cin, cout, m, tiles):
     v: (>= padded_tiles(tiles), >= 36*Cin) with its spare rows zeroed (clear_spare_rows);
     packed: U from pack_filters; m: (>= padded_tiles(tiles), >= 36*Cout); float32
     C-contiguous; Cout a multiple of 16 (padded_columns). Spare rows of m are overwritten."""
-    lda = v.shape[1]
-    ldc = m.shape[1]
     for p in range(36):
-        for k0 in range(0, cin, DEPTH):
-            depth = min(DEPTH, cin - k0)
-            for js in range(0, cout, PANEL):
-                panel = min(PANEL, cout - js)
-                multiply(v, packed, m, tiles, panel // LANES, p * cin + k0, lda, 1,
-                         p * cin * cout + cin * js + k0 * panel, panel, p * cout + js, ldc,
-                         depth, k0)
+        panel_products(v, p * cin, v.shape[1], packed, p * cin * cout, cin, m, p * cout,
+                       m.shape[1], tiles, cout)
 
 
 @njit(nogil=True, cache=True)

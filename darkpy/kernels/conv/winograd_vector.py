@@ -117,16 +117,13 @@ def _output_tile(stream: bool):
         b = v.builder
         fusing = b.icmp_signed("!=", fuse, zero)
         residual = b.icmp_signed("!=", has_res, zero)
-        linear = b.icmp_signed("==", code, v.const(LINEAR))
-        relu = b.icmp_signed("==", code, v.const(RELU))
         count = None if stream else lanes
         bias_vec = v.load_if(fusing, v.at(bias, bias_off), count)
         slope, alpha, beta = (v.broadcast(v.at(params, k)) for k in range(3))
 
         def finish(y, inside, offsets):
             z = v.add(y, bias_vec)
-            act_z = v.select(linear, z, v.select(v.greater(z, v.zero()), z,
-                                                 v.select(relu, v.zero(), v.mul(slope, z))))
+            act_z = v.activate(z, code, slope)
             other = v.load_if(b.and_(inside, residual), v.at(res, *offsets), count)
             summed = v.select(residual, v.add(v.mul(alpha, act_z), v.mul(beta, other)), act_z)
             return v.select(fusing, summed, y)
