@@ -98,7 +98,8 @@ def test_network_outputs_are_the_same_with_recycling(monkeypatch):
     x = rng.standard_normal((2, 12, 16, 3)).astype(np.float32)
     taken = _spy_on_requests(monkeypatch)
     recycled = net.forward(x)
-    assert taken == ["new", "new", "pool", "new"]  # layer 0's output reused by layer 2
+    # layer 0's output reused by layer 2; the route's 16 channels fit no freed array
+    assert taken == ["new", "new", "pool", "new", "new"]
     monkeypatch.setattr(recycle, "give_back", lambda array: None)
     np.testing.assert_array_equal(recycled, net.forward(x))
     # every output kept: layer 2's output is not layer 0's memory
@@ -117,8 +118,9 @@ def test_the_passes_after_the_first_take_their_outputs_from_one_arena(monkeypatc
     second = net.forward(x)
     # every convolution output is freed within the pass (the route's output is returned):
     # all four come from the arena, which holds three at once (layer 0's dies after layer 1,
-    # so layer 2 reuses its bytes; layers 1 and 3 live to the route)
-    assert taken == ["arena"] * 4
+    # so layer 2 reuses its bytes; layers 1 and 3 live to the route); the route's output is
+    # a fresh array, the one the last pass returned being still held (by `first`)
+    assert taken == ["arena"] * 4 + ["new"]
     memory = net._buffers.for_input(x.shape)
     size = 12 * 16 * 8 * 4
     assert memory.arena_bytes == 3 * size
@@ -129,15 +131,15 @@ def test_the_passes_after_the_first_take_their_outputs_from_one_arena(monkeypatc
     assert not np.shares_memory(first, second)
     taken.clear()
     np.testing.assert_array_equal(net.forward(x), kept)
-    assert taken == ["arena"] * 4
+    assert taken == ["arena"] * 4 + ["new"]
     # another input shape starts afresh, and release_buffers lets everything go
     taken.clear()
     net.forward(rng.standard_normal((1, 8, 8, 3)).astype(np.float32))
-    assert taken == ["new", "new", "pool", "new"]
+    assert taken == ["new", "new", "pool", "new", "new"]
     net.release_buffers()
     taken.clear()
     np.testing.assert_array_equal(net.forward(x), kept)
-    assert taken == ["new", "new", "pool", "new"]
+    assert taken == ["new", "new", "pool", "new", "new"]
 
 
 def test_an_arena_region_still_referenced_is_never_handed_out_again(monkeypatch):
@@ -149,9 +151,9 @@ def test_an_arena_region_still_referenced_is_never_handed_out_again(monkeypatch)
     net.forward(x)  # records a pass in which every convolution output is freed
     taken = _spy_on_requests(monkeypatch)
     # now the caller keeps them all: layer 2's region (layer 0's) is still held when layer 2
-    # asks, so it gets a fresh array
+    # asks, so it gets a fresh array (and so does the route's output, a returned one)
     outs = net.forward(x, outputs=[0, 1, 2, 3, 4])
-    assert taken == ["arena", "arena", "new", "arena"]
+    assert taken == ["arena", "arena", "new", "arena", "new"]
     assert not np.shares_memory(outs[0], outs[2])
     # a view of an output kept by the caller holds its region as well
     view = net.forward(x, outputs=[0])[0][:, 1:]

@@ -47,7 +47,8 @@ STREAM_BYTES = 8 << 20
 VECTOR_RUNS_PER_WORKER = 4
 # but a convolution of at least twice this many tiles is split across the workers
 MIN_SPLIT_TILES = 16
-# GEMMs split by output channels: at least this many channels per worker, and this much work
+# the split by output channels: at least twice this many channels and this much work (the
+# workers then take whole 64-channel panels of small_gemm's: fewer than 65 run on one)
 MIN_SPLIT_COLUMNS = 16
 MIN_SPLIT_FLOPS = 1 << 21
 # an im2col copy at least this big is split across the workers
@@ -185,12 +186,6 @@ def _conv2d_narrow(x, w2d, bias, code, ksize, stride, pad, out):
                              line)
 
     run_blocks(jobs, work)
-
-
-def _column_ranges(cout: int, parts: int) -> list:
-    """`parts` runs of output channels, each starting on a 64-byte boundary."""
-    step = -(-cout // (parts * 16)) * 16
-    return [(j0, min(cout, j0 + step)) for j0 in range(0, cout, step)]
 
 
 def _panel_ranges(width: int, parts: int) -> list:
