@@ -307,8 +307,25 @@ class Network:
     def _forward_train(self, x, outputs, wanted):
         self._train_cache = None
         outs: list[np.ndarray] = []
-        for layer, sources in zip(self.layers, self.sources):
+        fused_outputs: dict[int, np.ndarray] = {}  # shortcut index -> its convolution's sum
+        for i, (layer, sources) in enumerate(zip(self.layers, self.sources)):
+            if i in fused_outputs:
+                outs.append(fused_outputs.pop(i))
+                continue
             inputs = [x if s == INPUT else outs[s] for s in sources]
+            fused = self._residual_fusions.get(i)
+            if fused is not None:
+                # as inference does; backward then hands the convolution the sum as its
+                # output, which a linear activation's gradient never reads
+                shortcut = self.layers[fused]
+                other = self.sources[fused][1]
+                out = layer.train_forward_residual(
+                    inputs, x if other == INPUT else outs[other], shortcut.alpha,
+                    shortcut.beta, shortcut.code)
+                if out is not None:
+                    outs.append(out)
+                    fused_outputs[fused] = out
+                    continue
             outs.append(layer.forward(inputs, train=True))
         self._train_cache = (x, outs)
         if outputs is None:

@@ -102,3 +102,76 @@ def test_fused_shortcut_equals_the_two_layers(shape, activation, two_workers):
     expect = np.float32(0.5) * outs[2] + np.float32(-1.5) * outs[0]
     np.testing.assert_array_equal(outs[3], leaky(expect) if activation == "leaky" else expect)
     np.testing.assert_array_equal(outs[5], outs[4] + outs[3])
+
+
+TRAIN_NET = """
+[net]
+width=8
+height=8
+channels=3
+
+[convolutional]
+filters={filters}
+size=3
+pad=1
+activation=relu
+
+[convolutional]
+filters={filters}
+size=3
+pad=1
+activation=linear
+
+[shortcut]
+from=-2
+alpha=0.5
+beta=-1.5
+
+# a leaky convolution before a shortcut: its gradient reads its own output, so not fused
+[convolutional]
+filters={filters}
+size=3
+pad=1
+activation=leaky
+
+[shortcut]
+from=-2
+
+[convolutional]
+filters=3
+size=3
+pad=1
+activation=linear
+"""
+
+
+def _train_step(net, x, delta):
+    net.zero_grads()
+    out = net.forward(x, train=True)
+    dx = net.backward(delta)
+    return out, dx, {(layer.index, name): g.copy() for layer in net.layers
+                     for name, g in layer.grads.items()}
+
+
+@pytest.mark.parametrize("shape", [(2, 38, 45, 16), (1, 18, 22, 32)])
+def test_training_fuses_linear_shortcuts_with_the_same_bits(shape, two_workers, monkeypatch):
+    n, h, w, filters = shape
+    net = build(TRAIN_NET.format(filters=filters))
+    assert net._residual_fusions == {1: 2, 3: 4}
+    fused_calls = []
+    conv = type(net.layers[1])
+    real = conv.train_forward_residual
+    monkeypatch.setattr(conv, "train_forward_residual",
+                        lambda self, *a: fused_calls.append(self.index) or real(self, *a))
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (n, h, w, 3)).astype(np.float32)
+    delta = rng.uniform(-1, 1, (n, h, w, 3)).astype(np.float32)
+    fused = _train_step(net, x, delta)
+    assert fused_calls == [1, 3]  # asked for both; the leaky one declines
+    monkeypatch.setattr(net, "_residual_fusions", {})
+    plain = _train_step(net, x, delta)
+    np.testing.assert_array_equal(fused[0], plain[0])
+    np.testing.assert_array_equal(fused[1], plain[1])
+    assert fused[2].keys() == plain[2].keys()
+    for key in plain[2]:
+        np.testing.assert_array_equal(fused[2][key], plain[2][key], err_msg=str(key))

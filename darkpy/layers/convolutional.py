@@ -424,6 +424,30 @@ class Convolutional(Layer):
                              residual=(np.ascontiguousarray(other), alpha, beta, code))
 
     # --- training --------------------------------------------------------------------------
+    def train_forward_residual(self, inputs, other, alpha, beta, code):
+        """Training forward finished by a linear shortcut, alpha * forward(inputs) + beta *
+        other, written once in the convolution's blocks (Network's training forward asks for
+        it as inference asks forward_residual). Only where backward loses nothing by it: a
+        float32 convolution with bias and a linear activation (whose gradient reads no
+        output), trained the plain way (not in a darknet's order), and a linear shortcut of
+        the same shape; else None. The same bits as the two layers one after the other."""
+        if (self.binary is not None or self.channel_code is not None or self.batch_normalize
+                or self.code != codes.LINEAR or code != codes.LINEAR):
+            return None
+        x = self.checked_input(inputs[0])
+        if (x.dtype != np.float32 or self._darknet_exact(x.dtype)
+                or self._darknet_fast(x.dtype)):
+            return None
+        z = self.new_output(x)
+        if z.shape != other.shape or other.dtype != x.dtype:
+            return None
+        p = self.source.params
+        self.convolve(x, np.ascontiguousarray(p["weights"], x.dtype), z, p["biases"],
+                      self.code, exact=self.darknet_exact,
+                      residual=(np.ascontiguousarray(other), alpha, beta, code))
+        self._saved = (None, None)
+        return z
+
     def _train_forward(self, x):
         """Training forward (any float dtype): batch statistics, and what backward needs."""
         dtype = x.dtype
