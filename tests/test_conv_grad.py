@@ -211,6 +211,13 @@ def test_activation_gradient_sum_matches_numpy(name, threads, monkeypatch):
     np.testing.assert_allclose(g, want, rtol=2e-6, atol=1e-6)
     np.testing.assert_allclose(sums, want.sum(axis=0), rtol=1e-6, atol=1e-5)
     assert g is not delta and sums.dtype == np.float64
+    # share: a linear gradient is delta itself, with the same sums; others still copy
+    before = delta.copy()
+    shared, shared_sums = training.activation_gradient_sum(delta, y, pre, code, share=True)
+    assert (shared is delta) == (name == "linear")
+    np.testing.assert_array_equal(shared, g)
+    np.testing.assert_array_equal(shared_sums, sums)
+    np.testing.assert_array_equal(delta, before)
 
 
 def test_flipped_weights_hand_worked():

@@ -587,8 +587,10 @@ class Convolutional(Layer):
                 activations.activate_gradient(g, y2d, pre, self.code)
             bias_grad = bn.channel_sum(g)
         else:
+            # no batch norm: nothing below writes to g, so a linear one may be delta itself
             g, bias_grad = conv_training.activation_gradient_sum(
-                np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code)
+                np.ascontiguousarray(delta, np.float32).reshape(-1, cout), y2d, pre, self.code,
+                share=state is None)
         in_order = self._alexeyab_order(dtype)
         if in_order and state is None:
             bias_grad = np.zeros_like(bias_grad)  # added image by image below

@@ -285,9 +285,15 @@ GRADIENT_CHUNK_VALUES = 1 << 18
 @njit(nogil=True, cache=True, fastmath=False)
 def _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial):
     """g[r0:r1] = delta * f'; partial = its column sums (float64), rows in order. Linear,
-    ReLU and leaky in one pass (gradient_rows's arithmetic); other activations in three."""
-    cols = g.shape[1]
+    ReLU and leaky in one pass (gradient_rows's arithmetic); other activations in three.
+    g of no rows (linear only): the sums of delta alone."""
+    cols = delta.shape[1]
     partial[:] = 0.0
+    if g.shape[0] == 0:
+        for r in range(r0, r1):
+            for c in range(cols):
+                partial[c] += np.float64(delta[r, c])
+        return
     if code == LINEAR or code == RELU or code == LEAKY:
         for r in range(r0, r1):
             for c in range(cols):
@@ -307,13 +313,17 @@ def _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial):
             partial[c] += np.float64(g[r, c])
 
 
-def activation_gradient_sum(delta, y, pre, code):
+def activation_gradient_sum(delta, y, pre, code, share: bool = False):
     """(g, sums): g = delta * f'(.) as a new (rows, C) array (delta untouched), and the
     float64 column sums of g (the bias gradient), in one pass on the workers. delta and y
     are (rows, C) float32; pre is the pre-activation input where f' needs it, else None.
-    Chunks depend on the shape only and their sums are added in order: deterministic."""
+    Chunks depend on the shape only and their sums are added in order: deterministic.
+    share: for a linear activation g is delta itself (f' = 1: no copy), which the caller
+    must then not write to."""
     rows, cols = delta.shape
-    g = aligned.empty_like(delta)
+    shared = share and code == LINEAR
+    g = delta if shared else aligned.empty_like(delta)
+    out = g[:0] if shared else g  # no rows: the kernel only sums
     if pre is None:
         pre = y  # never read: activations that need x always pass it
     step = max(1, GRADIENT_CHUNK_VALUES // max(cols, 1))
@@ -322,7 +332,7 @@ def activation_gradient_sum(delta, y, pre, code):
 
     def work(k):
         r0, r1 = chunks[k]
-        _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial[k])
+        _gradient_sum_rows(delta, y, pre, code, r0, r1, out, partial[k])
 
     if rows * cols < workers.SERIAL_WORK:
         for k in range(len(chunks)):
