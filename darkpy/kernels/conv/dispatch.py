@@ -5,7 +5,10 @@ Three algorithms give the same result up to rounding:
 - winograd: 3x3 stride-1 undilated ungrouped convolutions over enough 4x4 output tiles use
   Winograd F(4x4, 3x3) (winograd.py; DARKPY_WINOGRAD=0 turns it off): a quarter of
   im2col's multiplies. Its transforms round, so callers that need exact sums of small
-  integers (binarised convolutions) ask for `exact`, and get gemm instead.
+  integers (binarised convolutions) ask for `exact`, and get gemm instead. In float32, those
+  to 3 outputs from input channels in runs of 16 (an SR network's RGB tail) take
+  few_outputs.py's direct dot products instead: Winograd's GEMMs would pad them to 16
+  outputs, and its input transform cost as much as for 64.
 - direct: groups of very few (input x output) channels, depthwise and the like, where a GEMM
   per group would be tiny: a direct loop (direct.py).
 - gemm: everything else, im2col + GEMM in bounded blocks (inference.py).
@@ -41,6 +44,7 @@ direct = kernels("conv.direct")
 inference = kernels("conv.inference")
 reference = kernels("conv.reference")
 small_gemm = kernels("conv.small_gemm")
+few_outputs = kernels("conv.few_outputs")
 training = kernels("conv.training")
 winograd = kernels("conv.winograd")
 
@@ -124,7 +128,8 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     x (N, H, W, C) and out (N, out_h, out_w, cout) C-contiguous, weights (K, K, C/groups,
     cout), all of one dtype; bias None means none. `algorithm` from `choose`; `derive(name,
     compute)` returns compute() (a tensor derived from the weights: "winograd" their
-    transform, "panels" and "winograd panels" their packing for small_gemm), cached by a caller that keeps such tensors with
+    transform, "panels" and "winograd panels" their packing for small_gemm, "few outputs"
+    for few_outputs.py), cached by a caller that keeps such tensors with
     the weights (None: computed on every call); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
     the blocks while they are in cache. `darknet` (float32) sums as darknet does.
 
@@ -155,6 +160,10 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
         reference.conv_forward(x, weights, g.groups, g.stride_y, g.stride_x, g.pad,
                                g.dilation, out, direct=algorithm == "direct")
         activations.bias_activate(out.reshape(-1, cout), bias, code)
+    elif algorithm == "winograd" and not exact and few_outputs.applies(g.size, x.shape[3],
+                                                                        cout, code):
+        packed = derive("few outputs", lambda: few_outputs.pack(weights))
+        inference.conv2d_few_outputs(x, packed, bias, code, g.pad, out)
     elif algorithm == "winograd" and not exact:
         u, panels = _winograd_operands(weights, derive)
         inference.conv2d_winograd(x, u, bias, code, g.pad, out, panels=panels)

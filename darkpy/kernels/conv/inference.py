@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.conv import narrow, small_gemm, winograd, winograd_vector
+from darkpy.kernels.conv import few_outputs, narrow, small_gemm, winograd, winograd_vector
 from darkpy.kernels.activations import LINEAR, act_scalar, activate_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.simd import LANES
@@ -164,14 +164,19 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     run_blocks(jobs, work)
 
 
+def _row_jobs(n_img: int, out_h: int) -> list:
+    """(image, first row, end row): runs of output rows, NARROW_JOBS_PER_WORKER per worker."""
+    per_job = max(1, -(-n_img * out_h // (num_threads() * NARROW_JOBS_PER_WORKER)))
+    return [(n, y0, min(out_h, y0 + per_job))
+            for n in range(n_img) for y0 in range(0, out_h, per_job)]
+
+
 def _conv2d_narrow(x, w2d, bias, code, ksize, stride, pad, out):
     """conv2d_gemm for few input channels: narrow.convolve_rows (or, where it applies, its
     direct kernel) on runs of output rows."""
     n_img, _, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
-    per_job = max(1, -(-n_img * out_h // (num_threads() * NARROW_JOBS_PER_WORKER)))
-    jobs = [(n, y0, min(out_h, y0 + per_job))
-            for n in range(n_img) for y0 in range(0, out_h, per_job)]
+    jobs = _row_jobs(n_img, out_h)
     span = (width + 2 * pad) * chans + small_gemm.PAD_ROWS * stride * chans + ksize * chans
     direct = narrow.direct_applies(ksize, chans, stride, cout, code)
     stream = out.nbytes >= STREAM_BYTES and out.ctypes.data % 64 == 0
@@ -188,6 +193,21 @@ def _conv2d_narrow(x, w2d, bias, code, ksize, stride, pad, out):
                              line)
 
     run_blocks(jobs, work)
+
+
+def conv2d_few_outputs(x, packed, bias, code, pad, out):
+    """out = f(conv3x3(x, w) + bias), stride 1, for the convolutions few_outputs.applies()
+    accepts (3 outputs from many input channels), by runs of output rows on the workers.
+    packed: few_outputs.pack(w); other arguments as conv2d_gemm."""
+    bias = _bias_or_zeros(bias, few_outputs.OUTPUTS)
+    tiled = np.zeros(LANES, dtype=np.float32)
+    tiled[:few_outputs.PIXELS * few_outputs.OUTPUTS] = np.tile(bias, few_outputs.PIXELS)
+    zero_run = zeros((few_outputs.PIXELS + 2) * x.shape[3])
+
+    def work(job):
+        few_outputs.convolve_rows(x, packed, pad, tiled, code, zero_run, out, *job)
+
+    run_blocks(_row_jobs(x.shape[0], out.shape[1]), work)
 
 
 def _panel_ranges(width: int, parts: int) -> list:
