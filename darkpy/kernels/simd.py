@@ -131,6 +131,36 @@ class Vectors:
                                                   self.select(relu, self.zero(),
                                                               self.mul(slope, z))))
 
+    def counted_loop(self, count, initial, step):
+        """Emit `for i in range(count): values = step(i, values)`, the values (vectors) carried
+        in registers from `initial`; returns them after the loop (`initial` when count, an
+        int64 IR value, is not positive)."""
+        b = self.builder
+        start = b.block
+        loop = b.append_basic_block("loop")
+        done = b.append_basic_block("loop_done")
+        b.cbranch(b.icmp_signed(">", count, self.const(0)), loop, done)
+        b.position_at_end(loop)
+        i = b.phi(I64)
+        carried = [b.phi(value.type) for value in initial]
+        new = step(i, carried)
+        following = b.add(i, self.const(1))
+        end = b.block
+        b.cbranch(b.icmp_signed("<", following, count), loop, done)
+        i.add_incoming(self.const(0), start)
+        i.add_incoming(following, end)
+        for phi, first, value in zip(carried, initial, new):
+            phi.add_incoming(first, start)
+            phi.add_incoming(value, end)
+        b.position_at_end(done)
+        results = []
+        for first, value in zip(initial, new):
+            result = b.phi(value.type)
+            result.add_incoming(first, start)
+            result.add_incoming(value, end)
+            results.append(result)
+        return results
+
     def inside(self, index: int, low, high):
         """i1: low <= index < high (int64 IR values)."""
         b = self.builder

@@ -85,42 +85,24 @@ def _body(v):
     q_lo, q_hi, nvec, chans, out_off, valid, code = v.arg[KSIZE:]
     b = v.builder
     inside = [v.inside(q, q_lo, q_hi) for q in range(PIXELS + KSIZE - 1)]
-    start = b.block
-    loop = b.append_basic_block("few_loop")
-    done = b.append_basic_block("few_done")
-    b.cbranch(b.icmp_signed(">", nvec, v.const(0)), loop, done)
 
-    b.position_at_end(loop)
-    run = b.phi(v.const(0).type)
-    acc = [b.phi(v.zero().type) for _ in range(PIXELS * OUTPUTS)]
-    new = list(acc)
-    channel = b.mul(run, v.const(LANES))
-    for ky in range(KSIZE):
-        inputs = [v.load_if(inside[q], v.at(rows[ky], offsets[ky], b.mul(v.const(q), chans),
-                                             channel))
-                  for q in range(PIXELS + KSIZE - 1)]
-        for kx in range(KSIZE):
-            tap = b.add(b.mul(v.const(ky * KSIZE + kx), nvec), run)
-            for k in range(OUTPUTS):
-                weight = v.load(v.at(w, b.mul(tap, v.const(OUTPUTS * LANES)), k * LANES))
-                for p in range(PIXELS):
-                    new[p * OUTPUTS + k] = v.fma(inputs[p + kx], weight, new[p * OUTPUTS + k])
-    following = b.add(run, v.const(1))
-    end = b.block
-    b.cbranch(b.icmp_signed("<", following, nvec), loop, done)
-    run.add_incoming(v.const(0), start)
-    run.add_incoming(following, end)
-    for phi, value in zip(acc, new):
-        phi.add_incoming(v.zero(), start)
-        phi.add_incoming(value, end)
+    def step(run, acc):  # one run of 16 input channels
+        channel = b.mul(run, v.const(LANES))
+        new = list(acc)
+        for ky in range(KSIZE):
+            inputs = [v.load_if(inside[q], v.at(rows[ky], offsets[ky],
+                                                b.mul(v.const(q), chans), channel))
+                      for q in range(PIXELS + KSIZE - 1)]
+            for kx in range(KSIZE):
+                tap = b.add(b.mul(v.const(ky * KSIZE + kx), nvec), run)
+                for k in range(OUTPUTS):
+                    weight = v.load(v.at(w, b.mul(tap, v.const(OUTPUTS * LANES)), k * LANES))
+                    for p in range(PIXELS):
+                        new[p * OUTPUTS + k] = v.fma(inputs[p + kx], weight,
+                                                     new[p * OUTPUTS + k])
+        return new
 
-    b.position_at_end(done)
-    finals = []
-    for value in new:
-        final = b.phi(value.type)
-        final.add_incoming(v.zero(), start)
-        final.add_incoming(value, end)
-        finals.append(final)
+    finals = v.counted_loop(nvec, [v.zero()] * (PIXELS * OUTPUTS), step)
     y = v.activate(v.add(_lane_sums(v, finals), v.load(bias)), code, v.broadcast(params))
     v.store_if(ir.Constant(ir.IntType(1), 1), y, v.at(out, out_off),
                b.mul(valid, v.const(OUTPUTS)))

@@ -102,37 +102,18 @@ def _block_kernel(rows: int, vectors: int):
             c_row = v.at(c, c_off, builder.mul(v.const(r), ldc))
             for j in range(vectors):
                 initial.append(builder.select(adding, v.load(v.at(c_row, LANES * j)), v.zero()))
-        start = builder.block
-        loop = builder.append_basic_block("block_loop")
-        done = builder.append_basic_block("block_done")
-        builder.cbranch(builder.icmp_signed(">", depth, v.const(0)), loop, done)
 
-        builder.position_at_end(loop)
-        k = builder.phi(v.const(0).type)
-        acc = [builder.phi(v.zero().type) for _ in range(rows * vectors)]
-        b_row = v.at(b, b_off, builder.mul(k, ldb))
-        b_vec = [v.load(v.at(b_row, LANES * j)) for j in range(vectors)]
-        new = []
-        for r in range(rows):
-            a_val = v.broadcast(v.at(a, a_off, builder.mul(v.const(r), lda),
-                                     builder.mul(k, a_step)))
-            new += [v.fma(a_val, b_vec[j], acc[r * vectors + j]) for j in range(vectors)]
-        k_next = builder.add(k, v.const(1))
-        end = builder.block
-        builder.cbranch(builder.icmp_signed("<", k_next, depth), loop, done)
-        k.add_incoming(v.const(0), start)
-        k.add_incoming(k_next, end)
-        for phi, first, value in zip(acc, initial, new):
-            phi.add_incoming(first, start)
-            phi.add_incoming(value, end)
+        def step(k, acc):
+            b_row = v.at(b, b_off, builder.mul(k, ldb))
+            b_vec = [v.load(v.at(b_row, LANES * j)) for j in range(vectors)]
+            new = []
+            for r in range(rows):
+                a_val = v.broadcast(v.at(a, a_off, builder.mul(v.const(r), lda),
+                                         builder.mul(k, a_step)))
+                new += [v.fma(a_val, b_vec[j], acc[r * vectors + j]) for j in range(vectors)]
+            return new
 
-        builder.position_at_end(done)
-        results = []
-        for first, value in zip(initial, new):
-            result = builder.phi(value.type)
-            result.add_incoming(first, start)
-            result.add_incoming(value, end)
-            results.append(result)
+        results = v.counted_loop(depth, initial, step)
         for r in range(rows):
             c_row = v.at(c, c_off, builder.mul(v.const(r), ldc))
             for j in range(vectors):
