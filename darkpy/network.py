@@ -314,7 +314,7 @@ class Network:
                 continue
             inputs = [x if s == INPUT else outs[s] for s in sources]
             fused = self._residual_fusions.get(i)
-            if fused is not None:
+            if fused is not None and i not in wanted:
                 # as inference does; backward then hands the convolution the sum as its
                 # output, which a linear activation's gradient never reads
                 shortcut = self.layers[fused]

@@ -175,3 +175,13 @@ def test_training_fuses_linear_shortcuts_with_the_same_bits(shape, two_workers, 
     assert fused[2].keys() == plain[2].keys()
     for key in plain[2]:
         np.testing.assert_array_equal(fused[2][key], plain[2][key], err_msg=str(key))
+
+
+def test_training_keeps_a_convolution_output_asked_for(two_workers):
+    """A training forward that returns a fused convolution's own output computes it apart
+    from its shortcut, as inference does."""
+    net = build(TRAIN_NET.format(filters=16))
+    x = np.random.default_rng(6).uniform(-1, 1, (1, 20, 24, 3)).astype(np.float32)
+    outs = net.forward(x, outputs=[0, 1, 2], train=True)
+    expect = np.float32(0.5) * outs[1] + np.float32(-1.5) * outs[0]
+    np.testing.assert_array_equal(outs[2], expect)

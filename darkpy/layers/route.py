@@ -64,8 +64,8 @@ class Route(Layer):
         return (h, w, sum(s[2] for s in input_shapes) // self.groups)
 
     def forward(self, inputs, train=False):
-        out = recycle.empty((inputs[0].shape[0], *self.output_shape([x.shape[1:] for x in inputs])),
-                            inputs[0].dtype)
+        shape = self.output_shape([x.shape[1:] for x in inputs])
+        out = recycle.empty((inputs[0].shape[0], *shape), inputs[0].dtype)
         start = 0
         for x in inputs:
             part = x.shape[3] // self.groups

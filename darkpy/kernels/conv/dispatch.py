@@ -126,12 +126,13 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     """out = f(conv(x, weights) + bias), overwritten, and returned.
 
     x (N, H, W, C) and out (N, out_h, out_w, cout) C-contiguous, weights (K, K, C/groups,
-    cout), all of one dtype; bias None means none. `algorithm` from `choose`; `derive(name,
-    compute)` returns compute() (a tensor derived from the weights: "winograd" their
-    transform, "panels" and "winograd panels" their packing for small_gemm, "few outputs"
-    for few_outputs.py), cached by a caller that keeps such tensors with
-    the weights (None: computed on every call); `exact` avoids Winograd's rounding. In float32 bias and activation are fused into
-    the blocks while they are in cache. `darknet` (float32) sums as darknet does.
+    cout), all of one dtype; bias None means none. `algorithm` from `choose`.
+    `derive(name, compute)` returns compute(), a tensor derived from the weights ("winograd"
+    their transform, "panels" and "winograd panels" their packing for small_gemm, "few
+    outputs" for few_outputs.py), cached by a caller that keeps such tensors with the
+    weights (None: computed on every call). `exact` avoids Winograd's rounding. In float32
+    bias and activation are fused into the blocks while they are in cache. `darknet`
+    (float32) sums as darknet does.
 
     residual: None, or (other, alpha, beta, res_code): then out is finished as the shortcut
     g(alpha*out + beta*other) (other of out's shape, g the activation res_code), in the
