@@ -223,3 +223,32 @@ def test_streamed_outputs_are_the_cached_ones(monkeypatch, threads, code, residu
         outs.append(out)
     assert not np.isnan(outs[0]).any()
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_a_layer_packs_its_winograd_filters_once(monkeypatch):
+    """Inference keeps U packed with the layer's weights (packed again only after they
+    change); training, whose weights change every step, packs on every call."""
+    from darkpy.config.cfg import parse_cfg_text
+    from darkpy.network import Network
+
+    net = Network(parse_cfg_text("[net]\nwidth=48\nheight=40\nchannels=16\n\n[convolutional]\n"
+                                 "filters=32\nsize=3\npad=1\nactivation=relu\n", "u.cfg"),
+                  source="u.cfg")
+    rng = np.random.default_rng(21)
+    layer = net.layers[0]
+    for name, shape in layer.param_layout():
+        layer.set_param(name, rng.normal(0, 0.3, shape).astype(np.float32))
+    packs = []
+    real = small_gemm.pack_filters
+    monkeypatch.setattr(small_gemm, "pack_filters", lambda *a: packs.append(1) or real(*a))
+    x = rng.standard_normal((1, 40, 48, 16)).astype(np.float32)
+    first = net.forward(x).copy()
+    np.testing.assert_array_equal(net.forward(x), first)
+    assert len(packs) == 1
+    layer.params["weights"] *= 2
+    layer.invalidate()
+    net.forward(x)
+    assert len(packs) == 2
+    net.forward(x, train=True)
+    net.forward(x, train=True)
+    assert len(packs) == 4

@@ -114,10 +114,15 @@ def _uncached(name, compute):
 
 def _winograd_operands(weights, derive):
     """(U, panels) for inference.conv2d_winograd: the weights' transform, and a callable
-    giving U packed for small_gemm (None when nothing is cached: packed per call then)."""
-    u = derive("winograd", lambda: winograd.transform_filters(weights))
+    giving U packed for small_gemm (None when nothing is cached: packed per call then).
+    Input channels in runs of 16 need only the packed U, which is then kept instead of U
+    (the same memory; no packing per call): U comes back None."""
     if derive is _uncached:
-        return u, None
+        return winograd.transform_filters(weights), None
+    if weights.shape[2] % small_gemm.LANES == 0:
+        return None, lambda: derive(
+            "winograd panels", lambda: small_gemm.packed(winograd.transform_filters(weights)))
+    u = derive("winograd", lambda: winograd.transform_filters(weights))
     return u, lambda: derive("winograd panels", lambda: small_gemm.packed(u))
 
 

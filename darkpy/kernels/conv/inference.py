@@ -302,9 +302,9 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None, panels=None):
     residual: None, or (other, alpha, beta, res_code) to finish with the shortcut
     out = g(alpha*out + beta*other) (other of out's shape, g the activation res_code) in the
     same blocks, bit for bit what a separate shortcut pass would give.
-    panels: a callable returning u packed whole (small_gemm.pack_filters, Cout padded to
-    whole vectors) that the caller keeps across calls, for the few-tile path
-    (_winograd_by_columns); None: packed on every call there.
+    panels: a callable returning U packed whole (small_gemm.packed) that the caller keeps
+    across calls, which every path but the loops' (C not a multiple of 16) reads instead of
+    u: u may then be None. None: u packed on every call.
     """
     if residual is None:
         residual = (_NO_RESIDUAL, np.float32(1.0), np.float32(1.0), LINEAR)
@@ -326,7 +326,8 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None, panels=None):
         low, high = VECTOR_BLOCK_TILES
         per_block = small_gemm.padded_tiles(
             min(high, max(low, VECTOR_BLOCK_BYTES // (36 * 4 * (chans + cout)))))
-        _winograd_vector(x, u, bias, code, pad, out, (res, alpha, beta, res_code),
+        packed = panels() if panels is not None else _packed_filters(u)
+        _winograd_vector(x, packed, bias, code, pad, out, (res, alpha, beta, res_code),
                          winograd.block_plan(n_img, tiles_h, tiles_w, per_block), per_block)
         return
     cap = max(MIN_BLOCK_TILES, WINOGRAD_BLOCK_BYTES // (36 * 4 * (chans + cout)))
@@ -355,10 +356,10 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None, panels=None):
     run_blocks(blocks, work)
 
 
-def _winograd_vector(x, u, bias, code, pad, out, residual, plan, per_block):
+def _winograd_vector(x, packed, bias, code, pad, out, residual, plan, per_block):
     """conv2d_winograd's blocks through winograd_vector's transforms and small_gemm's
-    products (input channels a multiple of 16), V and M tile-major: each job is a run of
-    consecutive blocks of the plan (winograd.block_plan) in one numba call
+    products on U packed (input channels a multiple of 16), V and M tile-major: each job is
+    a run of consecutive blocks of the plan (winograd.block_plan) in one numba call
     (winograd_vector.convolve_blocks)."""
     res, alpha, beta, res_code = residual
     chans = x.shape[3]
@@ -367,7 +368,6 @@ def _winograd_vector(x, u, bias, code, pad, out, residual, plan, per_block):
     plane = small_gemm.padded_columns(cout)
     v_stride = small_gemm.tile_stride(chans)
     m_stride = small_gemm.tile_stride(plane)
-    packed = _packed_filters(u)
     segments, starts = plan
     stream = out.nbytes >= STREAM_BYTES
     n_blocks = len(starts) - 1
@@ -385,8 +385,9 @@ def _winograd_vector(x, u, bias, code, pad, out, residual, plan, per_block):
 
 
 def _packed_filters(u):
-    """small_gemm.pack_filters(u) in a buffer of the calling thread (0.2% of the layer's
-    time on EDSR's 64-channel layers)."""
+    """small_gemm.pack_filters(u) in a buffer of the calling thread, for callers that keep
+    no packed U (training: the weights change every step; 0.2% of a layer's time on EDSR's
+    64-channel layers, ~1% on 256-channel ones)."""
     packed = scratch("wino_packed", 36 * u.shape[1] * small_gemm.padded_columns(u.shape[2]))
     small_gemm.pack_filters(u, packed)
     return packed
