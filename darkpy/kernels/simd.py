@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from darkpy.kernels.activation_codes import LINEAR, RELU
+from darkpy.kernels.activations import LEAKY_SLOPE, LINEAR, RELU
 
 LANES = 16
 F32 = ir.FloatType()
@@ -120,16 +120,17 @@ class Vectors:
         """Lanes where a > b (ordered: false for NaN), as the vector of i1 `select` takes."""
         return self.builder.fcmp_ordered(">", a, b)
 
-    def activate(self, z, code, slope):
+    def activate(self, z, code):
         """z through the activation `code` (an int64 IR value): LINEAR as it is, RELU z if
-        z > 0 else 0, any other leaky, z if z > 0 else slope * z: activations.activate_rows'
-        operations for its three cheapest codes (callers fuse only those)."""
+        z > 0 else 0, any other leaky, z if z > 0 else LEAKY_SLOPE * z: activate_rows'
+        operations (kernels/activations.py) for its three cheapest codes (callers fuse only
+        those)."""
         b = self.builder
         linear = b.icmp_signed("==", code, self.const(LINEAR))
         relu = b.icmp_signed("==", code, self.const(RELU))
         return self.select(linear, z, self.select(self.greater(z, self.zero()), z,
                                                   self.select(relu, self.zero(),
-                                                              self.mul(slope, z))))
+                                                              self.scale(LEAKY_SLOPE, z))))
 
     def counted_loop(self, count, initial, step):
         """Emit `for i in range(count): values = step(i, values)`, the values (vectors) carried

@@ -22,7 +22,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit
 
-from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU
+from darkpy.kernels.activations import LEAKY, LINEAR, RELU
 from darkpy.kernels.simd import I32, LANES, vector_intrinsic
 
 OUTPUTS = 3
@@ -76,11 +76,10 @@ def _body(v):
     + c] * w[((ky*3 + kx)*nvec + c//16)*OUTPUTS*16 + k*16 + c%16] + bias[p*OUTPUTS + k]) for
     p < valid, input pixels q = p + kx read only where q_lo <= q < q_hi (else zeros).
 
-    Arrays: row_0, row_1, row_2, w, out, bias (the bias tiled PIXELS times), params (the
-    leaky slope); scalars: off_0, off_1, off_2, q_lo, q_hi, nvec (C/16), chans, out_off,
+    Arrays: row_0, row_1, row_2, w, out, bias (the bias tiled PIXELS times); scalars: off_0, off_1, off_2, q_lo, q_hi, nvec (C/16), chans, out_off,
     valid, code."""
     rows = v.ptr[:KSIZE]
-    w, out, bias, params = v.ptr[KSIZE:]
+    w, out, bias = v.ptr[KSIZE:]
     offsets = v.arg[:KSIZE]
     q_lo, q_hi, nvec, chans, out_off, valid, code = v.arg[KSIZE:]
     b = v.builder
@@ -103,12 +102,12 @@ def _body(v):
         return new
 
     finals = v.counted_loop(nvec, [v.zero()] * (PIXELS * OUTPUTS), step)
-    y = v.activate(v.add(_lane_sums(v, finals), v.load(bias)), code, v.broadcast(params))
+    y = v.activate(v.add(_lane_sums(v, finals), v.load(bias)), code)
     v.store_if(ir.Constant(ir.IntType(1), 1), y, v.at(out, out_off),
                b.mul(valid, v.const(OUTPUTS)))
 
 
-_pixels_3 = vector_intrinsic(7, 10, _body)
+_pixels_3 = vector_intrinsic(6, 10, _body)
 
 
 @njit(nogil=True, cache=True)
@@ -131,7 +130,6 @@ def convolve_rows(x, packed, pad, bias, code, zero_run, out, image, oy0, oy1):
     out_h, out_w = out.shape[1], out.shape[2]
     flat = x.reshape(x.size)
     flat_out = out.reshape(out.size)
-    params = np.full(1, LEAKY_SLOPE, np.float32)
     for oy in range(oy0, oy1):
         base = (image * out_h + oy) * out_w * OUTPUTS
         for x0 in range(0, out_w, PIXELS):
@@ -139,6 +137,6 @@ def convolve_rows(x, packed, pad, bias, code, zero_run, out, image, oy0, oy1):
             row_0, off_0 = _row(flat, zero_run, image, oy - pad, ix, height, width, chans)
             row_1, off_1 = _row(flat, zero_run, image, oy - pad + 1, ix, height, width, chans)
             row_2, off_2 = _row(flat, zero_run, image, oy - pad + 2, ix, height, width, chans)
-            _pixels_3(row_0, row_1, row_2, packed, flat_out, bias, params, off_0, off_1, off_2,
+            _pixels_3(row_0, row_1, row_2, packed, flat_out, bias, off_0, off_1, off_2,
                       max(0, -ix), min(PIXELS + KSIZE - 1, width - ix), chans // LANES, chans,
                       base + x0 * OUTPUTS, min(PIXELS, out_w - x0), code)

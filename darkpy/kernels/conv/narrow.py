@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU, activate_rows
+from darkpy.kernels.activations import LEAKY, LINEAR, RELU, activate_rows
 from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, PANEL, multiply, padded_tiles
 from darkpy.kernels.conv.winograd_vector import _fence
 from darkpy.kernels.simd import LANES, vector_intrinsic
@@ -48,15 +48,15 @@ def direct_applies(ksize: int, chans: int, stride: int, cout: int, code: int) ->
 def _direct_kernel(ksize: int, chans: int, run: int, stream: bool):
     """out[out_off + r*16 + :16] = f(sum over ky, kx, c of rows[row_ky + (r + kx)*chans + c]
     * w[((ky*ksize + kx)*chans + c)*ldb + :16] + bias[:16]) for r < run (stride 1), summed
-    in that order with one rounding per multiply-add, f the activation `code` (simd.activate,
-    slope params[0]); only pixels r < valid are written, or, stream, all of them with
+    in that order with one rounding per multiply-add, f the activation `code`
+    (simd.Vectors.activate); only pixels r < valid are written, or, stream, all of them with
     non-temporal stores (out_off on a cache line).
 
-    Arguments: arrays rows, w, out, bias, params; then row_0 .. row_{ksize-1} (the offset
-    of each kernel row's input row), ldb, out_off, valid, code."""
+    Arguments: arrays rows, w, out, bias; then row_0 .. row_{ksize-1} (the offset of each
+    kernel row's input row), ldb, out_off, valid, code."""
 
     def body(v):
-        rows, w, out, bias, params = v.ptr
+        rows, w, out, bias = v.ptr
         row_offsets = v.arg[:ksize]
         ldb, out_off, valid, code = v.arg[ksize:]
         b = v.builder
@@ -71,16 +71,15 @@ def _direct_kernel(ksize: int, chans: int, run: int, stream: bool):
                     for kx in range(max(0, q - run + 1), min(ksize, q + 1)):
                         acc[q - kx] = v.fma(value, weights[kx][c], acc[q - kx])
         bias_vec = v.load(bias)
-        slope = v.broadcast(params)
         for r in range(run):
-            y = v.activate(v.add(acc[r], bias_vec), code, slope)
+            y = v.activate(v.add(acc[r], bias_vec), code)
             pointer = v.at(out, out_off, r * LANES)
             if stream:
                 v.stream(y, pointer)
             else:
                 v.store_if(b.icmp_signed("<", v.const(r), valid), y, pointer)
 
-    return vector_intrinsic(5, ksize + 4, body)
+    return vector_intrinsic(4, ksize + 4, body)
 
 
 _direct_3x3 = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, DIRECT_RUN, False)
@@ -173,7 +172,6 @@ def convolve_rows_direct(x, w2d, pad, bias, code, out, image, oy0, oy1, rows, st
     span = rows.shape[1]
     flat_out = out.reshape(out.size)
     flat_rows = rows.reshape(rows.size)
-    params = np.full(1, LEAKY_SLOPE, np.float32)
     held = np.empty(DIRECT_KSIZE, np.int64)
     _start_ring(rows, held)
     for oy in range(oy0, oy1):
@@ -186,10 +184,10 @@ def convolve_rows_direct(x, w2d, pad, bias, code, out, image, oy0, oy1, rows, st
             step = x0 * DIRECT_CHANS
             valid = out_w - x0
             if stream and valid >= DIRECT_RUN:
-                _direct_3x3_stream(flat_rows, w2d, flat_out, bias, params, r0 + step,
-                                   r1 + step, r2 + step, ldb, base + x0 * LANES, valid, code)
+                _direct_3x3_stream(flat_rows, w2d, flat_out, bias, r0 + step, r1 + step,
+                                   r2 + step, ldb, base + x0 * LANES, valid, code)
             else:
-                _direct_3x3(flat_rows, w2d, flat_out, bias, params, r0 + step, r1 + step,
-                            r2 + step, ldb, base + x0 * LANES, valid, code)
+                _direct_3x3(flat_rows, w2d, flat_out, bias, r0 + step, r1 + step, r2 + step,
+                            ldb, base + x0 * LANES, valid, code)
     if stream:
         _fence()

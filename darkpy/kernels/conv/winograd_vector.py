@@ -24,7 +24,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit
 
-from darkpy.kernels.activations import LEAKY, LEAKY_SLOPE, LINEAR, RELU
+from darkpy.kernels.activations import LEAKY, LINEAR, RELU
 from darkpy.kernels.conv.small_gemm import clear_spare_rows, weight_products, winograd_products
 from darkpy.kernels.conv.winograd import SPAN, TILE, block_tiles, finish_segment, segment
 from darkpy.kernels.simd import LANES, vector_intrinsic
@@ -93,7 +93,7 @@ def _input_tile(v):
 
 
 def _output_tile(stream: bool):
-    """The body of an output-tile intrinsic: arrays m, dst, bias, res, params; scalars m_off,
+    """The body of an output-tile intrinsic: arrays m, dst, bias, res, scales; scalars m_off,
     plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off, fuse, code,
     has_res: dst[dst_off + a * row_stride + b * pixel_stride + c] = (A^T M A)[a, b] for
     c < lanes (<= 16), a < rows and b < cols (nothing else is written: outputs beyond the
@@ -101,16 +101,16 @@ def _output_tile(stream: bool):
 
     fuse nonzero: each output is finished as winograd.finish_segment would, in registers
     and with its operations: z = y + bias[bias_off + c]; the activation `code` (LINEAR,
-    RELU: z if z > 0 else 0, any other: leaky, z if z > 0 else params[0] * z; the caller
-    fuses only those three); then, has_res nonzero, the linear shortcut params[1] * z +
-    params[2] * res (res at dst's offsets).
+    RELU: z if z > 0 else 0, any other: leaky; simd.Vectors.activate; the caller fuses only
+    those three); then, has_res nonzero, the linear shortcut scales[0] * z + scales[1] * res
+    (res at dst's offsets).
 
     stream: for whole tiles of 16 channels (rows, cols, lanes not read) finished here, with
     dst's vectors on cache lines: non-temporal stores, which do not read the lines they
     write (an output bigger than the caches goes to memory once instead of twice)."""
 
     def body(v):
-        src, dst, bias, res, params = v.ptr
+        src, dst, bias, res, scales = v.ptr
         (m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off,
          fuse, code, has_res) = v.arg
         zero = v.const(0)
@@ -119,11 +119,11 @@ def _output_tile(stream: bool):
         residual = b.icmp_signed("!=", has_res, zero)
         count = None if stream else lanes
         bias_vec = v.load_if(fusing, v.at(bias, bias_off), count)
-        slope, alpha, beta = (v.broadcast(v.at(params, k)) for k in range(3))
+        alpha, beta = (v.broadcast(v.at(scales, k)) for k in range(2))
 
         def finish(y, inside, offsets):
             z = v.add(y, bias_vec)
-            act_z = v.activate(z, code, slope)
+            act_z = v.activate(z, code)
             other = v.load_if(b.and_(inside, residual), v.at(res, *offsets), count)
             summed = v.select(residual, v.add(v.mul(alpha, act_z), v.mul(beta, other)), act_z)
             return v.select(fusing, summed, y)
@@ -238,8 +238,8 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
     has_res = 1 if res_pixels.shape[0] > 0 else 0
     fuse = (code == LINEAR or code == RELU or code == LEAKY) and (has_res == 0
                                                                  or res_code == LINEAR)
-    params = np.empty(3, np.float32)
-    params[0], params[1], params[2] = LEAKY_SLOPE, alpha, beta
+    scales = np.empty(2, np.float32)
+    scales[0], scales[1] = alpha, beta
     res_flat = res.reshape(res.size)
     # non-temporal stores: asked for, finished here, and every channel vector on a line
     streaming = stream and fuse and chans % LANES == 0 and out.ctypes.data % 64 == 0
@@ -254,11 +254,11 @@ def output_transform(m, plane, segments, bias, code, out, res, alpha, beta, res_
             for c in range(0, chans, LANES):
                 lanes = min(LANES, chans - c)
                 if streaming and rows == TILE and cols == TILE and lanes == LANES:
-                    _output_stream_16(m, flat, bias, res_flat, params, t * tile_stride + c,
+                    _output_stream_16(m, flat, bias, res_flat, scales, t * tile_stride + c,
                                       plane, base + c, out_w * chans, chans, rows, cols, lanes,
                                       c, 1, code, has_res)
                 else:
-                    _output_tile_16(m, flat, bias, res_flat, params, t * tile_stride + c,
+                    _output_tile_16(m, flat, bias, res_flat, scales, t * tile_stride + c,
                                     plane, base + c, out_w * chans, chans, rows, cols, lanes,
                                     c, 1 if fuse else 0, code, has_res)
             t += 1
