@@ -264,10 +264,7 @@ class Network:
                 fused = self._residual_fusions.get(i)
                 out = None
                 if fused is not None and i not in keep:
-                    shortcut = self.layers[fused]
-                    other = self.sources[fused][1]
-                    out = layer.forward_residual(inputs, x if other == INPUT else live[other],
-                                                 shortcut.alpha, shortcut.beta, shortcut.code)
+                    out = self._forward_fused(layer, inputs, fused, x, live, train=False)
                 if out is None:
                     live[i] = layer.forward(inputs)
                 else:
@@ -279,6 +276,15 @@ class Network:
         if outputs is None:
             return live[len(self.layers) - 1]
         return {i: live[i] for i in wanted}
+
+    def _forward_fused(self, layer, inputs, fused, x, outputs, train: bool):
+        """The convolution `layer` and the [shortcut] `fused` after it as one pass
+        (Convolutional.forward_residual), or None where the layer declines; outputs: the
+        earlier layers' outputs by index (x the network's input)."""
+        shortcut = self.layers[fused]
+        other = self.sources[fused][1]
+        return layer.forward_residual(inputs, x if other == INPUT else outputs[other],
+                                      shortcut.alpha, shortcut.beta, shortcut.code, train=train)
 
     def release_buffers(self) -> None:
         """Free the layer outputs kept for the next forward pass (memory back to the system)."""
@@ -317,11 +323,7 @@ class Network:
             if fused is not None and i not in wanted:
                 # as inference does; backward then hands the convolution the sum as its
                 # output, which a linear activation's gradient never reads
-                shortcut = self.layers[fused]
-                other = self.sources[fused][1]
-                out = layer.train_forward_residual(
-                    inputs, x if other == INPUT else outs[other], shortcut.alpha,
-                    shortcut.beta, shortcut.code)
+                out = self._forward_fused(layer, inputs, fused, x, outs, train=True)
                 if out is not None:
                     outs.append(out)
                     fused_outputs[fused] = out

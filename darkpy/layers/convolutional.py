@@ -406,48 +406,38 @@ class Convolutional(Layer):
         self._activate_channels(out.reshape(-1, self.filters))
         return out
 
-    def forward_residual(self, inputs, other, alpha, beta, code):
-        """Inference forward finished by a shortcut: g(alpha * forward(inputs) + beta * other)
+    def forward_residual(self, inputs, other, alpha, beta, code, train=False):
+        """forward(inputs, train) finished by a shortcut, g(alpha * forward + beta * other)
         (g the activation `code`), computed in the convolution's own blocks where it can
         (Network.forward asks for this when a [shortcut] is this layer's only consumer), so
         the output is written once instead of twice. The same bits as forward then the
         shortcut. None where the layer cannot: binarised, a channel-wise activation, or
-        `other` not of the output's shape."""
+        `other` not of the output's shape; in training also unless backward loses nothing by
+        it: float32, no batch norm, trained the plain way (not in a darknet's order), a
+        linear activation (whose gradient reads no output) and a linear shortcut."""
         if self.binary is not None or self.channel_code is not None:
             return None
         x = self.checked_input(inputs[0])
+        if train and not (x.dtype == np.float32 and not self.batch_normalize
+                          and self.code == codes.LINEAR and code == codes.LINEAR
+                          and not self._darknet_exact(x.dtype)
+                          and not self._darknet_fast(x.dtype)):
+            return None
         out = self.new_output(x)
         if out.shape != other.shape or other.dtype != x.dtype:
             return None
+        residual = (np.ascontiguousarray(other), alpha, beta, code)
+        if train:
+            p = self.source.params
+            self.convolve(x, np.ascontiguousarray(p["weights"], x.dtype), out, p["biases"],
+                          self.code, exact=self.darknet_exact, residual=residual)
+            self._saved = (None, None)
+            return out
         weights, shift = self._folded(x.dtype)
         return self.convolve(x, weights, out, shift, self.code, cached=("folded", x.dtype.str),
-                             residual=(np.ascontiguousarray(other), alpha, beta, code))
+                             residual=residual)
 
     # --- training --------------------------------------------------------------------------
-    def train_forward_residual(self, inputs, other, alpha, beta, code):
-        """Training forward finished by a linear shortcut, alpha * forward(inputs) + beta *
-        other, written once in the convolution's blocks (Network's training forward asks for
-        it as inference asks forward_residual). Only where backward loses nothing by it: a
-        float32 convolution with bias and a linear activation (whose gradient reads no
-        output), trained the plain way (not in a darknet's order), and a linear shortcut of
-        the same shape; else None. The same bits as the two layers one after the other."""
-        if (self.binary is not None or self.channel_code is not None or self.batch_normalize
-                or self.code != codes.LINEAR or code != codes.LINEAR):
-            return None
-        x = self.checked_input(inputs[0])
-        if (x.dtype != np.float32 or self._darknet_exact(x.dtype)
-                or self._darknet_fast(x.dtype)):
-            return None
-        z = self.new_output(x)
-        if z.shape != other.shape or other.dtype != x.dtype:
-            return None
-        p = self.source.params
-        self.convolve(x, np.ascontiguousarray(p["weights"], x.dtype), z, p["biases"],
-                      self.code, exact=self.darknet_exact,
-                      residual=(np.ascontiguousarray(other), alpha, beta, code))
-        self._saved = (None, None)
-        return z
-
     def _train_forward(self, x):
         """Training forward (any float dtype): batch statistics, and what backward needs."""
         dtype = x.dtype

@@ -76,8 +76,8 @@ def _body(v):
     + c] * w[((ky*3 + kx)*nvec + c//16)*OUTPUTS*16 + k*16 + c%16] + bias[p*OUTPUTS + k]) for
     p < valid, input pixels q = p + kx read only where q_lo <= q < q_hi (else zeros).
 
-    Arrays: row_0, row_1, row_2, w, out, bias (the bias tiled PIXELS times); scalars: off_0, off_1, off_2, q_lo, q_hi, nvec (C/16), chans, out_off,
-    valid, code."""
+    Arrays: row_0, row_1, row_2, w, out, bias (the bias tiled PIXELS times); scalars:
+    off_0, off_1, off_2, q_lo, q_hi, nvec (C/16), chans, out_off, valid, code."""
     rows = v.ptr[:KSIZE]
     w, out, bias = v.ptr[KSIZE:]
     offsets = v.arg[:KSIZE]
