@@ -11,22 +11,7 @@ from darkpy.kernels import workers
 from darkpy.kernels.activations import LEAKY, LINEAR, LOGISTIC, RELU
 from darkpy.kernels.conv import few_outputs, inference
 from darkpy.network import Network
-
-
-def float64_conv(x, w, bias, pad):
-    n, h, wd, _ = x.shape
-    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    oh, ow = h + 2 * pad - 2, wd + 2 * pad - 2
-    out = np.zeros((n, oh, ow, w.shape[3]))
-    for ky in range(3):
-        for kx in range(3):
-            out += np.einsum("nhwc,ck->nhwk", xp[:, ky:ky + oh, kx:kx + ow],
-                             w[ky, kx].astype(np.float64))
-    return out + bias
-
-
-ACTIVATIONS = {LINEAR: lambda z: z, RELU: lambda z: np.maximum(z, 0),
-               LEAKY: lambda z: np.where(z > 0, z, 0.1 * z)}
+from tests.conv_reference import float64_conv
 
 
 @pytest.mark.parametrize("code", [LINEAR, RELU, LEAKY])
@@ -43,7 +28,7 @@ def test_matches_a_float64_convolution(threads, n, h, w, c, pad, code):
     bias = rng.standard_normal(3).astype(np.float32)
     out = np.full((n, h + 2 * pad - 2, w + 2 * pad - 2, 3), np.nan, np.float32)
     inference.conv2d_few_outputs(x, few_outputs.pack(wt), bias, code, pad, out)
-    expected = ACTIVATIONS[code](float64_conv(x, wt, bias, pad))
+    expected = float64_conv(x, wt, bias, 1, pad, code)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.sqrt(9 * c))
 
 
@@ -88,5 +73,5 @@ def test_a_layers_rgb_tail_runs_here(monkeypatch):
     out = net.forward(x)
     assert called == [(9 * 16 * 3,)]
     p = net.layers[0].params
-    np.testing.assert_allclose(out, float64_conv(x, p["weights"], p["biases"], 1), rtol=1e-5,
+    np.testing.assert_allclose(out, float64_conv(x, p["weights"], p["biases"], 1, 1), rtol=1e-5,
                                atol=1e-4)

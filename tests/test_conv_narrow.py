@@ -8,20 +8,7 @@ import pytest
 from darkpy.kernels import aligned
 from darkpy.kernels.activations import LEAKY, LINEAR, LOGISTIC, RELU
 from darkpy.kernels.conv import inference, narrow
-
-
-def naive(x, w, bias, stride, pad, code):
-    n, h, wd, _ = x.shape
-    k = w.shape[0]
-    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    oh, ow = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
-    out = np.zeros((n, oh, ow, w.shape[3]))
-    for i in range(k):
-        for j in range(k):
-            patch = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
-            out += np.einsum("nhwc,cf->nhwf", patch, w[i, j].astype(np.float64))
-    out += bias
-    return np.where(out > 0, out, 0.1 * out) if code == LEAKY else out
+from tests.conv_reference import float64_conv
 
 
 @pytest.mark.parametrize("n,h,w,c,f,k,stride,pad,code", [
@@ -43,7 +30,7 @@ def test_narrow_convolution_matches_float64(monkeypatch, threads, n, h, w, c, f,
     out = np.full((n, oh, ow, f), np.nan, np.float32)
     inference.conv2d_gemm(x, wt.reshape(-1, f), bias, code, k, stride, stride, pad, 1, 1, out)
     assert called
-    np.testing.assert_allclose(out, naive(x, wt, bias, stride, pad, code), rtol=1e-5,
+    np.testing.assert_allclose(out, float64_conv(x, wt, bias, stride, pad, code), rtol=1e-5,
                                atol=1e-5 * np.sqrt(k * k * c))
 
 
@@ -81,8 +68,7 @@ def test_direct_kernel_gives_the_gemm_bits(monkeypatch, threads, n, h, w, pad, c
     inference.conv2d_gemm(x, np.ascontiguousarray(wt[..., :16]).reshape(-1, 16), bias[:16], code,
                           3, 1, 1, pad, 1, 1, out)
     np.testing.assert_array_equal(out, wide[..., :16])
-    np.testing.assert_allclose(out, naive(x, wt[..., :16], bias[:16], 1, pad, code)
-                               if code != RELU else np.maximum(naive(x, wt[..., :16], bias[:16], 1, pad, LINEAR), 0),
+    np.testing.assert_allclose(out, float64_conv(x, wt[..., :16], bias[:16], 1, pad, code),
                                rtol=1e-5, atol=1e-4)
 
 
@@ -95,5 +81,5 @@ def test_other_activations_take_the_row_gemm(monkeypatch):
     wt = rng.standard_normal((3, 3, 3, 16), dtype=np.float32)
     out = np.empty((1, 6, 7, 16), np.float32)
     inference.conv2d_gemm(x, wt.reshape(-1, 16), None, LOGISTIC, 3, 1, 1, 1, 1, 1, out)
-    expected = 1 / (1 + np.exp(-naive(x, wt, np.zeros(16), 1, 1, LINEAR)))
+    expected = float64_conv(x, wt, np.zeros(16), 1, 1, LOGISTIC)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)

@@ -12,6 +12,7 @@ from darkpy.kernels import elementwise, pooling, resample, workers, yolo
 from darkpy.kernels.conv import inference, small_gemm
 from darkpy.kernels.conv import winograd
 from darkpy.kernels.activations import LEAKY, LINEAR
+from tests.conv_reference import float64_conv
 
 LOWEST = np.float32(-np.finfo(np.float32).max)
 
@@ -27,21 +28,6 @@ def threaded(monkeypatch):
     monkeypatch.setattr(inference, "MIN_SPLIT_TILES", 1)
     yield
     workers.set_num_threads(saved)
-
-
-def naive_conv(x, w, bias, stride, pad, leaky):
-    """NHWC x, (K, K, C, F) w, zero padding; float64, one output pixel at a time."""
-    n, h, wd, _ = x.shape
-    k = w.shape[0]
-    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    out_h = (h + 2 * pad - k) // stride + 1
-    out_w = (wd + 2 * pad - k) // stride + 1
-    out = np.empty((n, out_h, out_w, w.shape[3]))
-    for oy in range(out_h):
-        for ox in range(out_w):
-            patch = xp[:, oy * stride:oy * stride + k, ox * stride:ox * stride + k, :]
-            out[:, oy, ox] = np.einsum("nijc,ijcf->nf", patch, w.astype(np.float64)) + bias
-    return np.where(out > 0, out, 0.1 * out) if leaky else out
 
 
 @pytest.mark.parametrize("cached", [False, True])
@@ -62,7 +48,7 @@ def test_gemm_split_by_output_channels(threaded, n, h, w, c, f, k, stride, cache
     packed = small_gemm.packed(wt.reshape(-1, f)) if cached else None
     inference.conv2d_gemm(x, wt.reshape(-1, f), bias, LEAKY, k, stride, stride, pad, 1, 1, out,
                           (lambda: packed) if cached else None)
-    np.testing.assert_allclose(out, naive_conv(x, wt, bias, stride, pad, True), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out, float64_conv(x, wt, bias, stride, pad, LEAKY), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("cached", [False, True])
@@ -82,7 +68,7 @@ def test_winograd_split_by_output_channels(threaded, n, h, w, c, f, residual, ca
     inference.conv2d_winograd(x, u, bias, LEAKY, 1, out,
                               (other, 0.5, 2.0, LINEAR) if residual else None,
                               (lambda: packed) if cached else None)
-    expected = naive_conv(x, wt, bias, 1, 1, True)
+    expected = float64_conv(x, wt, bias, 1, 1, LEAKY)
     if residual:
         expected = 0.5 * expected + 2.0 * other
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)

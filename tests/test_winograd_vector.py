@@ -15,6 +15,7 @@ from darkpy.kernels.conv import (
     winograd_grad,
     winograd_vector,
 )
+from tests.conv_reference import float64_conv
 
 
 def _blocks(n, h, w, per):
@@ -127,17 +128,6 @@ def test_spare_rows_are_cleared_to_the_next_register_block():
     assert np.isnan(v[:30]).all() and not v[30:48].any() and np.isnan(v[48:]).all()
 
 
-def naive_conv(x, w, bias, pad):
-    n, h, wd, _ = x.shape
-    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    out = np.zeros((n, h + 2 * pad - 2, wd + 2 * pad - 2, w.shape[3]))
-    for i in range(3):
-        for j in range(3):
-            out += np.einsum("nhwc,cf->nhwf", xp[:, i:i + out.shape[1], j:j + out.shape[2]],
-                             w[i, j].astype(np.float64))
-    return out + bias
-
-
 @pytest.mark.parametrize("n,h,w,c,f,pad", [(2, 23, 18, 16, 32, 1), (1, 30, 26, 32, 16, 0),
                                            (1, 21, 19, 16, 3, 1), (2, 13, 22, 32, 40, 1)])
 def test_conv2d_winograd_vector_path(monkeypatch, threads, n, h, w, c, f, pad):
@@ -155,7 +145,7 @@ def test_conv2d_winograd_vector_path(monkeypatch, threads, n, h, w, c, f, pad):
     inference.conv2d_winograd(x, winograd.transform_filters(wt), bias, RELU, pad, out,
                               (other, 0.25, 1.0, LINEAR))
     assert called
-    want = 0.25 * np.maximum(naive_conv(x, wt, bias, pad), 0) + other
+    want = 0.25 * float64_conv(x, wt, bias, 1, pad, RELU) + other
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4 * np.sqrt(9 * c))
 
 
