@@ -177,7 +177,6 @@ class PassMemory:
         self.arena = None
         self.handed = {}
 
-
     def _region(self, k: int, size: int):
         start = self.offsets[k]
         end = start + size

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from darkpy.kernels.activations import LEAKY, LINEAR, RELU, activate_rows
-from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, PANEL, multiply, padded_tiles
+from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, PANEL, multiply
 from darkpy.kernels.conv.winograd_vector import _fence
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
