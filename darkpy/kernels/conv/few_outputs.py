@@ -111,12 +111,12 @@ _pixels_3 = vector_intrinsic(6, 10, _body)
 
 
 @njit(nogil=True, cache=True)
-def _row(flat, zero_run, image, iy, ix, height, width, chans):
-    """(array, offset) of input pixel (iy, ix) of x[image] (x flat): a run of zeros for rows
-    outside the image (ix may lie outside it: those pixels are never loaded)."""
+def _row(flat, zero_run, image, iy, height, width, chans):
+    """(array, offset of pixel 0, floats per pixel) for input row iy of x[image] (x flat):
+    a run of zeros, read at offset 0 whatever the pixel, for rows outside the image."""
     if 0 <= iy < height:
-        return flat, ((image * height + iy) * width + ix) * chans
-    return zero_run, 0
+        return flat, (image * height + iy) * width * chans, chans
+    return zero_run, 0, 0
 
 
 @njit(nogil=True, cache=True)
@@ -132,11 +132,12 @@ def convolve_rows(x, packed, pad, bias, code, zero_run, out, image, oy0, oy1):
     flat_out = out.reshape(out.size)
     for oy in range(oy0, oy1):
         base = (image * out_h + oy) * out_w * OUTPUTS
+        row_0, off_0, step_0 = _row(flat, zero_run, image, oy - pad, height, width, chans)
+        row_1, off_1, step_1 = _row(flat, zero_run, image, oy - pad + 1, height, width, chans)
+        row_2, off_2, step_2 = _row(flat, zero_run, image, oy - pad + 2, height, width, chans)
         for x0 in range(0, out_w, PIXELS):
-            ix = x0 - pad  # the input pixel under q = 0
-            row_0, off_0 = _row(flat, zero_run, image, oy - pad, ix, height, width, chans)
-            row_1, off_1 = _row(flat, zero_run, image, oy - pad + 1, ix, height, width, chans)
-            row_2, off_2 = _row(flat, zero_run, image, oy - pad + 2, ix, height, width, chans)
-            _pixels_3(row_0, row_1, row_2, packed, flat_out, bias, off_0, off_1, off_2,
-                      max(0, -ix), min(PIXELS + KSIZE - 1, width - ix), chans // LANES, chans,
+            ix = x0 - pad  # the input pixel under q = 0 (pixels outside the row: not loaded)
+            _pixels_3(row_0, row_1, row_2, packed, flat_out, bias, off_0 + ix * step_0,
+                      off_1 + ix * step_1, off_2 + ix * step_2, max(0, -ix),
+                      min(PIXELS + KSIZE - 1, width - ix), chans // LANES, chans,
                       base + x0 * OUTPUTS, min(PIXELS, out_w - x0), code)
