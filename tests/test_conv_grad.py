@@ -106,11 +106,14 @@ def test_gemm_backward_matches_naive(case, threads, monkeypatch):
 LAYER_CASES = {
     # name: (input shape with batch, options, forward's algorithm): Winograd forward means
     # dL/dw through Winograd; dL/dx is a Winograd convolution for 3x3 stride 1 with >= 8
-    # filters and >= 32 tiles, im2col + GEMM for other stride-1 ones, else col2im
-    "winograd": ((2, 17, 13, 8), dict(filters=9, size=3, pad=1, activation="relu"), "winograd"),
-    "winograd-unpadded": ((3, 18, 14, 8), dict(filters=8, size=3, activation="leaky"),
+    # filters and >= 64 4x4 tiles (F(2x2) below: "winograd small", dL/dw then by GEMM),
+    # im2col + GEMM for other stride-1 ones, else col2im
+    "winograd": ((4, 17, 13, 8), dict(filters=9, size=3, pad=1, activation="relu"), "winograd"),
+    "winograd-unpadded": ((6, 18, 14, 8), dict(filters=8, size=3, activation="leaky"),
                           "winograd"),
-    "winograd-few-filters": ((2, 16, 16, 16), dict(filters=3, size=3, pad=1), "winograd"),
+    "winograd-few-filters": ((4, 16, 16, 16), dict(filters=3, size=3, pad=1), "winograd"),
+    "winograd-small": ((2, 9, 7, 16), dict(filters=17, size=3, pad=1, activation="relu"),
+                       "winograd small"),
     "gemm-few-channels": ((2, 16, 16, 3), dict(filters=16, size=3, pad=1, activation="mish"),
                           "gemm"),
     "gemm-groups": ((2, 7, 9, 16), dict(filters=16, size=3, pad=1, groups=2), "gemm"),

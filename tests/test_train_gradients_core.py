@@ -141,10 +141,12 @@ def test_convolutional_train_forward_matches_naive(case):
 
 FLOAT32_CASES = {
     # name: (input shape with batch, options, the algorithm float32 forward uses)
-    "winograd": ((2, 16, 16, 8), dict(filters=8, size=3, pad=1, batch_normalize=1,
+    "winograd": ((4, 16, 16, 8), dict(filters=8, size=3, pad=1, batch_normalize=1,
                                       activation="leaky"), "winograd"),
-    "winograd-unpadded": ((2, 18, 17, 8), dict(filters=9, size=3, activation="mish"),
+    "winograd-unpadded": ((4, 18, 17, 8), dict(filters=9, size=3, activation="mish"),
                           "winograd"),
+    "winograd-small": ((1, 13, 13, 16), dict(filters=16, size=3, pad=1, activation="leaky"),
+                       "winograd small"),
     "gemm": ((2, 7, 6, 16), dict(filters=16, size=3, stride=2, pad=1, groups=2,
                                  activation="logistic"), "gemm"),
     "direct": ((2, 7, 6, 8), dict(filters=8, size=3, pad=1, groups=8, batch_normalize=1,
@@ -191,11 +193,11 @@ def test_convolutional_train_and_inference_agree_without_batch_norm():
 def test_convolutional_backward_is_deterministic_in_float32():
     shape, options = CONV_CASES["bn-mish"]
     rng = np.random.default_rng(22)
-    layer = make(Convolutional, [(16, 15, 8)], **{**options, "filters": 16})
+    layer = make(Convolutional, [(16, 16, 8)], **{**options, "filters": 16})
     randomise(layer, rng)
-    assert layer.algorithm((3, 16, 15, 8)) == "winograd"  # worker threads, forward and dL/dx
-    x = rng.standard_normal((3, 16, 15, 8)).astype(np.float32)
-    delta = rng.standard_normal((3, 16, 15, 16)).astype(np.float32)
+    assert layer.algorithm((4, 16, 16, 8)) == "winograd"  # worker threads, forward and dL/dx
+    x = rng.standard_normal((4, 16, 16, 8)).astype(np.float32)
+    delta = rng.standard_normal((4, 16, 16, 16)).astype(np.float32)
     results = []
     for _ in range(2):
         layer.zero_grads()

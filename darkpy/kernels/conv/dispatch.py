@@ -9,6 +9,12 @@ Three algorithms give the same result up to rounding:
   to 3 outputs from input channels in runs of 16 (an SR network's RGB tail) take
   few_outputs.py's direct dot products instead: Winograd's GEMMs would pad them to 16
   outputs, and its input transform cost as much as for 64.
+- winograd small: the same convolutions on maps of fewer 4x4 tiles (a detector's 13x13 and
+  26x26) use F(2x2, 3x3) (winograd_small.py): 4/9 of im2col's multiplies, with transformed
+  filters 16/9 of the weights where F(4x4)'s are 4x, read from memory on every pass. In
+  float32 with input channels in runs of 16 and a linear, ReLU or leaky activation (else,
+  and with `exact`, gemm). At 13x13, 2 threads: 512 -> 1024 6.7 vs 10.0 ms for gemm;
+  at 26x26, 128 -> 256 1.6 ms against F(4x4)'s 2.0 and gemm's 3.6.
 - direct: groups of very few (input x output) channels, depthwise and the like, where a GEMM
   per group would be tiny: a direct loop (direct.py).
 - gemm: everything else, im2col + GEMM in bounded blocks (inference.py).
@@ -47,10 +53,14 @@ small_gemm = kernels("conv.small_gemm")
 few_outputs = kernels("conv.few_outputs")
 training = kernels("conv.training")
 winograd = kernels("conv.winograd")
+winograd_small = kernels("conv.winograd_small")
 
-# Winograd needs enough 4x4 tiles to amortise its transformed filters (4x the weights)
-WINOGRAD_MIN_TILES = 32
+# F(4x4) Winograd needs this many 4x4 tiles to beat F(2x2) (at 26x26, 49 tiles, it did not;
+# at 38x38, 100 tiles, it did: 4.6 vs 5.4 ms for 256 -> 256), and F(2x2) this many 2x2 tiles
+WINOGRAD_MIN_TILES = 64
+SMALL_WINOGRAD_MIN_TILES = 4
 WINOGRAD_MIN_CHANNELS = 8
+SMALL_WINOGRAD = "winograd small"
 # groups with fewer (input x output) channels than this use the direct kernels
 DIRECT_GROUP_SIZE = 64
 # the algorithm darknet-exact training asks for by name (choose() never returns it)
@@ -95,16 +105,19 @@ def darknet_supports(g: Geometry, dtype) -> bool:
 
 
 def choose(g: Geometry, input_shape, cout: int, use_winograd: bool = True) -> str:
-    """'winograd', 'direct' or 'gemm' for an NHWC input of `input_shape` and `cout` outputs."""
+    """'winograd', 'winograd small', 'direct' or 'gemm' for an NHWC input of `input_shape`
+    and `cout` outputs."""
     n_img, h, w, cin = input_shape
     if g.groups > 1 and (cin // g.groups) * (cout // g.groups) < DIRECT_GROUP_SIZE:
         return "direct"
     out_h, out_w = g.output_size(h, w)
-    tiles = n_img * ((out_h + 3) // 4) * ((out_w + 3) // 4)
-    if (use_winograd and g.size == 3 and g.stride_x == 1 and g.stride_y == 1
-            and g.dilation == 1 and g.groups == 1 and tiles >= WINOGRAD_MIN_TILES
-            and cin >= WINOGRAD_MIN_CHANNELS):
+    if not (use_winograd and g.size == 3 and g.stride_x == 1 and g.stride_y == 1
+            and g.dilation == 1 and g.groups == 1 and cin >= WINOGRAD_MIN_CHANNELS):
+        return "gemm"
+    if n_img * ((out_h + 3) // 4) * ((out_w + 3) // 4) >= WINOGRAD_MIN_TILES:
         return "winograd"
+    if n_img * ((out_h + 1) // 2) * ((out_w + 1) // 2) >= SMALL_WINOGRAD_MIN_TILES:
+        return SMALL_WINOGRAD
     return "gemm"
 
 
@@ -173,6 +186,11 @@ def forward(x, weights, out, g: Geometry, algorithm: str, bias=None,
     elif algorithm == "winograd" and not exact:
         u, panels = _winograd_operands(weights, derive)
         inference.conv2d_winograd(x, u, bias, code, g.pad, out, panels=panels)
+    elif (algorithm == SMALL_WINOGRAD and not exact
+          and winograd_small.applies(x.shape[3], code)):
+        packed = derive("winograd small panels", lambda: small_gemm.packed(
+            winograd_small.transform_filters(weights)))
+        inference.conv2d_winograd_small(x, packed, bias, code, g.pad, out)
     elif algorithm == "direct":
         direct.grouped_forward(x, weights, g.groups, g.stride_y, g.stride_x, g.pad, g.dilation,
                                out)

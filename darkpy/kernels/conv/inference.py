@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from darkpy.kernels.conv import few_outputs, narrow, small_gemm, winograd, winograd_vector
+from darkpy.kernels.conv import (few_outputs, narrow, small_gemm, winograd, winograd_small,
+                                 winograd_vector)
 from darkpy.kernels.activations import LINEAR, act_scalar, activate_rows
 from darkpy.kernels.conv.im2col import im2col_pixels
 from darkpy.kernels.simd import LANES
@@ -382,6 +383,35 @@ def _winograd_vector(x, packed, bias, code, pad, out, residual, plan, per_block)
                                         res_code, stream)
 
     run_blocks(list(range(runs)), work)
+
+
+def conv2d_winograd_small(x, packed, bias, code, pad, out):
+    """out = f(conv3x3(x, w) + bias), stride 1, by Winograd F(2x2, 3x3) (winograd_small.py),
+    for maps with too few 4x4 tiles: the calling thread transforms every tile, then each
+    worker takes a run of U's panels (packed: small_gemm.packed(winograd_small.
+    transform_filters(w))) through the GEMMs and the output transform. Input channels a
+    multiple of 16; code linear, ReLU or leaky (winograd_small.applies)."""
+    n_img, _, _, chans = x.shape
+    _, out_h, out_w, cout = out.shape
+    wide = small_gemm.padded_columns(cout)
+    tiles_h, tiles_w = winograd_small.tiles_for(out_h, out_w)
+    total = n_img * tiles_h * tiles_w
+    spare = small_gemm.padded_tiles(total)  # rows the register blocks read and write
+    plane = _plane(spare, chans)
+    positions = winograd_small.POSITIONS
+    v = scratch("wino_v_shared", positions * plane * chans)
+    winograd_small.input_transform(x, pad, tiles_h, tiles_w, v, plane)
+    clear_plane_rows(v.reshape(positions, plane, chans), total, spare)
+    bias = _bias_or_zeros(bias, cout)
+
+    def work(cols):
+        j0, j1 = cols
+        plane_m = _plane(spare, j1 - j0)
+        m = scratch("wino_m", positions * plane_m * (j1 - j0))
+        winograd_small.convolve_columns(v, plane, chans, packed, wide, j0, j1, m, plane_m, bias,
+                                        code, out)
+
+    run_blocks(_panel_ranges(wide, num_threads()), work)
 
 
 def _packed_filters(u):

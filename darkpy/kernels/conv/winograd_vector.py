@@ -72,13 +72,13 @@ def _masked_grid(v, src, off, row_stride, pixel_stride, size, rows, cols):
 
 def _store_separable(v, grid, transform, dst, dst_off, plane_stride):
     """transform down the columns of grid, then along the rows, each result [i][j] stored at
-    dst[dst_off + (6i + j) * plane_stride:] (the 36 Winograd planes)."""
+    dst[dst_off + (n*i + j) * plane_stride:] (n results per row: the n*n Winograd planes)."""
     b = v.builder
     columns = [transform(v, [row[j] for row in grid]) for j in range(len(grid[0]))]
     for i in range(len(columns[0])):
         row = transform(v, [column[i] for column in columns])
         for j in range(len(row)):
-            v.store(row[j], v.at(dst, dst_off, b.mul(v.const(SPAN * i + j), plane_stride)))
+            v.store(row[j], v.at(dst, dst_off, b.mul(v.const(len(row) * i + j), plane_stride)))
 
 
 def _input_tile(v):
