@@ -197,6 +197,28 @@ def test_blocks_and_workers_cover_every_pixel(monkeypatch):
                                    rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("ksize,stride,cout", [
+    (1, 1, 32),   # input read in place: whole register blocks into out, the last rows copied
+    (3, 2, 48),   # im2col rows: the same split
+    (3, 1, 20),   # Cout off whole vectors: every row through the buffer
+])
+def test_gemm_blocks_in_place_and_through_the_buffer(monkeypatch, threads, ksize, stride, cout):
+    from tests.conv_reference import float64_conv
+
+    # blocks of 50 pixels: two register blocks of 24 rows written in place and 2 rows left
+    monkeypatch.setattr(inference, "COL_BLOCK_BYTES", 4 * 50 * ksize * ksize * 16)
+    monkeypatch.setattr(inference, "MIN_BLOCK_PIXELS", 50)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 19, 21, 16)).astype(np.float32)
+    w = rng.standard_normal((ksize, ksize, 16, cout)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    pad = ksize // 2
+    out_h, out_w = (19 + 2 * pad - ksize) // stride + 1, (21 + 2 * pad - ksize) // stride + 1
+    out = np.full((2, out_h, out_w, cout), np.nan, np.float32)
+    inference.conv2d_gemm(x, w.reshape(-1, cout), bias, 0, ksize, stride, stride, pad, 1, 1, out)
+    np.testing.assert_allclose(out, float64_conv(x, w, bias, stride, pad), rtol=1e-5, atol=1e-4)
+
+
 def test_winograd_accuracy_with_many_channels(monkeypatch):
     _forced(monkeypatch, "winograd")
     rng = np.random.default_rng(5)
