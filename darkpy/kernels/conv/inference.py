@@ -36,6 +36,12 @@ WIDE_BLOCK_TILES = 256
 # bounded by this so that they stay in L2 beside U
 VECTOR_BLOCK_BYTES = 1 << 19
 VECTOR_BLOCK_TILES = (24, 96)
+# ... but where U is this big (an SR upsampler's 256 -> 1024: 37.7 MB), every block reads
+# all of it from memory again, so blocks of VECTOR_WIDE_TILES tiles: inside full EDSR x2 at
+# 510x339, 2 threads, that layer took 1.01 vs 1.50 s and 1.12 vs 1.55 s (24 tiles). Its
+# 256 -> 256 layers (U 9.4 MB) gained nothing measurable from bigger blocks in the network.
+VECTOR_WIDE_U_BYTES = 16 << 20
+VECTOR_WIDE_TILES = 144
 # vector-path outputs of at least this many bytes are written with non-temporal stores
 # where they are finished in registers (winograd_vector.output_transform): a store that does
 # not first read its line halves their memory traffic, and outputs this big leave the caches
@@ -382,8 +388,10 @@ def conv2d_winograd(x, u, bias, code, pad, out, residual=None, panels=None):
     if chans % LANES == 0:
         # whole register blocks of rows: only the last block of the layer has spare rows
         low, high = VECTOR_BLOCK_TILES
-        per_block = small_gemm.padded_tiles(
-            min(high, max(low, VECTOR_BLOCK_BYTES // (36 * 4 * (chans + cout)))))
+        per_block = min(high, max(low, VECTOR_BLOCK_BYTES // (36 * 4 * (chans + cout))))
+        if 36 * 4 * chans * cout >= VECTOR_WIDE_U_BYTES:
+            per_block = max(per_block, VECTOR_WIDE_TILES)
+        per_block = small_gemm.padded_tiles(per_block)
         packed = panels() if panels is not None else _packed_filters(u)
         _winograd_vector(x, packed, bias, code, pad, out, (res, alpha, beta, res_code),
                          winograd.block_plan(n_img, tiles_h, tiles_w, per_block), per_block)
