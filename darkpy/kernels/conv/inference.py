@@ -37,9 +37,10 @@ WIDE_BLOCK_TILES = 256
 VECTOR_BLOCK_BYTES = 1 << 19
 VECTOR_BLOCK_TILES = (24, 96)
 # ... but where U is this big (an SR upsampler's 256 -> 1024: 37.7 MB), every block reads
-# all of it from memory again, so blocks of VECTOR_WIDE_TILES tiles: inside full EDSR x2 at
-# 510x339, 2 threads, that layer took 1.01 vs 1.50 s and 1.12 vs 1.55 s (24 tiles). Its
-# 256 -> 256 layers (U 9.4 MB) gained nothing measurable from bigger blocks in the network.
+# all of it from memory again, so blocks of VECTOR_WIDE_TILES tiles. That layer at 510x339,
+# 2 threads: inside full EDSR x2 1.01 vs 1.50 s and 1.12 vs 1.55 s (24 tiles); alone 1.33
+# vs 1.41 (96 tiles) vs 1.85 s. The 256 -> 256 layers (U 9.4 MB) gained nothing measurable
+# from bigger blocks inside the network.
 VECTOR_WIDE_U_BYTES = 16 << 20
 VECTOR_WIDE_TILES = 144
 # vector-path outputs of at least this many bytes are written with non-temporal stores
