@@ -233,7 +233,9 @@ def memory_run(tiles: int, target: int) -> int:
 
     width, height = MEMORY_SIZE
     network = network_for("edsr_x2")
-    network.forward(np.zeros((1, 24, 24, 3), np.float32))  # numba, derived Winograd filters
+    # numba, and the derived Winograd filters the tiles use: an input with enough 4x4 tiles for
+    # F(4x4) (a smaller one would derive F(2x2)'s instead: kernels/conv/dispatch.py)
+    network.forward(np.zeros((1, 40, 40, 3), np.float32))
     scale, geometry, _ = network_geometry(network)
     image = np.random.default_rng(0).uniform(0, 255, (height, width, 3)).astype(np.float32)
     fixed = peers.peak_bytes()
