@@ -1,6 +1,6 @@
 """How a convolution is computed: the one choice of algorithm, and the calls that run it.
 
-Three algorithms give the same result up to rounding:
+Four algorithms give the same result up to rounding:
 
 - winograd: 3x3 stride-1 undilated ungrouped convolutions over enough 4x4 output tiles use
   Winograd F(4x4, 3x3) (winograd.py; DARKPY_WINOGRAD=0 turns it off): a quarter of

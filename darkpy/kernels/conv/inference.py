@@ -126,7 +126,9 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
     so do convolutions of few input channels, row by row (_conv2d_narrow).
     Too few output pixels for one block per worker (13x13 maps): the workers share one
     im2col matrix and split the GEMM by output channels instead, with the weights packed
-    by `panels()` when the caller keeps them (see _gemm_by_columns).
+    by `panels()` when the caller keeps them (see _gemm_by_columns). Otherwise ungrouped
+    blocks multiply on those packed weights too (_gemm_by_rows; packed per call when
+    `panels` is None), grouped ones by BLAS.
     """
     n_img, height, width, chans = x.shape
     _, out_h, out_w, cout = out.shape
@@ -183,7 +185,8 @@ def _gemm_by_rows(x, packed, kcols, bias, code, ksize, stride_y, stride_x, pad, 
     groups=1 through small_gemm.panel_products on the weights packed once (packed:
     small_gemm.packed(w2d)): OpenBLAS packed them again for every block, and its kernels
     suit these narrow products (Cout of 32-256) less well. yolov4-tiny's stride-2 layers,
-    2 threads: 32 -> 64 at 208x208 3.2 vs 4.0 ms, 64 -> 128 2.5 vs 3.1.
+    2 threads: 32 -> 64 at 208x208 2.5 vs 3.3 ms, 64 -> 128 1.8 vs 2.2; its 1x1 64 -> 64
+    at 104x104 0.49 vs 0.66.
 
     Whole register blocks of rows are written into out in place when Cout is a multiple of
     16; the rest (the last < PAD_ROWS rows, or every row when Cout is not) go through a

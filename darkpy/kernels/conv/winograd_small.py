@@ -1,5 +1,5 @@
 """Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions on maps too small for F(4x4): a
-detector's 13x13 layers.
+detector's 13x13 and 26x26 layers.
 
 F(4x4, 3x3) (winograd.py) pays off over many tiles. On a 13x13 map its 4x4 tiles cover
 16x16, and its transformed filters U, 4x the weights, are read from memory on every pass
@@ -26,12 +26,13 @@ applied in registers.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit
 
 from darkpy.kernels.activations import LEAKY, LINEAR, RELU
 from darkpy.kernels.conv.small_gemm import panel_products
 from darkpy.kernels.conv.winograd import transform_columns
-from darkpy.kernels.conv.winograd_vector import _masked_grid, _store_separable
+from darkpy.kernels.conv.winograd_vector import masked_grid, store_separable
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
 TILE = 2  # outputs per tile side
@@ -78,8 +79,8 @@ def _input_tile(v):
     where i_lo <= i < i_hi and j_lo <= j < j_hi, else zero (the padding: not read)."""
     src, dst = v.ptr
     src_off, row_stride, pixel_stride, dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi = v.arg
-    d = _masked_grid(v, src, src_off, row_stride, pixel_stride, SPAN, (i_lo, i_hi), (j_lo, j_hi))
-    _store_separable(v, d, _bt, dst, dst_off, plane_stride)
+    d = masked_grid(v, src, src_off, row_stride, pixel_stride, SPAN, (i_lo, i_hi), (j_lo, j_hi))
+    store_separable(v, d, _bt, dst, dst_off, plane_stride)
 
 
 def _output_tile(v):
@@ -92,7 +93,7 @@ def _output_tile(v):
     m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, code = v.arg
     b = v.builder
     zero = v.const(0)
-    bias_vec = v.load_if(b.icmp_signed("==", zero, zero), bias, lanes)
+    bias_vec = v.load_if(ir.Constant(ir.IntType(1), 1), bias, lanes)
     m = [[v.load(v.at(src, m_off, b.mul(v.const(SPAN * i + j), plane_stride)))
           for j in range(SPAN)] for i in range(SPAN)]
     columns = [_at(v, [m[i][j] for i in range(SPAN)]) for j in range(SPAN)]  # [j][a]

@@ -60,7 +60,7 @@ def _at(v, m):
     ]
 
 
-def _masked_grid(v, src, off, row_stride, pixel_stride, size, rows, cols):
+def masked_grid(v, src, off, row_stride, pixel_stride, size, rows, cols):
     """size x size vectors src[off + i * row_stride + j * pixel_stride:] for rows[0] <= i <
     rows[1] and cols[0] <= j < cols[1], zeros elsewhere (masked loads: those are not read)."""
     b = v.builder
@@ -70,7 +70,7 @@ def _masked_grid(v, src, off, row_stride, pixel_stride, size, rows, cols):
              for j in range(size)] for i in range(size)]
 
 
-def _store_separable(v, grid, transform, dst, dst_off, plane_stride):
+def store_separable(v, grid, transform, dst, dst_off, plane_stride):
     """transform down the columns of grid, then along the rows, each result [i][j] stored at
     dst[dst_off + (n*i + j) * plane_stride:] (n results per row: the n*n Winograd planes)."""
     b = v.builder
@@ -88,8 +88,8 @@ def _input_tile(v):
     where i_lo <= i < i_hi and j_lo <= j < j_hi, else zero (the padding: not read)."""
     src, dst = v.ptr
     src_off, row_stride, pixel_stride, dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi = v.arg
-    d = _masked_grid(v, src, src_off, row_stride, pixel_stride, SPAN, (i_lo, i_hi), (j_lo, j_hi))
-    _store_separable(v, d, _bt, dst, dst_off, plane_stride)
+    d = masked_grid(v, src, src_off, row_stride, pixel_stride, SPAN, (i_lo, i_hi), (j_lo, j_hi))
+    store_separable(v, d, _bt, dst, dst_off, plane_stride)
 
 
 def _output_tile(stream: bool):
@@ -164,8 +164,8 @@ def _gradient_tile(v):
     src, dst = v.ptr
     src_off, row_stride, pixel_stride, dst_off, plane_stride, rows, cols = v.arg
     zero = v.const(0)
-    y = _masked_grid(v, src, src_off, row_stride, pixel_stride, TILE, (zero, rows), (zero, cols))
-    _store_separable(v, y, _a, dst, dst_off, plane_stride)
+    y = masked_grid(v, src, src_off, row_stride, pixel_stride, TILE, (zero, rows), (zero, cols))
+    store_separable(v, y, _a, dst, dst_off, plane_stride)
 
 
 _input_tile_16 = vector_intrinsic(2, 9, _input_tile)
