@@ -49,26 +49,32 @@ def test_many_input_channels_keep_im2col(monkeypatch):
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("code", [LINEAR, RELU, LEAKY])
+@pytest.mark.parametrize("stride,f", [(1, 16), (2, 32)])
 @pytest.mark.parametrize("n,h,w,pad", [(1, 23, 45, 1), (2, 7, 20, 1), (1, 9, 13, 0)])
-def test_direct_kernel_gives_the_gemm_bits(monkeypatch, threads, n, h, w, pad, code, stream):
-    """16 output channels of a 3x3 RGB convolution by the direct kernel (ragged last runs of
-    pixels, non-temporal stores or not) against the same channels of a 32-channel one,
-    which takes the row GEMM: the same sums in the same order, so the same bits."""
+def test_direct_kernel_gives_the_gemm_bits(monkeypatch, threads, n, h, w, pad, stride, f, code,
+                                           stream):
+    """f output channels of a 3x3 RGB convolution by the direct kernel (16 at stride 1, 32 at
+    stride 2: ragged last runs of pixels, non-temporal stores or not) against the same
+    channels of one with 16 more, which takes the row GEMM: the same sums in the same order,
+    so the same bits."""
     monkeypatch.setattr(inference, "STREAM_BYTES", 0 if stream else 1 << 62)
-    assert narrow.direct_applies(3, 3, 1, 16, code) and not narrow.direct_applies(3, 3, 1, 32, code)
+    wider = f + 16
+    assert narrow.direct_applies(3, 3, stride, f, code)
+    assert not narrow.direct_applies(3, 3, stride, wider, code)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((n, h, w, 3), dtype=np.float32)
-    wt = rng.standard_normal((3, 3, 3, 32), dtype=np.float32)
-    bias = rng.standard_normal(32, dtype=np.float32)
-    oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
-    wide = aligned.empty((n, oh, ow, 32))
-    inference.conv2d_gemm(x, wt.reshape(-1, 32), bias, code, 3, 1, 1, pad, 1, 1, wide)
-    out = aligned.empty((n, oh, ow, 16))
+    wt = rng.standard_normal((3, 3, 3, wider), dtype=np.float32)
+    bias = rng.standard_normal(wider, dtype=np.float32)
+    oh, ow = (h + 2 * pad - 3) // stride + 1, (w + 2 * pad - 3) // stride + 1
+    wide = aligned.empty((n, oh, ow, wider))
+    inference.conv2d_gemm(x, wt.reshape(-1, wider), bias, code, 3, stride, stride, pad, 1, 1,
+                          wide)
+    out = aligned.empty((n, oh, ow, f))
     out[:] = np.nan
-    inference.conv2d_gemm(x, np.ascontiguousarray(wt[..., :16]).reshape(-1, 16), bias[:16], code,
-                          3, 1, 1, pad, 1, 1, out)
-    np.testing.assert_array_equal(out, wide[..., :16])
-    np.testing.assert_allclose(out, float64_conv(x, wt[..., :16], bias[:16], 1, pad, code),
+    inference.conv2d_gemm(x, np.ascontiguousarray(wt[..., :f]).reshape(-1, f), bias[:f], code,
+                          3, stride, stride, pad, 1, 1, out)
+    np.testing.assert_array_equal(out, wide[..., :f])
+    np.testing.assert_allclose(out, float64_conv(x, wt[..., :f], bias[:f], stride, pad, code),
                                rtol=1e-5, atol=1e-4)
 
 

@@ -253,8 +253,8 @@ def _conv2d_narrow(x, w2d, bias, code, ksize, stride, pad, out):
         image, y0, y1 = job
         rows = scratch("narrow_rows", ksize * span).reshape(ksize, span)
         if direct:
-            narrow.convolve_rows_direct(x, w2d, pad, bias, code, out, image, y0, y1, rows,
-                                        stream)
+            narrow.convolve_rows_direct(x, w2d, stride, pad, bias, code, out, image, y0, y1,
+                                        rows, stream)
             return
         line = scratch("narrow_line", small_gemm.padded_tiles(out_w) * cout).reshape(-1, cout)
         narrow.convolve_rows(x, w2d, ksize, stride, pad, bias, code, out, image, y0, y1, rows,

@@ -21,7 +21,10 @@ kernel row's 9 weight vectors and DIRECT_RUN output pixels in registers and broa
 input float once for up to 3 multiply-adds. Each output sums its 27 products in the GEMM's
 order (kernel row, column, channel), so the bits are the GEMM's; bias and a linear, ReLU or
 leaky activation are applied in registers as activate_rows would, and the pixels are
-written straight into the output (non-temporal stores for big outputs).
+written straight into the output (non-temporal stores for big outputs). yolov4-tiny's
+3x3 stride-2 RGB layer of 32 channels takes the same kernel with two vectors of outputs:
+input pixel q feeds output pixels (q - kx) / 2, so each float is broadcast once for 2 or 4
+multiply-adds (the row GEMM: 2), 0.88 vs 1.52 ms on two threads, the same bits.
 """
 from __future__ import annotations
 
@@ -33,57 +36,74 @@ from darkpy.kernels.conv.small_gemm import BLOCK_ROWS, PANEL, multiply
 from darkpy.kernels.conv.winograd_vector import _fence
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
-# output pixels per register block of the direct kernel: 20 accumulators beside 9 weights
+# output pixels per register block of the direct kernel, by (stride, output vectors): with
+# one vector, 20 accumulators beside a kernel row's 9 weights; with two (a 32-channel
+# stride-2 layer), 12 accumulators beside 18 weights
 DIRECT_RUN = 20
+DIRECT_RUN_S2 = 6
+DIRECT_RUNS = {(1, 1): DIRECT_RUN, (2, 2): DIRECT_RUN_S2}
 DIRECT_KSIZE = 3
 DIRECT_CHANS = 3
 
 
 def direct_applies(ksize: int, chans: int, stride: int, cout: int, code: int) -> bool:
     """Whether convolve_rows_direct computes this convolution."""
-    return (ksize == DIRECT_KSIZE and chans == DIRECT_CHANS and stride == 1 and cout == LANES
-            and code in (LINEAR, RELU, LEAKY))
+    return (ksize == DIRECT_KSIZE and chans == DIRECT_CHANS and code in (LINEAR, RELU, LEAKY)
+            and cout % LANES == 0 and (stride, cout // LANES) in DIRECT_RUNS)
 
 
-def _direct_kernel(ksize: int, chans: int, run: int, stream: bool):
-    """out[out_off + r*16 + :16] = f(sum over ky, kx, c of rows[row_ky + (r + kx)*chans + c]
-    * w[((ky*ksize + kx)*chans + c)*ldb + :16] + bias[:16]) for r < run (stride 1), summed
-    in that order with one rounding per multiply-add, f the activation `code`
+def _direct_kernel(ksize: int, chans: int, stride: int, vectors: int, stream: bool):
+    """out[out_off + r*cout + 16*j + :16] = f(sum over ky, kx, c of rows[row_ky + (r*stride +
+    kx)*chans + c] * w[((ky*ksize + kx)*chans + c)*ldb + 16*j + :16] + bias[16*j + :16]) for
+    r < run = DIRECT_RUNS[stride, vectors] and j < vectors (cout = 16 * vectors), summed in
+    that order with one rounding per multiply-add, f the activation `code`
     (simd.Vectors.activate); only pixels r < valid are written, or, stream, all of them with
     non-temporal stores (out_off on a cache line).
 
     Arguments: arrays rows, w, out, bias; then row_0 .. row_{ksize-1} (the offset of each
     kernel row's input row), ldb, out_off, valid, code."""
+    run = DIRECT_RUNS[stride, vectors]
+    cout = LANES * vectors
 
     def body(v):
         rows, w, out, bias = v.ptr
         row_offsets = v.arg[:ksize]
         ldb, out_off, valid, code = v.arg[ksize:]
         b = v.builder
-        acc = [v.zero()] * run
+        acc = [[v.zero()] * vectors for _ in range(run)]
         for ky in range(ksize):
             row = v.at(rows, row_offsets[ky])
-            weights = [[v.load(v.at(w, b.mul(v.const((ky * ksize + kx) * chans + c), ldb)))
-                        for c in range(chans)] for kx in range(ksize)]
-            for q in range(run + ksize - 1):
+            weights = [[[v.load(v.at(w, b.mul(v.const((ky * ksize + kx) * chans + c), ldb),
+                                     LANES * j))
+                         for j in range(vectors)] for c in range(chans)] for kx in range(ksize)]
+            # input pixel q feeds output r = (q - kx) / stride: each float broadcast once
+            for q in range((run - 1) * stride + ksize):
                 for c in range(chans):
                     value = v.broadcast(v.at(row, q * chans + c))
-                    for kx in range(max(0, q - run + 1), min(ksize, q + 1)):
-                        acc[q - kx] = v.fma(value, weights[kx][c], acc[q - kx])
-        bias_vec = v.load(bias)
+                    for kx in range(ksize):
+                        r, rest = divmod(q - kx, stride)
+                        if rest or not 0 <= r < run:
+                            continue
+                        acc[r] = [v.fma(value, weights[kx][c][j], acc[r][j])
+                                  for j in range(vectors)]
+        bias_vecs = [v.load(v.at(bias, LANES * j)) for j in range(vectors)]
         for r in range(run):
-            y = v.activate(v.add(acc[r], bias_vec), code)
-            pointer = v.at(out, out_off, r * LANES)
-            if stream:
-                v.stream(y, pointer)
-            else:
-                v.store_if(b.icmp_signed("<", v.const(r), valid), y, pointer)
+            inside = b.icmp_signed("<", v.const(r), valid)
+            for j in range(vectors):
+                y = v.activate(v.add(acc[r][j], bias_vecs[j]), code)
+                pointer = v.at(out, out_off, r * cout + LANES * j)
+                if stream:
+                    v.stream(y, pointer)
+                else:
+                    v.store_if(inside, y, pointer)
 
     return vector_intrinsic(4, ksize + 4, body)
 
 
-_direct_3x3 = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, DIRECT_RUN, False)
-_direct_3x3_stream = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, DIRECT_RUN, True)
+_direct_3x3 = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, 1, 1, False)
+_direct_3x3_stream = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, 1, 1, True)
+_direct_3x3_s2 = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, 2, 2, False)
+_direct_3x3_s2_stream = _direct_kernel(DIRECT_KSIZE, DIRECT_CHANS, 2, 2, True)
 
 
 @njit(nogil=True, cache=True)
@@ -163,31 +183,42 @@ def convolve_rows(x, w2d, ksize, stride, pad, bias, code, out, image, oy0, oy1, 
 
 
 @njit(nogil=True, cache=True)
-def convolve_rows_direct(x, w2d, pad, bias, code, out, image, oy0, oy1, rows, stream):
+def convolve_rows_direct(x, w2d, stride, pad, bias, code, out, image, oy0, oy1, rows, stream):
     """convolve_rows for the convolutions direct_applies() accepts, by the direct kernel,
     written straight into out (stream: non-temporal stores, out on a cache line); rows: as
     convolve_rows'."""
     out_w = out.shape[2]
+    cout = out.shape[3]
     ldb = w2d.strides[0] // 4
     span = rows.shape[1]
+    run = DIRECT_RUN if stride == 1 else DIRECT_RUN_S2
     flat_out = out.reshape(out.size)
     flat_rows = rows.reshape(rows.size)
     held = np.empty(DIRECT_KSIZE, np.int64)
     _start_ring(rows, held)
     for oy in range(oy0, oy1):
-        _ring_rows(x, image, oy, 1, pad, rows, held)
-        r0 = (oy - pad) % DIRECT_KSIZE * span
-        r1 = (oy - pad + 1) % DIRECT_KSIZE * span
-        r2 = (oy - pad + 2) % DIRECT_KSIZE * span
-        base = (image * out.shape[1] + oy) * out_w * LANES
-        for x0 in range(0, out_w, DIRECT_RUN):
-            step = x0 * DIRECT_CHANS
+        _ring_rows(x, image, oy, stride, pad, rows, held)
+        iy = oy * stride - pad
+        r0 = iy % DIRECT_KSIZE * span
+        r1 = (iy + 1) % DIRECT_KSIZE * span
+        r2 = (iy + 2) % DIRECT_KSIZE * span
+        base = (image * out.shape[1] + oy) * out_w * cout
+        for x0 in range(0, out_w, run):
+            step = x0 * stride * DIRECT_CHANS
             valid = out_w - x0
-            if stream and valid >= DIRECT_RUN:
+            off = base + x0 * cout
+            whole = stream and valid >= run
+            if stride == 1 and whole:
                 _direct_3x3_stream(flat_rows, w2d, flat_out, bias, r0 + step, r1 + step,
-                                   r2 + step, ldb, base + x0 * LANES, valid, code)
-            else:
+                                   r2 + step, ldb, off, valid, code)
+            elif stride == 1:
                 _direct_3x3(flat_rows, w2d, flat_out, bias, r0 + step, r1 + step, r2 + step,
-                            ldb, base + x0 * LANES, valid, code)
+                            ldb, off, valid, code)
+            elif whole:
+                _direct_3x3_s2_stream(flat_rows, w2d, flat_out, bias, r0 + step, r1 + step,
+                                      r2 + step, ldb, off, valid, code)
+            else:
+                _direct_3x3_s2(flat_rows, w2d, flat_out, bias, r0 + step, r1 + step,
+                               r2 + step, ldb, off, valid, code)
     if stream:
         _fence()
