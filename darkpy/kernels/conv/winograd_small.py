@@ -32,7 +32,7 @@ from numba import njit
 from darkpy.kernels.activations import LEAKY, LINEAR, RELU
 from darkpy.kernels.conv.small_gemm import panel_products
 from darkpy.kernels.conv.winograd import transform_columns
-from darkpy.kernels.conv.winograd_vector import masked_grid, store_separable
+from darkpy.kernels.conv.winograd_vector import input_tile
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
 TILE = 2  # outputs per tile side
@@ -72,17 +72,6 @@ def _at(v, m):
     return [v.add(v.add(m[0], m[1]), m[2]), v.sub(v.sub(m[1], m[2]), m[3])]
 
 
-def _input_tile(v):
-    """Arrays src, dst; scalars src_off, row_stride, pixel_stride, dst_off, plane_stride,
-    i_lo, i_hi, j_lo, j_hi: dst[dst_off + (4i + j) * plane_stride + c] = (B^T d B)[i, j] of
-    the 4x4 pixels d[i, j] = src[src_off + i * row_stride + j * pixel_stride + c], c < 16,
-    where i_lo <= i < i_hi and j_lo <= j < j_hi, else zero (the padding: not read)."""
-    src, dst = v.ptr
-    src_off, row_stride, pixel_stride, dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi = v.arg
-    d = masked_grid(v, src, src_off, row_stride, pixel_stride, SPAN, (i_lo, i_hi), (j_lo, j_hi))
-    store_separable(v, d, _bt, dst, dst_off, plane_stride)
-
-
 def _output_tile(v):
     """Arrays m, dst, bias; scalars m_off, plane_stride, dst_off, row_stride, pixel_stride,
     rows, cols, lanes, code: dst[dst_off + a * row_stride + b * pixel_stride + c] =
@@ -106,7 +95,7 @@ def _output_tile(v):
                                        b.mul(v.const(c), pixel_stride)), lanes)
 
 
-_input_tile_16 = vector_intrinsic(2, 9, _input_tile)
+_input_tile_16 = vector_intrinsic(2, 9, input_tile(SPAN, _bt))
 _output_tile_16 = vector_intrinsic(3, 9, _output_tile)
 
 

@@ -81,15 +81,22 @@ def store_separable(v, grid, transform, dst, dst_off, plane_stride):
             v.store(row[j], v.at(dst, dst_off, b.mul(v.const(len(row) * i + j), plane_stride)))
 
 
-def _input_tile(v):
-    """Arrays src, dst; scalars src_off, row_stride, pixel_stride, dst_off, plane_stride,
-    i_lo, i_hi, j_lo, j_hi: dst[dst_off + (6i + j) * plane_stride + c] = (B^T d B)[i, j] of
-    the 6x6 pixels d[i, j] = src[src_off + i * row_stride + j * pixel_stride + c], c < 16,
-    where i_lo <= i < i_hi and j_lo <= j < j_hi, else zero (the padding: not read)."""
-    src, dst = v.ptr
-    src_off, row_stride, pixel_stride, dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi = v.arg
-    d = masked_grid(v, src, src_off, row_stride, pixel_stride, SPAN, (i_lo, i_hi), (j_lo, j_hi))
-    store_separable(v, d, _bt, dst, dst_off, plane_stride)
+def input_tile(span: int, bt):
+    """The body of an input-tile intrinsic for span x span input tiles and the 1-D transform
+    bt (B^T on `span` vectors): arrays src, dst; scalars src_off, row_stride, pixel_stride,
+    dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi: dst[dst_off + (span*i + j) * plane_stride
+    + c] = (B^T d B)[i, j] of the pixels d[i, j] = src[src_off + i * row_stride + j *
+    pixel_stride + c], c < 16, where i_lo <= i < i_hi and j_lo <= j < j_hi, else zero (the
+    padding: not read)."""
+
+    def body(v):
+        src, dst = v.ptr
+        src_off, row_stride, pixel_stride, dst_off, plane_stride, i_lo, i_hi, j_lo, j_hi = v.arg
+        d = masked_grid(v, src, src_off, row_stride, pixel_stride, span, (i_lo, i_hi),
+                        (j_lo, j_hi))
+        store_separable(v, d, bt, dst, dst_off, plane_stride)
+
+    return body
 
 
 def _output_tile(stream: bool):
@@ -168,7 +175,7 @@ def _gradient_tile(v):
     store_separable(v, y, _a, dst, dst_off, plane_stride)
 
 
-_input_tile_16 = vector_intrinsic(2, 9, _input_tile)
+_input_tile_16 = vector_intrinsic(2, 9, input_tile(SPAN, _bt))
 _gradient_tile_16 = vector_intrinsic(2, 7, _gradient_tile)
 _output_tile_16 = vector_intrinsic(5, 12, _output_tile(False))
 _output_stream_16 = vector_intrinsic(5, 12, _output_tile(True))
