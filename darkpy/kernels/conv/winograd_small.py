@@ -32,7 +32,7 @@ from numba import njit
 from darkpy.kernels.activations import LEAKY, LINEAR, RELU
 from darkpy.kernels.conv.small_gemm import panel_products
 from darkpy.kernels.conv.winograd import transform_columns
-from darkpy.kernels.conv.winograd_vector import input_tile
+from darkpy.kernels.conv.winograd_vector import input_tile, inverse_tile
 from darkpy.kernels.simd import LANES, vector_intrinsic
 
 TILE = 2  # outputs per tile side
@@ -83,11 +83,7 @@ def _output_tile(v):
     b = v.builder
     zero = v.const(0)
     bias_vec = v.load_if(ir.Constant(ir.IntType(1), 1), bias, lanes)
-    m = [[v.load(v.at(src, m_off, b.mul(v.const(SPAN * i + j), plane_stride)))
-          for j in range(SPAN)] for i in range(SPAN)]
-    columns = [_at(v, [m[i][j] for i in range(SPAN)]) for j in range(SPAN)]  # [j][a]
-    for a in range(TILE):
-        row = _at(v, [columns[j][a] for j in range(SPAN)])
+    for a, row in enumerate(inverse_tile(v, src, m_off, plane_stride, SPAN, _at)):
         for c in range(TILE):
             inside = b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols))
             z = v.activate(v.add(row[c], bias_vec), code)

@@ -81,6 +81,16 @@ def store_separable(v, grid, transform, dst, dst_off, plane_stride):
             v.store(row[j], v.at(dst, dst_off, b.mul(v.const(len(row) * i + j), plane_stride)))
 
 
+def inverse_tile(v, src, m_off, plane_stride, span: int, at):
+    """A^T M A of the span x span vectors M[i][j] = src[m_off + (span*i + j) * plane_stride:],
+    down the columns then along the rows (at: A^T on `span` vectors), as rows [a][b]."""
+    b = v.builder
+    m = [[v.load(v.at(src, m_off, b.mul(v.const(span * i + j), plane_stride)))
+          for j in range(span)] for i in range(span)]
+    columns = [at(v, [m[i][j] for i in range(span)]) for j in range(span)]  # [j][a]
+    return [at(v, [column[a] for column in columns]) for a in range(len(columns[0]))]
+
+
 def input_tile(span: int, bt):
     """The body of an input-tile intrinsic for span x span input tiles and the 1-D transform
     bt (B^T on `span` vectors): arrays src, dst; scalars src_off, row_stride, pixel_stride,
@@ -135,11 +145,7 @@ def _output_tile(stream: bool):
             summed = v.select(residual, v.add(v.mul(alpha, act_z), v.mul(beta, other)), act_z)
             return v.select(fusing, summed, y)
 
-        m = [[v.load(v.at(src, m_off, b.mul(v.const(SPAN * i + j), plane_stride)))
-              for j in range(SPAN)] for i in range(SPAN)]
-        columns = [_at(v, [m[i][j] for i in range(SPAN)]) for j in range(SPAN)]  # [j][a]
-        for a in range(TILE):
-            row = _at(v, [columns[j][a] for j in range(SPAN)])
+        for a, row in enumerate(inverse_tile(v, src, m_off, plane_stride, SPAN, _at)):
             for c in range(TILE):
                 offsets = (dst_off, b.mul(v.const(a), row_stride),
                            b.mul(v.const(c), pixel_stride))
