@@ -159,7 +159,7 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
                       direct, out, jobs)
         return
 
-    def work(job):
+    def work(job):  # grouped: one BLAS product per group
         n, p0, p1 = job
         rows = out2d[n * pixels + p0:n * pixels + p1]
         col = None if direct else scratch("col", (p1 - p0) * kcols).reshape(p1 - p0, kcols)
@@ -170,10 +170,7 @@ def conv2d_gemm(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilation, gr
                 im2col_pixels(x, n, g * cg, cg, p0, p1, out_w, ksize, stride_y, stride_x,
                               pad, dilation, col)
                 a = col
-            if groups == 1:
-                np.matmul(a, w2d, out=rows)
-            else:
-                np.matmul(a, w2d[:, g * cog:(g + 1) * cog], out=rows[:, g * cog:(g + 1) * cog])
+            np.matmul(a, w2d[:, g * cog:(g + 1) * cog], out=rows[:, g * cog:(g + 1) * cog])
         bias_activate_block(rows, bias, code)
 
     run_blocks(jobs, work)
