@@ -213,13 +213,11 @@ def _gemm_by_rows(x, packed, kcols, bias, code, ksize, stride_y, stride_x, pad, 
                                       full, width)
         if full < count:
             left = count - full
-            if direct:  # the last rows, copied
-                tail = scratch("col_tail", small_gemm.padded_tiles(left) * kcols)
-                tail = tail.reshape(-1, kcols)
-                tail[:left] = x2d[r0 + full:r0 + count]
+            if direct:
+                tail = _padded_rows(x2d[r0 + full:r0 + count])
             else:
                 tail = a[full:]
-            small_gemm.clear_spare_rows(tail, left)  # never NaNs or denormals
+                small_gemm.clear_spare_rows(tail, left)  # never NaNs or denormals
             c = scratch("gemm_rows", small_gemm.padded_tiles(left) * width).reshape(-1, width)
             small_gemm.panel_products(tail, 0, kcols, packed, 0, kcols, c, 0, width, left, width)
             copy_columns(c[:left, :cout], rows[full:], 0, _NO_RESIDUAL_ROWS, np.float32(1.0),
@@ -227,6 +225,18 @@ def _gemm_by_rows(x, packed, kcols, bias, code, ksize, stride_y, stride_x, pad, 
         bias_activate_block(rows, bias, code)
 
     run_blocks(jobs, work)
+
+
+def _padded_rows(a):
+    """The rows of 2-D `a` (a GEMM's left matrix read in place but for these last rows, or for
+    all of a block's when its output goes through a buffer) copied into a buffer of this
+    thread, followed by the zero spare rows that small_gemm's last register block reads
+    (never NaNs or denormals)."""
+    count, cols = a.shape
+    tail = scratch("col_tail", small_gemm.padded_tiles(count) * cols).reshape(-1, cols)
+    tail[:count] = a
+    small_gemm.clear_spare_rows(tail, count)
+    return tail
 
 
 def _row_jobs(n_img: int, out_h: int) -> list:
@@ -304,9 +314,7 @@ def _gemm_by_columns(x, w2d, bias, code, ksize, stride_y, stride_x, pad, dilatio
     if direct:  # the input is the matrix; only its last rows are copied, with spare rows
         full = rows - rows % small_gemm.PAD_ROWS
         a = x.reshape(rows, chans)
-        tail = scratch("col_tail", small_gemm.PAD_ROWS * chans).reshape(-1, chans)
-        tail[:rows - full] = a[full:]
-        tail[rows - full:] = 0.0
+        tail = _padded_rows(a[full:])
     else:
         full = rows
         a = scratch("col_shared", small_gemm.padded_tiles(rows) * kcols).reshape(-1, kcols)
