@@ -74,15 +74,16 @@ def _at(v, m):
 
 def _output_tile(v):
     """Arrays m, dst, bias; scalars m_off, plane_stride, dst_off, row_stride, pixel_stride,
-    rows, cols, lanes, code: dst[dst_off + a * row_stride + b * pixel_stride + c] =
-    f((A^T M A)[a, b] + bias[c]) for c < lanes, a < rows, b < cols, with M[i, j] =
+    rows, cols, lanes, bias_off, code: dst[dst_off + a * row_stride + b * pixel_stride + c] =
+    f((A^T M A)[a, b] + bias[bias_off + c]) for c < lanes, a < rows, b < cols, with M[i, j] =
     m[m_off + (4i + j) * plane_stride + c] and f the activation `code` (linear, ReLU, leaky:
     simd.Vectors.activate)."""
     src, dst, bias = v.ptr
-    m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, code = v.arg
+    (m_off, plane_stride, dst_off, row_stride, pixel_stride, rows, cols, lanes, bias_off,
+     code) = v.arg
     b = v.builder
     zero = v.const(0)
-    bias_vec = v.load_if(ir.Constant(ir.IntType(1), 1), bias, lanes)
+    bias_vec = v.load_if(ir.Constant(ir.IntType(1), 1), v.at(bias, bias_off), lanes)
     for a, row in enumerate(inverse_tile(v, src, m_off, plane_stride, SPAN, _at)):
         for c in range(TILE):
             inside = b.and_(v.inside(a, zero, rows), v.inside(c, zero, cols))
@@ -92,7 +93,7 @@ def _output_tile(v):
 
 
 _input_tile_16 = vector_intrinsic(2, 9, input_tile(SPAN, _bt))
-_output_tile_16 = vector_intrinsic(3, 9, _output_tile)
+_output_tile_16 = vector_intrinsic(3, 10, _output_tile)
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -141,7 +142,8 @@ def convolve_columns(v, plane, chans, packed, wide, j0, j1, m, plane_m, bias, co
                 ox0 = tx * TILE
                 base = ((image * out_h + oy0) * out_w + ox0) * cout
                 for c in range(0, min(part, cout - j0), LANES):
-                    _output_tile_16(m, flat, bias[j0 + c:], t * part + c, plane_m * part,
+                    _output_tile_16(m, flat, bias, t * part + c, plane_m * part,
                                     base + j0 + c, out_w * cout, cout, rows,
-                                    min(TILE, out_w - ox0), min(LANES, cout - j0 - c), code)
+                                    min(TILE, out_w - ox0), min(LANES, cout - j0 - c), j0 + c,
+                                    code)
                 t += 1
