@@ -110,6 +110,22 @@ def test_upsample_and_shortcut_in_row_chunks(threaded):
     np.testing.assert_allclose(out, 0.5 * x + 2.0 * other, rtol=1e-6)
 
 
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_shortcut_of_equal_shapes_in_flat_chunks(threaded, monkeypatch, in_place):
+    # equal shapes take one flat loop in chunks of FLAT_CHUNK values (a chunk ends inside
+    # a pixel here); float32 numpy does the same two roundings, so the same bits
+    monkeypatch.setattr(elementwise, "FLAT_CHUNK", 1000)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 13, 17, 3), dtype=np.float32)
+    other = rng.standard_normal(x.shape, dtype=np.float32)
+    alpha, beta = np.float32(0.5), np.float32(-1.25)
+    summed = alpha * x + beta * other
+    expected = np.where(summed > 0, summed, np.float32(0.1) * summed)
+    out = elementwise.shortcut(x, other, alpha, beta, LEAKY, out=x if in_place else None)
+    np.testing.assert_array_equal(out, expected)
+    assert (out is x) == in_place
+
 def test_yolo_activation_in_row_chunks(threaded):
     x = (np.random.default_rng(4).standard_normal((37, 2 * 7)) * 4).astype(np.float32)
     out = np.empty_like(x)
