@@ -322,3 +322,39 @@ def test_training_is_deterministic():
         finals.append([p.copy() for layer in net.layers for p in layer.params.values()])
     for a, b in zip(*finals):
         np.testing.assert_array_equal(a, b)
+
+
+def test_update_kernels_on_a_chunk_match_the_rules_value_by_value():
+    # the kernels' vector loops (and their scalar tails) over elements [i0, i1) of long
+    # arrays, against the same float32 operations in numpy; elements outside stay as they were
+    from darkpy.kernels import update
+
+    rng = np.random.default_rng(7)
+    n, i0, i1 = 1000, 13, 990
+    f = np.float32
+    w, g, m = (rng.standard_normal(n).astype(f) for _ in range(3))
+    v = np.abs(rng.standard_normal(n)).astype(f)
+    sl = slice(i0, i1)
+
+    w1, g1, u1 = w.copy(), g.copy(), m.copy()
+    rate, minus_decay, momentum = f(0.05), f(-0.02), f(0.9)
+    update.sgd_update(w1, g1, u1, rate, minus_decay, momentum, True, i0, i1)
+    u = (m[sl] - g[sl]) + minus_decay * w[sl]
+    np.testing.assert_array_equal(w1[sl], w[sl] + rate * u)
+    np.testing.assert_array_equal(u1[sl], u * momentum)
+    assert not g1[sl].any()
+
+    w2, g2, m2, v2 = w.copy(), g.copy(), m.copy(), v.copy()
+    b1, b2, c1, c2, eps = f(0.9), f(0.999), f(0.19), f(0.002), f(1e-7)
+    update.adam_update(w2, g2, m2, v2, rate, minus_decay, b1, f(1) - b1, b2, f(1) - b2, c1, c2,
+                       eps, i0, i1)
+    d = -g[sl] + minus_decay * w[sl]
+    mi = m[sl] * b1 + (f(1) - b1) * d
+    vi = v[sl] * b2 + (f(1) - b2) * (d * d)
+    np.testing.assert_array_equal(m2[sl], mi)
+    np.testing.assert_array_equal(v2[sl], vi)
+    np.testing.assert_array_equal(w2[sl], w[sl] + rate * (mi / c1) / (np.sqrt(vi / c2) + eps))
+    assert not g2[sl].any()
+    for new, old in ((w1, w), (g1, g), (u1, m), (w2, w), (g2, g), (m2, m), (v2, v)):
+        np.testing.assert_array_equal(new[:i0], old[:i0])
+        np.testing.assert_array_equal(new[i1:], old[i1:])

@@ -32,12 +32,18 @@ import numpy as np
 from numba import njit
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _chunk(array, i0, i1):
+    """Elements [i0, i1) of the flattened array, as a view indexed from 0: numba cannot
+    tell that an index from range(i0, i1) is not negative, and its wraparound check kept
+    the update loops from vectorising (SGD 1.4 vs 0.27 ns per value in cache)."""
+    return array.reshape(-1)[i0:i1]
+
+
 @njit(nogil=True, cache=True, fastmath=False)
 def sgd_update(w, grad, updates, rate_over_batch, minus_decay_batch, momentum, decayed, i0, i1):
-    wf = w.reshape(-1)
-    gf = grad.reshape(-1)
-    uf = updates.reshape(-1)
-    for i in range(i0, i1):
+    wf, gf, uf = _chunk(w, i0, i1), _chunk(grad, i0, i1), _chunk(updates, i0, i1)
+    for i in range(wf.size):
         u = uf[i] - gf[i]
         if decayed:
             u = u + minus_decay_batch * wf[i]
@@ -46,14 +52,15 @@ def sgd_update(w, grad, updates, rate_over_batch, minus_decay_batch, momentum, d
         gf[i] = 0
 
 
-@njit(nogil=True, cache=True, fastmath=False)
+# error_model="numpy": numba's default checks every division for a zero divisor (to raise
+# ZeroDivisionError), and that branch kept the loop from vectorising; eps > 0 and the
+# corrections are never 0, and the IEEE results are the same (4.5x faster in cache)
+@njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 def adam_update(w, grad, m, v, rate, minus_decay_batch, b1, one_minus_b1, b2, one_minus_b2,
                 correction1, correction2, eps, i0, i1):
-    wf = w.reshape(-1)
-    gf = grad.reshape(-1)
-    mf = m.reshape(-1)
-    vf = v.reshape(-1)
-    for i in range(i0, i1):
+    wf, gf = _chunk(w, i0, i1), _chunk(grad, i0, i1)
+    mf, vf = _chunk(m, i0, i1), _chunk(v, i0, i1)
+    for i in range(wf.size):
         d = -gf[i] + minus_decay_batch * wf[i]
         mi = mf[i] * b1 + one_minus_b1 * d
         vi = vf[i] * b2 + one_minus_b2 * (d * d)

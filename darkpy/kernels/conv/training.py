@@ -76,14 +76,20 @@ def _sum_partials(partials: np.ndarray, dw: np.ndarray, transform=None) -> None:
 @njit(nogil=True, cache=True, fastmath=False)
 def _add_partials(flat, i0, i1, total):
     """total[i] = sum over k of flat[k, i] (k in order) for i in [i0, i1), in float64, in
-    runs of 512 values that stay in L1 while every partial is added."""
+    runs of 512 values that stay in L1 while every partial is added.
+
+    The runs are slices indexed from 0: an index from range(c0, c1) might be negative as
+    far as numba knows, and its wraparound check kept the loop from vectorising (eight
+    partials of EDSR's 64-channel dU: 1.4 vs 0.29 ms)."""
     for c0 in range(i0, i1, 512):
         c1 = min(i1, c0 + 512)
-        for i in range(c0, c1):
-            total[i] = 0.0
+        run = total[c0:c1]
+        for i in range(run.size):
+            run[i] = 0.0
         for k in range(flat.shape[0]):
-            for i in range(c0, c1):
-                total[i] += np.float64(flat[k, i])
+            src = flat[k, c0:c1]
+            for i in range(run.size):
+                run[i] += np.float64(src[i])
 
 
 # --- Winograd ---------------------------------------------------------------------------------
@@ -303,9 +309,9 @@ def _gradient_sum_rows(delta, y, pre, code, r0, r1, g, partial):
                 g[r, c] = value
                 partial[c] += np.float64(value)
         return
-    src = delta.reshape(delta.size)
-    dst = g.reshape(g.size)
-    for i in range(r0 * cols, r1 * cols):
+    src = delta.reshape(delta.size)[r0 * cols:r1 * cols]  # indexed from 0: see _add_partials
+    dst = g.reshape(g.size)[r0 * cols:r1 * cols]
+    for i in range(src.size):
         dst[i] = src[i]
     gradient_rows(g, y, pre, r0, r1, code)
     for r in range(r0, r1):
