@@ -346,7 +346,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     # freed memory kept for reuse, as the darkpy command and its trainers run (process-wide:
     # the other runtimes in this process get it too; darkpy/kernels/heap.py)
-    keep_freed_memory()
+    keep_freed_memory(large_blocks=True)
     if not args.cfg.exists() or not args.weights.exists():
         print(f"bench_yolo_train: {args.cfg} or {args.weights} not found: skipped")
         return 0

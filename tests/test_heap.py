@@ -14,10 +14,11 @@ ROUNDS = """
 import resource, sys
 import numpy as np
 from darkpy.kernels.heap import keep_freed_memory
-kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+mode, size = sys.argv[1], int(sys.argv[2])
+kept = keep_freed_memory(large_blocks=mode == "large") if mode != "default" else False
 
 def allocate():
-    arrays = [np.empty(2 << 20, np.float32) for _ in range(24)]  # 24 x 8 MB
+    arrays = [np.empty(size, np.float32) for _ in range((192 << 20) // (4 * size))]
     for a in arrays:
         a.fill(1.0)
     return arrays
@@ -30,9 +31,13 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(mode: str, env=None) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True,
-                         check=True, env={**os.environ, **(env or {})}).stdout.split()
+SMALL = 2 << 20  # 8 MB arrays: under glibc's largest mapping threshold
+LARGE = 10 << 20  # 40 MB arrays: mapped afresh unless large_blocks
+
+
+def _faults(mode: str, env=None, size: int = SMALL) -> tuple[str, int]:
+    out = subprocess.run([sys.executable, "-c", ROUNDS, mode, str(size)], capture_output=True,
+                         text=True, check=True, env={**os.environ, **(env or {})}).stdout.split()
     return out[0], int(out[1])
 
 
@@ -56,3 +61,12 @@ def test_freed_memory_is_reused_without_faulting_it_in_again():
 def test_the_environment_turns_it_off():
     kept, _ = _faults("keep", {"DARKPY_KEEP_FREED_MEMORY": "0"})
     assert kept == "False"
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's malloc only")
+def test_large_blocks_are_reused_only_when_asked():
+    _, kept_small_only = _faults("keep", size=LARGE)
+    kept, with_large = _faults("large", size=LARGE)
+    assert kept == "True"
+    assert kept_small_only > 1000  # blocks above 32 MiB: a fresh mapping every time
+    assert with_large < kept_small_only / 20

@@ -75,7 +75,7 @@ class Trainer:
         from darkpy.train import data
         from darkpy.train.optim import Optimizer
 
-        keep_freed_memory()  # every iteration frees what the next one allocates (kernels/heap.py)
+        keep_freed_memory(large_blocks=True)  # every iteration frees what the next allocates
         self.run_dir = Path(run_dir)
         self.options = options
         user_sections = parse_cfg_text(cfg_text, source)

@@ -195,7 +195,7 @@ class DarknetTrainer:
         from darkpy.network import Network
         from darkpy.train.optim import Optimizer
 
-        keep_freed_memory()  # every iteration frees what the next one allocates (kernels/heap.py)
+        keep_freed_memory(large_blocks=True)  # every iteration frees what the next allocates
         cfg = Path(cfg)
         if not cfg.is_file():
             raise ConfigError(f"{cfg}: no such file")
