@@ -179,15 +179,19 @@ def channel_affine(x, scale, shift, reverse, out):
              lambda r0, r1: _affine_rows(flat_x, scale, pattern, reverse, r0, r1, flat_out))
 
 
-@njit(nogil=True, cache=True, fastmath=False)
+# error_model="numpy": no zero-divisor check per division (scale is never 0), which would
+# keep the loop from vectorising, as would indices lo + i (see _shortcut_flat): the rows are
+# slices instead. WDSR-A's 2040x1356 output, one thread: 5.4 vs 13.6 ms.
+@njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 def _affine_rows(x, scale, pattern, reverse, r0, r1, out):
     width = pattern.size
     for r in range(r0, r1):
         lo = r * width
-        hi = min(lo + width, x.size)
+        src = x[lo:lo + width]
+        dst = out[lo:lo + width]
         if reverse:
-            for i in range(hi - lo):
-                out[lo + i] = x[lo + i] * scale + pattern[i]
+            for i in range(src.size):
+                dst[i] = src[i] * scale + pattern[i]
         else:
-            for i in range(hi - lo):
-                out[lo + i] = (x[lo + i] - pattern[i]) / scale
+            for i in range(src.size):
+                dst[i] = (src[i] - pattern[i]) / scale

@@ -123,14 +123,17 @@ def _ring_rows(x, image, oy, stride, pad, rows, held):
         if held[slot] == iy:
             continue
         held[slot] = iy
-        row = rows[slot]
+        # slices indexed from 0: with offsets added to a signed index, numba's wraparound
+        # check keeps LLVM from vectorising the copy (see elementwise._shortcut_flat)
+        row = rows[slot, dst0:dst0 + length]
         if 0 <= iy < height:
             src = (image * height + iy) * length
+            pixels = flat_x[src:src + length]
             for i in range(length):
-                row[dst0 + i] = flat_x[src + i]
+                row[i] = pixels[i]
         else:
             for i in range(length):
-                row[dst0 + i] = 0.0
+                row[i] = 0.0
 
 
 @njit(nogil=True, cache=True)
@@ -177,8 +180,9 @@ def convolve_rows(x, w2d, ksize, stride, pad, bias, code, out, image, oy0, oy1, 
         # one sequential copy: writing the output block by block was slower (8.2 vs 6.1 ms
         # on one thread for yolov3-tiny's first layer), each block's lines fetched to write
         base = (image * out.shape[1] + oy) * out_w * cout
+        out_row = flat_out[base:base + out_w * cout]  # indexed from 0, as in _ring_rows
         for i in range(out_w * cout):
-            flat_out[base + i] = flat_line[i]
+            out_row[i] = flat_line[i]
         activate_rows(out[image, oy], bias, 0, out_w, code)
 
 
