@@ -65,6 +65,16 @@ class Vectors:
     def store(self, value, pointer) -> None:
         self.builder.store(value, self.builder.bitcast(pointer, VEC.as_pointer()), align=4)
 
+    def prefetch(self, pointer) -> None:
+        """Ask for the cache line at pointer to be brought into L2 (x86 prefetcht1), without
+        waiting for it and without faulting, whatever the address."""
+        b = self.builder
+        i8_ptr = ir.IntType(8).as_pointer()
+        fn = declare(b.module, "llvm.prefetch.p0", ir.VoidType(), [i8_ptr, I32, I32, I32])
+        # read, locality 2 (L2 and outward), data cache
+        b.call(fn, [b.bitcast(pointer, i8_ptr), ir.Constant(I32, 0), ir.Constant(I32, 2),
+                    ir.Constant(I32, 1)])
+
     def _mask(self, condition):
         """An i1 condition splat into all lanes."""
         b = self.builder
