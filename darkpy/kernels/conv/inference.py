@@ -210,7 +210,7 @@ def _gemm_by_rows(x, packed, kcols, bias, code, ksize, stride_y, stride_x, pad, 
         full = count - count % step if width == cout else 0
         if full:
             small_gemm.panel_products(a, a_off, kcols, packed, 0, kcols, out2d, r0 * cout, cout,
-                                      full, width)
+                                      full, width, 0)  # the next block starts on B again
         if full < count:
             left = count - full
             if direct:
@@ -538,7 +538,8 @@ def _winograd_by_columns(x, packed, bias, code, pad, out, residual):
         for p in range(36):
             small_gemm.panel_products(v_rows, p * plane_v * chans, chans, packed,
                                       p * chans * wide + chans * j0, chans, m_rows,
-                                      p * plane_m * part, part, total, part)
+                                      p * plane_m * part, part, total, part,
+                                      (p + 1) * chans * wide + chans * j0 if p < 35 else -1)
         winograd.output_transform(m, segments, tmp, edge, bias[j0:j1], code, y, _NO_RESIDUAL,
                                   alpha, beta, res_code)
         real = min(j1, cout) - j0

@@ -160,15 +160,17 @@ def multiply(a_arr, b, c, rows, vectors, a_off, lda, a_step, b_off, ldb, c_off, 
 
 
 @njit(nogil=True, cache=True)
-def panel_products(a, a_off, lda, packed, b_off, depth_total, c, c_off, ldc, rows, width):
+def panel_products(a, a_off, lda, packed, b_off, depth_total, c, c_off, ldc, rows, width,
+                   after=-1):
     """c[r, :width] = sum_k a[r, k] * B[k, :width] for r < rows (rounded up to a register
     block: a and c need the spare rows), serial, without the GIL; B (depth_total, width) in
     pack_filters' panels at packed[b_off:], width a multiple of 16; a[r, k] at a[a_off +
     r*lda + k] and c[r, j] at c[c_off + r*ldc + j] (flat offsets into the 2-D arrays).
 
     k runs in DEPTH chunks, each over every panel before the next chunk, so that a chunk of
-    a's rows stays in cache across the panels. Each (chunk, panel) prefetches the next one in
-    that order; after the last, what follows B in packed (winograd_products' next position)."""
+    a's rows stays in cache across the panels. Each (chunk, panel) prefetches the next in
+    that order, and the last one packed[after:], where the caller's next B starts (-1:
+    none)."""
     for k0 in range(0, depth_total, DEPTH):
         depth = min(DEPTH, depth_total - k0)
         for js in range(0, width, PANEL):
@@ -178,7 +180,7 @@ def panel_products(a, a_off, lda, packed, b_off, depth_total, c, c_off, ldc, row
             elif k0 + DEPTH < depth_total:
                 following = b_off + (k0 + DEPTH) * min(PANEL, width)
             else:
-                following = b_off + depth_total * width
+                following = after
             multiply(a, packed, c, rows, panel // LANES, a_off + k0, lda, 1,
                      b_off + depth_total * js + k0 * panel, panel, c_off + js, ldc, depth, k0,
                      following)
@@ -194,7 +196,7 @@ def winograd_products(v, packed, cin, cout, m, tiles):
     C-contiguous; Cout a multiple of 16 (padded_columns). Spare rows of m are overwritten."""
     for p in range(36):
         panel_products(v, p * cin, v.shape[1], packed, p * cin * cout, cin, m, p * cout,
-                       m.shape[1], tiles, cout)
+                       m.shape[1], tiles, cout, (p + 1) * cin * cout if p < 35 else -1)
 
 
 @njit(nogil=True, cache=True)

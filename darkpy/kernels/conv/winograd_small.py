@@ -130,8 +130,9 @@ def convolve_columns(v, plane, chans, packed, wide, j0, j1, m, plane_m, bias, co
     tiles = n_img * tiles_h * tiles_w
     part = j1 - j0
     for p in range(POSITIONS):
+        following = (p + 1) * chans * wide + chans * j0 if p + 1 < POSITIONS else -1
         panel_products(v, p * plane * chans, chans, packed, p * chans * wide + chans * j0,
-                       chans, m, p * plane_m * part, part, tiles, part)
+                       chans, m, p * plane_m * part, part, tiles, part, following)
     flat = out.reshape(out.size)
     t = 0
     for image in range(n_img):
