@@ -1,7 +1,8 @@
 """Super-resolution speed: darkpy against PyTorch, ONNX Runtime and OpenVINO on the same
 networks, weights and input, in one run.
 
-    python benchmarks/bench_sr.py [--full] [--repeat N] [--size 510x339] [--threads 2]
+    python benchmarks/bench_sr.py [--full] [--repeat N] [--full-repeat N] [--size 510x339]
+                                  [--threads 2]
     python benchmarks/bench_sr.py --memory [--memory-tiles N]      # full EDSR x2, 2040x1356
 
 For each model (EDSR baseline x2; WDSR-A x4 with 32 blocks of 32 -> 192 -> 32; with --full,
@@ -12,9 +13,9 @@ which is darknet's (Cout, Cin, K, K) = PyTorch's layout; pixel shuffle, residual
 concatenation and mean shifts as tensor ops), and darkpy.export_onnx writes the same network
 for ONNX Runtime and OpenVINO. All run on one 510x339 RGB image (0..255), each in its native
 layout prepared outside the timing; outputs are compared with darkpy's first (that run is the
-warm-up), then the best of --repeat rounds is kept, runtimes taking turns (full EDSR: one
-round). benchmarks/peers.py has the details: threads, peak RSS (measured in a child process
-per runtime), the markdown table printed at the end.
+warm-up), then the best of --repeat rounds is kept, runtimes taking turns (full EDSR:
+--full-repeat rounds, one by default). benchmarks/peers.py has the details: threads, peak
+RSS (measured in a child process per runtime), the markdown table printed at the end.
 
 --memory runs full EDSR x2 on a 2040x1356 image through darkpy's tiling with a tile budget
 derived from a peak-RSS target (3 GiB; see memory_run) and prints the peak RSS;
@@ -188,11 +189,12 @@ def compare(args, key: str, names: list[str], image: np.ndarray, tmp: Path):
                     for n in (peers.ONNXRUNTIME, peers.OPENVINO) if n in names]
     print(f"{label}:", flush=True)
     peers.check(runners)
-    times = peers.best_times(runners, 1 if slow else args.repeat)
+    rounds = args.full_repeat if slow else args.repeat
+    times = peers.best_times(runners, rounds)
     if args.tiled:
         from darkpy.upscale import upscale_float
 
-        t_tiled, _ = best_time(lambda: upscale_float(network, image[0]), 1 if slow else args.repeat)
+        t_tiled, _ = best_time(lambda: upscale_float(network, image[0]), rounds)
         print(f"    darkpy upscale_float (automatic tiling) {t_tiled:.2f} s")
     rss = {}
     if not args.no_rss:
@@ -282,7 +284,11 @@ def main(argv=None) -> int:
     parser.add_argument("--full", action="store_true", help="add full EDSR x2 (minutes per runtime)")
     parser.add_argument("--models", default=None,
                         help=f"comma-separated models to run (of {', '.join(MODELS)})")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds (best is kept); full EDSR: one")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (best is kept)")
+    parser.add_argument("--full-repeat", type=int, default=1,
+                        help="rounds for full EDSR x2 (~2 minutes each with PyTorch: this "
+                             "machine's speed drifts by 20-40%% within minutes, so a single "
+                             "round can land on a slow spell)")
     parser.add_argument("--size", default="510x339", help="input WIDTHxHEIGHT")
     parser.add_argument("--tiled", action="store_true",
                         help="also time darkpy's upscale_float (automatic tiling) on each model")
