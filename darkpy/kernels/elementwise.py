@@ -101,16 +101,14 @@ def _shortcut_rows(prev, add, alpha, beta, code, r0, r1, out):
 
 @njit(nogil=True, cache=True, fastmath=False)
 def residual_rows(y, other, r0, r1, alpha, beta, code):
-    """y[r] = f(alpha*y[r] + beta*other[r]) for rows [r0, r1) of two (rows, C) arrays of one
-    shape: the shortcut of equal shapes, with _shortcut_rows's arithmetic (so the same bits),
-    for a convolution that finishes its output rows with the shortcut while they are in cache."""
+    """y[r] = f(alpha*y[r] + beta*other[r]) for rows [r0, r1) of two C-contiguous (rows, C)
+    arrays of one shape: the shortcut of equal shapes in place (_shortcut_flat over those
+    rows' values), for a convolution that finishes its output rows with the shortcut while
+    they are in cache."""
     cols = y.shape[1]
-    for r in range(r0, r1):
-        for k in range(cols):
-            y[r, k] = alpha * y[r, k] + beta * other[r, k]
-        if code != LINEAR:
-            for k in range(cols):
-                y[r, k] = act_scalar(y[r, k], code)
+    flat = y.reshape(y.size)
+    _shortcut_flat(flat, other.reshape(other.size), alpha, beta, code, r0 * cols, r1 * cols,
+                   flat)
 
 
 @njit(parallel=True, cache=True, fastmath=False)
